@@ -1,0 +1,265 @@
+"""The latent layout: names and blocks of the latent causal variables, and prior knowledge.
+
+The latent vector ``z`` of length ``D`` is laid out as the shared block first, then one
+block per modality, in the order given::
+
+    z = [ s_1 .. s_S | <mod1>_1 .. <mod1>_{D1} | <mod2>_1 .. | ... ]
+
+Every matrix, plot and ArviZ coordinate of the package uses :attr:`LatentLayout.names`.
+Adjacencies follow the convention of :mod:`pyro_personax.graph` (``[i, j]`` = i -> j).
+
+Prior knowledge is a set of hard masks over edges:
+
+- *forbidden* edges (never in the graph): by default every edge from a modality block
+  into the shared block (``shared_is_root=True``), whole block pairs
+  (``forbidden_blocks``), edges against an order of tiers (``tiers``), single edges
+  (``forbidden``), and an explicit user ``mask`` (``True`` = edge allowed);
+- *required* edges (always in the graph).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pyro_personax.graph import is_dag
+
+__all__ = ["LatentLayout", "SHARED"]
+
+SHARED = "shared"
+
+
+def _edge_matrix(spec, names: Sequence[str], what: str) -> np.ndarray:
+    """Turn ``spec`` (None, (D, D) bool array, or iterable of (parent, child)) into a mask."""
+    D = len(names)
+    out = np.zeros((D, D), dtype=bool)
+    if spec is None:
+        return out
+    if isinstance(spec, np.ndarray) or hasattr(spec, "shape"):
+        arr = np.asarray(spec)
+        if arr.shape != (D, D):
+            raise ValueError(f"{what}: expected a ({D}, {D}) boolean matrix; found shape {arr.shape}")
+        return arr.astype(bool)
+    index = {n: i for i, n in enumerate(names)}
+    for pair in spec:
+        if len(pair) != 2:
+            raise ValueError(f"{what}: expected (parent, child) pairs; found {pair!r}")
+        parent, child = pair
+        for node in (parent, child):
+            if node not in index:
+                raise ValueError(f"{what}: unknown latent {node!r}; known latents are {list(names)}")
+        out[index[parent], index[child]] = True
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class LatentLayout:
+    """Names and blocks of the latent causal variables, with edge prior knowledge.
+
+    Parameters
+    ----------
+    shared_dim
+        Size ``S`` of the shared (cross-modal) block, may be 0.
+    modality_dims
+        Ordered mapping modality name -> size of its latent block (0 allowed: the
+        modality is then decoded from the shared block only).
+    names
+        Optional names of all ``D = S + sum(modality_dims)`` components; default
+        ``s1..sS`` then ``<modality>_1..``.
+    shared_is_root
+        Forbid every edge from a modality block into the shared block.
+    forbidden_blocks
+        Pairs ``(parent_block, child_block)`` whose edges are all forbidden; block
+        names are ``"shared"`` and the modality names.
+    tiers
+        Optional sequence of groups of block names; an edge from a later tier to an
+        earlier one is forbidden.
+    forbidden, required
+        Single edges, as ``(parent, child)`` name pairs or a ``(D, D)`` boolean matrix.
+    mask
+        Optional ``(D, D)`` boolean matrix, ``True`` where an edge is allowed.
+
+    Examples
+    --------
+    >>> layout = LatentLayout(1, {"face": 2, "text": 2}, required=[("text_1", "face_1")])
+    >>> layout.names
+    ('s1', 'face_1', 'face_2', 'text_1', 'text_2')
+    >>> layout.allowed_mask()[1, 0]  # face_1 -> s1 is forbidden (shared_is_root)
+    False
+    """
+
+    shared_dim: int
+    modality_dims: Mapping[str, int]
+    names: tuple[str, ...] | None = None
+    shared_is_root: bool = True
+    forbidden_blocks: tuple[tuple[str, str], ...] = ()
+    tiers: tuple[tuple[str, ...], ...] | None = None
+    forbidden: object = None
+    required: object = None
+    mask: object = None
+    _forbidden: np.ndarray = field(init=False, repr=False)
+    _required: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if not isinstance(self.shared_dim, (int, np.integer)) or self.shared_dim < 0:
+            raise ValueError(f"shared_dim must be a non-negative int; found {self.shared_dim!r}")
+        if not isinstance(self.modality_dims, Mapping) or len(self.modality_dims) == 0:
+            raise ValueError(
+                f"modality_dims must be a non-empty mapping modality -> block size; found {self.modality_dims!r}"
+            )
+        dims = {}
+        for mod, d in self.modality_dims.items():
+            if not isinstance(mod, str) or not mod or mod == SHARED:
+                raise ValueError(f"modality names must be non-empty strings other than 'shared'; found {mod!r}")
+            if not isinstance(d, (int, np.integer)) or d < 0:
+                raise ValueError(f"modality_dims[{mod!r}] must be a non-negative int; found {d!r}")
+            dims[mod] = int(d)
+        object.__setattr__(self, "modality_dims", dims)
+        object.__setattr__(self, "shared_dim", int(self.shared_dim))
+        if self.latent_dim == 0:
+            raise ValueError("the layout has no latent components (shared_dim and all modality_dims are 0)")
+        default = [f"s{i + 1}" for i in range(self.shared_dim)]
+        for mod, d in dims.items():
+            default += [f"{mod}_{i + 1}" for i in range(d)]
+        names = tuple(default) if self.names is None else tuple(self.names)
+        if len(names) != self.latent_dim:
+            raise ValueError(f"names: expected {self.latent_dim} latent names; found {len(names)}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"names must be unique; found duplicates in {names}")
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "forbidden_blocks", tuple(tuple(p) for p in self.forbidden_blocks))
+        if self.tiers is not None:
+            object.__setattr__(self, "tiers", tuple(tuple(t) for t in self.tiers))
+        object.__setattr__(self, "_forbidden", self._build_forbidden())
+        object.__setattr__(self, "_required", _edge_matrix(self.required, names, "required"))
+        self._check_required()
+
+    # ------------------------------------------------------------------ structure
+    @property
+    def latent_dim(self) -> int:
+        """Total number ``D`` of latent components."""
+        return self.shared_dim + sum(self.modality_dims.values())
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """Modality names in block order."""
+        return tuple(self.modality_dims)
+
+    @property
+    def block_names(self) -> tuple[str, ...]:
+        """``("shared", *modalities)``."""
+        return (SHARED, *self.modalities)
+
+    def block_slice(self, block: str) -> slice:
+        """Slice of ``z`` holding ``block`` (``"shared"`` or a modality name)."""
+        start = 0
+        for name in self.block_names:
+            size = self.shared_dim if name == SHARED else self.modality_dims[name]
+            if name == block:
+                return slice(start, start + size)
+            start += size
+        raise ValueError(f"unknown block {block!r}; blocks are {list(self.block_names)}")
+
+    @property
+    def block_of(self) -> tuple[str, ...]:
+        """Block name of every component, length ``D``."""
+        out = []
+        for block in self.block_names:
+            sl = self.block_slice(block)
+            out += [block] * (sl.stop - sl.start)
+        return tuple(out)
+
+    def index(self, name: str) -> int:
+        """Position of the latent called ``name``."""
+        try:
+            return self.names.index(name)
+        except ValueError:
+            raise ValueError(f"unknown latent {name!r}; known latents are {list(self.names)}") from None
+
+    # ------------------------------------------------------------------ prior knowledge
+    def _check_block(self, block: str, what: str) -> None:
+        if block not in self.block_names:
+            raise ValueError(f"{what}: unknown block {block!r}; blocks are {list(self.block_names)}")
+
+    def _build_forbidden(self) -> np.ndarray:
+        names = self.names
+        D = len(names)
+        blocks = np.array(self.block_of)
+        F = np.eye(D, dtype=bool)
+        if self.shared_is_root:
+            F |= (blocks[:, None] != SHARED) & (blocks[None, :] == SHARED)
+        for pair in self.forbidden_blocks:
+            if len(pair) != 2:
+                raise ValueError(f"forbidden_blocks: expected (parent_block, child_block); found {pair!r}")
+            for b in pair:
+                self._check_block(b, "forbidden_blocks")
+            F |= (blocks[:, None] == pair[0]) & (blocks[None, :] == pair[1])
+        if self.tiers is not None:
+            rank = {}
+            for t, group in enumerate(self.tiers):
+                for b in group:
+                    self._check_block(b, "tiers")
+                    if b in rank:
+                        raise ValueError(f"tiers: block {b!r} appears in more than one tier")
+                    rank[b] = t
+            r = np.array([rank.get(b, -1) for b in blocks])
+            tiered = r >= 0
+            F |= tiered[:, None] & tiered[None, :] & (r[:, None] > r[None, :])
+        F |= _edge_matrix(self.forbidden, names, "forbidden")
+        if self.mask is not None:
+            F |= ~_edge_matrix(self.mask, names, "mask")
+        return F
+
+    def _check_required(self) -> None:
+        R, F = self._required, self._forbidden
+        clash = np.argwhere(R & F)
+        if len(clash):
+            pairs = [f"{self.names[i]} -> {self.names[j]}" for i, j in clash]
+            raise ValueError(
+                "required edges conflict with forbidden edges (self-loops, shared_is_root, "
+                f"forbidden_blocks, tiers, forbidden or mask): {pairs}"
+            )
+        if not is_dag(R):
+            raise ValueError("required edges contain a directed cycle; a causal graph must be acyclic")
+
+    def allowed_mask(self) -> np.ndarray:
+        """Boolean ``(D, D)``: ``True`` where an edge may exist (diagonal always ``False``)."""
+        return ~self._forbidden
+
+    def required_mask(self) -> np.ndarray:
+        """Boolean ``(D, D)``: ``True`` where an edge must exist."""
+        return self._required.copy()
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict:
+        """A JSON-serialisable description; :meth:`from_dict` rebuilds the layout."""
+        return {
+            "shared_dim": self.shared_dim,
+            "modality_dims": dict(self.modality_dims),
+            "names": list(self.names),
+            "shared_is_root": self.shared_is_root,
+            "forbidden_blocks": [list(p) for p in self.forbidden_blocks],
+            "tiers": None if self.tiers is None else [list(t) for t in self.tiers],
+            "forbidden": self._forbidden.astype(int).tolist(),
+            "required": self._required.astype(int).tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> LatentLayout:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            shared_dim=d["shared_dim"],
+            modality_dims=d["modality_dims"],
+            names=d["names"],
+            shared_is_root=d["shared_is_root"],
+            forbidden_blocks=tuple(tuple(p) for p in d["forbidden_blocks"]),
+            tiers=None if d["tiers"] is None else tuple(tuple(t) for t in d["tiers"]),
+            forbidden=np.asarray(d["forbidden"], dtype=bool),
+            required=np.asarray(d["required"], dtype=bool),
+        )
+
+    def edge_names(self, pairs: Iterable[tuple[int, int]]) -> list[tuple[str, str]]:
+        """Map index pairs ``(i, j)`` to name pairs."""
+        return [(self.names[i], self.names[j]) for i, j in pairs]

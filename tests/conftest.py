@@ -1,0 +1,32 @@
+"""Test configuration: clean Pyro state, validation on, seeded, one torch thread."""
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np  # noqa: E402
+import pyro  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+# Several torch threads spin-wait on a busy 2-core machine; one thread per process.
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _pyro_state():
+    """Clear the param store, enable validation and seed every test."""
+    pyro.clear_param_store()
+    pyro.enable_validation(True)
+    pyro.set_rng_seed(0)
+    np.random.seed(0)
+    yield
+    pyro.clear_param_store()
+
+
+def pytest_collection_modifyitems(config, items):
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="CUDA is not available")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
