@@ -3,7 +3,6 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import numpy as np  # noqa: E402
 import pyro  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -14,11 +13,10 @@ torch.set_num_threads(1)
 
 @pytest.fixture(autouse=True)
 def _pyro_state():
-    """Clear the param store, enable validation and seed every test."""
+    """Clear the param store, enable validation and seed every test (torch, numpy, random)."""
     pyro.clear_param_store()
     pyro.enable_validation(True)
     pyro.set_rng_seed(0)
-    np.random.seed(0)
     yield
     pyro.clear_param_store()
 
