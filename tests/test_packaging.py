@@ -1,0 +1,67 @@
+"""The distribution's layout: one import path per subpackage, and a complete wheel."""
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+import pyro_personax
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_is_exposed():
+    assert isinstance(pyro_personax.__version__, str) and pyro_personax.__version__.count(".") >= 1
+
+
+def test_core_import_is_light():
+    """Importing the core (and Level I) must not pull torch, pyro or arviz."""
+    code = (
+        "import sys, pyro_personax, pyro_personax.graph, pyro_personax.layout;"
+        "heavy = [m for m in ('pyro', 'arviz') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("sub", ["models", "inference"])
+def test_subpackage_imported_once_from_its_folder(sub):
+    """pyro_personax.<sub> comes from ./<sub>/, and no second copy exists under a bare name."""
+    code = (
+        f"import sys, importlib; m = importlib.import_module('pyro_personax.{sub}');"
+        "print(m.__file__);"
+        f"print('{sub}' in sys.modules);"
+        f"print(sum(1 for k, v in sys.modules.items() if getattr(v, '__file__', None) == m.__file__))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT.parent
+    ).stdout.split()
+    assert Path(out[0]).resolve() == (ROOT / sub / "__init__.py").resolve()
+    assert out[1] == "False", f"a bare '{sub}' module was imported"
+    assert out[2] == "1", f"pyro_personax.{sub} is loaded under more than one name"
+
+
+@pytest.mark.slow
+def test_wheel_contains_all_three_packages(tmp_path):
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("pyro_personax-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in (
+        "pyro_personax/__init__.py",
+        "pyro_personax/graph.py",
+        "pyro_personax/models/__init__.py",
+        "pyro_personax/inference/__init__.py",
+        "pyro_personax/cli/__init__.py",
+        "pyro_personax/data/__init__.py",
+    ):
+        assert required in names, f"{required} missing from the wheel"
+    assert not any(n.startswith(("models/", "inference/", "tests/")) for n in names)
+    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
+    assert "personax = pyro_personax.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
