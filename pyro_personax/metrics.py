@@ -1,0 +1,583 @@
+"""Recovery metrics: latents (MCC, held-out R^2) and graphs (SHD, AUROC, calibration).
+
+Latent metrics compare learned latents ``(N, D_learned)`` with true latents
+``(N, D)``. Learned latents are identified only up to permutation and invertible
+component-wise maps, so they are first matched to the true ones
+(:func:`match_latents`, Hungarian matching on absolute correlations); graph metrics are
+then computed on the learned graph re-indexed by that matching
+(:func:`permute_adjacency`).
+
+Adjacency matrices follow the convention of :mod:`pyro_personax.graph`:
+``A[i, j]`` is the edge parent ``i`` -> child ``j``. Edge scores exclude the diagonal
+and, when a ``mask`` is given, the cells where ``mask`` is ``False`` (e.g. edges
+forbidden by the latent layout, whose probability is 0 by construction).
+
+This module depends on numpy, scipy, pandas and scikit-learn only (no torch).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import linear_sum_assignment
+from scipy.stats import rankdata
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import KFold
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "MCCResult",
+    "R2Result",
+    "correlation_matrix",
+    "match_latents",
+    "mcc",
+    "r2",
+    "permute_adjacency",
+    "shd",
+    "expected_shd",
+    "edge_auroc",
+    "edge_auprc",
+    "edge_calibration",
+    "evaluate_recovery",
+]
+
+CORRELATION_METHODS = ("pearson", "spearman")
+
+
+# ---------------------------------------------------------------------- input checks
+def _as_2d(x, name: str) -> np.ndarray:
+    arr = np.asarray(x, dtype=float)
+    if arr.ndim != 2:
+        raise ValueError(f"{name}: expected a 2-d array (N, D); found shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or inf; drop or mask those rows first")
+    return arr
+
+
+def _check_pair(learned, true) -> tuple[np.ndarray, np.ndarray]:
+    learned, true = _as_2d(learned, "learned"), _as_2d(true, "true")
+    if learned.shape[0] != true.shape[0]:
+        raise ValueError(
+            f"learned and true must have the same rows; found {learned.shape[0]} and {true.shape[0]}"
+        )
+    if learned.shape[1] < true.shape[1]:
+        raise ValueError(
+            f"learned: expected at least as many columns as true ({true.shape[1]}); found {learned.shape[1]}"
+        )
+    return learned, true
+
+
+def _as_square(A, name: str) -> np.ndarray:
+    arr = np.asarray(A, dtype=float)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"{name}: expected a square (D, D) matrix; found shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+    return arr
+
+
+def _as_binary(A, name: str) -> np.ndarray:
+    arr = _as_square(A, name)
+    if not np.isin(arr, (0.0, 1.0)).all():
+        raise ValueError(f"{name}: expected a 0/1 adjacency; threshold probabilities first (graph.to_dag)")
+    return arr.astype(bool)
+
+
+def _edge_cells(D: int, mask) -> np.ndarray:
+    """Boolean ``(D, D)`` selection of scored cells: off-diagonal and ``mask``."""
+    cells = ~np.eye(D, dtype=bool)
+    if mask is not None:
+        mask = np.asarray(mask)
+        if mask.shape != (D, D) or mask.dtype != bool:
+            raise ValueError(f"mask: expected a ({D}, {D}) boolean matrix; found {mask.dtype} {mask.shape}")
+        cells &= mask
+    return cells
+
+
+# ---------------------------------------------------------------------- latent metrics
+def correlation_matrix(learned, true, method: str = "spearman") -> np.ndarray:
+    """Correlations between every true and every learned latent.
+
+    Parameters
+    ----------
+    learned
+        Learned latents, shape ``(N, D_learned)``.
+    true
+        True latents, shape ``(N, D)``.
+    method
+        ``"pearson"`` or ``"spearman"`` (Pearson on ranks).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D, D_learned)``, entry ``[j, k]`` = corr(true_j, learned_k). A constant
+        column gives correlation 0.
+    """
+    if method not in CORRELATION_METHODS:
+        raise ValueError(f"method: expected one of {CORRELATION_METHODS}; found {method!r}")
+    learned, true = _check_pair(learned, true)
+    if method == "spearman":
+        learned = np.apply_along_axis(rankdata, 0, learned)
+        true = np.apply_along_axis(rankdata, 0, true)
+    a = true - true.mean(0)
+    b = learned - learned.mean(0)
+    na, nb = np.linalg.norm(a, axis=0), np.linalg.norm(b, axis=0)
+    denom = np.outer(na, nb)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = np.where(denom > 0, (a.T @ b) / np.where(denom > 0, denom, 1.0), 0.0)
+    return np.clip(corr, -1.0, 1.0)
+
+
+def match_latents(learned, true, method: str = "spearman") -> np.ndarray:
+    """Match learned latents to true ones (Hungarian matching on absolute correlation).
+
+    Parameters
+    ----------
+    learned
+        ``(N, D_learned)`` with ``D_learned >= D``.
+    true
+        ``(N, D)``.
+    method
+        ``"pearson"`` or ``"spearman"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer permutation ``perm`` of length ``D``: learned column ``perm[j]`` is
+        matched to true column ``j`` (so ``learned[:, perm]`` is aligned with ``true``).
+    """
+    corr = correlation_matrix(learned, true, method)
+    rows, cols = linear_sum_assignment(-np.abs(corr))
+    perm = np.empty(corr.shape[0], dtype=int)
+    perm[rows] = cols
+    return perm
+
+
+@dataclass(frozen=True, eq=False)
+class MCCResult:
+    """Mean correlation coefficient after matching.
+
+    Attributes
+    ----------
+    value
+        Mean absolute correlation of the matched pairs (``float(result)`` gives it).
+    permutation
+        ``(D,)``; learned column ``permutation[j]`` is matched to true column ``j``.
+    correlations
+        ``(D,)`` signed correlation of each matched pair.
+    matrix
+        ``(D, D_learned)`` full correlation matrix.
+    method
+        ``"pearson"`` or ``"spearman"``.
+    """
+
+    value: float
+    permutation: np.ndarray
+    correlations: np.ndarray
+    matrix: np.ndarray
+    method: str
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def mcc(learned, true, method: str = "spearman") -> MCCResult:
+    """Mean correlation coefficient (MCC) between matched learned and true latents.
+
+    Parameters
+    ----------
+    learned
+        ``(N, D_learned)`` with ``D_learned >= D``.
+    true
+        ``(N, D)``.
+    method
+        ``"spearman"`` (invariant to monotone component-wise maps) or ``"pearson"``.
+
+    Returns
+    -------
+    MCCResult
+        The value and the matching. MCC is easy to game when true latents are
+        correlated; report :func:`r2` and graph metrics beside it.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(500, 3))
+    >>> round(mcc(np.exp(z[:, [2, 0, 1]]), z).value, 6)
+    1.0
+    """
+    corr = correlation_matrix(learned, true, method)
+    rows, cols = linear_sum_assignment(-np.abs(corr))
+    perm = np.empty(corr.shape[0], dtype=int)
+    perm[rows] = cols
+    matched = corr[np.arange(corr.shape[0]), perm]
+    return MCCResult(float(np.abs(matched).mean()), perm, matched, corr, method)
+
+
+@dataclass(frozen=True, eq=False)
+class R2Result:
+    """Held-out coefficient of determination of true latents from learned ones.
+
+    Attributes
+    ----------
+    value
+        Mean of ``per_latent`` (``float(result)`` gives it).
+    per_latent
+        ``(D,)`` held-out R^2 of each true latent.
+    alpha, gamma
+        Kernel ridge hyper-parameters chosen by cross-validation on the training rows.
+    num_train, num_test
+        Rows used to fit and to score.
+    """
+
+    value: float
+    per_latent: np.ndarray
+    alpha: float
+    gamma: float
+    num_train: int
+    num_test: int
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    mu, sd = train.mean(0), train.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    return [(a - mu) / sd for a in (train, *others)]
+
+
+def _cv_kernel_ridge(X, Y, alphas, gammas, seed: int) -> tuple[float, float]:
+    """Pick ``(alpha, gamma)`` by 3-fold CV mean squared error on ``(X, Y)``."""
+    best, best_err = (alphas[0], gammas[0]), np.inf
+    folds = list(KFold(3, shuffle=True, random_state=seed).split(X))
+    for alpha in alphas:
+        for gamma in gammas:
+            err = 0.0
+            for tr, va in folds:
+                model = KernelRidge(alpha=alpha, kernel="rbf", gamma=gamma).fit(X[tr], Y[tr])
+                err += float(((model.predict(X[va]) - Y[va]) ** 2).mean())
+            if err < best_err:
+                best, best_err = (alpha, gamma), err
+    return best
+
+
+def _split_rows(n: int, train, test, test_fraction: float, seed: int):
+    if (train is None) != (test is None):
+        raise ValueError("train and test: give both index arrays or neither")
+    if train is not None:
+        train, test = np.asarray(train, dtype=int), np.asarray(test, dtype=int)
+        if np.intersect1d(train, test).size:
+            raise ValueError("train and test: the index arrays overlap; R^2 must be scored on held-out rows")
+        return train, test
+    if not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction must be in (0, 1); found {test_fraction}")
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = max(1, int(round(test_fraction * n)))
+    return np.sort(perm[n_test:]), np.sort(perm[:n_test])
+
+
+def r2(
+    learned,
+    true,
+    *,
+    train=None,
+    test=None,
+    test_fraction: float = 0.1,
+    max_train: int = 2000,
+    alphas=(1e-3, 1e-2, 1e-1),
+    gammas=(0.05, 0.2, 0.5),
+    seed: int = 0,
+) -> R2Result:
+    """Held-out R^2 of predicting each true latent from all learned latents.
+
+    A kernel ridge regression (RBF kernel) maps standardised learned latents to
+    standardised true latents. It is fitted on training rows and scored on held-out rows
+    (never in-sample). Hyper-parameters ``alpha`` and ``gamma`` are chosen jointly by
+    3-fold cross-validation on at most 1,000 training rows; the final fit uses at most
+    ``max_train`` training rows (kernel ridge costs ``O(n^3)``), drawn with ``seed``.
+
+    Parameters
+    ----------
+    learned
+        ``(N, D_learned)``.
+    true
+        ``(N, D)``.
+    train, test
+        Optional disjoint row indices; default: a random split with ``test_fraction``.
+    test_fraction
+        Fraction of held-out rows when ``train``/``test`` are not given.
+    max_train
+        Largest number of training rows used in the final fit.
+    alphas, gammas
+        Grids of ridge penalties and RBF widths (on standardised inputs).
+    seed
+        Seed of the split and of the subsampling.
+
+    Returns
+    -------
+    R2Result
+        Mean and per-latent held-out R^2 (can be negative for a useless predictor).
+    """
+    learned, true = _check_pair(learned, true)
+    train, test = _split_rows(true.shape[0], train, test, test_fraction, seed)
+    if len(train) < 6 or len(test) < 2:
+        raise ValueError(f"r2: need >= 6 training and >= 2 test rows; found {len(train)} and {len(test)}")
+    rng = np.random.default_rng(seed)
+    if len(train) > max_train:
+        train = np.sort(rng.choice(train, size=max_train, replace=False))
+    Xtr, Xte = _standardise(learned[train], learned[test])
+    Ytr, Yte = _standardise(true[train], true[test])
+    cv_rows = rng.permutation(len(train))[:1000]
+    alpha, gamma = _cv_kernel_ridge(Xtr[cv_rows], Ytr[cv_rows], tuple(alphas), tuple(gammas), seed)
+    pred = KernelRidge(alpha=alpha, kernel="rbf", gamma=gamma).fit(Xtr, Ytr).predict(Xte)
+    ss_res = ((Yte - pred) ** 2).sum(0)
+    ss_tot = ((Yte - Yte.mean(0)) ** 2).sum(0)
+    per = 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)
+    logger.debug("r2: alpha=%g gamma=%g per-latent %s", alpha, gamma, per)
+    return R2Result(float(np.nanmean(per)), per, float(alpha), float(gamma), len(train), len(test))
+
+
+# ---------------------------------------------------------------------- graph metrics
+def permute_adjacency(A, perm) -> np.ndarray:
+    """Re-index a learned adjacency (or edge-probability matrix) to the true latents.
+
+    Parameters
+    ----------
+    A
+        ``(D_learned, D_learned)`` or a stack ``(..., D_learned, D_learned)``.
+    perm
+        ``(D,)`` from :func:`match_latents`: learned ``perm[j]`` matches true ``j``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(..., D, D)`` with ``out[..., j, k] = A[..., perm[j], perm[k]]``.
+    """
+    A = np.asarray(A)
+    perm = np.asarray(perm, dtype=int)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        raise ValueError(f"A: expected (..., D, D); found shape {A.shape}")
+    if perm.ndim != 1 or len(np.unique(perm)) != len(perm) or perm.min(initial=0) < 0 or (
+        perm.max(initial=-1) >= A.shape[-1]
+    ):
+        raise ValueError(f"perm: expected distinct indices in [0, {A.shape[-1]}); found {perm}")
+    return A[..., perm[:, None], perm[None, :]]
+
+
+def shd(estimate, truth) -> int:
+    """Structural Hamming distance between two directed graphs.
+
+    Counted over unordered node pairs ``{i, j}``: a pair costs 1 when its edge state
+    differs (missing edge, extra edge, or **a reversed edge: 1**, the causal-discovery
+    convention), so ``shd <= D (D - 1) / 2``. A bidirected estimate (both ``i -> j`` and
+    ``j -> i``) against a single true edge also costs 1.
+
+    Parameters
+    ----------
+    estimate, truth
+        0/1 adjacencies ``(D, D)``, ``[i, j]`` = parent i -> child j.
+
+    Returns
+    -------
+    int
+    """
+    E, T = _as_binary(estimate, "estimate"), _as_binary(truth, "truth")
+    if E.shape != T.shape:
+        raise ValueError(f"estimate and truth: shapes differ, {E.shape} and {T.shape}")
+    differs = (E != T) | (E.T != T.T)
+    return int(np.triu(differs, k=1).sum())
+
+
+def expected_shd(samples, truth) -> float:
+    """Posterior expected SHD: the mean :func:`shd` over edge samples.
+
+    Parameters
+    ----------
+    samples
+        0/1 graphs ``(S, D, D)``.
+    truth
+        0/1 ``(D, D)``.
+
+    Returns
+    -------
+    float
+    """
+    samples = np.asarray(samples, dtype=float)
+    if samples.ndim != 3:
+        raise ValueError(f"samples: expected shape (S, D, D); found {samples.shape}")
+    T = _as_binary(truth, "truth")
+    if samples.shape[1:] != T.shape:
+        raise ValueError(f"samples: expected (S, {T.shape[0]}, {T.shape[1]}); found {samples.shape}")
+    if not np.isin(samples, (0.0, 1.0)).all():
+        raise ValueError("samples: expected 0/1 graph samples")
+    S = samples.astype(bool)
+    differs = (S != T) | (np.swapaxes(S, 1, 2) != T.T)
+    iu = np.triu_indices(T.shape[0], k=1)
+    return float(differs[:, iu[0], iu[1]].sum(1).mean())
+
+
+def _scored(probs, truth, mask) -> tuple[np.ndarray, np.ndarray]:
+    P = _as_square(probs, "probs")
+    T = _as_binary(truth, "truth")
+    if P.shape != T.shape:
+        raise ValueError(f"probs and truth: shapes differ, {P.shape} and {T.shape}")
+    cells = _edge_cells(P.shape[0], mask)
+    y, s = T[cells].astype(int), P[cells]
+    if y.min(initial=1) == y.max(initial=0):
+        raise ValueError(
+            f"truth: the scored cells hold only one class ({int(y.sum())} edges of {y.size}); "
+            "edge AUROC/AUPRC are undefined"
+        )
+    return y, s
+
+
+def edge_auroc(probs, truth, mask=None) -> float:
+    """Area under the ROC curve of edge scores against the true edges.
+
+    Parameters
+    ----------
+    probs
+        ``(D, D)`` edge probabilities (or any scores), ``[i, j]`` = i -> j.
+    truth
+        0/1 ``(D, D)``.
+    mask
+        Optional boolean ``(D, D)``; only cells with ``True`` are scored. The diagonal is
+        always excluded.
+
+    Returns
+    -------
+    float
+        1 when every true edge scores above every non-edge; 0.5 for uninformative scores.
+    """
+    y, s = _scored(probs, truth, mask)
+    return float(roc_auc_score(y, s))
+
+
+def edge_auprc(probs, truth, mask=None) -> float:
+    """Average precision (area under the precision-recall curve) of edge scores.
+
+    Parameters
+    ----------
+    probs, truth, mask
+        As for :func:`edge_auroc`.
+
+    Returns
+    -------
+    float
+        1 for a perfect ranking; the edge density for uninformative scores.
+    """
+    y, s = _scored(probs, truth, mask)
+    return float(average_precision_score(y, s))
+
+
+def edge_calibration(probs, truth, n_bins: int = 10, mask=None) -> tuple[pd.DataFrame, float]:
+    """Reliability table and expected calibration error (ECE) of edge probabilities.
+
+    Cells (off-diagonal, and ``mask`` when given) are put into ``n_bins`` equal-width
+    bins of predicted probability; the last bin includes 1.
+    ``ECE = sum_b (n_b / n) |mean_prob_b - frac_true_b|``.
+
+    Parameters
+    ----------
+    probs
+        ``(D, D)`` or a stack ``(R, D, D)`` (e.g. several data sets) of probabilities in
+        ``[0, 1]``.
+    truth
+        0/1 with the same shape as ``probs``.
+    n_bins
+        Number of bins, >= 1.
+    mask
+        Optional boolean ``(D, D)`` of scored cells.
+
+    Returns
+    -------
+    (table, ece)
+        ``table`` has one row per bin: ``bin_lower``, ``bin_upper``, ``count``,
+        ``mean_prob``, ``frac_true`` (NaN for empty bins).
+    """
+    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins: expected a positive int; found {n_bins!r}")
+    P, T = np.asarray(probs, dtype=float), np.asarray(truth, dtype=float)
+    if P.shape != T.shape or P.ndim not in (2, 3) or P.shape[-1] != P.shape[-2]:
+        raise ValueError(f"probs and truth: expected equal shapes (D, D) or (R, D, D); found {P.shape}, {T.shape}")
+    if not np.isfinite(P).all() or P.min() < 0 or P.max() > 1:
+        raise ValueError("probs: expected probabilities in [0, 1]")
+    if not np.isin(T, (0.0, 1.0)).all():
+        raise ValueError("truth: expected a 0/1 adjacency")
+    cells = np.broadcast_to(_edge_cells(P.shape[-1], mask), P.shape)
+    p, y = P[cells], T[cells]
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)
+    rows, ece = [], 0.0
+    for b in range(n_bins):
+        sel = which == b
+        n_b = int(sel.sum())
+        mean_p = float(p[sel].mean()) if n_b else np.nan
+        frac = float(y[sel].mean()) if n_b else np.nan
+        if n_b:
+            ece += n_b / p.size * abs(mean_p - frac)
+        rows.append((edges[b], edges[b + 1], n_b, mean_p, frac))
+    table = pd.DataFrame(rows, columns=["bin_lower", "bin_upper", "count", "mean_prob", "frac_true"])
+    return table, float(ece)
+
+
+def evaluate_recovery(
+    learned,
+    true,
+    edge_probs,
+    true_adjacency,
+    *,
+    threshold: float = 0.5,
+    method: str = "spearman",
+    train=None,
+    test=None,
+    seed: int = 0,
+) -> dict:
+    """All recovery metrics at once, graph metrics after matching latents.
+
+    Parameters
+    ----------
+    learned
+        ``(N, D_learned)`` learned latents.
+    true
+        ``(N, D)`` true latents.
+    edge_probs
+        ``(D_learned, D_learned)`` learned edge probabilities, or ``None`` (e.g. for a
+        baseline without a graph).
+    true_adjacency
+        0/1 ``(D, D)``.
+    threshold
+        Edge probability above which an edge is kept for :func:`shd` (no acyclicity
+        repair here, to keep this module free of torch; pass the output of
+        :func:`pyro_personax.graph.to_dag` as ``edge_probs`` to score a repaired graph).
+    method
+        Correlation for the matching and MCC.
+    train, test
+        Rows for :func:`r2` (default: its random split).
+    seed
+        Seed passed to :func:`r2`.
+
+    Returns
+    -------
+    dict
+        ``mcc``, ``r2``, ``permutation`` and, when ``edge_probs`` is given, ``shd``,
+        ``edge_auroc`` and ``edge_auprc`` (NaN when undefined).
+    """
+    m = mcc(learned, true, method)
+    out = {"mcc": m.value, "r2": r2(learned, true, train=train, test=test, seed=seed).value,
+           "permutation": m.permutation}
+    if edge_probs is not None:
+        P = permute_adjacency(_as_square(edge_probs, "edge_probs"), m.permutation)
+        G = (P > threshold) & ~np.eye(len(P), dtype=bool)
+        out["shd"] = shd(G.astype(float), true_adjacency)
+        T = _as_binary(true_adjacency, "true_adjacency")
+        has_both = 0 < T[~np.eye(len(T), dtype=bool)].sum() < len(T) * (len(T) - 1)
+        out["edge_auroc"] = edge_auroc(P, T.astype(float)) if has_both else np.nan
+        out["edge_auprc"] = edge_auprc(P, T.astype(float)) if has_both else np.nan
+    return out

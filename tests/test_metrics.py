@@ -1,0 +1,230 @@
+"""Recovery metrics against exact values on hand-made cases."""
+
+import ast
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pyro_personax.metrics import (
+    correlation_matrix,
+    edge_auprc,
+    edge_auroc,
+    edge_calibration,
+    evaluate_recovery,
+    expected_shd,
+    match_latents,
+    mcc,
+    permute_adjacency,
+    r2,
+    shd,
+)
+
+
+@pytest.fixture
+def latents():
+    rng = np.random.default_rng(1)
+    return rng.normal(size=(400, 4))
+
+
+def test_metrics_module_imports_no_torch():
+    import pyro_personax.metrics as m
+
+    tree = ast.parse(Path(m.__file__).read_text())
+    imported = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            imported.add((node.module or "").split(".")[0])
+    assert imported <= {"__future__", "logging", "dataclasses", "numpy", "pandas", "scipy", "sklearn"}
+
+
+def test_mcc_spearman_is_one_under_permutation_and_monotone_maps(latents):
+    perm = np.array([2, 0, 3, 1])
+    learned = latents[:, perm].copy()
+    learned[:, 0] = np.exp(learned[:, 0])
+    learned[:, 1] = -(learned[:, 1] ** 3)
+    learned[:, 2] = np.tanh(learned[:, 2])
+    res = mcc(learned, latents, "spearman")
+    assert res.value == pytest.approx(1.0, abs=1e-12)
+    # learned[:, k] holds true[:, perm[k]], so true j is matched to the k with perm[k] == j
+    np.testing.assert_array_equal(res.permutation, np.argsort(perm))
+    assert res.correlations[perm[1]] == pytest.approx(-1.0)
+    # Pearson is below 1 for the nonlinear maps
+    assert mcc(learned, latents, "pearson").value < 0.97
+    assert float(res) == res.value
+
+
+def test_mcc_of_independent_noise_is_near_zero(latents):
+    noise = np.random.default_rng(7).normal(size=latents.shape)
+    assert mcc(noise, latents).value < 0.1
+    assert mcc(noise, latents, "pearson").value < 0.1
+
+
+def test_mcc_accepts_more_learned_columns(latents):
+    rng = np.random.default_rng(3)
+    learned = np.column_stack([rng.normal(size=400), latents[:, ::-1], rng.normal(size=400)])
+    res = mcc(learned, latents)
+    assert res.value == pytest.approx(1.0)
+    np.testing.assert_array_equal(res.permutation, [4, 3, 2, 1])
+    assert res.matrix.shape == (4, 6)
+
+
+def test_match_latents_and_correlation_matrix(latents):
+    learned = latents[:, [1, 0, 3, 2]] * np.array([1.0, -2.0, 3.0, 0.5])
+    np.testing.assert_array_equal(match_latents(learned, latents, "pearson"), [1, 0, 3, 2])
+    C = correlation_matrix(learned, latents, "pearson")
+    assert C[0, 1] == pytest.approx(-1.0)
+    const = np.column_stack([np.ones(400), latents[:, 1:]])
+    assert correlation_matrix(const, latents)[0, 0] == 0.0
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda z: mcc(z[:, :2], z), "at least as many columns"),
+        (lambda z: mcc(z[:10], z), "same rows"),
+        (lambda z: mcc(z, z, "kendall"), "method"),
+        (lambda z: mcc(np.where(z > 2, np.nan, z), z), "learned: contains NaN"),
+        (lambda z: mcc(z[:, 0], z), "learned: expected a 2-d array"),
+    ],
+)
+def test_latent_metric_errors(latents, call, match):
+    with pytest.raises(ValueError, match=match):
+        call(latents)
+
+
+def test_r2_held_out_is_high_for_an_invertible_map_and_low_for_noise(latents):
+    z = latents[:, :2]
+    learned = np.column_stack([np.tanh(z[:, 1]) + 0.3 * z[:, 0], z[:, 0] ** 3])
+    good = r2(learned, z, seed=0)
+    assert good.value > 0.9
+    assert good.num_test == 40 and good.num_train == 360
+    noise = np.random.default_rng(2).normal(size=z.shape)
+    assert r2(noise, z, seed=0).value < 0.1
+    # held out: a noise predictor must not score high, as in-sample kernel fits would
+    assert r2(noise, z, seed=0).per_latent.shape == (2,)
+
+
+def test_r2_uses_given_split_and_is_deterministic(latents):
+    train, test = np.arange(300), np.arange(300, 400)
+    a = r2(latents ** 3, latents, train=train, test=test, seed=4)
+    b = r2(latents ** 3, latents, train=train, test=test, seed=4)
+    assert (a.value, a.alpha, a.gamma) == (b.value, b.alpha, b.gamma)
+    np.testing.assert_array_equal(a.per_latent, b.per_latent)
+    assert a.num_train == 300 and a.num_test == 100
+    with pytest.raises(ValueError, match="overlap"):
+        r2(latents, latents, train=np.arange(200), test=np.arange(150, 400))
+    with pytest.raises(ValueError, match="both"):
+        r2(latents, latents, train=np.arange(200))
+
+
+def test_r2_caps_training_rows():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(3000, 2))
+    res = r2(z, z, max_train=500, seed=0)
+    assert res.num_train == 500
+    assert res.value > 0.97
+
+
+CHAIN = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=float)  # 0 -> 1 -> 2
+
+
+def test_shd_counts_a_reversal_as_one():
+    reversed_one = CHAIN.copy()
+    reversed_one[0, 1], reversed_one[1, 0] = 0, 1
+    assert shd(CHAIN, CHAIN) == 0
+    assert shd(reversed_one, CHAIN) == 1
+    missing = CHAIN.copy()
+    missing[1, 2] = 0
+    assert shd(missing, CHAIN) == 1
+    extra = CHAIN.copy()
+    extra[0, 2] = 1
+    assert shd(extra, CHAIN) == 1
+    assert shd(np.zeros((3, 3)), CHAIN) == 2
+    assert shd(CHAIN.T, CHAIN) == 2  # both edges reversed
+    both = CHAIN.copy()
+    both[1, 0] = 1
+    assert shd(both, CHAIN) == 1
+
+
+def test_shd_errors():
+    with pytest.raises(ValueError, match="0/1"):
+        shd(CHAIN * 0.7, CHAIN)
+    with pytest.raises(ValueError, match="shapes differ"):
+        shd(np.zeros((2, 2)), CHAIN)
+    with pytest.raises(ValueError, match="square"):
+        shd(np.zeros((2, 3)), CHAIN)
+
+
+def test_expected_shd_is_the_mean_over_samples():
+    rev = CHAIN.copy()
+    rev[0, 1], rev[1, 0] = 0, 1
+    samples = np.stack([CHAIN, rev, np.zeros((3, 3)), CHAIN])
+    assert expected_shd(samples, CHAIN) == pytest.approx((0 + 1 + 2 + 0) / 4)
+    with pytest.raises(ValueError, match=r"\(S, D, D\)"):
+        expected_shd(CHAIN, CHAIN)
+
+
+def test_edge_auroc_auprc_perfect_and_reversed():
+    probs = np.array([[0.3, 0.9, 0.1], [0.2, 0.4, 0.8], [0.05, 0.15, 0.99]])
+    # diagonal (0.3, 0.4, 0.99) is excluded: otherwise 0.99 would outrank the edges
+    assert edge_auroc(probs, CHAIN) == 1.0
+    assert edge_auprc(probs, CHAIN) == 1.0
+    assert edge_auroc(1 - probs, CHAIN) == 0.0
+    mask = np.ones((3, 3), dtype=bool)
+    mask[0, 2] = False
+    worse = probs.copy()
+    worse[0, 2] = 0.95  # a non-edge scored highest...
+    assert edge_auroc(worse, CHAIN) < 1.0
+    assert edge_auroc(worse, CHAIN, mask=mask) == 1.0  # ...unless it is masked out
+    with pytest.raises(ValueError, match="one class"):
+        edge_auroc(probs, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="mask"):
+        edge_auroc(probs, CHAIN, mask=np.ones((2, 2), dtype=bool))
+
+
+def test_edge_auroc_is_half_for_constant_scores():
+    assert edge_auroc(np.full((3, 3), 0.5), CHAIN) == 0.5
+    assert edge_auprc(np.full((3, 3), 0.5), CHAIN) == pytest.approx(2 / 6)
+
+
+def test_edge_calibration_table_and_ece():
+    probs = np.array([[0.0, 0.95, 0.05], [0.05, 0.0, 0.95], [0.05, 0.05, 0.0]])
+    table, ece = edge_calibration(probs, CHAIN, n_bins=10)
+    assert isinstance(table, pd.DataFrame)
+    assert list(table.columns) == ["bin_lower", "bin_upper", "count", "mean_prob", "frac_true"]
+    assert table["count"].sum() == 6
+    assert table.loc[0, "count"] == 4 and table.loc[9, "count"] == 2
+    assert table.loc[0, "frac_true"] == 0.0 and table.loc[9, "frac_true"] == 1.0
+    assert ece == pytest.approx(0.05)
+    assert np.isnan(table.loc[5, "mean_prob"])
+    _, ece_bad = edge_calibration(1 - probs, CHAIN, n_bins=10)
+    assert ece_bad == pytest.approx(0.95)
+    # probability exactly 1 lands in the last bin; stacks of graphs are accepted
+    ones = np.where(CHAIN > 0, 1.0, 0.0)
+    table, ece = edge_calibration(np.stack([ones, ones]), np.stack([CHAIN, CHAIN]), n_bins=4)
+    assert ece == 0.0 and table.loc[3, "count"] == 4
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        edge_calibration(probs + 1, CHAIN)
+    with pytest.raises(ValueError, match="n_bins"):
+        edge_calibration(probs, CHAIN, n_bins=0)
+
+
+def test_permute_adjacency_and_graph_metrics_after_matching(latents):
+    z = latents[:, :3]
+    perm_learned = np.array([2, 0, 1])  # learned column k holds true latent perm_learned[k]
+    learned = z[:, perm_learned]
+    A_learned = CHAIN[np.ix_(perm_learned, perm_learned)]  # the true graph in learned indices
+    perm = match_latents(learned, z)
+    np.testing.assert_array_equal(permute_adjacency(A_learned, perm), CHAIN)
+    stack = np.stack([A_learned, A_learned])
+    np.testing.assert_array_equal(permute_adjacency(stack, perm), np.stack([CHAIN, CHAIN]))
+    with pytest.raises(ValueError, match="perm"):
+        permute_adjacency(A_learned, [0, 0, 1])
+    out = evaluate_recovery(learned, z, A_learned * 0.9, CHAIN)
+    assert out["mcc"] == pytest.approx(1.0) and out["shd"] == 0 and out["edge_auroc"] == 1.0
+    assert out["r2"] > 0.9
+    assert "shd" not in evaluate_recovery(learned, z, None, CHAIN)
