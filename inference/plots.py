@@ -1,0 +1,366 @@
+"""Figures of the edge report (matplotlib only; inputs are numpy arrays and DataFrames).
+
+Every function draws one figure, saves it as PNG at ``path``, closes it and returns
+the path. Adjacencies follow :mod:`pyro_personax.graph` (``[i, j]`` = i -> j). Nothing
+here imports ArviZ: the arrays come from :mod:`pyro_personax.inference.diagnostics`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+import networkx as nx
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+__all__ = [
+    "plot_edge_heatmap",
+    "plot_graph",
+    "plot_forest",
+    "plot_elbo",
+    "plot_ppc",
+    "plot_calibration",
+    "reliability_table",
+]
+
+logger = logging.getLogger(__name__)
+
+_DPI = 110
+
+
+def _subplots(figsize, rows: int = 1, cols: int = 1, squeeze: bool = True):
+    """A figure outside pyplot (no global state, no GUI backend, nothing to close)."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(rows, cols, squeeze=squeeze)
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=_DPI, bbox_inches="tight")
+    logger.debug("wrote %s", path)
+    return path
+
+
+def _block_colours(blocks: Sequence[str]) -> dict[str, tuple]:
+    cmap = matplotlib.colormaps["tab10"]
+    unique = list(dict.fromkeys(blocks))
+    return {b: cmap(i % 10) for i, b in enumerate(unique)}
+
+
+def _check_square(P, names: Sequence[str], what: str) -> np.ndarray:
+    P = np.asarray(P, dtype=float)
+    if P.shape != (len(names), len(names)):
+        raise ValueError(f"{what}: expected shape ({len(names)}, {len(names)}); found {P.shape}")
+    return P
+
+
+def plot_edge_heatmap(probs, names: Sequence[str], blocks: Sequence[str], path, *, title: str = "") -> Path:
+    """Heat map of posterior edge probabilities, rows = parents, columns = children.
+
+    Parameters
+    ----------
+    probs
+        ``(D, D)`` edge probabilities, ``[i, j]`` = P(i -> j).
+    names, blocks
+        ``D`` latent names and their block names (block borders are drawn).
+    path
+        PNG file to write.
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    P = _check_square(probs, names, "probs")
+    D = len(names)
+    size = max(4.0, 0.45 * D + 2.0)
+    fig, ax = _subplots((size + 1.0, size))
+    im = ax.imshow(P, vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xticks(range(D), list(names), rotation=90)
+    ax.set_yticks(range(D), list(names))
+    ax.set_xlabel("child")
+    ax.set_ylabel("parent")
+    bounds = [i + 0.5 for i in range(D - 1) if blocks[i] != blocks[i + 1]]
+    for b in bounds:
+        ax.axhline(b, color="white", lw=1.5)
+        ax.axvline(b, color="white", lw=1.5)
+    if D <= 16:
+        for i, j in zip(*np.nonzero(P >= 0.005)):
+            ax.text(j, i, f"{P[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="black" if P[i, j] > 0.6 else "white")
+    fig.colorbar(im, ax=ax, label="P(edge parent -> child)")
+    ax.set_title(title or "Posterior edge probabilities")
+    return _save(fig, path)
+
+
+def _circle_positions(names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Nodes on a circle in layout order, so blocks stay together (deterministic)."""
+    D = len(names)
+    angles = np.pi / 2 - 2 * np.pi * np.arange(D) / D
+    return {n: np.array([np.cos(a), np.sin(a)]) for n, a in zip(names, angles)}
+
+
+def plot_graph(
+    probs, names: Sequence[str], blocks: Sequence[str], path, *, threshold: float = 0.5,
+    min_prob: float = 0.05, title: str = "",
+) -> Path:
+    """The latent graph with edge width and opacity by posterior probability.
+
+    Edges with ``P > threshold`` are drawn solid and labelled; edges with
+    ``min_prob <= P <= threshold`` dashed and thin. Nodes are coloured by block.
+
+    Parameters
+    ----------
+    probs
+        ``(D, D)`` edge probabilities.
+    names, blocks
+        ``D`` latent names and block names.
+    path
+        PNG file to write.
+    threshold, min_prob
+        Probability above which an edge is solid, and below which it is not drawn.
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    P = _check_square(probs, names, "probs")
+    names = [str(n) for n in names]
+    colours = _block_colours(blocks)
+    G = nx.DiGraph()
+    G.add_nodes_from(names)
+    pos = _circle_positions(names)
+    fig, ax = _subplots((7, 7))
+    nx.draw_networkx_nodes(G, pos, ax=ax, node_color=[colours[b] for b in blocks], node_size=900)
+    nx.draw_networkx_labels(G, pos, ax=ax, font_size=8)
+    for i, j in zip(*np.nonzero(P >= min_prob)):
+        p = float(P[i, j])
+        strong = p > threshold
+        nx.draw_networkx_edges(
+            G, pos, edgelist=[(names[i], names[j])], ax=ax, width=0.5 + 4.5 * p,
+            alpha=0.35 + 0.65 * p, style="solid" if strong else "dashed", arrowsize=15,
+            node_size=900, connectionstyle="arc3,rad=0.1",
+        )
+        if strong:
+            mid = 0.5 * (pos[names[i]] + pos[names[j]])
+            ax.text(mid[0], mid[1], f"{p:.2f}", fontsize=7, ha="center",
+                    bbox={"fc": "white", "ec": "none", "alpha": 0.7})
+    handles = [Line2D([], [], marker="o", ls="", color=c, markersize=10, label=b) for b, c in colours.items()]
+    handles += [Line2D([], [], color="k", lw=3, label=f"P > {threshold:g}"),
+                Line2D([], [], color="k", lw=1, ls="--", label=f"{min_prob:g} <= P <= {threshold:g}")]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set_axis_off()
+    ax.set_title(title or "Latent causal graph (width = posterior edge probability)")
+    return _save(fig, path)
+
+
+def plot_forest(table: pd.DataFrame, path, *, max_edges: int = 30, title: str = "") -> Path:
+    """Forest plot of edge probabilities: one row per edge, one marker per chain.
+
+    Parameters
+    ----------
+    table
+        Edge table with ``parent``, ``child``, ``p_edge`` and ``p_edge_chain_<c>``.
+    path
+        PNG file to write.
+    max_edges
+        Show the ``max_edges`` most probable edges.
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    chain_cols = [c for c in table.columns if str(c).startswith("p_edge_chain_")]
+    if "p_edge" not in table.columns or not chain_cols:
+        raise ValueError("table: expected columns p_edge and p_edge_chain_<c>")
+    top = table.sort_values("p_edge", ascending=False, kind="stable").head(max_edges).iloc[::-1]
+    labels = [f"{p} -> {c}" for p, c in zip(top["parent"], top["child"])]
+    y = np.arange(len(top))
+    fig, ax = _subplots((7, max(2.5, 0.3 * len(top) + 1.2)))
+    chains = top[chain_cols].to_numpy(dtype=float)
+    ax.hlines(y, chains.min(axis=1), chains.max(axis=1), color="grey", lw=1)
+    cmap = matplotlib.colormaps["tab10"]
+    offsets = np.linspace(-0.2, 0.2, len(chain_cols)) if len(chain_cols) > 1 else [0.0]
+    for k, col in enumerate(chain_cols):
+        ax.plot(top[col], y + offsets[k], "o", ms=4, color=cmap(k % 10), label=col.replace("p_edge_", ""))
+    ax.plot(top["p_edge"], y, "D", ms=6, color="black", label="pooled")
+    ax.set_yticks(y, labels, fontsize=8)
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_xlabel("P(edge)")
+    ax.legend(loc="lower right", fontsize=7)
+    ax.set_title(title or "Edge probabilities across chains (independent restarts)")
+    return _save(fig, path)
+
+
+def plot_elbo(elbo, path, *, title: str = "") -> Path:
+    """ELBO traces, one line per chain (NaN padding is not drawn).
+
+    Parameters
+    ----------
+    elbo
+        ``(C, T)`` ELBO values, NaN after the end of shorter traces.
+    path
+        PNG file to write.
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    E = np.asarray(elbo, dtype=float)
+    if E.ndim != 2:
+        raise ValueError(f"elbo: expected shape (C, T); found {E.shape}")
+    fig, ax = _subplots((7, 4))
+    for c in range(E.shape[0]):
+        ok = np.isfinite(E[c])
+        ax.plot(np.nonzero(ok)[0], E[c, ok], lw=1, label=f"chain {c}")
+    ax.set_xlabel("step")
+    ax.set_ylabel("ELBO")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "ELBO per chain (independent restarts)")
+    return _save(fig, path)
+
+
+def plot_ppc(observed, predictive, path, *, modality: str = "", max_features: int = 6,
+             num_draws: int = 30, seed: int = 0) -> Path:
+    """Posterior predictive check: observed vs replicated distribution per feature.
+
+    For each of the first ``max_features`` features, the histogram of the observed
+    values (all measurements and entities, missing = NaN dropped) is drawn over the
+    densities of ``num_draws`` replicated data sets.
+
+    Parameters
+    ----------
+    observed
+        ``(N, K, d)`` observed values, NaN where missing.
+    predictive
+        ``(C, S, N, K, d)`` replicated values.
+    path
+        PNG file to write.
+    modality
+        Name for the title.
+    max_features, num_draws
+        How many features to show and how many replicated sets to overlay.
+    seed
+        Seed of the choice of replicated sets.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    y = np.asarray(observed, dtype=float)
+    x = np.asarray(predictive, dtype=float)
+    if y.ndim != 3 or x.ndim != 5 or x.shape[2:] != y.shape:
+        raise ValueError(f"observed/predictive: expected (N, K, d) and (C, S, N, K, d); found {y.shape}, {x.shape}")
+    reps = x.reshape(-1, *y.shape)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(len(reps), size=min(num_draws, len(reps)), replace=False)
+    F = min(max_features, y.shape[2])
+    cols = min(3, F)
+    rows = int(np.ceil(F / cols))
+    fig, axes = _subplots((3.6 * cols, 2.8 * rows), rows, cols, squeeze=False)
+    for f in range(rows * cols):
+        ax = axes.flat[f]
+        if f >= F:
+            ax.set_axis_off()
+            continue
+        obs = y[:, :, f][np.isfinite(y[:, :, f])]
+        rep_f = reps[pick][..., f][:, np.isfinite(y[:, :, f])]
+        both = np.concatenate([obs, rep_f.ravel()])
+        bins = np.histogram_bin_edges(both, bins=20) if np.ptp(both) > 0 else 3
+        for r in rep_f:
+            ax.hist(r, bins=bins, density=True, histtype="step", color="tab:blue", alpha=0.15, lw=1)
+        ax.hist(obs, bins=bins, density=True, histtype="step", color="black", lw=2)
+        ax.set_title(f"feature {f}", fontsize=9)
+    handles = [Line2D([], [], color="black", lw=2, label="observed"),
+               Line2D([], [], color="tab:blue", alpha=0.5, label="replicated")]
+    fig.legend(handles=handles, loc="upper right", fontsize=8)
+    fig.suptitle(f"Posterior predictive check: {modality}" if modality else "Posterior predictive check")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def reliability_table(probs, truth, n_bins: int = 10) -> tuple[pd.DataFrame, float]:
+    """Reliability table of edge probabilities against a true adjacency, and the ECE.
+
+    Parameters
+    ----------
+    probs
+        Edge probabilities, any shape; cells must be the candidate edges only
+        (drop the diagonal and forbidden edges before calling).
+    truth
+        0/1 true edges, same shape as ``probs``.
+    n_bins
+        Number of equal-width probability bins on ``[0, 1]``.
+
+    Returns
+    -------
+    (pandas.DataFrame, float)
+        Columns ``bin_low``, ``bin_high``, ``count``, ``mean_prob``, ``frac_true``
+        (non-empty bins only), and the expected calibration error
+        ``sum_b count_b / n * |mean_prob_b - frac_true_b|``.
+    """
+    p = np.asarray(probs, dtype=float).ravel()
+    t = np.asarray(truth, dtype=float).ravel()
+    if p.shape != t.shape or p.size == 0:
+        raise ValueError(f"probs/truth: expected equal non-empty shapes; found {p.shape} and {t.shape}")
+    if not np.all(np.isin(t, (0.0, 1.0))):
+        raise ValueError("truth: expected 0/1 entries")
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("probs: expected probabilities in [0, 1]")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        sel = which == b
+        if sel.any():
+            rows.append((edges[b], edges[b + 1], int(sel.sum()), p[sel].mean(), t[sel].mean()))
+    table = pd.DataFrame(rows, columns=["bin_low", "bin_high", "count", "mean_prob", "frac_true"])
+    ece = float(np.sum(table["count"] / p.size * np.abs(table["mean_prob"] - table["frac_true"])))
+    return table, ece
+
+
+def plot_calibration(probs, truth, path, *, n_bins: int = 10, title: str = "") -> Path:
+    """Reliability curve of edge probabilities against the true graph (with ECE).
+
+    Parameters
+    ----------
+    probs, truth
+        Candidate-edge probabilities and 0/1 truth, same shape (see
+        :func:`reliability_table`).
+    path
+        PNG file to write.
+    n_bins
+        Number of probability bins.
+    title
+        Figure title.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    table, ece = reliability_table(probs, truth, n_bins)
+    fig, ax = _subplots((5, 5))
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
+    ax.plot(table["mean_prob"], table["frac_true"], "o-", color="tab:red", label=f"ECE = {ece:.3f}")
+    for _, row in table.iterrows():
+        ax.annotate(str(int(row["count"])), (row["mean_prob"], row["frac_true"]), fontsize=7,
+                    xytext=(4, -10), textcoords="offset points")
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("posterior P(edge) (bin mean)")
+    ax.set_ylabel("fraction of true edges")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.set_title(title or "Edge-probability calibration")
+    return _save(fig, path)
