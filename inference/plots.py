@@ -278,7 +278,7 @@ def plot_ppc(observed, predictive, path, *, modality: str = "", max_features: in
         obs = y[:, :, f][np.isfinite(y[:, :, f])]
         rep_f = reps[pick][..., f][:, np.isfinite(y[:, :, f])]
         both = np.concatenate([obs, rep_f.ravel()])
-        bins = np.histogram_bin_edges(both, bins=20) if np.ptp(both) > 0 else 3
+        bins = _bins(both)
         for r in rep_f:
             ax.hist(r, bins=bins, density=True, histtype="step", color="tab:blue", alpha=0.15, lw=1)
         ax.hist(obs, bins=bins, density=True, histtype="step", color="black", lw=2)
@@ -289,6 +289,15 @@ def plot_ppc(observed, predictive, path, *, modality: str = "", max_features: in
     fig.suptitle(f"Posterior predictive check: {modality}" if modality else "Posterior predictive check")
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _bins(values: np.ndarray):
+    """Bins centred on the values of discrete data (<= 10 levels), else 20 equal bins."""
+    levels = np.unique(values)
+    if len(levels) <= 10:
+        step = np.min(np.diff(levels)) if len(levels) > 1 else 1.0
+        return np.concatenate([levels - step / 2, [levels[-1] + step / 2]])
+    return np.histogram_bin_edges(values, bins=20)
 
 
 def reliability_table(probs, truth, n_bins: int = 10) -> tuple[pd.DataFrame, float]:

@@ -1,0 +1,280 @@
+"""The edge-probability report: a folder with tables, figures, Markdown and HTML.
+
+:func:`edge_report` reads the edge posterior from an InferenceData (built by
+:func:`pyro_personax.inference.diagnostics.build_inference_data`) or from any fitted
+object with ``to_inference_data()``, and writes::
+
+    out_dir/
+        report.md, report.html     summary, diagnostics, top edges, figures
+        edges.csv                  tidy edge table (diagnostics.edge_summary)
+        adjacency.csv              pooled P(edge), rows = parents, columns = children
+        dag_adjacency.csv          thresholded graph, acyclic by construction
+        graph.graphml              networkx graph of that DAG, probabilities as attributes
+        graph_dowhy.gml            the same DAG as a GML string for DoWhy
+        heatmap.png, graph.png, forest.png
+        elbo.png                   when ELBO traces are stored
+        ppc_<modality>.png         per modality with posterior predictive draws
+        calibration.png            when a true adjacency is given
+
+Chains are independent restarts; R-hat above about 1.05 flags restarts that disagree.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import logging
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+from pyro_personax.inference import diagnostics, exports, plots
+
+from pyro_personax.graph import to_dag
+
+__all__ = ["edge_report", "cyclic_fraction", "REPORT_FILES"]
+
+logger = logging.getLogger(__name__)
+
+REPORT_FILES = (
+    "report.md", "report.html", "edges.csv", "adjacency.csv", "dag_adjacency.csv",
+    "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "forest.png",
+)
+_TABLE_COLUMNS = ("parent", "child", "p_edge", "strength_mean", "strength_hdi_low", "strength_hdi_high",
+                  "r_hat", "ess_bulk")
+
+
+def _as_idata(model_or_idata):
+    if diagnostics.is_inference_data(model_or_idata):
+        return model_or_idata
+    if hasattr(model_or_idata, "to_inference_data"):
+        idata = model_or_idata.to_inference_data()
+        if not diagnostics.is_inference_data(idata):
+            raise TypeError(f"model_or_idata.to_inference_data(): expected an InferenceData; found {type(idata).__name__}")
+        return idata
+    raise TypeError(
+        "model_or_idata: expected an arviz.InferenceData or an object with .to_inference_data(); "
+        f"found {type(model_or_idata).__name__}"
+    )
+
+
+def _truth_matrix(truth, names: list[str]) -> np.ndarray:
+    if isinstance(truth, pd.DataFrame):
+        missing = [n for n in names if n not in truth.index or n not in truth.columns]
+        if missing:
+            raise ValueError(f"truth_adjacency: expected rows and columns named {names}; missing {missing}")
+        truth = truth.loc[names, names].to_numpy()
+    T = np.asarray(truth, dtype=float)
+    if T.shape != (len(names), len(names)):
+        raise ValueError(f"truth_adjacency: expected shape ({len(names)}, {len(names)}); found {T.shape}")
+    if not np.all(np.isfinite(T)):
+        raise ValueError("truth_adjacency: expected finite entries (non-zero = edge); found NaN or inf")
+    return (T != 0).astype(int)
+
+
+def cyclic_fraction(edges: np.ndarray) -> np.ndarray:
+    """Fraction of edge draws with a directed cycle, per chain.
+
+    Parameters
+    ----------
+    edges
+        0/1 draws ``(C, S, D, D)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(C,)``.
+    """
+    A = np.asarray(edges).astype(bool)
+    D = A.shape[-1]
+    reach = A.copy()
+    for _ in range(int(np.ceil(np.log2(max(D, 2)))) + 1):  # transitive closure by squaring
+        reach = reach | (np.matmul(reach.astype(np.int32), reach.astype(np.int32)) > 0)
+    cyclic = reach.diagonal(axis1=-2, axis2=-1).any(-1)
+    return cyclic.mean(axis=1)
+
+
+def _prepare_dir(out_dir, overwrite: bool) -> Path:
+    out = Path(out_dir)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"out_dir: {out} exists; pass overwrite=True to replace the report files in it")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"out_dir: {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dict:
+    names, blocks = list(layout.names), list(layout.block_of)
+    figs = {
+        "Edge probabilities": plots.plot_edge_heatmap(P, names, blocks, out / "heatmap.png"),
+        "Graph": plots.plot_graph(P, names, blocks, out / "graph.png", threshold=threshold),
+        "Edges across chains": plots.plot_forest(_candidate_rows(table), out / "forest.png"),
+    }
+    elbo = diagnostics.elbo_traces(idata)
+    if elbo is not None:
+        figs["ELBO traces"] = plots.plot_elbo(elbo, out / "elbo.png")
+    for mod, (obs, rep) in diagnostics.predictive_pairs(idata).items():
+        figs[f"Posterior predictive check: {mod}"] = plots.plot_ppc(obs, rep, out / f"ppc_{mod}.png", modality=mod)
+    if truth is not None:
+        allowed = layout.allowed_mask()
+        figs["Calibration against the true graph"] = plots.plot_calibration(
+            P[allowed], truth[allowed], out / "calibration.png"
+        )
+    return figs
+
+
+def _candidate_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of allowed edges that some chain ever drew (all rows if none was drawn)."""
+    chains = [c for c in table.columns if str(c).startswith("p_edge_chain_")]
+    keep = table["allowed"].to_numpy(bool) & (table[chains].to_numpy(float).max(axis=1) > 0)
+    return table[keep] if keep.any() else table
+
+
+def _truth_lines(P, dag, truth, allowed) -> list[str]:
+    _, ece = plots.reliability_table(P[allowed], truth[allowed])
+    tp = int(np.sum((dag == 1) & (truth == 1)))
+    fp = int(np.sum((dag == 1) & (truth == 0)))
+    fn = int(np.sum((dag == 0) & (truth == 1)))
+    return [
+        f"- Against the given true graph ({int(truth.sum())} edges; latents assumed matched): "
+        f"ECE {ece:.3f} over {int(allowed.sum())} candidate edges; thresholded DAG has "
+        f"{tp} true, {fp} false and {fn} missed edges.",
+    ]
+
+
+def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
+    C, S, D, _ = E.shape
+    lines = [
+        f"- Latents: {D} ({', '.join(f'{b}: {n}' for b, n in _block_sizes(layout))}); "
+        f"chains (independent restarts): {C}; draws per chain: {S}.",
+        f"- Thresholded graph (P(edge) > {threshold:g}, made acyclic): {int(dag.sum())} edges.",
+        "- Cyclic edge draws per chain: " + ", ".join(f"{f:.1%}" for f in cyclic_fraction(E)) + ".",
+    ]
+    k = diagnostics.pareto_k_of(idata)
+    if k is not None:
+        verdict = ["good" if v < 0.5 else "ok" if v < 0.7 else "not trustworthy" for v in k]
+        lines.append("- Pareto k of the guide per chain: " + ", ".join(
+            f"{v:.2f} ({w})" for v, w in zip(k, verdict)) + " (k >= 0.7: the guide is not to be trusted).")
+    if truth is not None:
+        lines += _truth_lines(E.mean(axis=(0, 1)), dag, truth, layout.allowed_mask())
+    return lines
+
+
+def _block_sizes(layout):
+    blocks = list(layout.block_of)
+    return [(b, blocks.count(b)) for b in dict.fromkeys(blocks)]
+
+
+def _top_edges(table: pd.DataFrame, min_prob: float = 0.05) -> pd.DataFrame:
+    top = table.loc[table["p_edge"] >= min_prob, list(_TABLE_COLUMNS)]
+    return top.round(3)
+
+
+def _markdown_table(df: pd.DataFrame) -> str:
+    if df.empty:
+        return "_No edge with P(edge) >= 0.05._"
+    head = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "---|" * len(df.columns)
+    rows = ["| " + " | ".join(str(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join([head, rule, *rows])
+
+
+def _write_markdown(out, title, lines, top, figs) -> None:
+    parts = [f"# {title}", "", "## Summary", "", *lines, "",
+             "R-hat and ESS are computed over chains that are independent restarts: they measure "
+             "run-to-run agreement (R-hat > 1.05: the restarts disagree). Cells that never vary have none.",
+             "", "## Edges with P(edge) >= 0.05", "", _markdown_table(top), "",
+             "Full table: [edges.csv](edges.csv); adjacency: [adjacency.csv](adjacency.csv); "
+             "graph: [graph.graphml](graph.graphml), [graph_dowhy.gml](graph_dowhy.gml).", "", "## Figures", ""]
+    for caption, path in figs.items():
+        parts += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
+    (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
+
+
+def _write_html(out, title, lines, top, figs) -> None:
+    items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines)
+    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Summary</h2>", f"<ul>{items}</ul>",
+            "<p>R-hat and ESS are computed over chains that are independent restarts: they measure "
+            "run-to-run agreement (R-hat &gt; 1.05: the restarts disagree).</p>",
+            "<h2>Edges with P(edge) &ge; 0.05</h2>",
+            top.to_html(index=False, border=0, classes="edges", na_rep="") if not top.empty else "<p>None.</p>",
+            '<p>Full table: <a href="edges.csv">edges.csv</a>; adjacency: <a href="adjacency.csv">adjacency.csv</a>; '
+            'graph: <a href="graph.graphml">graph.graphml</a>, <a href="graph_dowhy.gml">graph_dowhy.gml</a>.</p>',
+            "<h2>Figures</h2>"]
+    for caption, path in figs.items():
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
+        body.append(f"<h3>{html.escape(caption)}</h3>"
+                    f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{data}" style="max-width:100%">')
+    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;} table.edges{border-collapse:collapse;"
+             "font-size:0.85em} table.edges td,table.edges th{padding:2px 8px;border-bottom:1px solid #ddd}")
+    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+           f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+    (out / "report.html").write_text(doc, encoding="utf-8")
+
+
+def _write_tables(out, table, P, dag, layout, threshold) -> None:
+    names = list(layout.names)
+    table.to_csv(out / "edges.csv", index=False)
+    exports.to_adjacency_csv(P, names, out / "adjacency.csv", overwrite=True)
+    exports.to_adjacency_csv(dag, names, out / "dag_adjacency.csv", overwrite=True)
+    G = exports.to_networkx(table, threshold, acyclic=True)
+    nx.write_graphml(G, out / "graph.graphml")
+    (out / "graph_dowhy.gml").write_text(exports.to_dowhy_gml(dag, names) + "\n", encoding="utf-8")
+
+
+def edge_report(
+    model_or_idata,
+    out_dir,
+    *,
+    truth_adjacency=None,
+    threshold: float = 0.5,
+    overwrite: bool = False,
+    title: str = "PersonaX edge report",
+) -> Path:
+    """Write the edge-probability report of a fitted model into a folder.
+
+    Parameters
+    ----------
+    model_or_idata
+        An :class:`arviz.InferenceData` from
+        :func:`~pyro_personax.inference.diagnostics.build_inference_data`, or an
+        object with ``to_inference_data()`` (the fitted PersonaX facade).
+    out_dir
+        Report folder; see the module docstring for its files.
+    truth_adjacency
+        Optional true graph ``(D, D)`` (array, or DataFrame indexed by latent names)
+        of latents already matched to the learned ones; adds the calibration curve.
+    threshold
+        P(edge) above which an edge enters the thresholded graph (made acyclic by
+        dropping the least probable edge of each cycle).
+    overwrite
+        Write into an existing folder, replacing the report files; otherwise an
+        existing ``out_dir`` raises FileExistsError. Other files there are kept.
+    title
+        Title of the Markdown and HTML reports.
+
+    Returns
+    -------
+    pathlib.Path
+        ``out_dir``.
+    """
+    if not 0.0 <= threshold < 1.0:
+        raise ValueError(f"threshold: expected a value in [0, 1); found {threshold}")
+    idata = _as_idata(model_or_idata)
+    layout = diagnostics.layout_of(idata)
+    truth = None if truth_adjacency is None else _truth_matrix(truth_adjacency, list(layout.names))
+    out = _prepare_dir(out_dir, overwrite)
+    table = diagnostics.edge_summary(idata)
+    E = diagnostics.edge_draws(idata)
+    P = E.mean(axis=(0, 1))
+    dag = to_dag(P, threshold)
+    _write_tables(out, table, P, dag, layout, threshold)
+    figs = _figures(idata, table, P, layout, out, threshold, truth)
+    lines = _summary_lines(idata, E, dag, threshold, truth, layout)
+    top = _top_edges(table)
+    _write_markdown(out, title, lines, top, figs)
+    _write_html(out, title, lines, top, figs)
+    logger.info("wrote edge report to %s", out)
+    return out
