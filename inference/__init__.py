@@ -1,0 +1,41 @@
+"""Level II inference: SVI training with the augmented-Lagrangian schedule, chains, results.
+
+Importable as :mod:`pyro_personax.inference`.
+"""
+
+from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
+from pyro_personax.inference.devices import resolve_device
+from pyro_personax.inference.nonfinite import NonFiniteLossError
+from pyro_personax.inference.result import ChainResult, FitResult
+from pyro_personax.inference.schedule import (
+    AugLagConfig,
+    AugmentedLagrangian,
+    KLWarmup,
+    TemperatureSchedule,
+)
+from pyro_personax.inference.trainer import (
+    TrainerConfig,
+    fit_chains,
+    index_batch,
+    local_params,
+    train_chain,
+)
+
+__all__ = [
+    "AugLagConfig",
+    "AugmentedLagrangian",
+    "ChainResult",
+    "FitResult",
+    "KLWarmup",
+    "NonFiniteLossError",
+    "TemperatureSchedule",
+    "TrainerConfig",
+    "checkpoint_path",
+    "fit_chains",
+    "index_batch",
+    "load_checkpoint",
+    "local_params",
+    "resolve_device",
+    "save_checkpoint",
+    "train_chain",
+]

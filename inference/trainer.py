@@ -1,0 +1,450 @@
+"""SVI training of the Level II model: minibatches, schedules, early stopping, chains.
+
+One *chain* is an independent restart: its own model and guide modules, built after
+``pyro.set_rng_seed(seed + chain)``, trained by ``Trace_ELBO`` with Pyro's
+:class:`~pyro.optim.clipped_adam.ClippedAdam` (per-element gradient clipping and
+learning-rate decay) over minibatches of the ``"entity"`` plate. Parameters stay local
+to each chain's modules (``pyro.settings`` ``module_local_params``), so chains never
+share Pyro's global parameter store.
+
+Per epoch (one augmented-Lagrangian round)::
+
+    for each minibatch idx:  loss = -ELBO(batch[idx]; subsample=idx, alpha, rho, T, kl_weight)
+    h = model.acyclicity(guide.edge_probabilities());  alpha, rho updated from h
+    validation ELBO (no gradients) -> early stopping, best acyclic state kept
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import pyro
+import torch
+from pyro.infer import Trace_ELBO
+from pyro.optim.clipped_adam import ClippedAdam
+from pyro_personax.inference.checkpoint import (
+    checkpoint_path,
+    get_rng_state,
+    load_checkpoint,
+    save_checkpoint,
+    set_rng_state,
+)
+from pyro_personax.inference.nonfinite import nonfinite_loss_error, nonfinite_sites
+from pyro_personax.inference.result import ChainResult, FitResult
+from pyro_personax.inference.schedule import (
+    AugLagConfig,
+    AugmentedLagrangian,
+    KLWarmup,
+    TemperatureSchedule,
+)
+
+from pyro_personax.data.multimodal import ModalityTensors
+
+__all__ = ["TrainerConfig", "local_params", "index_batch", "train_chain", "fit_chains"]
+
+logger = logging.getLogger(__name__)
+
+Batch = Mapping[str, ModalityTensors]
+
+
+def local_params():
+    """Context in which :class:`~pyro.nn.PyroModule` parameters stay local to their module.
+
+    Build, train and call the modules of a chain inside it so that chains never share
+    Pyro's global parameter store.
+    """
+    return pyro.settings.context(module_local_params=True)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Options of the SVI trainer.
+
+    Examples
+    --------
+    >>> config = TrainerConfig(num_epochs=20, batch_size=128, patience=5)
+    >>> config.temperature(0, config.num_epochs), config.kl_warmup(0)
+    (1.0, 1.0)
+
+    Parameters
+    ----------
+    num_epochs
+        Maximum number of epochs (passes over the training entities).
+    batch_size
+        Entities per minibatch (``>= 1``).
+    learning_rate
+        ClippedAdam learning rate.
+    clip_norm
+        ClippedAdam per-element gradient clipping bound.
+    lr_decay
+        ClippedAdam per-step learning-rate decay factor in ``(0, 1]``.
+    sparsity
+        Weight of the L1 edge factor; ``None`` = the model's default.
+    auglag
+        Augmented-Lagrangian configuration.
+    temperature
+        Edge-temperature annealing.
+    kl_warmup
+        KL-weight warm-up.
+    patience
+        Early stopping after this many epochs without a better validation ELBO (and an
+        acyclic graph); the best state (acyclic ones first) is then kept. ``None``
+        disables it and the final state is kept.
+    min_delta
+        Smallest improvement of the per-entity validation ELBO that counts.
+    checkpoint_every
+        Write a checkpoint every this many epochs (when a directory is given).
+    progress
+        Show a tqdm progress bar.
+    """
+
+    num_epochs: int = 100
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    clip_norm: float = 10.0
+    lr_decay: float = 1.0
+    sparsity: float | None = None
+    auglag: AugLagConfig = field(default_factory=AugLagConfig)
+    temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
+    kl_warmup: KLWarmup = field(default_factory=KLWarmup)
+    patience: int | None = None
+    min_delta: float = 0.0
+    checkpoint_every: int = 1
+    progress: bool = True
+
+    def __post_init__(self):
+        ints = {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1}
+        for name, low in ints.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
+            raise ValueError(f"patience: expected None or an int >= 1; found {self.patience!r}")
+        for name in ("learning_rate", "clip_norm"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ValueError(f"{name}: expected a finite value > 0; found {getattr(self, name)!r}")
+        if not 0 < self.lr_decay <= 1:
+            raise ValueError(f"lr_decay: expected a value in (0, 1]; found {self.lr_decay!r}")
+        if self.sparsity is not None and not (math.isfinite(self.sparsity) and self.sparsity >= 0):
+            raise ValueError(f"sparsity: expected None or a finite value >= 0; found {self.sparsity!r}")
+
+
+def index_batch(tensors: Batch, idx: torch.Tensor, device: torch.device | None = None) -> dict[str, ModalityTensors]:
+    """Rows ``idx`` of every modality, moved to ``device``.
+
+    Parameters
+    ----------
+    tensors
+        Modality -> :class:`ModalityTensors` with ``N`` rows.
+    idx
+        LongTensor ``(B,)`` of row indices (on the tensors' device).
+    device
+        Target device (default: unchanged).
+    """
+    out = {}
+    for m, t in tensors.items():
+        cell = None if t.cell_mask is None else t.cell_mask[idx].to(device)
+        out[m] = ModalityTensors(t.values[idx].to(device), t.mask[idx].to(device), cell)
+    return out
+
+
+def _num_rows(tensors: Batch) -> int:
+    rows = {int(t.values.shape[0]) for t in tensors.values()}
+    if len(rows) != 1:
+        raise ValueError(f"tensors: every modality must have the same number of rows; found {sorted(rows)}")
+    return rows.pop()
+
+
+class _ChainTrainer:
+    """Trains one chain; holds its modules, optimizer, schedules and traces."""
+
+    def __init__(self, build, train, validation, config: TrainerConfig, seed: int, chain: int, device):
+        self.config, self.device, self.chain, self.seed = config, device, chain, seed + chain
+        self.train, self.validation = train, validation
+        self.num_train = _num_rows(train)
+        self.num_val = 0 if validation is None else _num_rows(validation)
+        pyro.set_rng_seed(self.seed)
+        self.model, self.guide = build()
+        self.model.to(device)
+        self.guide.to(device)
+        self.loss_fn = Trace_ELBO()(self.model, self.guide)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.auglag = AugmentedLagrangian(config.auglag)
+        self.epoch = 0
+        with torch.no_grad():  # materialise lazily created parameters before the optimizer
+            idx = torch.arange(min(self.num_train, config.batch_size))
+            self._loss(index_batch(train, idx, device), self._kwargs(0, idx), step=0)
+        self.optimizer = ClippedAdam(
+            list(self.loss_fn.parameters()), lr=config.learning_rate, clip_norm=config.clip_norm, lrd=config.lr_decay
+        )
+        self.result = ChainResult(chain=chain, seed=self.seed)
+        self.epoch, self.best_value, self.wait, self.best_state = 0, -math.inf, 0, None
+
+    def _kwargs(self, epoch: int, idx: torch.Tensor | None, num_entities: int | None = None) -> dict:
+        cfg = self.config
+        kw = {
+            "num_entities": self.num_train if num_entities is None else num_entities,
+            "subsample": None if idx is None else idx.to(self.device),
+            "alpha": self.auglag.alpha,
+            "rho": self.auglag.rho,
+            "temperature": cfg.temperature(epoch, cfg.num_epochs),
+            "kl_weight": cfg.kl_warmup(epoch),
+        }
+        if cfg.sparsity is not None:
+            kw["sparsity"] = cfg.sparsity
+        return kw
+
+    def _loss(self, batch, kw: dict, step: int) -> torch.Tensor:
+        """The ELBO loss; a NaN/inf loss raises an error naming the epoch, step and sites."""
+        try:
+            loss = self.loss_fn(batch, **kw)
+        except ValueError as err:  # validation rejected a non-finite parameter or factor
+            sites = nonfinite_sites(self.model, self.guide, batch, **kw)
+            if not sites or "invalid values" not in str(err):
+                raise
+            raise nonfinite_loss_error(float("nan"), self.epoch, step, sites) from err
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise nonfinite_loss_error(value, self.epoch, step, nonfinite_sites(self.model, self.guide, batch, **kw))
+        return loss
+
+    def _run_epoch(self, bar) -> float:
+        perm = torch.randperm(self.num_train, generator=self.generator)
+        total, steps = 0.0, 0
+        for step, idx in enumerate(perm.split(self.config.batch_size)):
+            batch, kw = index_batch(self.train, idx, self.device), self._kwargs(self.epoch, idx)
+            loss = self._loss(batch, kw, step)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total, steps = total + float(loss.detach()), steps + 1
+            if bar is not None:
+                bar.update(len(idx))
+        return -total / steps / self.num_train
+
+    @torch.no_grad()
+    def _validate(self) -> float:
+        if self.validation is None:
+            return float("nan")
+        idx_all = torch.arange(self.num_val)
+        total = 0.0
+        for idx in idx_all.split(self.config.batch_size):
+            batch = index_batch(self.validation, idx, self.device)
+            kw = self._kwargs(self.epoch, idx, num_entities=self.num_val)
+            total += float(self.loss_fn(batch, **kw)) * len(idx) / self.num_val
+        return -total / self.num_val
+
+    @torch.no_grad()
+    def _end_epoch(self, train_elbo: float) -> bool:
+        """Update schedules and traces after an epoch; return True to stop early."""
+        probs = self.guide.edge_probabilities()
+        h = float(self.model.acyclicity(probs).detach())
+        r, cfg = self.result, self.config
+        r.train_elbo.append(train_elbo)
+        r.temperature.append(cfg.temperature(self.epoch, cfg.num_epochs))
+        r.kl_weight.append(cfg.kl_warmup(self.epoch))
+        val = self._validate()
+        self.auglag.update(h)
+        r.validation_elbo.append(val)
+        r.acyclicity.append(h)
+        r.sparsity.append(float(probs.sum()))
+        r.alpha.append(self.auglag.alpha)
+        r.rho.append(self.auglag.rho)
+        r.converged = self.auglag.converged
+        self.epoch += 1
+        if cfg.patience is None:
+            r.best_epoch = self.epoch - 1
+            return False
+        return self._early_stopping(val if math.isfinite(val) else train_elbo)
+
+    def _early_stopping(self, value: float) -> bool:
+        """Track the best state (acyclic states first); True when patience ran out."""
+        acyclic_now = self.auglag.converged
+        best_acyclic = self.best_state is not None and self.best_state["acyclic"]
+        better = (
+            self.best_state is None
+            or (acyclic_now and not best_acyclic)
+            or (acyclic_now == best_acyclic and value > self.best_value + self.config.min_delta)
+        )
+        if better:
+            self.best_value, self.wait, self.result.best_epoch = value, 0, self.epoch - 1
+            self.best_state = {"acyclic": acyclic_now, **self._module_state()}
+        else:
+            self.wait += 1
+        return acyclic_now and self.wait >= self.config.patience
+
+    def _module_state(self) -> dict:
+        return {
+            "model": copy.deepcopy(self.model.state_dict()),
+            "guide": copy.deepcopy(self.guide.state_dict()),
+        }
+
+    def state_dict(self) -> dict:
+        """Everything a resumed run needs to continue exactly."""
+        return {
+            **self._module_state(),
+            "optimizer": self.optimizer.state_dict(),
+            "auglag": self.auglag.state_dict(),
+            "epoch": self.epoch,
+            "best_value": self.best_value,
+            "wait": self.wait,
+            "best_state": self.best_state,
+            "generator": self.generator.get_state(),
+            "rng": get_rng_state(),
+            "result": self.result.to_dict(),
+            "num_train": self.num_train,
+            "seed": self.seed,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a state written by :meth:`state_dict`."""
+        if state["num_train"] != self.num_train or state["seed"] != self.seed:
+            raise ValueError(
+                f"resume: the checkpoint of chain {self.chain} was written for {state['num_train']} training "
+                f"entities and seed {state['seed']}; this fit has {self.num_train} and seed {self.seed}"
+            )
+        self.model.load_state_dict(state["model"])
+        self.guide.load_state_dict(state["guide"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.auglag.load_state_dict(state["auglag"])
+        self.epoch, self.best_value, self.wait = int(state["epoch"]), float(state["best_value"]), int(state["wait"])
+        self.best_state = state["best_state"]
+        self.generator.set_state(state["generator"])
+        set_rng_state(state["rng"])
+        self.result = ChainResult.from_dict(state["result"])
+
+    def restore_best(self) -> None:
+        """Load the kept (best acyclic, else best) module state."""
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state["model"])
+            self.guide.load_state_dict(self.best_state["guide"])
+
+
+def _progress_bar(enabled: bool, total: int, chain: int):
+    if not enabled:
+        return contextlib.nullcontext(None)
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"chain {chain}", unit="entity", leave=False)
+
+
+def train_chain(
+    build: Callable[[], tuple[torch.nn.Module, torch.nn.Module]],
+    train: Batch,
+    validation: Batch | None = None,
+    *,
+    config: TrainerConfig,
+    seed: int = 0,
+    chain: int = 0,
+    device: torch.device | str = "cpu",
+    checkpoint_dir=None,
+    resume: bool = False,
+):
+    """Train one chain (an independent restart).
+
+    Parameters
+    ----------
+    build
+        Callable returning fresh ``(model, guide)`` PyroModules with the Level II call
+        signature; called after ``pyro.set_rng_seed(seed + chain)``.
+    train, validation
+        Modality -> :class:`ModalityTensors` with ``N_train`` / ``N_val`` rows (CPU);
+        batches are moved to ``device`` one at a time.
+    config
+        Trainer options.
+    seed, chain
+        The chain uses seed ``seed + chain`` for parameters, sampling and batch order.
+    device
+        Torch device of the modules.
+    checkpoint_dir
+        Directory for ``chain_<c>.pt`` checkpoints, or ``None``.
+    resume
+        Continue from the checkpoint in ``checkpoint_dir`` when there is one.
+
+    Returns
+    -------
+    (model, guide, ChainResult)
+        The modules hold the final state, or with early stopping the best one.
+    """
+    device = torch.device(device)
+    start = time.perf_counter()
+    with local_params():
+        trainer = _ChainTrainer(build, train, validation, config, seed, chain, device)
+        path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, chain)
+        if path is not None and path.exists():
+            if not resume:
+                raise ValueError(
+                    f"checkpoint_dir: {str(path)!r} already exists; pass resume=True to continue from it "
+                    "or choose an empty directory"
+                )
+            trainer.load_state_dict(load_checkpoint(path, map_location=device))
+            logger.info("chain %d: resumed from %s at epoch %d", chain, path, trainer.epoch)
+        elif resume and path is not None:
+            logger.info("chain %d: no checkpoint at %s; starting from scratch", chain, path)
+        wall_before = trainer.result.wall_time
+        _epochs(trainer, path, config)
+        trainer.result.wall_time = wall_before + time.perf_counter() - start
+        trainer.restore_best()
+    return trainer.model, trainer.guide, trainer.result
+
+
+def _epochs(trainer: _ChainTrainer, path, config: TrainerConfig) -> None:
+    remaining = config.num_epochs - trainer.epoch
+    if trainer.result.stopped_early or remaining <= 0:
+        return
+    with _progress_bar(config.progress, remaining * trainer.num_train, trainer.chain) as bar:
+        while trainer.epoch < config.num_epochs:
+            stop = trainer._end_epoch(trainer._run_epoch(bar))
+            r = trainer.result
+            logger.debug("chain %d epoch %d: elbo %.4g h %.3g", trainer.chain, trainer.epoch, r.train_elbo[-1], r.acyclicity[-1])
+            if bar is not None:
+                bar.set_postfix(elbo=f"{r.train_elbo[-1]:.4g}", h=f"{r.acyclicity[-1]:.2g}")
+            r.stopped_early = bool(stop)
+            last = stop or trainer.epoch == config.num_epochs
+            if path is not None and (trainer.epoch % config.checkpoint_every == 0 or last):
+                save_checkpoint(path, trainer.state_dict())
+            if stop:
+                logger.info("chain %d: early stop at epoch %d", trainer.chain, trainer.epoch)
+                break
+
+
+def fit_chains(
+    build: Callable[[], tuple[torch.nn.Module, torch.nn.Module]],
+    train: Batch,
+    validation: Batch | None = None,
+    *,
+    config: TrainerConfig,
+    num_chains: int = 1,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+    checkpoint_dir=None,
+    resume: bool = False,
+):
+    """Train ``num_chains`` independent restarts one after another.
+
+    Parameters are those of :func:`train_chain`; chain ``c`` uses seed ``seed + c``.
+
+    Returns
+    -------
+    (models, guides, FitResult)
+        Lists of per-chain modules and the traces.
+    """
+    if not isinstance(num_chains, int) or num_chains < 1:
+        raise ValueError(f"num_chains: expected an int >= 1; found {num_chains!r}")
+    start = time.perf_counter()
+    models, guides, chains = [], [], []
+    for c in range(num_chains):
+        model, guide, result = train_chain(
+            build, train, validation, config=config, seed=seed, chain=c, device=device,
+            checkpoint_dir=checkpoint_dir, resume=resume,
+        )
+        models.append(model)
+        guides.append(guide)
+        chains.append(result)
+    return models, guides, FitResult(chains, time.perf_counter() - start, str(torch.device(device)))
