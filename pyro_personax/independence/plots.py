@@ -80,7 +80,7 @@ def _draw_panel(ax, sub: pd.DataFrame, traits, features, spans, alpha, value):
     for name, lo, hi in spans:
         if lo > 0:
             ax.axvline(lo - 0.5, color="white", linewidth=2)
-        ax.text((lo + hi - 1) / 2, -0.8, name, ha="center", va="bottom", fontsize=8)
+        ax.text((lo + hi - 1) / 2, -0.55, name, ha="center", va="bottom", fontsize=7, style="italic")
     return image
 
 
@@ -137,7 +137,7 @@ def plot_pvalue_heatmap(
     image = None
     for ax, test in zip(axes[0], tests):
         image = _draw_panel(ax, data[data["test"] == test], traits, features, spans, alpha, value)
-        ax.set_title(test, pad=14 if spans else 6)
+        ax.set_title(test, pad=20 if spans else 6)
     for ax in axes[0][1:]:
         ax.set_yticklabels([])
     fig.colorbar(image, ax=axes[0].tolist(), label=value.replace("_", "-"), shrink=0.8)

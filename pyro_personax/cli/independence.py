@@ -1,0 +1,147 @@
+"""``personax independence``: the Level I test battery on a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+__all__ = ["register", "run", "OUTPUT_FILES"]
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FILES = {
+    "table": "independence.csv",
+    "settings": "independence_settings.json",
+    "heatmap": "pvalue_heatmap.png",
+    "summary": "significance_summary.png",
+}
+
+DESCRIPTION = """\
+Run pairwise unconditional independence tests between every trait column and
+every feature column of a CSV or parquet table (the PersonaX "Level I" analysis).
+
+Tests: kci (causal-learn KCI on a random subsample of --kci-max-n rows, the large-n
+strategy), rcit (random Fourier features, all rows), hsic (gamma-approximation HSIC,
+all rows), chisq and gsq (discrete pairs only: numeric columns with at most
+--max-levels distinct values, or categorical/string columns; continuous columns are
+binned only with --bins), fisherz (numeric or binary pairs).
+
+Rows missing either column of a pair are dropped for that pair only. A test that fails
+or does not apply gets an empty p-value and a reason in the 'error' column, never p = 0.
+q-values are Benjamini-Hochberg within each test (or over all rows: --fdr-scope all).
+
+Outputs in --out: independence.csv (one row per test x trait x feature),
+independence_settings.json (settings, KCI strategy, how each column was read),
+pvalue_heatmap.png and significance_summary.png. Existing outputs are not replaced
+unless --overwrite is given.
+"""
+
+EPILOG = """\
+example:
+  personax independence celeb.csv --traits final_o final_c final_e final_a final_n \\
+      --features Gender Occupation Height Pointy_Nose --tests kci rcit hsic chisq gsq \\
+      --n-jobs 2 --cache-dir .personax_cache --out results/level1
+"""
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    """Add the ``independence`` subcommand to ``subparsers``."""
+    from pyro_personax.independence.battery import DEFAULT_TESTS
+    from pyro_personax.independence.pairwise import TESTS
+
+    p = subparsers.add_parser(
+        "independence", help="Level I: pairwise independence tests between traits and features",
+        description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("data", help="input table (.csv or .parquet)")
+    p.add_argument("--traits", nargs="+", required=True, metavar="COL", help="numeric trait columns")
+    p.add_argument("--features", nargs="+", metavar="COL",
+                   help="feature columns (default: every column that is not a trait or --id)")
+    p.add_argument("--id", dest="id_column", metavar="COL", help="identifier column to leave out of the features")
+    p.add_argument("--tests", nargs="+", default=list(DEFAULT_TESTS), choices=sorted(TESTS),
+                   help="tests to run (default: %(default)s)")
+    p.add_argument("--alpha", type=float, default=0.05, help="level for 'dependent' (q < alpha; default 0.05)")
+    p.add_argument("--fdr-scope", choices=("test", "all"), default="test",
+                   help="Benjamini-Hochberg within each test (default) or across all rows")
+    p.add_argument("--discrete", nargs="+", default=(), metavar="COL", help="columns to treat as discrete")
+    p.add_argument("--continuous", nargs="+", default=(), metavar="COL",
+                   help="numeric columns to treat as continuous")
+    p.add_argument("--max-levels", type=int, default=12,
+                   help="numeric columns with at most this many values are discrete (default 12)")
+    p.add_argument("--bins", type=int, help="quantile bins for continuous columns in chisq/gsq (default: none)")
+    p.add_argument("--min-n", type=int, default=20, help="fewest complete rows per pair (default 20)")
+    p.add_argument("--kci-max-n", type=int, default=2000, help="KCI subsample size (default 2000)")
+    p.add_argument("--n-jobs", type=int, default=1, help="parallel workers (-1 = all cores; default 1)")
+    p.add_argument("--cache-dir", help="folder of the result cache (default: none)")
+    p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
+    p.add_argument("--group-traits", action="store_true",
+                   help="group heat-map columns by the trait-name prefix before the last '_' (one group per LLM)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=run)
+    return p
+
+
+def _read_table(path: Path):
+    import pandas as pd
+
+    if not path.is_file():
+        raise FileNotFoundError(f"data: no such file {path}")
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return pd.read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    raise ValueError(f"data: expected a .csv or .parquet file, found {path.name!r}")
+
+
+def _outputs(out: Path, overwrite: bool) -> dict[str, Path]:
+    paths = {k: out / v for k, v in OUTPUT_FILES.items()}
+    existing = [str(p) for p in paths.values() if p.exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"--out: {existing[0]} exists; pass --overwrite to replace it")
+    out.mkdir(parents=True, exist_ok=True)
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the battery as asked by ``args``; returns the exit status (0)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pyro_personax.independence import (
+        plot_pvalue_heatmap,
+        plot_significance_summary,
+        test_battery,
+    )
+    from pyro_personax.independence.plots import trait_groups_from_prefix
+
+    df = _read_table(Path(args.data))
+    paths = _outputs(Path(args.out), args.overwrite)
+    features = args.features or [c for c in df.columns if c not in args.traits and c != args.id_column]
+    both = sorted(set(args.discrete) & set(args.continuous))
+    if both:
+        raise ValueError(f"--discrete/--continuous: columns {both} are given as both")
+    discrete = {**{c: True for c in args.discrete}, **{c: False for c in args.continuous}}
+    table = test_battery(
+        df, args.traits, features, tests=args.tests, alpha=args.alpha, discrete=discrete or None,
+        fdr_scope=args.fdr_scope, max_levels=args.max_levels, bins=args.bins, min_n=args.min_n,
+        kci_max_n=args.kci_max_n, n_jobs=args.n_jobs, cache_dir=args.cache_dir,
+        progress=not args.no_progress, seed=args.seed,
+    )
+    table.to_csv(paths["table"], index=False)
+    paths["settings"].write_text(json.dumps(table.attrs, indent=2, default=str))
+    groups = trait_groups_from_prefix(args.traits) if args.group_traits else None
+    for key, fig in (("heatmap", plot_pvalue_heatmap(table, trait_groups=groups)),
+                     ("summary", plot_significance_summary(table, alpha=args.alpha))):
+        fig.savefig(paths[key], dpi=150)
+        plt.close(fig)
+    ok = table[table["status"] == "ok"]
+    logger.info("%d of %d tests ran; %d pairs dependent at q < %s; outputs in %s",
+                len(ok), len(table), int(ok["dependent"].sum()), args.alpha, args.out)
+    return 0
