@@ -1,0 +1,284 @@
+"""The causal latents given a graph: a DAG-structured normalizing flow.
+
+Exogenous noise ``eps ~ N(0, I)`` passes through a per-dimension monotone flow
+``tau_j`` and the structural equations of the graph ``A`` (``A[i, j]`` = edge
+i -> j, see :mod:`pyro_personax.graph`)::
+
+    u_j = tau_j(eps_j)                      # monotone 1-D noise flow
+    z_j = f_j(A[:, j] * z) + u_j            # f_j: mechanism of node j
+
+Under a DAG the map ``z -> u`` is triangular with unit diagonal, so
+
+    log p(z | A) = sum_j log p_tau_j(z_j - f_j(A[:, j] * z))
+
+is exact and needs no topological order; ancestral sampling needs ``D`` passes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from pyro.distributions import TorchDistribution, constraints
+from pyro.distributions.transforms import Spline
+from torch import nn
+
+__all__ = [
+    "DAGFlowLatent",
+    "Mechanisms",
+    "MonotoneNoiseFlow",
+    "mechanisms",
+    "monotone_noise_flow",
+]
+
+MECHANISMS = ("mlp", "linear")
+NOISE_FLOWS = ("spline", "affine", "identity")
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class MonotoneNoiseFlow(nn.Module):
+    """Per-dimension monotone bijection ``u_j = tau_j(eps_j)`` of standard-normal noise.
+
+    ``"spline"``: ``u = loc + exp(log_scale) * spline(eps)`` with Pyro's elementwise
+    rational-linear spline (identity outside ``[-bound, bound]``, initialised close to the
+    identity); ``"affine"``: ``u = loc + exp(log_scale) * eps``; ``"identity"``:
+    ``u = eps`` (no parameters).
+
+    Parameters
+    ----------
+    latent_dim
+        Number ``D`` of dimensions (one 1-D flow each).
+    kind
+        ``"spline"``, ``"affine"`` or ``"identity"``.
+    count_bins, bound
+        Spline bins and half-width of its bounding box.
+
+    Examples
+    --------
+    >>> flow = MonotoneNoiseFlow(3)
+    >>> eps = torch.randn(5, 3)
+    >>> torch.allclose(flow.inverse(flow(eps)), eps, atol=1e-5)
+    True
+    """
+
+    def __init__(self, latent_dim: int, kind: str = "spline", *, count_bins: int = 8, bound: float = 3.0):
+        super().__init__()
+        if kind not in NOISE_FLOWS:
+            raise ValueError(f"noise_flow: expected one of {NOISE_FLOWS}; found {kind!r}")
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be >= 1; found {latent_dim}")
+        self.latent_dim, self.kind = int(latent_dim), kind
+        self.spline = None
+        if kind != "identity":
+            self.loc = nn.Parameter(torch.zeros(latent_dim))
+            self.log_scale = nn.Parameter(torch.zeros(latent_dim))
+        if kind == "spline":
+            if count_bins < 2:
+                raise ValueError(f"count_bins must be >= 2; found {count_bins}")
+            self.spline = Spline(latent_dim, count_bins=count_bins, bound=bound, order="linear")
+            with torch.no_grad():  # close to the identity: equal bins, unit slopes
+                self.spline.unnormalized_widths.zero_()
+                self.spline.unnormalized_heights.zero_()
+                self.spline.unnormalized_derivatives.fill_(math.log(math.e - 1.0))
+                self.spline.unnormalized_lambdas.fill_(0.5)
+
+    def forward(self, eps: torch.Tensor) -> torch.Tensor:
+        """``u = tau(eps)``; ``eps`` and the result have shape ``(..., D)``."""
+        return self._forward_and_logdet(eps)[0]
+
+    def _forward_and_logdet(self, eps):
+        if self.kind == "identity":
+            return eps, torch.zeros_like(eps)
+        y, logdet = eps, torch.zeros_like(eps)
+        if self.spline is not None:
+            y, logdet = self.spline.spline_op(eps)
+        return self.loc + self.log_scale.exp() * y, logdet + self.log_scale
+
+    def inverse(self, u: torch.Tensor) -> torch.Tensor:
+        """``eps = tau^{-1}(u)``, shape ``(..., D)``."""
+        return self._inverse_and_logdet(u)[0]
+
+    def _inverse_and_logdet(self, u):
+        """``eps`` and ``log |d tau / d eps|`` at ``eps``, both ``(..., D)``."""
+        if self.kind == "identity":
+            return u, torch.zeros_like(u)
+        y = (u - self.loc) * torch.exp(-self.log_scale)
+        logdet = self.log_scale.expand_as(u)
+        if self.spline is None:
+            return y, logdet
+        eps, inv_logdet = self.spline.spline_op(y, inverse=True)
+        return eps, logdet - inv_logdet
+
+    def log_abs_det_jacobian(self, eps: torch.Tensor) -> torch.Tensor:
+        """Elementwise ``log |d tau_j / d eps_j|``, shape ``(..., D)``."""
+        return self._forward_and_logdet(eps)[1]
+
+    def log_prob(self, u: torch.Tensor) -> torch.Tensor:
+        """Elementwise log density of ``u = tau(eps)``, ``eps ~ N(0, 1)``; shape ``(..., D)``."""
+        eps, logdet = self._inverse_and_logdet(u)
+        return -0.5 * (eps * eps + _LOG_2PI) - logdet
+
+
+def monotone_noise_flow(latent_dim: int, kind: str = "spline", **kwargs) -> MonotoneNoiseFlow:
+    """Build a :class:`MonotoneNoiseFlow` (``kind``: ``"spline"``, ``"affine"``, ``"identity"``)."""
+    return MonotoneNoiseFlow(latent_dim, kind, **kwargs)
+
+
+class Mechanisms(nn.Module):
+    """All mechanisms ``f_j(A[:, j] * z)`` at once, batched over the child ``j``.
+
+    ``"linear"``: ``f_j = sum_i A_ij W_ij z_i``. ``"mlp"``: the linear term plus a
+    one-hidden-layer tanh network per child, with per-child weights applied by
+    ``einsum`` (cost ``O(N D^2 H)``).
+
+    Parameters
+    ----------
+    latent_dim
+        Number ``D`` of nodes.
+    kind
+        ``"mlp"`` or ``"linear"``.
+    hidden_dim
+        Hidden width ``H`` of each child's network (``"mlp"`` only).
+
+    Examples
+    --------
+    >>> f = Mechanisms(3, "linear")
+    >>> f(torch.randn(10, 3), torch.zeros(3, 3)).abs().max().item()
+    0.0
+    """
+
+    def __init__(self, latent_dim: int, kind: str = "mlp", *, hidden_dim: int = 16):
+        super().__init__()
+        if kind not in MECHANISMS:
+            raise ValueError(f"mechanism: expected one of {MECHANISMS}; found {kind!r}")
+        if hidden_dim < 1:
+            raise ValueError(f"mechanism_hidden_dim must be >= 1; found {hidden_dim}")
+        D, H = int(latent_dim), int(hidden_dim)
+        self.latent_dim, self.kind = D, kind
+        self.weight = nn.Parameter(torch.randn(D, D) * 0.5)  # [i, j]: parent i -> child j
+        if kind == "mlp":
+            self.w1 = nn.Parameter(torch.randn(D, D, H) / math.sqrt(max(D - 1, 1)))  # [j, i, h]
+            self.b1 = nn.Parameter(torch.randn(D, H) * 0.5)
+            self.w2 = nn.Parameter(torch.randn(D, H) / math.sqrt(H))
+
+    def forward(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """Evaluate every mechanism.
+
+        Parameters
+        ----------
+        z
+            Latents ``(..., D)``.
+        adjacency
+            Graph ``(..., D, D)`` (``[i, j]`` = i -> j), broadcastable against ``z``'s batch.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(..., D)``: ``f_j(A[:, j] * z)`` for every child ``j``.
+        """
+        masked = z.unsqueeze(-2) * adjacency.transpose(-1, -2)  # (..., j, i)
+        out = (masked * self.weight.transpose(0, 1)).sum(-1)
+        if self.kind == "mlp":
+            hidden = torch.tanh(torch.einsum("...ji,jih->...jh", masked, self.w1) + self.b1)
+            out = out + (hidden * self.w2).sum(-1)
+        return out
+
+    def strength(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        """Mean absolute partial derivative ``|d f_j / d z_i|`` over rows.
+
+        Parameters
+        ----------
+        z
+            Latents ``(N, D)``.
+        adjacency
+            Graph ``(D, D)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(D, D)``, ``[i, j]`` = mean over rows of ``|d f_j / d z_i|`` (0 off the graph).
+        """
+        if z.dim() != 2 or z.shape[-1] != self.latent_dim:
+            raise ValueError(f"z: expected shape (N, {self.latent_dim}); found {tuple(z.shape)}")
+        if adjacency.shape != (self.latent_dim, self.latent_dim):
+            raise ValueError(f"edges: expected shape ({self.latent_dim}, {self.latent_dim}); found {tuple(adjacency.shape)}")
+        with torch.enable_grad():
+            z = z.detach().clone().requires_grad_(True)
+            f = self(z, adjacency.detach())
+            cols = []
+            for j in range(self.latent_dim):
+                (grad,) = torch.autograd.grad(f[:, j].sum(), z, retain_graph=True)
+                cols.append(grad.abs().mean(0))
+        return torch.stack(cols, dim=-1).detach()
+
+
+def mechanisms(latent_dim: int, kind: str = "mlp", **kwargs) -> Mechanisms:
+    """Build a :class:`Mechanisms` module (``kind``: ``"mlp"`` or ``"linear"``)."""
+    return Mechanisms(latent_dim, kind, **kwargs)
+
+
+class DAGFlowLatent(TorchDistribution):
+    """Distribution ``p(z | A)`` of the causal latents under the structural equations.
+
+    ``z_j = f_j(A[:, j] * z) + tau_j(eps_j)``, ``eps ~ N(0, I)``. :meth:`log_prob` is
+    exact when ``A`` is acyclic (for a cyclic ``A`` it is a score, not a density);
+    :meth:`rsample` runs ``D`` ancestral passes.
+
+    Parameters
+    ----------
+    adjacency
+        Graph ``(*batch, D, D)`` (``[i, j]`` = i -> j), 0/1 or weighted.
+    mechanism
+        A :class:`Mechanisms` (or any module ``(z (..., D), A (..., D, D)) -> (..., D)``).
+    noise_flow
+        A :class:`MonotoneNoiseFlow` of dimension ``D``.
+
+    Examples
+    --------
+    >>> A = torch.tensor([[0.0, 1.0], [0.0, 0.0]])
+    >>> d = DAGFlowLatent(A, Mechanisms(2, "linear"), MonotoneNoiseFlow(2, "identity"))
+    >>> d.rsample((4,)).shape
+    torch.Size([4, 2])
+    """
+
+    arg_constraints = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, adjacency: torch.Tensor, mechanism: nn.Module, noise_flow: MonotoneNoiseFlow, validate_args=None):
+        if adjacency.dim() < 2 or adjacency.shape[-1] != adjacency.shape[-2]:
+            raise ValueError(f"adjacency: expected shape (..., D, D); found {tuple(adjacency.shape)}")
+        D = adjacency.shape[-1]
+        if noise_flow.latent_dim != D:
+            raise ValueError(f"noise_flow: has dimension {noise_flow.latent_dim}; the graph has {D} nodes")
+        self.adjacency, self.mechanism, self.noise_flow = adjacency, mechanism, noise_flow
+        super().__init__(adjacency.shape[:-2], torch.Size([D]), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        D = self.event_shape[0]
+        return DAGFlowLatent(self.adjacency.expand(batch_shape + (D, D)), self.mechanism, self.noise_flow)
+
+    def noise(self, z: torch.Tensor) -> torch.Tensor:
+        """Exogenous noise ``u = z - f(A * z)`` (after the noise flow), shape ``(..., D)``."""
+        return z - self.mechanism(z, self.adjacency)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """``sum_j log p_tau_j(z_j - f_j(A[:, j] * z))``, shape ``(*sample, *batch)``."""
+        if self._validate_args:
+            self._validate_sample(value)
+        return self.noise_flow.log_prob(self.noise(value)).sum(-1)
+
+    def rsample(self, sample_shape=()) -> torch.Tensor:
+        """Ancestral sample ``(*sample_shape, *batch, D)`` (``D`` passes)."""
+        shape = self._extended_shape(sample_shape)
+        A = self.adjacency
+        eps = torch.randn(shape, dtype=A.dtype, device=A.device)
+        return self.from_noise(self.noise_flow(eps))
+
+    def from_noise(self, u: torch.Tensor) -> torch.Tensor:
+        """Solve the structural equations ``z = f(A * z) + u`` for ``z`` (``D`` passes)."""
+        z = u
+        for _ in range(self.event_shape[0]):  # node at depth k is exact after k + 1 passes
+            z = self.mechanism(z, self.adjacency) + u
+        return z

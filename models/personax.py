@@ -1,0 +1,509 @@
+"""The Level II PersonaX model and its amortized guide.
+
+Sites and plates (public API)
+-----------------------------
+- ``"edges"``: ``(D, D)`` global graph sample (``[i, j]`` = i -> j, see
+  :mod:`pyro_personax.graph`); forbidden entries are 0 and required ones 1, and only
+  the free entries are scored.
+- ``"sparsity"``, ``"acyclicity"``: global factors.
+- plate ``"entity"`` (``dim=-1``, subsampled for minibatches: the likelihood is scaled
+  by ``N / B`` by the plate itself).
+- ``"z"``: ``(B, D)`` causal latents, in the entity plate.
+- ``"eta_<m>"``: ``(B, K_m, e_m)`` per-measurement nuisance of modality ``m`` (absent
+  when ``e_m = 0``).
+- ``"x_<m>"``: ``(B, K_m, d_m)`` observations of modality ``m``.
+
+The ``K_m`` measurements of a modality are conditionally independent given the
+latents: the measurement index is the event dimension of
+:class:`~pyro_personax.models.likelihoods.MeasurementSet`, whose log density is the sum
+over the *observed* measurements only (missing ones contribute exactly 0). Folding
+``k`` into the event keeps ``"entity"`` the only plate, so ``"z"`` is ``(B, D)`` and the
+measurement sites are ``(B, K_m, ...)`` with no singleton dimensions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyro
+import torch
+import torch.nn.functional as F
+from pyro import poutine
+from pyro.distributions import Bernoulli, Normal, RelaxedBernoulliStraightThrough
+from pyro.nn import PyroModule
+from torch import nn
+
+from pyro_personax.graph import acyclicity as _acyclicity
+from pyro_personax.layout import SHARED, LatentLayout
+
+from .experts import product_of_experts
+from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
+from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
+from .networks import GroupedMLP
+from .spec import ModalitySpec, ModelSpec
+
+__all__ = ["PersonaXModel", "PersonaXGuide", "DEFAULT_SPARSITY", "DEFAULT_NUISANCE_DIM"]
+
+DEFAULT_SPARSITY = 1.0
+DEFAULT_NUISANCE_DIM = 2
+_FIXED_LOGIT = 30.0
+_SOFTPLUS_ONE = 0.5413248546129181  # softplus^{-1}(1)
+
+
+# ---------------------------------------------------------------------- shared checks
+def _check_layout_spec(layout, spec) -> None:
+    if not isinstance(layout, LatentLayout):
+        raise TypeError(f"layout: expected a LatentLayout; found {type(layout).__name__}")
+    if not isinstance(spec, ModelSpec):
+        raise TypeError(f"spec: expected a ModelSpec (ModelSpec.from_data(data)); found {type(spec).__name__}")
+    no_data = [m for m in layout.modalities if m not in spec.names]
+    if no_data:
+        raise ValueError(f"layout modalities {no_data} are not in the data; data modalities are {list(spec.names)}")
+    no_block = [m for m in spec.names if m not in layout.modalities]
+    if no_block:
+        raise ValueError(
+            f"data modalities {no_block} have no block in the layout (layout modalities are "
+            f"{list(layout.modalities)}); add them to modality_dims (0 = decoded from the shared block only)"
+        )
+    for m in spec.modalities:
+        size = layout.modality_dims[m.name]
+        observed = m.num_measurements * m.measurement_dim
+        if size > observed:
+            raise ValueError(
+                f"layout block {m.name!r} has {size} latents but modality {m.name!r} has only "
+                f"{m.num_measurements} x {m.measurement_dim} = {observed} observed dimensions"
+            )
+
+
+def _resolve_nuisance(spec: ModelSpec, nuisance_dim) -> dict[str, int]:
+    """Modality -> nuisance size; an int applies to measurement modalities (tabular: 0)."""
+    if isinstance(nuisance_dim, Mapping):
+        unknown = set(nuisance_dim) - set(spec.names)
+        if unknown:
+            raise ValueError(f"nuisance_dim: unknown modalities {sorted(unknown)}; modalities are {list(spec.names)}")
+        out = {m.name: int(nuisance_dim.get(m.name, 0 if m.likelihood == "tabular" else DEFAULT_NUISANCE_DIM)) for m in spec.modalities}
+    else:
+        out = {m.name: 0 if m.likelihood == "tabular" else int(nuisance_dim) for m in spec.modalities}
+    bad = {k: v for k, v in out.items() if v < 0}
+    if bad:
+        raise ValueError(f"nuisance_dim must be >= 0; found {bad}")
+    return out
+
+
+def _block_dim(layout: LatentLayout, mod: str) -> int:
+    return layout.shared_dim + layout.modality_dims[mod]
+
+
+def _check_call(module, batch, num_entities, subsample, temperature, kl_weight) -> int:
+    """Validate the common call arguments; return the number of rows ``B``."""
+    B = module.spec.check_batch(batch)
+    if not isinstance(num_entities, int) or num_entities < 1:
+        raise ValueError(f"num_entities: expected a positive int; found {num_entities!r}")
+    if subsample is None:
+        if B != num_entities:
+            raise ValueError(f"batch has {B} rows but num_entities={num_entities} and subsample is None")
+    else:
+        if not isinstance(subsample, torch.Tensor) or subsample.dim() != 1 or subsample.dtype != torch.long:
+            raise ValueError(f"subsample: expected a 1-D LongTensor of entity indices; found {subsample!r:.80}")
+        if subsample.numel() != B:
+            raise ValueError(f"subsample has {subsample.numel()} indices but the batch has {B} rows")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0; found {temperature}")
+    if not kl_weight >= 0:
+        raise ValueError(f"kl_weight must be >= 0; found {kl_weight}")
+    values = next(iter(batch.values()))[0]
+    param = next(module.parameters())
+    if values.dtype != param.dtype or values.device != param.device:
+        raise TypeError(
+            f"batch tensors are {values.dtype} on {values.device} but the module's parameters are "
+            f"{param.dtype} on {param.device}; move one of them (module.to(...) or data.to_tensors(device, dtype))"
+        )
+    return B
+
+
+def _kl_scale(kl_weight: float):
+    """``poutine.scale`` by ``kl_weight`` (a weight of 0 masks the sites instead)."""
+    return poutine.mask(mask=False) if kl_weight == 0 else poutine.scale(scale=kl_weight)
+
+
+def _cat(tensors, dim=-1):
+    """Concatenate along the last dim after broadcasting the leading dims."""
+    tensors = [t for t in tensors if t is not None and t.shape[-1] > 0]
+    lead = torch.broadcast_shapes(*[t.shape[:-1] for t in tensors])
+    return torch.cat([t.expand(lead + t.shape[-1:]) for t in tensors], dim=dim)
+
+
+def _block_latents(layout: LatentLayout, z: torch.Tensor, mod: str) -> torch.Tensor:
+    """``(s, z_m)`` of ``z (..., D)``, shape ``(..., S + D_m)``."""
+    return torch.cat([z[..., layout.block_slice(SHARED)], z[..., layout.block_slice(mod)]], dim=-1)
+
+
+def _encoder_features(m: ModalitySpec, t) -> torch.Tensor:
+    """Encoder input ``(B, K, f)`` of one modality; missing measurements / cells are 0."""
+    values, mask = t[0], t[1]
+    if m.likelihood == "tabular":
+        cell = t[2] & mask
+        return TabularLikelihood.encode(values[:, 0, :], m.columns, cell).unsqueeze(-2)
+    return torch.where(mask.unsqueeze(-1), values, torch.zeros_like(values))
+
+
+def _encoder_dim(m: ModalitySpec) -> int:
+    if m.likelihood == "tabular":
+        return tabular_param_dim(m.columns) + m.measurement_dim
+    return m.measurement_dim
+
+
+# ---------------------------------------------------------------------- model
+class PersonaXModel(PyroModule):
+    """Generative model of PersonaX Level II (multimodal, multi-measurement CRL).
+
+    ::
+
+        G_ij ~ Bernoulli(edge_prior)              # free edges; forbidden 0, required 1
+        factor -sparsity * |G|_1                  # "sparsity"
+        factor -(alpha h(G) + rho/2 h(G)^2)       # "acyclicity", h = tr exp(G o G) - D
+        for n in entity plate:
+            z_n ~ p(z | G)                         # DAGFlowLatent: z_j = f_j(G[:, j] * z) + tau_j(eps_j)
+            for each modality m, measurement k:
+                eta_nmk ~ N(0, I_e)                # "eta_<m>", per-measurement nuisance
+                x_nmk ~ p(x | dec_mk(s_n, z_nm, eta_nmk))   # "x_<m>", learned scales; missing masked
+
+    ``s_n`` is the shared block of ``z_n`` and ``z_nm`` the block of modality ``m``.
+    Likelihoods: Normal (per measurement and feature learned scale), Bernoulli, or a
+    tabular row of Normal / Bernoulli / Categorical columns.
+
+    Parameters
+    ----------
+    layout
+        :class:`~pyro_personax.layout.LatentLayout`; its modalities must equal the data's.
+    spec
+        :class:`~pyro_personax.models.spec.ModelSpec` of the data.
+    mechanism
+        ``"mlp"`` (linear term + tanh network per node) or ``"linear"``.
+    mechanism_hidden_dim
+        Hidden width of each node's network.
+    noise_flow
+        ``"spline"``, ``"affine"`` or ``"identity"`` (see :class:`MonotoneNoiseFlow`).
+    spline_bins, spline_bound
+        Spline settings of the noise flow.
+    nuisance_dim
+        Size ``e`` of every measurement's nuisance (an int applies to measurement
+        modalities, tabular ones get 0), or a mapping modality -> size. Must equal the
+        guide's.
+    decoder_hidden_dim, decoder_layers
+        Width and depth of the per-measurement decoders.
+    edge_prior
+        Prior inclusion probability ``p0`` of every free edge.
+    name
+        Prefix of the parameter names (keep model and guide names distinct).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyro_personax.data import MultiModalData
+    >>> from pyro_personax.layout import LatentLayout
+    >>> data = MultiModalData({"face": np.random.default_rng(0).normal(size=(20, 2, 3))})
+    >>> layout = LatentLayout(0, {"face": 2})
+    >>> model = PersonaXModel(layout, ModelSpec.from_data(data), mechanism="linear")
+    >>> batch = data.to_tensors()
+    >>> model(batch, num_entities=20)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        layout: LatentLayout,
+        spec: ModelSpec,
+        *,
+        mechanism: str = "mlp",
+        mechanism_hidden_dim: int = 16,
+        noise_flow: str = "spline",
+        spline_bins: int = 8,
+        spline_bound: float = 3.0,
+        nuisance_dim: int | Mapping[str, int] = DEFAULT_NUISANCE_DIM,
+        decoder_hidden_dim: int = 64,
+        decoder_layers: int = 2,
+        edge_prior: float = 0.2,
+        name: str = "personax_model",
+    ):
+        super().__init__(name=name)
+        _check_layout_spec(layout, spec)
+        if not 0.0 < edge_prior < 1.0:
+            raise ValueError(f"edge_prior must be in (0, 1); found {edge_prior}")
+        self.layout, self.spec, self.edge_prior = layout, spec, float(edge_prior)
+        self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
+        D = layout.latent_dim
+        self.mechanisms = Mechanisms(D, mechanism, hidden_dim=mechanism_hidden_dim)
+        self.noise_flow = MonotoneNoiseFlow(D, noise_flow, count_bins=spline_bins, bound=spline_bound)
+        required = torch.as_tensor(layout.required_mask())
+        self.register_buffer("free_mask", torch.as_tensor(layout.allowed_mask()) & ~required)
+        self.register_buffer("required_mask", required)
+        self.decoders = nn.ModuleDict()
+        self.raw_scales = nn.ParameterDict()
+        for m in spec.modalities:
+            in_dim = _block_dim(layout, m.name) + self.nuisance_dims[m.name]
+            if in_dim == 0:
+                raise ValueError(f"modality {m.name!r} has no latent input: shared_dim, its block size and nuisance_dim are all 0")
+            out_dim = tabular_param_dim(m.columns) if m.likelihood == "tabular" else m.measurement_dim
+            self.decoders[m.name] = GroupedMLP(m.num_measurements, in_dim, decoder_hidden_dim, out_dim, num_layers=decoder_layers)
+            if m.likelihood == "normal":
+                self.raw_scales[m.name] = nn.Parameter(torch.full((m.num_measurements, m.measurement_dim), _SOFTPLUS_ONE))
+            elif m.likelihood == "tabular":
+                self.raw_scales[m.name] = nn.Parameter(torch.full((m.measurement_dim,), _SOFTPLUS_ONE))
+
+    # ------------------------------------------------------------------ graph pieces
+    def edge_weights(self, edges: torch.Tensor) -> torch.Tensor:
+        """Effective adjacency ``(..., D, D)``: free entries of ``edges``, required 1, forbidden 0.
+
+        This is the graph the mechanisms see and the one scored by the sparsity and
+        acyclicity factors.
+        """
+        free = self.free_mask.to(device=edges.device)
+        required = self.required_mask.to(device=edges.device, dtype=edges.dtype)
+        return torch.where(free, edges, required)
+
+    def acyclicity(self, edges: torch.Tensor) -> torch.Tensor:
+        """``h(edge_weights(edges))``, shape ``(...)`` (0 exactly on DAGs)."""
+        return _acyclicity(self.edge_weights(edges))
+
+    def latent_distribution(self, edges: torch.Tensor) -> DAGFlowLatent:
+        """``p(z | G)`` for edges ``(..., D, D)``: a :class:`DAGFlowLatent` of batch shape ``(...)``."""
+        return DAGFlowLatent(self.edge_weights(edges), self.mechanisms, self.noise_flow)
+
+    @torch.no_grad()
+    def mechanism_strength(self, z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+        """Mean ``|d f_j / d z_i|`` over rows of ``z (N, D)`` under ``edges (D, D)``; ``(D, D)``."""
+        return self.mechanisms.strength(z, self.edge_weights(edges))
+
+    def _edge_prior(self, like: torch.Tensor):
+        free = self.free_mask.to(device=like.device)
+        probs = torch.where(
+            free,
+            torch.full(free.shape, self.edge_prior, dtype=like.dtype, device=like.device),
+            self.required_mask.to(device=like.device, dtype=like.dtype),
+        )
+        return Bernoulli(probs=probs).mask(free).to_event(2)
+
+    # ------------------------------------------------------------------ likelihood
+    def _scale(self, mod: str) -> torch.Tensor:
+        return F.softplus(self.raw_scales[mod]) + 1e-3
+
+    def likelihood(self, mod: str, z: torch.Tensor, eta: torch.Tensor | None, t) -> MeasurementSet:
+        """``p(x_m | s, z_m, eta_m)`` of modality ``mod`` as a :class:`MeasurementSet`.
+
+        ``z (..., B, D)``, ``eta (..., B, K, e)`` or ``None``; ``t`` the modality's
+        :class:`~pyro_personax.data.multimodal.ModalityTensors`. Event shape ``(K, d)``.
+        """
+        m = self.spec[mod]
+        lat = _block_latents(self.layout, z, mod).unsqueeze(-2)
+        lat = lat.expand(lat.shape[:-2] + (m.num_measurements, lat.shape[-1]))
+        params = self.decoders[mod](_cat([lat, eta]))
+        if m.likelihood == "normal":
+            base = Normal(params, self._scale(mod)).to_event(1)
+        elif m.likelihood == "bernoulli":
+            base = Bernoulli(logits=params).to_event(1)
+        else:
+            base = TabularLikelihood(params, m.columns, self._scale(mod), t[2].unsqueeze(-2))
+        return MeasurementSet(base, t[1])
+
+    # ------------------------------------------------------------------ the model
+    def forward(
+        self,
+        batch,
+        *,
+        num_entities: int,
+        subsample: torch.Tensor | None = None,
+        alpha: float = 0.0,
+        rho: float = 1.0,
+        sparsity: float = DEFAULT_SPARSITY,
+        temperature: float = 0.5,
+        kl_weight: float = 1.0,
+        observe: bool = True,
+    ):
+        """Run the generative story (see the class docstring); returns ``z``.
+
+        Parameters
+        ----------
+        batch
+            Modality -> ``ModalityTensors`` with ``B`` rows (the ``subsample`` rows, or
+            all ``num_entities`` rows when ``subsample`` is ``None``).
+        num_entities
+            ``N``, the size of the entity plate.
+        subsample
+            LongTensor ``(B,)`` of entity indices, or ``None``.
+        alpha, rho
+            Augmented-Lagrangian weights of the acyclicity factor.
+        sparsity
+            Weight of the L1 factor on the free edges.
+        temperature
+            Edge relaxation temperature (used by the guide; accepted here for a shared signature).
+        kl_weight
+            Scale of the ``z`` and ``eta_*`` sites (0 masks them).
+        observe
+            ``False``: the ``x_<m>`` sites are sampled, not observed.
+        """
+        B = _check_call(self, batch, num_entities, subsample, temperature, kl_weight)
+        like = next(iter(batch.values()))[0]
+        edges = pyro.sample("edges", self._edge_prior(like))
+        G = self.edge_weights(edges)
+        pyro.factor("sparsity", -sparsity * (G * self.free_mask.to(G.dtype)).abs().sum((-2, -1)))
+        h = _acyclicity(G)
+        pyro.factor("acyclicity", -(alpha * h + 0.5 * rho * h * h))
+        with pyro.plate("entity", num_entities, subsample=subsample, dim=-1):
+            p_z = self.latent_distribution(G)
+            with _kl_scale(kl_weight):
+                z = pyro.sample("z", p_z.expand(torch.broadcast_shapes(p_z.batch_shape, (B,))))
+            for m in self.spec.modalities:
+                t, e = batch[m.name], self.nuisance_dims[m.name]
+                eta = None
+                if e > 0:
+                    prior = Normal(like.new_zeros(B, m.num_measurements, e), 1.0).to_event(1)
+                    with _kl_scale(kl_weight):
+                        eta = pyro.sample(f"eta_{m.name}", MeasurementSet(prior, t[1]))
+                pyro.sample(f"x_{m.name}", self.likelihood(m.name, z, eta, t), obs=t[0] if observe else None)
+        return z
+
+
+# ---------------------------------------------------------------------- guide
+class PersonaXGuide(PyroModule):
+    """Amortized variational posterior for :class:`PersonaXModel`.
+
+    ::
+
+        q(G_ij)         = RelaxedBernoulliStraightThrough(temperature, logits_ij)   # free edges
+        q(z_n | x_n)    = N(PoE loc, PoE scale)        # product of per-measurement experts
+        q(eta_nmk | x_nmk, s_n, z_nm) = N(enc_mk(...))  # per measurement
+
+    Each measurement encoder (one MLP per measurement) outputs a Gaussian expert for
+    the shared block and for its modality's block. The experts of one modality's
+    measurements, with a standard-normal prior expert, are combined by the
+    precision-weighted product of experts; the shared block pools the experts of all
+    measurements of all modalities. A missing measurement has precision 0.
+
+    Parameters
+    ----------
+    layout, spec
+        As for :class:`PersonaXModel`.
+    encoder_hidden_dim, encoder_layers
+        Width and depth of the per-measurement encoders.
+    nuisance_dim
+        As for :class:`PersonaXModel` (must be equal).
+    init_edge_logit
+        Initial logit of every free edge.
+    name
+        Prefix of the parameter names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyro_personax.data import MultiModalData
+    >>> from pyro_personax.layout import LatentLayout
+    >>> data = MultiModalData({"face": np.random.default_rng(0).normal(size=(20, 2, 3))})
+    >>> guide = PersonaXGuide(LatentLayout(0, {"face": 2}), ModelSpec.from_data(data))
+    >>> loc, scale = guide.latent_posterior(data.to_tensors())
+    >>> tuple(loc.shape), tuple(guide.edge_probabilities().shape)
+    ((20, 2), (2, 2))
+    """
+
+    def __init__(
+        self,
+        layout: LatentLayout,
+        spec: ModelSpec,
+        *,
+        encoder_hidden_dim: int = 64,
+        encoder_layers: int = 2,
+        nuisance_dim: int | Mapping[str, int] = DEFAULT_NUISANCE_DIM,
+        init_edge_logit: float = 0.0,
+        name: str = "personax_guide",
+    ):
+        super().__init__(name=name)
+        _check_layout_spec(layout, spec)
+        self.layout, self.spec = layout, spec
+        self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
+        D = layout.latent_dim
+        required = torch.as_tensor(layout.required_mask())
+        self.register_buffer("free_mask", torch.as_tensor(layout.allowed_mask()) & ~required)
+        self.register_buffer("required_mask", required)
+        self.edge_logits = nn.Parameter(torch.full((D, D), float(init_edge_logit)))
+        self.encoders = nn.ModuleDict()
+        self.nuisance_encoders = nn.ModuleDict()
+        for m in spec.modalities:
+            f, b, e, K = _encoder_dim(m), _block_dim(layout, m.name), self.nuisance_dims[m.name], m.num_measurements
+            if b > 0:
+                self.encoders[m.name] = GroupedMLP(K, f, encoder_hidden_dim, 2 * b, num_layers=encoder_layers)
+            if e > 0:
+                self.nuisance_encoders[m.name] = GroupedMLP(K, f + b, encoder_hidden_dim, 2 * e, num_layers=encoder_layers)
+
+    def _logits(self) -> torch.Tensor:
+        fixed = torch.where(self.required_mask, _FIXED_LOGIT, -_FIXED_LOGIT).to(self.edge_logits.dtype)
+        return torch.where(self.free_mask, self.edge_logits, fixed)
+
+    @torch.no_grad()
+    def edge_probabilities(self) -> torch.Tensor:
+        """Posterior edge probabilities ``(D, D)``: sigmoid(logits), forbidden 0, required 1."""
+        probs = torch.sigmoid(self.edge_logits)
+        return torch.where(self.free_mask, probs, self.required_mask.to(probs.dtype)).detach()
+
+    def _experts(self, batch):
+        """Per-modality encoder features and experts ``(loc, precision, mask)``."""
+        feats, experts = {}, {}
+        for m in self.spec.modalities:
+            t = batch[m.name]
+            feats[m.name] = _encoder_features(m, t)
+            if m.name in self.encoders:
+                loc, raw = self.encoders[m.name](feats[m.name]).chunk(2, dim=-1)
+                experts[m.name] = (loc, F.softplus(raw) + 1e-4, t[1])
+        return feats, experts
+
+    def _posterior(self, experts):
+        """PoE posterior ``(loc, scale)``, each ``(B, D)``, in layout order."""
+        S, locs, scales = self.layout.shared_dim, [], []
+        if S > 0:
+            parts = [(e[0][..., :S], e[1][..., :S], e[2]) for e in experts.values()]
+            loc, scale = product_of_experts(*(torch.cat(p, dim=-2 if i < 2 else -1) for i, p in enumerate(zip(*parts))))
+            locs.append(loc), scales.append(scale)
+        for mod in self.layout.modalities:
+            if self.layout.modality_dims[mod] > 0:
+                e = experts[mod]
+                loc, scale = product_of_experts(e[0][..., S:], e[1][..., S:], e[2])
+                locs.append(loc), scales.append(scale)
+        return torch.cat(locs, dim=-1), torch.cat(scales, dim=-1)
+
+    @torch.no_grad()
+    def latent_posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loc, scale)`` of ``q(z | x)``, each ``(N, D)``, for all rows of ``batch`` (no sampling)."""
+        self.spec.check_batch(batch)
+        return self._posterior(self._experts(batch)[1])
+
+    def forward(
+        self,
+        batch,
+        *,
+        num_entities: int,
+        subsample: torch.Tensor | None = None,
+        alpha: float = 0.0,
+        rho: float = 1.0,
+        sparsity: float = DEFAULT_SPARSITY,
+        temperature: float = 0.5,
+        kl_weight: float = 1.0,
+        observe: bool = True,
+    ):
+        """Sample ``edges``, ``z`` and ``eta_*`` (same signature as :meth:`PersonaXModel.forward`)."""
+        _check_call(self, batch, num_entities, subsample, temperature, kl_weight)
+        logits = self._logits()
+        T = torch.as_tensor(temperature, dtype=logits.dtype, device=logits.device)
+        pyro.sample("edges", RelaxedBernoulliStraightThrough(T, logits=logits).mask(self.free_mask).to_event(2))
+        feats, experts = self._experts(batch)
+        loc, scale = self._posterior(experts)
+        with pyro.plate("entity", num_entities, subsample=subsample, dim=-1):
+            with _kl_scale(kl_weight):
+                z = pyro.sample("z", Normal(loc, scale).to_event(1))
+            for m in self.spec.modalities:
+                if m.name not in self.nuisance_encoders:
+                    continue
+                lat = _block_latents(self.layout, z, m.name).unsqueeze(-2)
+                lat = lat.expand(lat.shape[:-2] + (m.num_measurements, lat.shape[-1]))
+                eta_loc, raw = self.nuisance_encoders[m.name](_cat([feats[m.name], lat])).chunk(2, dim=-1)
+                q = Normal(eta_loc, F.softplus(raw) + 1e-4).to_event(1)
+                with _kl_scale(kl_weight):
+                    pyro.sample(f"eta_{m.name}", MeasurementSet(q, batch[m.name][1]))
+        return z
