@@ -93,7 +93,7 @@ def _date_features(table: pd.DataFrame, ids: np.ndarray, source: str) -> pd.Data
             f"{source}: fields 'Birthmonth'/'Birthday' hold {int(bad.sum())} invalid dates, e.g. "
             f"ID {ids[bad][:3].tolist()} with month {month[bad][:3].tolist()} and day {day[bad][:3].tolist()}"
         )
-    angle = 2 * np.pi * (stamp.dt.dayofyear.to_numpy(dtype=float) - 1) / 366.0
+    angle = 2 * np.pi * (stamp.dt.day_of_year.to_numpy(dtype=float) - 1) / 366.0
     return pd.DataFrame({"birth_doy_sin": np.where(known, np.sin(angle), np.nan),
                          "birth_doy_cos": np.where(known, np.cos(angle), np.nan)}, index=table.index)
 
