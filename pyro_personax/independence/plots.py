@@ -68,8 +68,10 @@ def _draw_panel(ax, sub: pd.DataFrame, traits, features, spans, alpha, value):
     flags = sub.pivot_table(index="feature", columns="trait", values="flag", aggfunc="first")
     flags = flags.reindex(index=features, columns=traits)
     masked = np.ma.masked_invalid(grid.to_numpy(dtype=float))
-    image = ax.imshow(masked, vmin=0.0, vmax=1.0, cmap="viridis_r", aspect="auto")
-    image.cmap.set_bad("lightgrey")
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["viridis_r"].with_extremes(bad="lightgrey")
+    image = ax.imshow(masked, vmin=0.0, vmax=1.0, cmap=cmap, aspect="auto")
     for i in range(len(features)):
         for j in range(len(traits)):
             v = masked[i, j]
