@@ -1,0 +1,188 @@
+"""InferenceData layout, Pareto-k, edge summary, R-hat over restarts, netCDF round-trip."""
+
+import json
+
+import arviz as az
+import numpy as np
+import pytest
+from pyro_personax.inference import diagnostics as dg
+
+from pyro_personax.layout import LatentLayout
+
+C, S, N = 3, 200, 12
+
+
+@pytest.fixture
+def layout():
+    return LatentLayout(1, {"face": 2, "text": 2})
+
+
+def _edges(layout, probs_per_chain, seed=0):
+    rng = np.random.default_rng(seed)
+    P = np.asarray(probs_per_chain)
+    draws = rng.random((P.shape[0], S, layout.latent_dim, layout.latent_dim)) < P[:, None]
+    return draws.astype(int)
+
+
+def _probs(layout):
+    P = np.zeros((layout.latent_dim,) * 2)
+    P[0, 1], P[1, 2], P[3, 4] = 0.9, 0.6, 0.3
+    return P
+
+
+@pytest.fixture
+def idata(layout):
+    rng = np.random.default_rng(1)
+    D = layout.latent_dim
+    E = _edges(layout, [_probs(layout)] * C)
+    return dg.build_inference_data(
+        layout, E,
+        edge_strengths=np.abs(rng.normal(size=(C, S, D, D))) * E,
+        noise_params={"noise_scale": rng.random((C, S, D))},
+        elbo=[np.arange(10.0), np.arange(7.0), np.arange(4.0)],
+        latent_means=rng.normal(size=(C, N, D)),
+        posterior_predictive={"face": rng.normal(size=(C, S, N, 3, 4))},
+        observed={"face": rng.normal(size=(N, 3, 4))},
+        log_weights=rng.normal(size=(C, S)),
+        attrs={"learning_rate": 1e-3, "num_chains": C},
+    )
+
+
+def test_groups_dims_and_coords(idata, layout):
+    assert set(idata.groups()) == {
+        "posterior", "sample_stats", "posterior_predictive", "observed_data", "latent_means"
+    }
+    post = idata.posterior
+    assert post["edges"].dims == ("chain", "draw", "parent", "child")
+    assert post["edge_strength"].dims == ("chain", "draw", "parent", "child")
+    assert post["noise_scale"].dims == ("chain", "draw", "latent")
+    assert list(post["parent"].values) == list(layout.names)
+    assert list(post["child"].values) == list(layout.names)
+    assert list(post["parent_block"].values) == list(layout.block_of)
+    assert idata.sample_stats["elbo"].dims == ("chain", "step")
+    assert idata.sample_stats["pareto_k"].dims == ("chain",)
+    assert idata.latent_means["z_mean"].dims == ("chain", "entity", "latent")
+    assert idata.posterior_predictive["x_face"].dims == ("chain", "draw", "entity", "face_measurement", "face_feature")
+    assert idata.observed_data["x_face"].dims == ("entity", "face_measurement", "face_feature")
+    for group in idata.groups():
+        assert "sample" not in idata[group].dims
+    elbo = idata.sample_stats["elbo"].values
+    assert elbo.shape == (C, 10)
+    assert np.isnan(elbo[2, 4:]).all() and np.array_equal(elbo[2, :4], np.arange(4.0))
+
+
+def test_attrs_hold_layout_config_and_versions(idata, layout):
+    assert dg.layout_of(idata).names == layout.names
+    meta = dg.config_of(idata)
+    assert meta["config"] == {"learning_rate": 1e-3, "num_chains": C}
+    assert meta["version_arviz"] == az.__version__
+    assert "version_torch" in meta and "version_pyro_ppl" in meta
+
+
+def test_strength_per_chain_is_repeated_over_draws(layout):
+    D = layout.latent_dim
+    E = _edges(layout, [_probs(layout)] * 2)
+    W = np.arange(2 * D * D, dtype=float).reshape(2, 1, D, D)
+    idata = dg.build_inference_data(layout, E, edge_strengths=W)
+    got = idata.posterior["edge_strength"].values
+    assert got.shape == (2, S, D, D)
+    assert np.array_equal(got[1, 17], W[1, 0])
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"edges": np.zeros((2, 3, 4, 4))}, "edges: expected shape"),
+        ({"edges": np.full((2, 3, 5, 5), 0.5)}, "0/1"),
+        ({"edge_strengths": np.zeros((2, 3, 5, 5))}, "edge_strengths"),
+        ({"noise_params": {"edges": np.zeros((2, 4, 5))}}, "reserved"),
+        ({"elbo": [np.zeros(3)]}, "one trace per chain"),
+        ({"log_weights": np.zeros((2, 3))}, "log_weights: expected shape"),
+        ({"observed": {"face": np.zeros((3, 2))}}, "observed"),
+        ({"attrs": {"bad": object()}}, "JSON"),
+    ],
+)
+def test_bad_input_names_the_argument(layout, kwargs, match):
+    args = {"edges": np.zeros((2, 4, 5, 5), dtype=int), **kwargs}
+    with pytest.raises((ValueError, TypeError), match=match):
+        dg.build_inference_data(layout, **args)
+
+
+def test_az_summary_runs(idata):
+    summary = az.summary(idata, var_names=["noise_scale"])
+    assert len(summary) == 5 and summary["r_hat"].notna().all()
+    full = dg.posterior_summary(idata)
+    # three non-constant edge cells, three strength cells, five noise parameters
+    assert len(full) == 3 + 3 + 5
+    assert "edges[s1->face_1]" in full.index
+
+
+def test_netcdf_round_trip_preserves_values(idata, tmp_path):
+    path = dg.save_inference_data(idata, tmp_path / "posterior.nc")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        dg.save_inference_data(idata, path)
+    back = dg.load_inference_data(path)
+    assert set(back.groups()) == set(idata.groups())
+    for group in idata.groups():
+        for var in idata[group].data_vars:
+            np.testing.assert_array_equal(back[group][var].values, idata[group][var].values)
+            assert back[group][var].dims == idata[group][var].dims
+    assert list(back.posterior["parent"].values) == list(idata.posterior["parent"].values)
+    assert json.loads(back.posterior.attrs["layout"]) == json.loads(idata.posterior.attrs["layout"])
+    dg.save_inference_data(idata, path, overwrite=True)
+
+
+def test_edge_summary_table(idata, layout):
+    table = dg.edge_summary(idata)
+    D = layout.latent_dim
+    assert len(table) == D * (D - 1)
+    expected = {"parent", "child", "p_edge", "strength_mean", "strength_hdi_low", "strength_hdi_high",
+                "r_hat", "ess_bulk", *(f"p_edge_chain_{c}" for c in range(C))}
+    assert expected <= set(table.columns)
+    top = table.iloc[0]
+    assert (top["parent"], top["child"]) == ("s1", "face_1")
+    assert abs(top["p_edge"] - 0.9) < 0.04
+    E = idata.posterior["edges"].values
+    assert np.isclose(top["p_edge_chain_1"], E[1, :, 0, 1].mean())
+    assert top["strength_hdi_low"] <= top["strength_mean"] <= top["strength_hdi_high"]
+    constant = table[table["p_edge"] == 0]
+    assert constant["r_hat"].isna().all() and len(constant) == D * (D - 1) - 3
+    assert not table.loc[table["child"] == "s1", "allowed"].any()
+
+
+def test_rhat_near_one_for_agreeing_restarts(layout):
+    E = _edges(layout, [_probs(layout)] * 4, seed=3)
+    table = dg.edge_summary(dg.build_inference_data(layout, E))
+    live = table[table["p_edge"] > 0]
+    assert live["r_hat"].max() < 1.02, live[["parent", "child", "r_hat"]]
+    assert live["ess_bulk"].min() > 300
+
+
+def test_rhat_clearly_above_one_for_restarts_with_different_graphs(layout):
+    P1 = _probs(layout)
+    P2 = np.zeros_like(P1)
+    P2[0, 3], P2[3, 4], P2[2, 4] = 0.9, 0.3, 0.8  # a different graph
+    E = _edges(layout, [P1, P2, P1, P2], seed=4)
+    table = dg.edge_summary(dg.build_inference_data(layout, E)).set_index(["parent", "child"])
+    for edge in [("s1", "face_1"), ("face_1", "face_2"), ("s1", "text_1"), ("face_2", "text_2")]:
+        assert table.loc[edge, "r_hat"] > 1.3, (edge, table.loc[edge, "r_hat"])
+    assert table.loc[("text_1", "text_2"), "r_hat"] < 1.05  # same P in both graphs
+
+
+def test_rhat_is_inf_when_chains_are_constant_but_different(layout):
+    D = layout.latent_dim
+    E = np.zeros((2, 50, D, D), dtype=int)
+    E[0, :, 0, 1] = 1
+    table = dg.edge_summary(dg.build_inference_data(layout, E)).set_index(["parent", "child"])
+    assert np.isinf(table.loc[("s1", "face_1"), "r_hat"])
+
+
+def test_pareto_k_flags_a_bad_guide():
+    rng = np.random.default_rng(0)
+    good = rng.normal(0.0, 0.3, size=1000)
+    bad = np.log(np.abs(rng.standard_cauchy(1000))) * 3.0
+    k = dg.pareto_k(np.stack([good, bad]))
+    assert k.shape == (2,)
+    assert k[0] < 0.5 and k[1] > 0.7, k
+    with pytest.raises(ValueError, match="log_weights"):
+        dg.pareto_k(np.array([[0.0, np.nan]]))

@@ -1,0 +1,121 @@
+"""The edge report folder and the ``personax report`` command."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyro_personax.inference import diagnostics as dg
+from pyro_personax.inference.exports import read_adjacency_csv, to_adjacency_csv
+from pyro_personax.inference.report import REPORT_FILES, cyclic_fraction, edge_report
+
+from pyro_personax.cli import main
+from pyro_personax.layout import LatentLayout
+
+C, S, N = 2, 100, 20
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def layout():
+    return LatentLayout(1, {"face": 2, "text": 2})
+
+
+@pytest.fixture
+def truth(layout):
+    T = np.zeros((layout.latent_dim,) * 2, dtype=int)
+    T[0, 1] = T[1, 2] = T[3, 4] = 1
+    return T
+
+
+@pytest.fixture
+def idata(layout, truth):
+    rng = np.random.default_rng(0)
+    D = layout.latent_dim
+    P = np.where(truth == 1, 0.85, 0.08) * layout.allowed_mask()
+    E = (rng.random((C, S, D, D)) < P).astype(int)
+    return dg.build_inference_data(
+        layout, E,
+        edge_strengths=np.abs(rng.normal(1.0, 0.2, size=(C, 1, D, D))),
+        elbo=[-np.exp(-np.arange(50) / 10) * 100 - 10, -np.exp(-np.arange(40) / 10) * 100 - 12],
+        posterior_predictive={"face": rng.normal(size=(C, S, N, 3, 2)),
+                              "text": (rng.random((C, S, N, 1, 3)) < 0.3).astype(float)},
+        observed={"face": rng.normal(size=(N, 3, 2)), "text": (rng.random((N, 1, 3)) < 0.3).astype(float)},
+        log_weights=rng.normal(size=(C, S)),
+    )
+
+
+def _expected_files(with_truth: bool):
+    files = set(REPORT_FILES) | {"elbo.png", "ppc_face.png", "ppc_text.png"}
+    return files | {"calibration.png"} if with_truth else files
+
+
+def test_report_folder_contains_every_file(idata, truth, tmp_path):
+    out = edge_report(idata, tmp_path / "report", truth_adjacency=truth)
+    assert {p.name for p in out.iterdir()} == _expected_files(True)
+    for png in out.glob("*.png"):
+        data = png.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5000, png.name
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == len(list(out.glob("*.png")))
+    md = (out / "report.md").read_text()
+    for png in out.glob("*.png"):
+        assert f"]({png.name})" in md
+    assert "Pareto k" in md and "ECE" in md
+
+
+def test_report_tables_match_the_posterior(idata, layout, tmp_path):
+    out = edge_report(idata, tmp_path / "r", threshold=0.5)
+    assert not (out / "calibration.png").exists()
+    P, names = read_adjacency_csv(out / "adjacency.csv")
+    assert names == list(layout.names)
+    np.testing.assert_allclose(P, idata.posterior["edges"].values.mean(axis=(0, 1)))
+    dag, _ = read_adjacency_csv(out / "dag_adjacency.csv")
+    assert set(zip(*np.nonzero(dag))) == {(0, 1), (1, 2), (3, 4)}
+    edges = pd.read_csv(out / "edges.csv")
+    assert len(edges) == 20 and edges["p_edge"].is_monotonic_decreasing
+
+
+def test_existing_folder_is_not_overwritten(idata, tmp_path):
+    out = tmp_path / "report"
+    out.mkdir()
+    keep = out / "notes.txt"
+    keep.write_text("mine")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        edge_report(idata, out)
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    edge_report(idata, out, overwrite=True)
+    assert keep.read_text() == "mine" and (out / "report.html").exists()
+
+
+def test_accepts_an_object_with_to_inference_data(idata, tmp_path):
+    class Fitted:
+        def to_inference_data(self):
+            return idata
+
+    assert (edge_report(Fitted(), tmp_path / "r") / "graph.png").exists()
+    with pytest.raises(TypeError, match="model_or_idata"):
+        edge_report(object(), tmp_path / "r2")
+
+
+def test_truth_of_wrong_shape_is_rejected(idata, tmp_path):
+    with pytest.raises(ValueError, match="truth_adjacency"):
+        edge_report(idata, tmp_path / "r", truth_adjacency=np.zeros((3, 3)))
+    assert not (tmp_path / "r").exists()
+
+
+def test_cyclic_fraction():
+    E = np.zeros((2, 4, 3, 3), dtype=int)
+    E[0, :2, 0, 1] = E[0, :2, 1, 2] = E[0, :2, 2, 0] = 1  # 3-cycle in two draws
+    E[1, :, 0, 1] = 1
+    np.testing.assert_allclose(cyclic_fraction(E), [0.5, 0.0])
+
+
+def test_cli_report(idata, layout, truth, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    dg.save_inference_data(idata, run_dir / "posterior.nc")
+    to_adjacency_csv(truth, layout.names, tmp_path / "truth.csv")
+    assert main(["report", str(run_dir), "--truth", str(tmp_path / "truth.csv")]) == 0
+    assert {p.name for p in (run_dir / "report").iterdir()} == _expected_files(True)
+    assert main(["report", str(run_dir)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["report", str(run_dir), "--overwrite", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "report.md").exists()
