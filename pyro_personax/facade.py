@@ -1,0 +1,470 @@
+"""The user-facing :class:`PersonaX` class: data in, ``fit``, posterior queries, save/load.
+
+The facade builds one :class:`~pyro_personax.models.PersonaXModel` and
+:class:`~pyro_personax.models.PersonaXGuide` per chain (independent restarts with
+seeds ``seed + chain``), trains them with :func:`pyro_personax.inference.fit_chains`,
+and answers queries in the names of the :class:`~pyro_personax.layout.LatentLayout`.
+Adjacencies follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import os
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import torch
+
+from pyro_personax.data.multimodal import MultiModalData
+from pyro_personax.graph import to_dag, to_networkx
+from pyro_personax.inference import (
+    AugLagConfig,
+    FitResult,
+    KLWarmup,
+    TemperatureSchedule,
+    TrainerConfig,
+    fit_chains,
+    index_batch,
+    local_params,
+    resolve_device,
+)
+from pyro_personax.layout import LatentLayout
+from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
+
+__all__ = ["PersonaX"]
+
+logger = logging.getLogger(__name__)
+
+_FORMAT = 1
+_CONFIG = "config.json"
+_STATES = "chains.pt"
+
+
+def _constructor_options(cls) -> set[str]:
+    params = inspect.signature(cls.__init__).parameters
+    return {n for n, p in params.items() if p.kind == inspect.Parameter.KEYWORD_ONLY and n != "name"}
+
+
+def _split_options(mechanism: str, options: dict) -> tuple[dict, dict]:
+    """Route each option to the model and/or guide constructor that accepts it."""
+    model_keys, guide_keys = _constructor_options(PersonaXModel), _constructor_options(PersonaXGuide)
+    unknown = sorted(set(options) - model_keys - guide_keys)
+    if unknown:
+        raise TypeError(
+            f"PersonaX: unknown model options {unknown}; accepted are {sorted((model_keys | guide_keys) - {'mechanism'})}"
+        )
+    model_opts = {k: v for k, v in options.items() if k in model_keys}
+    model_opts["mechanism"] = mechanism
+    guide_opts = {k: v for k, v in options.items() if k in guide_keys}
+    return model_opts, guide_opts
+
+
+def _layout_from_data(data: MultiModalData, latent_dims, shared_dim: int, shared_is_root: bool) -> LatentLayout:
+    if latent_dims is None:
+        raise ValueError("latent_dims: required with a MultiModalData (a mapping modality -> latent block size)")
+    if not hasattr(latent_dims, "items"):
+        raise TypeError(f"latent_dims: expected a mapping modality -> int; found {type(latent_dims).__name__}")
+    missing = [m for m in data.modalities if m not in latent_dims]
+    extra = [m for m in latent_dims if m not in data.modalities]
+    if missing or extra:
+        raise ValueError(
+            f"latent_dims: expected one entry per data modality {list(data.modalities)}; "
+            f"missing {missing}, unknown {extra}"
+        )
+    return LatentLayout(shared_dim, {m: latent_dims[m] for m in data.modalities}, shared_is_root=shared_is_root)
+
+
+class PersonaX:
+    """Bayesian multimodal causal representation learning (PersonaX Level II).
+
+    The generative story (see :class:`~pyro_personax.models.PersonaXModel`)::
+
+        G ~ p(G)                       # latent causal graph, sparse, acyclic (aug. Lagrangian)
+        z_n ~ p(z | G)                 # causal latents: shared block s, one block per modality
+        x_nmk ~ p(x | s_n, z_nm, eta)  # measurement k of modality m
+
+    Parameters
+    ----------
+    layout_or_data
+        A :class:`~pyro_personax.layout.LatentLayout`, or a
+        :class:`~pyro_personax.data.MultiModalData` together with ``latent_dims``.
+    latent_dims
+        With data: mapping modality -> size of its latent block (every modality).
+    shared_dim
+        With data: size of the shared block.
+    shared_is_root
+        With data: forbid edges from modality blocks into the shared block.
+    mechanism
+        ``"mlp"`` or ``"linear"`` causal mechanisms.
+    **model_options
+        Further keyword options of :class:`~pyro_personax.models.PersonaXModel` and
+        :class:`~pyro_personax.models.PersonaXGuide` (each goes to the constructor
+        that accepts it, ``nuisance_dim`` to both); must be JSON-serialisable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyro_personax.data import MultiModalData
+    >>> rng = np.random.default_rng(0)
+    >>> data = MultiModalData({"face": rng.normal(size=(100, 2, 4)), "text": rng.normal(size=(100, 3, 4))})
+    >>> px = PersonaX(data, latent_dims={"face": 2, "text": 1}, shared_dim=1, mechanism="linear")
+    >>> result = px.fit(data, num_epochs=2, batch_size=50, progress=False, device="cpu")
+    >>> px.edge_probabilities().shape
+    (4, 4)
+    >>> px.get_latent_representation(data).shape
+    (100, 4)
+    """
+
+    def __init__(
+        self,
+        layout_or_data: LatentLayout | MultiModalData,
+        *,
+        latent_dims=None,
+        shared_dim: int = 0,
+        shared_is_root: bool = True,
+        mechanism: str = "mlp",
+        **model_options,
+    ):
+        self.spec: ModelSpec | None = None
+        if isinstance(layout_or_data, LatentLayout):
+            if latent_dims is not None:
+                raise ValueError("latent_dims: give either a LatentLayout or data with latent_dims, not both")
+            self.layout = layout_or_data
+        elif isinstance(layout_or_data, MultiModalData):
+            self.layout = _layout_from_data(layout_or_data, latent_dims, shared_dim, shared_is_root)
+            self.spec = ModelSpec.from_data(layout_or_data)
+        else:
+            raise TypeError(
+                f"layout_or_data: expected a LatentLayout or a MultiModalData; found {type(layout_or_data).__name__}"
+            )
+        self.mechanism = mechanism
+        self.model_options = dict(model_options)
+        self._model_opts, self._guide_opts = _split_options(mechanism, self.model_options)
+        self.fit_result: FitResult | None = None
+        self._models: list = []
+        self._guides: list = []
+        self.device = torch.device("cpu")
+        if self.spec is not None:
+            self._build()  # fail early on an inconsistent layout, spec or option
+
+    def _build(self):
+        model = PersonaXModel(self.layout, self.spec, **self._model_opts)
+        guide = PersonaXGuide(self.layout, self.spec, **self._guide_opts)
+        return model, guide
+
+    def _spec_of(self, data, what: str = "data") -> ModelSpec:
+        if not isinstance(data, MultiModalData):
+            raise TypeError(f"{what}: expected a MultiModalData; found {type(data).__name__}")
+        spec = ModelSpec.from_data(data)
+        if self.spec is not None and spec != self.spec:
+            raise ValueError(f"{what}: its modalities/shapes {spec.to_dict()} differ from the model's {self.spec.to_dict()}")
+        return spec
+
+    # ------------------------------------------------------------------ fit
+    def fit(
+        self,
+        data: MultiModalData,
+        *,
+        num_epochs: int = 100,
+        batch_size: int = 256,
+        learning_rate: float = 1e-2,
+        num_chains: int = 1,
+        seed: int = 0,
+        device: str | torch.device = "auto",
+        progress: bool = True,
+        validation_fraction: float | None = 0.1,
+        checkpoint_dir: str | os.PathLike | None = None,
+        resume: bool = False,
+        patience: int | None = None,
+        sparsity: float | None = None,
+        clip_norm: float = 10.0,
+        temperature: tuple[float, float] = (1.0, 0.2),
+        anneal_epochs: int | None = None,
+        kl_warmup_epochs: int = 0,
+        auglag: AugLagConfig | None = None,
+        checkpoint_every: int = 1,
+    ) -> FitResult:
+        """Train ``num_chains`` independent restarts by SVI.
+
+        Parameters
+        ----------
+        data
+            The :class:`~pyro_personax.data.MultiModalData` (``N`` entities).
+        num_epochs, batch_size, learning_rate
+            Epochs, entities per minibatch, ClippedAdam learning rate.
+        num_chains, seed
+            Chain ``c`` uses seed ``seed + c``; the validation split uses ``seed``.
+        device
+            ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda"``.
+        progress
+            Show a progress bar.
+        validation_fraction
+            Held-out fraction for the validation ELBO; ``None`` or 0 = no split.
+        checkpoint_dir, resume, checkpoint_every
+            Per-chain checkpoints and resuming from them.
+        patience
+            Early stopping on the validation ELBO (``None`` = off).
+        sparsity
+            Weight of the L1 edge factor (``None`` = the model's default).
+        clip_norm
+            ClippedAdam gradient clipping bound.
+        temperature, anneal_epochs
+            Edge temperature annealed geometrically from ``temperature[0]`` to
+            ``temperature[1]`` over ``anneal_epochs`` (default ``num_epochs``).
+        kl_warmup_epochs
+            Linear KL warm-up length.
+        auglag
+            Augmented-Lagrangian configuration.
+
+        Returns
+        -------
+        FitResult
+            Also stored as :attr:`fit_result`.
+        """
+        spec = self._spec_of(data)
+        config = TrainerConfig(
+            num_epochs=num_epochs, batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+            sparsity=sparsity, auglag=AugLagConfig() if auglag is None else auglag,
+            temperature=TemperatureSchedule(temperature[0], temperature[1], anneal_epochs),
+            kl_warmup=KLWarmup(kl_warmup_epochs), patience=patience, checkpoint_every=checkpoint_every,
+            progress=progress,
+        )
+        dev = resolve_device(device)
+        if validation_fraction:
+            train, validation = data.split(validation_fraction, seed=seed)
+            val_tensors = validation.to_tensors()
+        else:
+            train, val_tensors = data, None
+        self.spec = spec
+        models, guides, result = fit_chains(
+            self._build, train.to_tensors(), val_tensors, config=config, num_chains=num_chains, seed=seed,
+            device=dev, checkpoint_dir=checkpoint_dir, resume=resume,
+        )
+        self._models, self._guides, self.fit_result, self.device = models, guides, result, dev
+        not_converged = [c.chain for c in result.chains if not c.converged]
+        if not_converged:
+            logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
+        return result
+
+    # ------------------------------------------------------------------ queries
+    def _check_fitted(self, what: str) -> None:
+        if not self._guides:
+            raise RuntimeError(f"PersonaX.{what}: the model is not fitted; call fit(data) (or PersonaX.load) first")
+
+    def _chain(self, chain: int, what: str) -> int:
+        self._check_fitted(what)
+        if not isinstance(chain, (int, np.integer)) or not 0 <= chain < len(self._guides):
+            raise ValueError(f"{what}: chain must be an int in [0, {len(self._guides)}); found {chain!r}")
+        return int(chain)
+
+    @property
+    def num_chains(self) -> int:
+        """Number of fitted chains (0 before fit)."""
+        return len(self._guides)
+
+    def model(self, chain: int = 0) -> PersonaXModel:
+        """The fitted :class:`PersonaXModel` of ``chain``.
+
+        Call it inside :func:`pyro_personax.inference.local_params` so its parameters
+        stay local to the module.
+        """
+        return self._models[self._chain(chain, "model")]
+
+    def guide(self, chain: int = 0) -> PersonaXGuide:
+        """The fitted :class:`PersonaXGuide` of ``chain`` (see :meth:`model`)."""
+        return self._guides[self._chain(chain, "guide")]
+
+    @torch.no_grad()
+    def _edge_array(self, chain: int | None) -> np.ndarray:
+        self._check_fitted("edge_probabilities")
+        chains = range(self.num_chains) if chain is None else [self._chain(chain, "edge_probabilities")]
+        probs = [self._guides[c].edge_probabilities().detach().cpu().double().numpy() for c in chains]
+        return np.mean(probs, axis=0)
+
+    def edge_probabilities(self, chain: int | None = None) -> pd.DataFrame:
+        """Posterior edge probabilities ``P(i -> j)``.
+
+        Parameters
+        ----------
+        chain
+            One chain, or ``None`` for the mean over chains (pooled).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``(D, D)``, index = parent names, columns = child names.
+        """
+        names = list(self.layout.names)
+        frame = pd.DataFrame(self._edge_array(chain), index=names, columns=names)
+        frame.index.name, frame.columns.name = "parent", "child"
+        return frame
+
+    def graph(self, threshold: float = 0.5, chain: int | None = None) -> nx.DiGraph:
+        """Thresholded posterior graph, acyclic by construction.
+
+        Edges with ``P > threshold`` are kept and, while a cycle remains, the least
+        probable edge on it is dropped (:func:`pyro_personax.graph.to_dag`).
+
+        Parameters
+        ----------
+        threshold
+            Inclusion threshold in ``[0, 1)``.
+        chain
+            One chain or ``None`` (pooled).
+
+        Returns
+        -------
+        networkx.DiGraph
+            Nodes = latent names; edge attribute ``"probability"``.
+        """
+        probs = self._edge_array(chain)
+        return to_networkx(to_dag(probs, threshold), names=self.layout.names, edge_probs=probs)
+
+    def _batches(self, data: MultiModalData, batch_size: int):
+        tensors = data.to_tensors()
+        for idx in torch.arange(data.num_entities).split(batch_size):
+            yield index_batch(tensors, idx, self.device)
+
+    @torch.no_grad()
+    def get_latent_representation(self, data: MultiModalData, chain: int = 0, batch_size: int = 1024) -> np.ndarray:
+        """Posterior means ``E_q[z | x]`` of the latents.
+
+        Parameters
+        ----------
+        data
+            Data with the same modalities and shapes as the fitted data (``N`` rows).
+        chain
+            Which chain's encoder to use.
+        batch_size
+            Rows per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(N, D)``, columns in :attr:`layout` order (``layout.names``).
+        """
+        guide = self._guides[self._chain(chain, "get_latent_representation")]
+        self._spec_of(data)
+        with local_params():
+            locs = [guide.latent_posterior(b)[0].cpu() for b in self._batches(data, batch_size)]
+        return torch.cat(locs).double().numpy()
+
+    @torch.no_grad()
+    def sample_posterior(self, num_samples: int, data: MultiModalData | None = None, seed: int = 0) -> dict:
+        """Draws from the variational posterior of every chain.
+
+        Parameters
+        ----------
+        num_samples
+            Draws ``S`` per chain.
+        data
+            Optional data: adds latent draws ``z ~ q(z | x)``.
+        seed
+            Seed of the draws.
+
+        Returns
+        -------
+        dict
+            ``"edges"``: ``(C, S, D, D)`` 0/1 draws (hard straight-through edges are
+            ``Bernoulli(P(edge))``); ``"edge_probabilities"``: ``(C, D, D)``; with data,
+            ``"z"``: ``(C, S, N, D)``.
+        """
+        self._check_fitted("sample_posterior")
+        if not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
+        gen = torch.Generator().manual_seed(seed)
+        probs = torch.stack([g.edge_probabilities().detach().cpu() for g in self._guides])
+        edges = torch.bernoulli(probs[:, None].expand(-1, num_samples, -1, -1), generator=gen)
+        out = {"edges": edges.numpy(), "edge_probabilities": probs.numpy()}
+        if data is not None:
+            self._spec_of(data)
+            z = []
+            with local_params():
+                for guide in self._guides:
+                    loc, scale = (torch.cat(t).cpu() for t in zip(*(guide.latent_posterior(b) for b in self._batches(data, 1024))))
+                    eps = torch.randn((num_samples, *loc.shape), generator=gen, dtype=loc.dtype)
+                    z.append(loc + scale * eps)
+            out["z"] = torch.stack(z).numpy()
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def _config(self) -> dict:
+        config = {
+            "format": _FORMAT,
+            "layout": self.layout.to_dict(),
+            "spec": self.spec.to_dict(),
+            "mechanism": self.mechanism,
+            "model_options": self.model_options,
+            "fit_result": self.fit_result.to_dict() if self.fit_result is not None else None,
+        }
+        try:
+            return json.loads(json.dumps(config))
+        except TypeError as err:
+            raise TypeError(f"save: model options must be JSON-serialisable; found {self.model_options!r} ({err})") from err
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
+        """Save the fitted model to the directory ``path``.
+
+        Writes ``config.json`` (layout, data spec, options, fit traces) and
+        ``chains.pt`` (per-chain model and guide state dicts).
+
+        Parameters
+        ----------
+        path
+            Target directory (created).
+        overwrite
+            Replace an existing path; otherwise an existing path is an error.
+        """
+        self._check_fitted("save")
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise ValueError(f"save: {str(path)!r} already exists; pass overwrite=True to replace it")
+        if path.is_file():
+            path.unlink()
+        path.mkdir(parents=True, exist_ok=True)
+        config = self._config()
+        states = [{"model": m.state_dict(), "guide": g.state_dict()} for m, g in zip(self._models, self._guides)]
+        torch.save(states, path / _STATES)
+        (path / _CONFIG).write_text(json.dumps(config, indent=2))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> PersonaX:
+        """Load a model written by :meth:`save`.
+
+        Parameters
+        ----------
+        path
+            Directory written by :meth:`save`.
+        device
+            Device of the loaded modules.
+        """
+        path = Path(path)
+        if not (path / _CONFIG).is_file() or not (path / _STATES).is_file():
+            raise ValueError(f"load: expected {_CONFIG} and {_STATES} in {str(path)!r}; found {sorted(p.name for p in path.glob('*')) if path.is_dir() else 'no directory'}")
+        config = json.loads((path / _CONFIG).read_text())
+        if config.get("format") != _FORMAT:
+            raise ValueError(f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected {_FORMAT}")
+        px = cls(LatentLayout.from_dict(config["layout"]), mechanism=config["mechanism"], **config["model_options"])
+        px.spec = ModelSpec.from_dict(config["spec"])
+        px.device = resolve_device(device)
+        states = torch.load(path / _STATES, map_location=px.device, weights_only=True)
+        with local_params():
+            for state in states:
+                model, guide = px._build()
+                model.load_state_dict(state["model"])
+                guide.load_state_dict(state["guide"])
+                px._models.append(model.to(px.device))
+                px._guides.append(guide.to(px.device))
+        if config["fit_result"] is not None:
+            px.fit_result = FitResult.from_dict(config["fit_result"])
+        return px
+
+    def __repr__(self) -> str:
+        status = f"{self.num_chains} chains fitted" if self.num_chains else "not fitted"
+        return f"PersonaX(latents={list(self.layout.names)}, mechanism={self.mechanism!r}, {status})"
+

@@ -1,0 +1,151 @@
+"""End-to-end tests of the PersonaX facade with the real Level II model (tiny data)."""
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pyro_personax.inference import FitResult, local_params
+
+from pyro_personax.data.multimodal import MultiModalData
+from pyro_personax.facade import PersonaX
+from pyro_personax.graph import is_dag
+from pyro_personax.layout import LatentLayout
+
+OPTIONS = dict(mechanism="linear", noise_flow="affine", decoder_hidden_dim=8, encoder_hidden_dim=8, nuisance_dim=1)
+FIT = dict(num_epochs=2, batch_size=64, progress=False, device="cpu", learning_rate=0.02)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    n = 120
+    z = rng.normal(size=(n, 2))
+    face = np.stack([z @ rng.normal(size=(2, 4)) + 0.1 * rng.normal(size=(n, 4)) for _ in range(2)], axis=1)
+    text = np.stack([z[:, :1] @ rng.normal(size=(1, 3)) + 0.1 * rng.normal(size=(n, 3)) for _ in range(3)], axis=1)
+    mask = np.ones((n, 3), dtype=bool)
+    mask[::7, 1] = False
+    bio = pd.DataFrame({"height": rng.normal(size=n), "male": rng.random(n) > 0.5})
+    return MultiModalData({"face": face.astype(np.float32), "text": text.astype(np.float32)},
+                          masks={"text": mask}, tabular=bio)
+
+
+def _px(data, **kw):
+    return PersonaX(data, latent_dims={"face": 1, "text": 1, "bio": 0}, shared_dim=1, **{**OPTIONS, **kw})
+
+
+def test_queries_before_fit_raise(data):
+    px = _px(data)
+    for call in (px.edge_probabilities, px.graph, lambda: px.get_latent_representation(data),
+                 lambda: px.sample_posterior(2), lambda: px.save("unused"), px.model):
+        with pytest.raises(RuntimeError, match="not fitted; call fit"):
+            call()
+
+
+def test_constructor_validation(data):
+    with pytest.raises(ValueError, match="latent_dims: required"):
+        PersonaX(data)
+    with pytest.raises(ValueError, match=r"missing \['bio'\]"):
+        PersonaX(data, latent_dims={"face": 1, "text": 1})
+    with pytest.raises(TypeError, match=r"unknown model options \['hidden'\]"):
+        _px(data, hidden=3)
+    with pytest.raises(TypeError, match="layout_or_data"):
+        PersonaX({"face": 1})
+
+
+def test_same_seed_identical_and_different_seeds_differ(data):
+    a, b, c = _px(data), _px(data), _px(data)
+    a.fit(data, seed=1, **FIT)
+    b.fit(data, seed=1, **FIT)
+    c.fit(data, seed=2, **FIT)
+    pd.testing.assert_frame_equal(a.edge_probabilities(), b.edge_probabilities(), check_exact=True)
+    assert not np.allclose(a.edge_probabilities().to_numpy(), c.edge_probabilities().to_numpy())
+
+
+def test_fit_and_queries(data):
+    px = _px(data)
+    result = px.fit(data, num_chains=2, seed=0, **FIT)
+    assert isinstance(result, FitResult) and px.fit_result is result and result.num_chains == 2
+    assert all(len(t) == 2 and np.isfinite(t).all() for t in result.elbo)
+    assert all(np.isfinite(t).all() for t in result.validation_elbo)
+    names = ["s1", "face_1", "text_1"]
+    probs = px.edge_probabilities()
+    assert list(probs.index) == names and list(probs.columns) == names
+    assert probs.index.name == "parent" and probs.columns.name == "child"
+    per_chain = [px.edge_probabilities(c).to_numpy() for c in range(2)]
+    np.testing.assert_allclose(probs.to_numpy(), np.mean(per_chain, axis=0))
+    assert not np.allclose(per_chain[0], per_chain[1])  # chains are independent restarts
+    assert probs.loc["face_1", "s1"] == 0.0  # shared block is a root
+    g = px.graph(threshold=0.3)
+    assert isinstance(g, nx.DiGraph) and set(g.nodes) == set(names)
+    assert nx.is_directed_acyclic_graph(g)
+    assert all(probs.loc[u, v] == pytest.approx(d["probability"]) for u, v, d in g.edges(data=True))
+    z = px.get_latent_representation(data, chain=1)
+    assert z.shape == (120, 3) and np.isfinite(z).all()
+    draws = px.sample_posterior(5, data=data, seed=0)
+    assert draws["edges"].shape == (2, 5, 3, 3) and set(np.unique(draws["edges"])) <= {0.0, 1.0}
+    assert draws["z"].shape == (2, 5, 120, 3)
+    assert is_dag(nx.to_numpy_array(g, nodelist=names))
+    with pytest.raises(ValueError, match="chain must be an int in"):
+        px.edge_probabilities(chain=2)
+
+
+def test_sample_posterior_edges_match_probabilities(data):
+    px = _px(data)
+    px.fit(data, seed=0, **FIT)
+    draws = px.sample_posterior(4000, seed=3)["edges"][0]
+    np.testing.assert_allclose(draws.mean(0), px.edge_probabilities(0).to_numpy(), atol=0.03)
+    same = px.sample_posterior(10, seed=3)["edges"]
+    np.testing.assert_array_equal(same, px.sample_posterior(10, seed=3)["edges"])
+
+
+def test_save_load_round_trip(data, tmp_path):
+    px = _px(data)
+    px.fit(data, num_chains=2, seed=0, **FIT)
+    px.save(tmp_path / "px")
+    loaded = PersonaX.load(tmp_path / "px")
+    pd.testing.assert_frame_equal(px.edge_probabilities(), loaded.edge_probabilities(), check_exact=True)
+    np.testing.assert_array_equal(px.get_latent_representation(data, chain=1),
+                                  loaded.get_latent_representation(data, chain=1))
+    assert loaded.fit_result.to_dict() == px.fit_result.to_dict()
+    assert loaded.layout.names == px.layout.names
+    with pytest.raises(ValueError, match="overwrite=True"):
+        px.save(tmp_path / "px")
+    px.save(tmp_path / "px", overwrite=True)
+    with pytest.raises(ValueError, match="expected config.json"):
+        PersonaX.load(tmp_path / "missing")
+
+
+def test_resume_continues_from_checkpoint(data, tmp_path):
+    fit = {**FIT, "anneal_epochs": 4}
+    straight = _px(data)
+    straight.fit(data, seed=4, **{**fit, "num_epochs": 4})
+    first = _px(data)
+    first.fit(data, seed=4, checkpoint_dir=tmp_path, **{**fit, "num_epochs": 2})
+    resumed = _px(data)
+    resumed.fit(data, seed=4, checkpoint_dir=tmp_path, resume=True, **{**fit, "num_epochs": 4})
+    pd.testing.assert_frame_equal(straight.edge_probabilities(), resumed.edge_probabilities(), check_exact=True)
+    assert straight.fit_result.chains[0].train_elbo == resumed.fit_result.chains[0].train_elbo
+
+
+def test_layout_construction_and_data_mismatch(data):
+    layout = LatentLayout(1, {"face": 1, "text": 1, "bio": 0})
+    px = PersonaX(layout, **OPTIONS)
+    px.fit(data, validation_fraction=None, **FIT)
+    assert np.isnan(px.fit_result.validation_elbo[0]).all()
+    bio = pd.DataFrame({"height": np.zeros(10), "male": np.zeros(10, dtype=bool)})
+    other = MultiModalData({"face": np.zeros((10, 2, 4)), "text": np.zeros((10, 3, 3))}, tabular=bio)
+    wrong = MultiModalData({"face": np.zeros((10, 2, 5)), "text": np.zeros((10, 3, 3))}, tabular=bio)
+    with pytest.raises(ValueError, match="differ from the model's"):
+        px.get_latent_representation(wrong)
+    assert px.get_latent_representation(other).shape == (10, 3)
+
+
+def test_modules_of_a_chain_are_usable(data):
+    px = _px(data)
+    px.fit(data, seed=0, **FIT)
+    batch = data.to_tensors()
+    with local_params(), torch.no_grad():
+        h = px.model(0).acyclicity(px.guide(0).edge_probabilities())
+        loc, _ = px.guide(0).latent_posterior(batch)
+    assert torch.isfinite(h) and loc.shape == (120, 3)
