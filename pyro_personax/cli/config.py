@@ -1,0 +1,192 @@
+"""Run configurations for ``personax fit``: a small TOML or JSON file.
+
+Example (``run.toml``; relative paths are relative to the file)::
+
+    [data]
+    # either a released-layout dataset directory ...
+    dataset = "celeb"            # "celeb" | "athle"
+    path = "celebpersona/"
+    tabular = ["Gender", "Height"]
+    # ... or arrays (one .npy of shape (N, d) per measurement, or one (N, K, d))
+    # [data.measurements]
+    # face = ["face_0.npy", "face_1.npy"]
+    # [data.masks]               # optional, boolean (N, K), True = observed
+    # face = "face_mask.npy"
+
+    [model]
+    shared_dim = 2
+    latent_dims = { face = 3, text = 5 }
+    mechanism = "mlp"
+    forbidden = [["text_1", "face_1"]]
+
+    [fit]
+    num_epochs = 100
+    num_chains = 4
+    seed = 0
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["RunConfig", "DataConfig", "ModelConfig", "FitConfig", "read_run_config", "load_data"]
+
+
+def _check_keys(section: str, given: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise ValueError(f"run configuration [{section}]: unknown keys {unknown}; allowed keys are {sorted(allowed)}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data comes from (see the module docstring)."""
+
+    dataset: str | None = None
+    path: Path | None = None
+    tabular: tuple[str, ...] | None = None
+    measurements: dict = field(default_factory=dict)
+    masks: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if (self.dataset is None) == (not self.measurements):
+            raise ValueError(
+                "run configuration [data]: give either 'dataset' (celeb | athle) with 'path', "
+                "or a [data.measurements] table of .npy files, not both and not neither"
+            )
+        if self.dataset is not None:
+            if self.dataset not in ("celeb", "athle"):
+                raise ValueError(f"run configuration [data] dataset: expected 'celeb' or 'athle'; found {self.dataset!r}")
+            if self.path is None:
+                raise ValueError("run configuration [data]: 'dataset' needs a 'path' to the local copy")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Arguments of :class:`pyro_personax.PersonaX`."""
+
+    latent_dims: dict
+    shared_dim: int = 0
+    mechanism: str = "mlp"
+    forbidden: tuple = ()
+    required: tuple = ()
+
+    def __post_init__(self):
+        if not isinstance(self.latent_dims, dict) or not self.latent_dims:
+            raise ValueError("run configuration [model] latent_dims: expected a table modality -> block size")
+        if self.mechanism not in ("mlp", "linear"):
+            raise ValueError(f"run configuration [model] mechanism: expected 'mlp' or 'linear'; found {self.mechanism!r}")
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Arguments of :meth:`pyro_personax.PersonaX.fit`."""
+
+    num_epochs: int = 100
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    num_chains: int = 4
+    seed: int = 0
+    device: str = "auto"
+    validation_fraction: float = 0.1
+
+    def __post_init__(self):
+        for name in ("num_epochs", "batch_size", "num_chains"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"run configuration [fit] {name}: expected a positive integer; found {value!r}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A whole run configuration."""
+
+    data: DataConfig
+    model: ModelConfig
+    fit: FitConfig
+    source: Path | None = None
+
+
+def _section(raw: dict, name: str, cls) -> dict:
+    given = raw.get(name, {})
+    if not isinstance(given, dict):
+        raise ValueError(f"run configuration: [{name}] must be a table; found {type(given).__name__}")
+    _check_keys(name, given, {f.name for f in fields(cls)} - {"source"})
+    return dict(given)
+
+
+def read_run_config(path) -> RunConfig:
+    """Read and validate a TOML (``.toml``) or JSON (``.json``) run configuration.
+
+    Parameters
+    ----------
+    path
+        The configuration file; relative data paths inside it are resolved against
+        its folder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"run configuration {str(path)!r} does not exist")
+    try:
+        if path.suffix == ".toml":
+            raw = tomllib.loads(path.read_text())
+        elif path.suffix == ".json":
+            raw = json.loads(path.read_text())
+        else:
+            raise ValueError(f"run configuration {str(path)!r}: expected a .toml or .json file")
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"run configuration {str(path)!r} is not valid: {err}") from None
+    _check_keys("top level", raw, {"data", "model", "fit"})
+    base = path.parent
+    data = _section(raw, "data", DataConfig)
+    if "path" in data:
+        data["path"] = base / data["path"]
+    if "tabular" in data:
+        data["tabular"] = tuple(data["tabular"])
+    for key in ("measurements", "masks"):
+        data[key] = {
+            mod: [base / f for f in files] if isinstance(files, list) else base / files
+            for mod, files in data.get(key, {}).items()
+        }
+    model = _section(raw, "model", ModelConfig)
+    if "latent_dims" not in model:
+        raise ValueError("run configuration [model]: 'latent_dims' is required")
+    for key in ("forbidden", "required"):
+        model[key] = tuple(tuple(p) for p in model.get(key, ()))
+    fit = _section(raw, "fit", FitConfig)
+    return RunConfig(DataConfig(**data), ModelConfig(**model), FitConfig(**fit), source=path)
+
+
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: file {str(path)!r} does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"{what}: {str(path)!r} is not a numeric .npy array ({err})") from None
+
+
+def load_data(config: DataConfig):
+    """Build the :class:`~pyro_personax.data.MultiModalData` a configuration names."""
+    from pyro_personax.data import MultiModalData
+
+    if config.dataset is not None:
+        from pyro_personax import data as data_module
+
+        loader = data_module.load_celebpersona if config.dataset == "celeb" else data_module.load_athlepersona
+        dataset = loader(config.path)
+        kwargs = {} if config.tabular is None else {"tabular": list(config.tabular)}
+        return dataset.to_multimodal(**kwargs)
+    measurements = {}
+    for mod, files in config.measurements.items():
+        if isinstance(files, list):
+            measurements[mod] = [_load_npy(f, f"measurements {mod!r}") for f in files]
+        else:
+            measurements[mod] = _load_npy(files, f"measurements {mod!r}")
+    masks = {mod: _load_npy(f, f"masks {mod!r}") for mod, f in config.masks.items()}
+    return MultiModalData(measurements, masks=masks)
