@@ -240,3 +240,21 @@ def test_required_fields_lists_schema():
     assert "League" in athle and "Gender" not in athle and len(athle) == 9 + 15
     with pytest.raises(ValueError, match="kind"):
         required_fields("movie")
+
+
+def test_released_aggregates_are_kept_as_given(tmp_path):
+    table = _tiny_celeb_table()
+    table["final_o"] = [1.0, 1.5, np.nan, 3.0]  # differs from the recomputed [2, 2, NaN, 2]
+    _write_tiny(tmp_path, table=table)
+    data = load_celebpersona(tmp_path)
+    np.testing.assert_array_equal(data.traits["final_o"].to_numpy(), [1.0, 1.5, np.nan, 3.0])
+    np.testing.assert_array_equal(data.traits["final_e"].to_numpy(), [3.0, 3.0, np.nan, 1.0])
+
+
+def test_csv_table_with_string_embedding_column_raises(tmp_path):
+    table = _tiny_celeb_table()
+    table["face_emb_0"] = ["[0.1, 0.2]"] * 4
+    _write_tiny(tmp_path, "csv", table=table)
+    (tmp_path / "face_emb_0.npy").unlink()
+    with pytest.raises(ValueError, match=r"table\.csv.*'face_emb_0'.*numeric lists.*\.npy companions"):
+        load_celebpersona(tmp_path)

@@ -249,8 +249,8 @@ def persona(
     Examples
     --------
     >>> data, truth = persona(500, seed=1)
-    >>> data.face[0].shape, truth.adjacency.sum()
-    ((500, 32), 9.0)
+    >>> data.face[0].shape, int(truth.adjacency.sum())
+    ((500, 32), 9)
     """
     check_kind(kind)
     if not isinstance(num_entities, (int, np.integer)) or num_entities < 10:
