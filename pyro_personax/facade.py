@@ -79,6 +79,14 @@ def _layout_from_data(data: MultiModalData, latent_dims, shared_dim: int, shared
     return LatentLayout(shared_dim, {m: latent_dims[m] for m in data.modalities}, shared_is_root=shared_is_root)
 
 
+def _split_tensors(data: MultiModalData, validation_fraction, seed: int):
+    """Train / validation tensors (CPU); the row subsets are dropped once converted."""
+    if not validation_fraction:
+        return data.to_tensors(), None
+    train, validation = data.split(validation_fraction, seed=seed)
+    return train.to_tensors(), validation.to_tensors()
+
+
 class PersonaX:
     """Bayesian multimodal causal representation learning (PersonaX Level II).
 
@@ -235,14 +243,10 @@ class PersonaX:
             progress=progress,
         )
         dev = resolve_device(device)
-        if validation_fraction:
-            train, validation = data.split(validation_fraction, seed=seed)
-            val_tensors = validation.to_tensors()
-        else:
-            train, val_tensors = data, None
+        train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
         self.spec = spec
         models, guides, result = fit_chains(
-            self._build, train.to_tensors(), val_tensors, config=config, num_chains=num_chains, seed=seed,
+            self._build, train_tensors, val_tensors, config=config, num_chains=num_chains, seed=seed,
             device=dev, checkpoint_dir=checkpoint_dir, resume=resume,
         )
         self._models, self._guides, self.fit_result, self.device = models, guides, result, dev

@@ -1,0 +1,91 @@
+"""SVI training throughput and peak memory of PersonaX for growing numbers of entities.
+
+Setting (as in the design targets): 2 modalities x 3 measurements of 64 dimensions
+(6 measurements), 12 latents (2 shared + 5 + 5), batch size 256, one epoch, no
+validation split, default model options, CPU with the thread count given by
+``--threads`` (default 1). Each size runs in a fresh subprocess so that its peak
+resident memory (``ru_maxrss``) is its own.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/svi_throughput.py            # N = 1e4, 1e5, 1e6
+    python benchmarks/svi_throughput.py --sizes 10000 --threads 2
+
+Prints one line per size: entities per second, epoch time, data size, peak memory and
+peak memory above the pre-data baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+MEASUREMENTS, DIM, BATCH = 3, 64, 256
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run_one(n: int, threads: int, epochs: int) -> dict:
+    """Train one epoch on ``n`` synthetic entities in this process; return the figures."""
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    from pyro_personax.data import MultiModalData
+    from pyro_personax.facade import PersonaX
+
+    baseline = _peak_mib()
+    rng = np.random.default_rng(0)
+    arrays = {m: rng.standard_normal((n, MEASUREMENTS, DIM), dtype=np.float32) for m in ("face", "text")}
+    data = MultiModalData(arrays)
+    del arrays  # the container holds its own copy; the user's arrays are not counted twice
+    data_mib = sum(v.nbytes for v in data.values.values()) / 2**20
+    px = PersonaX(data, latent_dims={"face": 5, "text": 5}, shared_dim=2)
+    start = time.perf_counter()
+    px.fit(data, num_epochs=epochs, batch_size=BATCH, validation_fraction=None, progress=False, device="cpu", seed=0)
+    seconds = (time.perf_counter() - start) / epochs
+    return {
+        "n": n,
+        "threads": threads,
+        "epoch_s": seconds,
+        "entities_per_s": n / seconds,
+        "data_mib": data_mib,
+        "baseline_mib": baseline,
+        "peak_mib": _peak_mib(),
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.one is not None:
+        sys.stdout.write(json.dumps(run_one(args.one, args.threads, args.epochs)) + "\n")
+        return 0
+    sys.stdout.write(f"PersonaX SVI throughput: 6 x 64-d measurements, 12 latents, batch {BATCH}, "
+                     f"{args.threads} torch thread(s), CPU\n")
+    header = f"{'N':>9} {'epoch s':>9} {'entities/s':>11} {'data MiB':>9} {'peak MiB':>9} {'peak-base MiB':>14}"
+    sys.stdout.write(header + "\n")
+    for n in args.sizes:
+        cmd = [sys.executable, __file__, "--one", str(n), "--threads", str(args.threads), "--epochs", str(args.epochs)]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        sys.stdout.write(
+            f"{r['n']:>9} {r['epoch_s']:>9.1f} {r['entities_per_s']:>11.0f} {r['data_mib']:>9.0f} "
+            f"{r['peak_mib']:>9.0f} {r['peak_mib'] - r['baseline_mib']:>14.0f}\n"
+        )
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
