@@ -4,13 +4,17 @@ Four latent causal variables ``[Z11, Z12, Z21, Z22]`` with the DAG
 ``Z11 -> Z12``, ``Z11 -> Z21``, ``Z21 -> Z22`` and nonlinear structural equations with
 additive, non-Gaussian noise (every noise term has unit variance)::
 
-    Z11 = e1                                    e1 ~ Uniform(-sqrt(3), sqrt(3))
-    Z12 = 1.2 tanh(1.5 Z11) + 0.6 e2            e2 ~ Laplace, unit variance
-    Z21 = sin(1.3 Z11) + 0.3 Z11 + 0.6 e3       e3 ~ Uniform, unit variance
-    Z22 = 1.2 tanh(Z21) - 0.3 Z21^2 + 0.6 e4    e4 ~ Laplace, unit variance
+    Z11 = e1                                   e1 ~ Uniform(-sqrt(3), sqrt(3))
+    Z12 = 1.2 tanh(1.5 Z11) + s e2             e2 ~ Laplace, unit variance
+    Z21 = sin(1.3 Z11) + 0.3 Z11 + s e3        e3 ~ Uniform, unit variance
+    Z22 = 1.2 tanh(Z21) - 0.3 Z21^2 + s e4     e4 ~ Laplace, unit variance
 
-No child is a deterministic function of its parents (the noise share of each child's
-variance is about 25-45 %).
+with ``s = noise_scale = 1.0`` by default. No child is a deterministic function of its
+parents: at the default the noise is about half of each child's variance, and the
+parent-child correlations are 0.66 (Z11, Z12), 0.71 (Z11, Z21) and 0.57 (Z21, Z22).
+Correlated latents make MCC gameable: a predictor that copies Z11 into every column
+scores MCC 0.71 (0.84 at ``noise_scale=0.6``), so read MCC beside held-out R^2 and
+the graph metrics.
 
 Two modalities observe the latents:
 
@@ -83,7 +87,7 @@ def _laplace(rng, n):
     return rng.laplace(0.0, 1.0 / np.sqrt(2.0), size=n)
 
 
-def sample_variant_mnist_latents(num_entities: int, *, seed: int = 0, noise_scale: float = 0.6) -> np.ndarray:
+def sample_variant_mnist_latents(num_entities: int, *, seed: int = 0, noise_scale: float = 1.0) -> np.ndarray:
     """Ancestral sampling of the four latents from the structural equations above.
 
     Parameters
@@ -293,7 +297,7 @@ def variant_mnist(
     num_entities: int = 10_000,
     *,
     seed: int = 0,
-    noise_scale: float = 0.6,
+    noise_scale: float = 1.0,
     pixel_noise: float = 0.0,
     mnist_path=None,
     fashion_path=None,
