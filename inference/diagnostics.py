@@ -17,8 +17,8 @@ Layout of the :class:`arviz.InferenceData` built by :func:`build_inference_data`
                          edge_strength  (chain, draw, parent, child)   optional
                          <noise param>  (chain, draw, latent)          optional
     sample_stats         elbo           (chain, step)                  NaN-padded
-                         log_weight     (chain, draw)                  optional
-                         pareto_k       (chain,)                       optional
+                         log_weight     (chain, draw[, entity])        optional
+                         pareto_k       (chain[, entity])              optional
     latent_means         z_mean         (chain, entity, latent)        optional
     posterior_predictive x_<modality>   (chain, draw, entity, <modality>_measurement,
                                           <modality>_feature)
@@ -131,7 +131,7 @@ def _posterior(layout, E, edge_strengths, noise_params) -> xr.Dataset:
     return xr.Dataset(data, coords=coords)
 
 
-def _sample_stats(C: int, S: int, elbo, log_weights) -> xr.Dataset | None:
+def _sample_stats(C: int, S: int, elbo, log_weights, entity_ids) -> xr.Dataset | None:
     data, coords = {}, {"chain": np.arange(C)}
     if elbo is not None:
         if len(elbo) != C:
@@ -144,12 +144,22 @@ def _sample_stats(C: int, S: int, elbo, log_weights) -> xr.Dataset | None:
         data["elbo"] = (("chain", "step"), padded)
         coords["step"] = np.arange(T)
     if log_weights is not None:
-        lw = _array(log_weights, "log_weights", 2).astype(float)
-        if lw.shape != (C, S):
-            raise ValueError(f"log_weights: expected shape ({C}, {S}); found {lw.shape}")
-        data["log_weight"] = (("chain", "draw"), lw)
-        data["pareto_k"] = (("chain",), pareto_k(lw))
+        lw = np.asarray(log_weights, dtype=float)
+        if lw.ndim not in (2, 3) or lw.shape[:2] != (C, S):
+            raise ValueError(f"log_weights: expected shape ({C}, {S}) or ({C}, {S}, N); found {lw.shape}")
         coords["draw"] = np.arange(S)
+        if lw.ndim == 2:
+            data["log_weight"] = (("chain", "draw"), lw)
+            data["pareto_k"] = (("chain",), pareto_k(lw))
+        else:
+            N = lw.shape[2]
+            ids = np.arange(N) if entity_ids is None else np.asarray(entity_ids)
+            if ids.shape != (N,):
+                raise ValueError(f"entity_ids: expected {N} ids; found shape {ids.shape}")
+            k = pareto_k(lw.transpose(0, 2, 1).reshape(C * N, S)).reshape(C, N)
+            data["log_weight"] = (("chain", "draw", "entity"), lw)
+            data["pareto_k"] = (("chain", "entity"), k)
+            coords["entity"] = ids
     return xr.Dataset(data, coords=coords) if data else None
 
 
@@ -157,11 +167,12 @@ def _modality_dims(mod: str) -> tuple[str, str]:
     return f"{mod}_measurement", f"{mod}_feature"
 
 
-def _predictive(C, S, posterior_predictive, observed, entity_ids):
+def _predictive(C, posterior_predictive, observed, entity_ids):
     pp_data, obs_data, coords = {}, {}, {}
-    N = None
+    N = S = None
     for mod, arr in (posterior_predictive or {}).items():
         x = _array(arr, f"posterior_predictive[{mod!r}]", 5)
+        S = x.shape[1] if S is None else S
         if x.shape[:2] != (C, S):
             raise ValueError(
                 f"posterior_predictive[{mod!r}]: expected shape ({C}, {S}, N, K, d); found {x.shape}"
@@ -255,13 +266,16 @@ def build_inference_data(
         Posterior means of the latents, shape ``(C, N, D)``, stored in the group
         ``latent_means`` as ``z_mean`` with dims ``(chain, entity, latent)``.
     posterior_predictive
-        Modality -> replicated data, shape ``(C, S, N, K, d)`` (an entity subsample).
+        Modality -> replicated data, shape ``(C, P, N, K, d)`` (an entity subsample;
+        ``P`` predictive draws per chain, which may differ from ``S``).
     observed
         Modality -> observed data of the same entities, shape ``(N, K, d)``; missing
         measurements must be NaN (they are stored as given).
     log_weights
-        ``log p(x, latents) - log q(latents)`` per draw, shape ``(C, S)``; stored with
-        the Pareto-k of each chain (:func:`pareto_k`).
+        ``log p(x, latents) - log q(latents)`` per draw, shape ``(C, S)`` (one joint
+        weight per draw: Pareto-k per chain) or ``(C, S, N)`` (one weight per entity and
+        draw: Pareto-k per chain and entity, dims ``(chain, entity)``); see
+        :func:`pareto_k`.
     attrs
         JSON-serialisable configuration, stored as the attribute ``config``.
     entity_ids
@@ -283,10 +297,10 @@ def build_inference_data(
     E = _check_edges(layout, edges)
     C, S = E.shape[:2]
     groups = {"posterior": _posterior(layout, E, edge_strengths, noise_params)}
-    stats = _sample_stats(C, S, elbo, log_weights)
+    stats = _sample_stats(C, S, elbo, log_weights, entity_ids)
     if stats is not None:
         groups["sample_stats"] = stats
-    pp, obs = _predictive(C, S, posterior_predictive, observed, entity_ids)
+    pp, obs = _predictive(C, posterior_predictive, observed, entity_ids)
     if pp is not None:
         groups["posterior_predictive"] = pp
     if obs is not None:
@@ -367,7 +381,7 @@ def elbo_traces(idata: az.InferenceData) -> np.ndarray | None:
 
 
 def pareto_k_of(idata: az.InferenceData) -> np.ndarray | None:
-    """Stored Pareto-k per chain ``(C,)``, or None when absent."""
+    """Stored Pareto-k, ``(C,)`` or ``(C, N)`` (per entity), or None when absent."""
     if "sample_stats" in idata.groups() and "pareto_k" in idata.sample_stats:
         return idata.sample_stats["pareto_k"].values
     return None

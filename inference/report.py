@@ -29,9 +29,9 @@ from pathlib import Path
 import networkx as nx
 import numpy as np
 import pandas as pd
-from pyro_personax.inference import diagnostics, exports, plots
 
 from pyro_personax.graph import to_dag
+from pyro_personax.inference import diagnostics, exports, plots
 
 __all__ = ["edge_report", "cyclic_fraction", "REPORT_FILES"]
 
@@ -154,12 +154,26 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
     ]
     k = diagnostics.pareto_k_of(idata)
     if k is not None:
-        verdict = ["good" if v < 0.5 else "ok" if v < 0.7 else "not trustworthy" for v in k]
-        lines.append("- Pareto k of the guide per chain: " + ", ".join(
-            f"{v:.2f} ({w})" for v, w in zip(k, verdict)) + " (k >= 0.7: the guide is not to be trusted).")
+        lines.append(_pareto_line(k))
     if truth is not None:
         lines += _truth_lines(E.mean(axis=(0, 1)), dag, truth, layout.allowed_mask())
     return lines
+
+
+def _pareto_line(k: np.ndarray) -> str:
+    """One summary line of Pareto-k per chain (``(C,)``) or per chain and entity (``(C, N)``)."""
+    if k.ndim == 1:
+        verdict = ["good" if v < 0.5 else "ok" if v < 0.7 else "not trustworthy" for v in k]
+        return "- Pareto k of the guide per chain: " + ", ".join(
+            f"{v:.2f} ({w})" for v, w in zip(k, verdict)) + " (k >= 0.7: the guide is not to be trusted)."
+    parts = [
+        f"median {np.median(row):.2f}, max {np.max(row):.2f}, {np.mean(row >= 0.7):.0%} of entities >= 0.7"
+        for row in k
+    ]
+    return (
+        f"- Pareto k of the amortized latent posterior per entity ({k.shape[1]} entities), per chain: "
+        + "; ".join(parts) + " (k >= 0.7: the guide is not to be trusted for that entity)."
+    )
 
 
 def _block_sizes(layout):

@@ -5,8 +5,8 @@ import json
 import arviz as az
 import numpy as np
 import pytest
-from pyro_personax.inference import diagnostics as dg
 
+from pyro_personax.inference import diagnostics as dg
 from pyro_personax.layout import LatentLayout
 
 C, S, N = 3, 200, 12
@@ -186,3 +186,30 @@ def test_pareto_k_flags_a_bad_guide():
     assert k[0] < 0.5 and k[1] > 0.7, k
     with pytest.raises(ValueError, match="log_weights"):
         dg.pareto_k(np.array([[0.0, np.nan]]))
+
+
+def test_per_entity_log_weights_give_pareto_k_per_chain_and_entity(layout):
+    rng = np.random.default_rng(0)
+    lw = rng.normal(0.0, 0.3, size=(2, 1000, 3))
+    lw[1, :, 2] = np.log(np.abs(rng.standard_cauchy(1000))) * 3.0  # one badly fitted entity
+    idata = dg.build_inference_data(
+        layout, np.zeros((2, 1000, 5, 5), dtype=int), log_weights=lw, entity_ids=np.array([10, 11, 12])
+    )
+    k = idata.sample_stats["pareto_k"]
+    assert k.dims == ("chain", "entity")
+    assert list(k["entity"].values) == [10, 11, 12]
+    assert (k.values[0] < 0.5).all() and (k.values[1, :2] < 0.5).all()
+    assert k.values[1, 2] > 0.7
+    assert idata.sample_stats["log_weight"].dims == ("chain", "draw", "entity")
+
+
+def test_predictive_draws_may_differ_from_posterior_draws(layout):
+    rng = np.random.default_rng(0)
+    idata = dg.build_inference_data(
+        layout,
+        np.zeros((2, 50, 5, 5), dtype=int),
+        posterior_predictive={"face": rng.normal(size=(2, 7, 4, 3, 2))},
+        observed={"face": rng.normal(size=(4, 3, 2))},
+    )
+    assert idata.posterior_predictive["x_face"].shape == (2, 7, 4, 3, 2)
+    assert idata.posterior["edges"].sizes["draw"] == 50
