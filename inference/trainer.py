@@ -28,6 +28,8 @@ import pyro
 import torch
 from pyro.infer import Trace_ELBO
 from pyro.optim.clipped_adam import ClippedAdam
+
+from pyro_personax.data.multimodal import ModalityTensors
 from pyro_personax.inference.checkpoint import (
     checkpoint_path,
     get_rng_state,
@@ -43,8 +45,6 @@ from pyro_personax.inference.schedule import (
     KLWarmup,
     TemperatureSchedule,
 )
-
-from pyro_personax.data.multimodal import ModalityTensors
 
 __all__ = ["TrainerConfig", "local_params", "index_batch", "train_chain", "fit_chains"]
 
@@ -329,7 +329,7 @@ class _ChainTrainer:
 def _progress_bar(enabled: bool, total: int, chain: int):
     if not enabled:
         return contextlib.nullcontext(None)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     return tqdm(total=total, desc=f"chain {chain}", unit="entity", leave=False)
 

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from pyro_personax.inference import FitResult, local_params
 
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.facade import PersonaX
 from pyro_personax.graph import is_dag
+from pyro_personax.inference import FitResult, local_params
 from pyro_personax.layout import LatentLayout
 
 OPTIONS = dict(mechanism="linear", noise_flow="affine", decoder_hidden_dim=8, encoder_hidden_dim=8, nuisance_dim=1)

@@ -8,6 +8,9 @@ import pytest
 import torch
 from pyro import poutine
 from pyro.nn import PyroModule, PyroParam
+
+from pyro_personax.data.multimodal import ModalityTensors
+from pyro_personax.graph import acyclicity
 from pyro_personax.inference import (
     AugLagConfig,
     AugmentedLagrangian,
@@ -19,9 +22,6 @@ from pyro_personax.inference import (
     resolve_device,
     train_chain,
 )
-
-from pyro_personax.data.multimodal import ModalityTensors
-from pyro_personax.graph import acyclicity
 
 D, K, DIM = 3, 2, 4
 
