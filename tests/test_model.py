@@ -1,0 +1,271 @@
+"""Tests of PersonaXModel / PersonaXGuide: SVI, sites and shapes, masking, minibatch scaling, errors."""
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pyro
+import pytest
+import torch
+from pyro import poutine
+from pyro.infer import SVI, Predictive, Trace_ELBO
+from pyro.optim import Adam
+
+from pyro_personax.data.multimodal import ModalityTensors, MultiModalData
+from pyro_personax.layout import LatentLayout
+from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
+
+N = 12
+
+
+def _data(n=N, seed=0):
+    rng = np.random.default_rng(seed)
+    tab = pd.DataFrame(
+        {
+            "height": rng.normal(size=n),
+            "group": pd.Categorical(rng.choice(["a", "b", "c"], n)),
+            "flag": rng.random(n) > 0.5,
+        }
+    )
+    tab.loc[2, "height"] = np.nan
+    face_mask = np.ones((n, 3), dtype=bool)
+    face_mask[1, 0] = face_mask[4, 2] = False
+    text = (rng.random((n, 2, 3)) > 0.5).astype(float)
+    return MultiModalData(
+        {"face": rng.normal(size=(n, 3, 4)), "text": text},
+        masks={"face": face_mask},
+        likelihoods={"text": "bernoulli"},
+        tabular=tab,
+    )
+
+
+def _layout(**kwargs):
+    return LatentLayout(1, {"face": 2, "text": 1, "bio": 1}, **kwargs)
+
+
+def _pair(data, layout=None, **kwargs):
+    spec = ModelSpec.from_data(data)
+    layout = layout or _layout()
+    return PersonaXModel(layout, spec, **kwargs), PersonaXGuide(layout, spec)
+
+
+def _rows(batch, idx):
+    return {m: ModalityTensors(*(None if x is None else x[idx] for x in t)) for m, t in batch.items()}
+
+
+def _elbo(model, guide, batch, seed=0, **kw):
+    pyro.set_rng_seed(seed)
+    return Trace_ELBO().loss(model, guide, batch, **kw)
+
+
+@pytest.mark.parametrize("mechanism", ["mlp", "linear"])
+def test_one_svi_step_with_validation(mechanism):
+    data = _data()
+    model, guide = _pair(data, mechanism=mechanism)
+    batch = data.to_tensors()
+    before = guide.edge_logits.detach().clone()
+    svi = SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO())
+    losses = [svi.step(batch, num_entities=N, alpha=0.5, rho=2.0, temperature=0.3) for _ in range(2)]
+    assert all(np.isfinite(losses))
+    assert not torch.equal(before, guide.edge_logits.detach())  # straight-through reaches the logits
+    assert model.mechanisms.weight.grad is not None
+
+
+def test_site_names_shapes_and_scales():
+    data = _data()
+    model, guide = _pair(data)
+    batch = data.to_tensors()
+    idx = torch.tensor([0, 3, 5, 7])
+    kw = dict(num_entities=N, subsample=idx, kl_weight=0.5)
+    gtr = poutine.trace(guide).get_trace(_rows(batch, idx), **kw)
+    mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(_rows(batch, idx), **kw)
+    D, B = 5, 4
+    shapes = {n: tuple(s["value"].shape) for n, s in mtr.nodes.items() if s["type"] == "sample" and not n.startswith("_")}
+    torch.testing.assert_close(mtr.nodes["entity"]["value"], idx)  # the subsample indices
+    del shapes["entity"]
+    assert shapes == {
+        "edges": (D, D),
+        "sparsity": (0,),
+        "acyclicity": (0,),
+        "z": (B, D),
+        "eta_face": (B, 3, 2),
+        "x_face": (B, 3, 4),
+        "eta_text": (B, 2, 2),
+        "x_text": (B, 2, 3),
+        "x_bio": (B, 1, 3),
+    }
+    assert set(n for n, s in gtr.nodes.items() if s["type"] == "sample") == {"edges", "entity", "z", "eta_face", "eta_text"}
+    scale = N / B
+    assert mtr.nodes["x_face"]["scale"] == pytest.approx(scale)
+    assert mtr.nodes["z"]["scale"] == pytest.approx(scale * 0.5)
+    assert gtr.nodes["eta_face"]["scale"] == pytest.approx(scale * 0.5)
+    assert mtr.nodes["edges"]["scale"] == 1.0 and mtr.nodes["acyclicity"]["scale"] == 1.0
+    assert mtr.nodes["x_face"]["is_observed"]
+    frames = {f.name: f.dim for f in mtr.nodes["z"]["cond_indep_stack"]}
+    assert frames == {"entity": -1}
+
+
+def test_forbidden_and_required_edges_are_fixed():
+    data = _data()
+    layout = _layout(required=[("face_1", "text_1")], forbidden=[("face_2", "bio_1")])
+    model, guide = _pair(data, layout=layout)
+    batch = data.to_tensors()
+    allowed, required = layout.allowed_mask(), layout.required_mask()
+    for seed in range(5):
+        pyro.set_rng_seed(seed)
+        tr = poutine.trace(guide).get_trace(batch, num_entities=N, temperature=2.0)
+        e = tr.nodes["edges"]["value"].detach().numpy()
+        assert set(np.unique(e)) <= {0.0, 1.0}
+        assert (e[~allowed] == 0).all() and (e[required] == 1).all()
+    probs = guide.edge_probabilities().numpy()
+    assert (probs[~allowed] == 0).all() and (probs[required] == 1).all()
+    assert np.allclose(probs[allowed & ~required], 0.5)
+    w = model.edge_weights(torch.ones(3, 1, 5, 5))
+    assert w.shape == (3, 1, 5, 5)
+    np.testing.assert_array_equal(w[0, 0].numpy(), allowed.astype(float))
+    h = model.acyclicity(torch.ones(2, 5, 5))
+    assert h.shape == (2,) and (h > 0).all()
+    assert model.acyclicity(torch.zeros(5, 5)).item() == 0.0
+
+
+def test_masked_measurement_leaves_the_elbo_unchanged():
+    data = _data()
+    model, guide = _pair(data)
+    batch = data.to_tensors()
+    ref = _elbo(model, guide, batch, num_entities=N)
+    changed = {m: ModalityTensors(t.values.clone(), t.mask, t.cell_mask) for m, t in batch.items()}
+    changed["face"].values[1, 0] = 100.0  # masked measurement
+    changed["face"].values[4, 2] = -7.0
+    changed["bio"].values[2, 0, 0] = 55.0  # masked cell
+    assert _elbo(model, guide, changed, num_entities=N) == pytest.approx(ref, abs=1e-9)
+    # positive control: an observed value changes the ELBO
+    changed["face"].values[1, 1] = 100.0
+    assert abs(_elbo(model, guide, changed, num_entities=N) - ref) > 1.0
+
+
+def _particle_elbos(model, guide, batch, num_particles, **kw):
+    """Per-particle ELBO (num_particles,) from one vectorised trace."""
+    def vec(fn):
+        return pyro.plate("particles", num_particles, dim=-2)(fn)
+
+    gtr = poutine.trace(vec(guide)).get_trace(batch, **kw)
+    mtr = poutine.trace(poutine.replay(vec(model), trace=gtr)).get_trace(batch, **kw)
+    total = torch.zeros(num_particles, dtype=torch.float64)
+    for tr, sign in ((mtr, 1.0), (gtr, -1.0)):
+        tr.compute_log_prob()
+        for site in tr.nodes.values():
+            if site["type"] == "sample":
+                lp = site["log_prob"].double()
+                total += sign * lp.expand(num_particles, *lp.shape[1:]).reshape(num_particles, -1).sum(-1)
+    return total.detach()
+
+
+def test_minibatch_elbo_is_scaled_to_the_full_data():
+    n, b, P = 6, 2, 4000
+    data = _data(n=n, seed=3)
+    model, guide = _pair(data)
+    batch = data.to_tensors()
+    full = _particle_elbos(model, guide, batch, P, num_entities=n)
+    means, variances = [], []
+    for idx in itertools.combinations(range(n), b):
+        idx = torch.tensor(idx)
+        e = _particle_elbos(model, guide, _rows(batch, idx), P, num_entities=n, subsample=idx)
+        means.append(e.mean())
+        variances.append(e.var() / P)
+    mini = torch.stack(means).mean()
+    se = (full.var() / P + torch.stack(variances).sum() / len(means) ** 2).sqrt()
+    assert abs(full.mean() - mini) < 4 * se
+    assert 4 * se < 0.02 * abs(full.mean())  # sharp enough to see a wrong N / B factor
+
+
+def test_posterior_predictive_shapes_and_latent_posterior():
+    data = _data()
+    model, guide = _pair(data)
+    batch = data.to_tensors()
+    out = Predictive(model, guide=guide, num_samples=3, parallel=True)(batch, num_entities=N, observe=False)
+    assert out["edges"].shape == (3, 1, 5, 5)
+    assert out["z"].shape == (3, N, 5)
+    assert out["x_face"].shape == (3, N, 3, 4)
+    assert out["x_bio"].shape == (3, N, 1, 3)
+    codes = out["x_bio"][..., 1]
+    assert set(codes.unique().tolist()) <= {0.0, 1.0, 2.0}
+    loc, scale = guide.latent_posterior(batch)
+    assert loc.shape == scale.shape == (N, 5) and (scale > 0).all() and (scale < 1).all()
+    # the face block sees only face measurements; the shared block pools every modality
+    changed = dict(batch)
+    changed["text"] = ModalityTensors(1.0 - batch["text"].values, batch["text"].mask, None)
+    loc2, _ = guide.latent_posterior(changed)
+    torch.testing.assert_close(loc2[:, 1:3], loc[:, 1:3])
+    assert (loc2[:, 0] - loc[:, 0]).abs().max() > 1e-4
+    assert (loc2[:, 3] - loc[:, 3]).abs().max() > 1e-4
+    strength = model.mechanism_strength(loc, torch.ones(5, 5))
+    assert strength.shape == (5, 5) and (strength[:, 0] == 0).all()
+
+
+def test_spec_roundtrip_json():
+    spec = ModelSpec.from_data(_data())
+    back = ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+    assert back == spec
+    assert back["bio"].columns[1].categories == ("a", "b", "c")
+
+
+@pytest.mark.parametrize(
+    "layout, message",
+    [
+        (LatentLayout(1, {"face": 2, "text": 1, "bio": 1, "audio": 1}), r"layout modalities \['audio'\] are not in the data"),
+        (LatentLayout(1, {"face": 2, "text": 1}), r"data modalities \['bio'\] have no block"),
+        (LatentLayout(1, {"face": 2, "text": 7, "bio": 1}), "block 'text' has 7 latents"),
+    ],
+)
+def test_bad_configuration_raises(layout, message):
+    spec = ModelSpec.from_data(_data())
+    with pytest.raises(ValueError, match=message):
+        PersonaXModel(layout, spec)
+    with pytest.raises(ValueError, match=message):
+        PersonaXGuide(layout, spec)
+
+
+def test_bad_options_and_layout_conflicts_raise():
+    spec = ModelSpec.from_data(_data())
+    with pytest.raises(ValueError, match="nuisance_dim: unknown modalities"):
+        PersonaXModel(_layout(), spec, nuisance_dim={"audio": 2})
+    with pytest.raises(ValueError, match="edge_prior"):
+        PersonaXModel(_layout(), spec, edge_prior=1.0)
+    with pytest.raises(ValueError, match="mechanism"):
+        PersonaXModel(_layout(), spec, mechanism="cubic")
+    with pytest.raises(TypeError, match="spec"):
+        PersonaXModel(_layout(), {"face": 1})
+    with pytest.raises(ValueError, match="conflict with forbidden"):
+        PersonaXModel(_layout(required=[("face_1", "s1")]), spec)
+    with pytest.raises(ValueError, match="directed cycle"):
+        PersonaXModel(_layout(required=[("face_1", "text_1"), ("text_1", "face_1")]), spec)
+
+
+def test_bad_batches_raise():
+    data = _data()
+    model, guide = _pair(data)
+    batch = data.to_tensors()
+    wrong_k = dict(batch, face=ModalityTensors(batch["face"].values[:, :2], batch["face"].mask[:, :2], None))
+    cases = [
+        ({k: v for k, v in batch.items() if k != "text"}, dict(num_entities=N), ValueError, "missing"),
+        (wrong_k, dict(num_entities=N), ValueError, r"batch\['face'\].values: expected shape \(B, 3, 4\)"),
+        (batch, dict(num_entities=N + 1), ValueError, "num_entities=13"),
+        (batch, dict(num_entities=N, subsample=torch.arange(3)), ValueError, "3 indices"),
+        (batch, dict(num_entities=N, temperature=0.0), ValueError, "temperature"),
+        (data.to_tensors(dtype=torch.float64), dict(num_entities=N), TypeError, "float64"),
+    ]
+    for b, kw, err, message in cases:
+        for fn in (model, guide):
+            with pytest.raises(err, match=message):
+                fn(b, **kw)
+
+
+@pytest.mark.gpu
+def test_one_svi_step_on_cuda():
+    data = _data()
+    model, guide = _pair(data)
+    model, guide = model.cuda(), guide.cuda()
+    batch = data.to_tensors(device="cuda")
+    svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
+    assert np.isfinite(svi.step(batch, num_entities=N))
+    assert guide.latent_posterior(batch)[0].device.type == "cuda"
