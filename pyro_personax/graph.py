@@ -14,10 +14,13 @@ input's dtype and device.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is imported by the functions that need it
+    import torch
 
 __all__ = [
     "acyclicity",
@@ -44,6 +47,8 @@ def acyclicity(A: torch.Tensor) -> torch.Tensor:
     torch.Tensor
         Shape ``(...)``: one value per matrix in the batch.
     """
+    import torch
+
     if A.dim() < 2 or A.shape[-1] != A.shape[-2]:
         raise ValueError(f"acyclicity: A must have shape (..., D, D); found {tuple(A.shape)}")
     D = A.shape[-1]
@@ -52,7 +57,7 @@ def acyclicity(A: torch.Tensor) -> torch.Tensor:
 
 
 def _as_numpy_adjacency(A) -> np.ndarray:
-    if isinstance(A, torch.Tensor):
+    if hasattr(A, "detach"):  # a torch tensor
         A = A.detach().cpu().numpy()
     A = np.asarray(A)
     if A.ndim != 2 or A.shape[0] != A.shape[1]:

@@ -17,10 +17,11 @@ def test_version_is_exposed():
 
 
 def test_core_import_is_light():
-    """Importing the core (and Level I) must not pull torch, pyro or arviz."""
+    """Importing the core, the data, the synthetic data and Level I pulls no torch, pyro or arviz."""
     code = (
-        "import sys, pyro_personax, pyro_personax.graph, pyro_personax.layout;"
-        "heavy = [m for m in ('pyro', 'arviz') if m in sys.modules];"
+        "import sys, pyro_personax, pyro_personax.graph, pyro_personax.layout, pyro_personax.data,"
+        " pyro_personax.synthetic, pyro_personax.independence, pyro_personax.metrics;"
+        "heavy = [m for m in ('torch', 'pyro', 'arviz') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

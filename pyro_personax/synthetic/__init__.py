@@ -1,0 +1,33 @@
+"""Synthetic data with ground truth: persona data, variant MNIST, random DAGs."""
+
+from pyro_personax.synthetic.graphs import (
+    erdos_renyi_dag,
+    observe_latents,
+    scale_free_dag,
+    simulate_sem,
+)
+from pyro_personax.synthetic.idx import read_idx, write_idx
+from pyro_personax.synthetic.persona import PERSONA_EDGES, PERSONA_LATENTS, persona, persona_layout
+from pyro_personax.synthetic.truth import GroundTruth
+from pyro_personax.synthetic.variant_mnist import (
+    render_latent_sweep,
+    variant_mnist,
+    variant_mnist_layout,
+)
+
+__all__ = [
+    "GroundTruth",
+    "persona",
+    "persona_layout",
+    "PERSONA_EDGES",
+    "PERSONA_LATENTS",
+    "variant_mnist",
+    "variant_mnist_layout",
+    "render_latent_sweep",
+    "erdos_renyi_dag",
+    "scale_free_dag",
+    "simulate_sem",
+    "observe_latents",
+    "read_idx",
+    "write_idx",
+]
