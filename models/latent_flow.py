@@ -129,7 +129,8 @@ class Mechanisms(nn.Module):
 
     ``"linear"``: ``f_j = sum_i A_ij W_ij z_i``. ``"mlp"``: the linear term plus a
     one-hidden-layer tanh network per child, with per-child weights applied by
-    ``einsum`` (cost ``O(N D^2 H)``).
+    ``einsum`` (cost ``O(N D^2 H)``). The output weights are initialised to 0, so every
+    mechanism starts as ``f_j = 0``.
 
     Parameters
     ----------
@@ -155,11 +156,14 @@ class Mechanisms(nn.Module):
             raise ValueError(f"mechanism_hidden_dim must be >= 1; found {hidden_dim}")
         D, H = int(latent_dim), int(hidden_dim)
         self.latent_dim, self.kind = D, kind
-        self.weight = nn.Parameter(torch.randn(D, D) * 0.5)  # [i, j]: parent i -> child j
+        # The output weights start at 0 (f = 0): the straight-through gradient of an edge
+        # that is switched off is then 0 instead of the sign of a random, untrained weight,
+        # which otherwise switches off true edges whose initial weight has the wrong sign.
+        self.weight = nn.Parameter(torch.zeros(D, D))  # [i, j]: parent i -> child j
         if kind == "mlp":
-            self.w1 = nn.Parameter(torch.randn(D, D, H) / math.sqrt(max(D - 1, 1)))  # [j, i, h]
-            self.b1 = nn.Parameter(torch.randn(D, H) * 0.5)
-            self.w2 = nn.Parameter(torch.randn(D, H) / math.sqrt(H))
+            self.w1 = nn.Parameter(torch.randn(D, D, H))  # [j, i, h]
+            self.b1 = nn.Parameter(torch.randn(D, H))
+            self.w2 = nn.Parameter(torch.zeros(D, H))
 
     def forward(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         """Evaluate every mechanism.

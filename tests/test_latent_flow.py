@@ -18,6 +18,16 @@ def _random_dag(D, seed, p=0.6):
     return upper[perm][:, perm]
 
 
+def _random_mechanisms(D, kind, seed=0):
+    """Mechanisms with random (non-zero) output weights; a fresh module starts at f = 0."""
+    f = mechanisms(D, kind).double()
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in f.parameters():
+            p.copy_(torch.randn(p.shape, generator=g, dtype=p.dtype) * 0.7)
+    return f
+
+
 def _perturbed_flow(D, kind="spline", seed=0):
     flow = monotone_noise_flow(D, kind).double()
     g = torch.Generator().manual_seed(seed)
@@ -32,7 +42,7 @@ def test_linear_gaussian_log_prob_is_the_multivariate_normal(seed):
     D = 5
     G = _random_dag(D, seed)
     assert G.sum() >= 3
-    f = mechanisms(D, "linear").double()
+    f = _random_mechanisms(D, "linear", seed)
     d = DAGFlowLatent(G, f, monotone_noise_flow(D, "identity"))
     A = G * f.weight.detach()
     eye = torch.eye(D, dtype=torch.float64)
@@ -49,7 +59,7 @@ def test_linear_gaussian_log_prob_is_the_multivariate_normal(seed):
 def test_rsample_satisfies_the_structural_equations(kind):
     D = 5
     G = _random_dag(D, 3)
-    f = mechanisms(D, kind).double()
+    f = _random_mechanisms(D, kind)
     flow = _perturbed_flow(D)
     d = DAGFlowLatent(G, f, flow)
     torch.manual_seed(11)
@@ -65,7 +75,7 @@ def test_rsample_satisfies_the_structural_equations(kind):
 
 def test_log_prob_is_a_normalised_density_in_one_dimension():
     flow = _perturbed_flow(1)
-    d = DAGFlowLatent(torch.zeros(1, 1, dtype=torch.float64), mechanisms(1, "mlp").double(), flow)
+    d = DAGFlowLatent(torch.zeros(1, 1, dtype=torch.float64), _random_mechanisms(1, "mlp"), flow)
     grid = torch.linspace(-15, 15, 240001, dtype=torch.float64).unsqueeze(-1)  # quadrature error ~1e-7
     with torch.no_grad():
         mass = torch.trapezoid(d.log_prob(grid).exp(), grid[:, 0])
@@ -102,7 +112,7 @@ def test_spline_noise_flow_starts_near_the_identity_and_can_bend():
 def test_batched_adjacency_broadcasts_like_predictive():
     D, S, B = 4, 3, 7
     G = torch.stack([_random_dag(D, s) for s in range(S)]).unsqueeze(1)  # (S, 1, D, D)
-    f = mechanisms(D, "mlp").double()
+    f = _random_mechanisms(D, "mlp")
     d = DAGFlowLatent(G, f, _perturbed_flow(D)).expand((S, B))
     z = d.rsample()
     assert d.batch_shape == (S, B) and z.shape == (S, B, D)
@@ -115,7 +125,7 @@ def test_batched_adjacency_broadcasts_like_predictive():
 def test_mechanisms_only_read_parents_and_strength_matches():
     D = 4
     G = _random_dag(D, 5)
-    f = Mechanisms(D, "mlp").double()
+    f = _random_mechanisms(D, "mlp", seed=2)
     z = torch.randn(64, D, dtype=torch.float64)
     strength = f.strength(z, G)
     assert strength.shape == (D, D)
@@ -133,9 +143,14 @@ def test_mechanisms_only_read_parents_and_strength_matches():
 def test_log_prob_differentiable_in_the_graph():
     D = 3
     G = _random_dag(D, 0).requires_grad_(True)
-    d = DAGFlowLatent(G, mechanisms(D, "mlp").double(), _perturbed_flow(D))
+    d = DAGFlowLatent(G, _random_mechanisms(D, "mlp"), _perturbed_flow(D))
     d.log_prob(torch.randn(10, D, dtype=torch.float64)).sum().backward()
     assert G.grad is not None and torch.isfinite(G.grad).all() and G.grad.abs().sum() > 0
+
+
+def test_fresh_mechanisms_start_at_zero():
+    f = Mechanisms(3, "mlp")
+    assert f(torch.randn(5, 3), torch.ones(3, 3)).abs().max().item() == 0.0
 
 
 def test_bad_arguments_raise():
