@@ -225,7 +225,8 @@ class MultiModalData:
         if len(dims) > 1:
             found = [a.shape[1] for a in out]
             raise ValueError(f"modality {mod!r}: measurements must share one dimension; found {found}")
-        return np.stack(out, axis=1).astype(np.float64 if out[0].dtype == np.float64 else np.float32)
+        dtype = np.float64 if out[0].dtype == np.float64 else np.float32
+        return np.stack(out, axis=1).astype(dtype, copy=False)  # np.stack already copied
 
     @staticmethod
     def _check_rows(mod: str, n: int, n_ref: int | None) -> int:
