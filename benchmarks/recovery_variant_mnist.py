@@ -104,6 +104,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
         num_chains=args.num_chains,
         seed=seed,
         progress=False,
+        device=args.device,
     )
     latents = np.asarray(model.get_latent_representation(data), dtype=float)
     probs = model.edge_probabilities()
@@ -146,6 +147,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--num-chains", type=int, default=1)
+    p.add_argument("--device", default="auto", help='"auto" (CUDA if present), "cpu" or "cuda"')
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--pca-only", action="store_true", help="skip the model (baseline only)")
     p.add_argument("--csv", default=None, help="also write the per-seed rows to this CSV (must not exist)")
