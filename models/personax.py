@@ -194,6 +194,10 @@ class PersonaXModel(PyroModule):
         Width and depth of the per-measurement decoders.
     edge_prior
         Prior inclusion probability ``p0`` of every free edge.
+    edge_gradient
+        Gradient of ``log p(z | G)`` in the sampled 0/1 edges: ``"autograd"`` (its
+        derivative, the plain straight-through estimator) or ``"difference"`` (the exact
+        change when the edge is switched; see :class:`DAGFlowLatent`).
     name
         Prefix of the parameter names (keep model and guide names distinct).
 
@@ -223,6 +227,7 @@ class PersonaXModel(PyroModule):
         decoder_hidden_dim: int = 64,
         decoder_layers: int = 2,
         edge_prior: float = 0.2,
+        edge_gradient: str = "autograd",
         name: str = "personax_model",
     ):
         super().__init__(name=name)
@@ -230,6 +235,9 @@ class PersonaXModel(PyroModule):
         if not 0.0 < edge_prior < 1.0:
             raise ValueError(f"edge_prior must be in (0, 1); found {edge_prior}")
         self.layout, self.spec, self.edge_prior = layout, spec, float(edge_prior)
+        if edge_gradient not in ("autograd", "difference"):
+            raise ValueError(f"edge_gradient: expected 'autograd' or 'difference'; found {edge_gradient!r}")
+        self.edge_gradient = edge_gradient
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
         D = layout.latent_dim
         self.mechanisms = Mechanisms(D, mechanism, hidden_dim=mechanism_hidden_dim)
@@ -267,7 +275,7 @@ class PersonaXModel(PyroModule):
 
     def latent_distribution(self, edges: torch.Tensor) -> DAGFlowLatent:
         """``p(z | G)`` for edges ``(..., D, D)``: a :class:`DAGFlowLatent` of batch shape ``(...)``."""
-        return DAGFlowLatent(self.edge_weights(edges), self.mechanisms, self.noise_flow)
+        return DAGFlowLatent(self.edge_weights(edges), self.mechanisms, self.noise_flow, self.edge_gradient)
 
     @torch.no_grad()
     def mechanism_strength(self, z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
