@@ -154,6 +154,7 @@ class PersonaX:
         self.model_options = dict(model_options)
         self._model_opts, self._guide_opts = _split_options(mechanism, self.model_options)
         self.fit_result: FitResult | None = None
+        self._fit_data: MultiModalData | None = None  # the data of the last fit (not saved)
         self._models: list = []
         self._guides: list = []
         self.device = torch.device("cpu")
@@ -250,6 +251,7 @@ class PersonaX:
             device=dev, checkpoint_dir=checkpoint_dir, resume=resume,
         )
         self._models, self._guides, self.fit_result, self.device = models, guides, result, dev
+        self._fit_data = data
         not_converged = [c.chain for c in result.chains if not c.converged]
         if not_converged:
             logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
@@ -395,6 +397,61 @@ class PersonaX:
                     z.append(loc + scale * eps)
             out["z"] = torch.stack(z).numpy()
         return out
+
+    def to_inference_data(
+        self,
+        data: MultiModalData | None = None,
+        *,
+        num_samples: int = 200,
+        num_predictive: int | None = None,
+        max_entities: int | None = 100,
+        seed: int = 0,
+    ):
+        """The posterior as an :class:`arviz.InferenceData`.
+
+        Chains are the independent restarts of :meth:`fit`, so R-hat and ESS computed
+        on the result measure **run-to-run agreement** of the restarts (R-hat near 1:
+        they found the same posterior), not MCMC mixing. Layout of the groups: see
+        :mod:`pyro_personax.inference.diagnostics`; how the arrays are drawn:
+        :mod:`pyro_personax.inference.posterior`.
+
+        Parameters
+        ----------
+        data
+            Data to evaluate strengths, latent means, predictive checks and PSIS
+            log-weights on (usually the training data); ``None``: the data given to
+            :meth:`fit` in this session, or, for a loaded model, the graph posterior
+            only.
+        num_samples
+            Posterior draws per chain.
+        num_predictive
+            Posterior predictive draws per chain (default ``min(20, num_samples)``).
+        max_entities
+            Entity subsample for the data-dependent parts (``None`` = all), so that
+            files stay small.
+        seed
+            Seed of the draws.
+
+        Returns
+        -------
+        arviz.InferenceData
+            ``posterior`` (``edges``, ``edge_strength``, noise-flow summaries),
+            ``sample_stats`` (``elbo``, per-entity ``log_weight`` and ``pareto_k``),
+            ``latent_means``, ``posterior_predictive`` and ``observed_data``.
+        """
+        from pyro_personax.inference.diagnostics import build_inference_data
+        from pyro_personax.inference.posterior import collect_posterior
+
+        self._check_fitted("to_inference_data")
+        data = self._fit_data if data is None else data
+        if data is not None:
+            self._spec_of(data)
+        arrays = collect_posterior(
+            self, data, num_samples=num_samples, num_predictive=num_predictive,
+            max_entities=max_entities, seed=seed,
+        )
+        attrs = {"mechanism": self.mechanism, "model_options": self.model_options, "num_samples": num_samples, "seed": seed}
+        return build_inference_data(self.layout, attrs=attrs, **arrays)
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict:
