@@ -406,6 +406,10 @@ def _chain_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     A cell that is constant within every chain but differs across chains (restarts
     that found different graphs) has infinite R-hat and ESS equal to ``C``.
+
+    R-hat is the classic split R-hat: ArviZ's default rank version takes the maximum
+    with a *folded* R-hat (on ``|x - median|``), which is 0/0 for 0/1 edge draws whose
+    pooled median is exactly 0.5.
     """
     C, S, M = draws.shape
     r_hat, ess = np.full(M, np.nan), np.full(M, np.nan)
@@ -416,7 +420,7 @@ def _chain_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     live = ~constant & ~within_const
     if C > 1 and S > 3 and live.any():
         ds = xr.Dataset({"x": (("chain", "draw", "cell"), draws[:, :, live].astype(float))})
-        r_hat[live] = az.rhat(ds)["x"].values
+        r_hat[live] = az.rhat(ds, method="split")["x"].values
         ess[live] = az.ess(ds, method="bulk")["x"].values
     return r_hat, ess
 

@@ -64,7 +64,7 @@ def _split_options(mechanism: str, options: dict) -> tuple[dict, dict]:
     return model_opts, guide_opts
 
 
-def _layout_from_data(data: MultiModalData, latent_dims, shared_dim: int, shared_is_root: bool) -> LatentLayout:
+def _layout_from_data(data: MultiModalData, latent_dims, shared_dim: int, shared_is_root: bool, knowledge: dict) -> LatentLayout:
     if latent_dims is None:
         raise ValueError("latent_dims: required with a MultiModalData (a mapping modality -> latent block size)")
     if not hasattr(latent_dims, "items"):
@@ -76,7 +76,9 @@ def _layout_from_data(data: MultiModalData, latent_dims, shared_dim: int, shared
             f"latent_dims: expected one entry per data modality {list(data.modalities)}; "
             f"missing {missing}, unknown {extra}"
         )
-    return LatentLayout(shared_dim, {m: latent_dims[m] for m in data.modalities}, shared_is_root=shared_is_root)
+    return LatentLayout(
+        shared_dim, {m: latent_dims[m] for m in data.modalities}, shared_is_root=shared_is_root, **knowledge
+    )
 
 
 def _split_tensors(data: MultiModalData, validation_fraction, seed: int):
@@ -107,6 +109,10 @@ class PersonaX:
         With data: size of the shared block.
     shared_is_root
         With data: forbid edges from modality blocks into the shared block.
+    forbidden, required
+        With data: prior knowledge as ``(parent, child)`` latent-name pairs (see
+        :class:`~pyro_personax.layout.LatentLayout`, which holds every kind of prior
+        knowledge when more is needed).
     mechanism
         ``"mlp"`` or ``"linear"`` causal mechanisms.
     **model_options
@@ -135,16 +141,22 @@ class PersonaX:
         latent_dims=None,
         shared_dim: int = 0,
         shared_is_root: bool = True,
+        forbidden=None,
+        required=None,
         mechanism: str = "mlp",
         **model_options,
     ):
         self.spec: ModelSpec | None = None
         if isinstance(layout_or_data, LatentLayout):
-            if latent_dims is not None:
-                raise ValueError("latent_dims: give either a LatentLayout or data with latent_dims, not both")
+            if latent_dims is not None or forbidden is not None or required is not None:
+                raise ValueError(
+                    "latent_dims, forbidden, required: give either a LatentLayout (which holds them) "
+                    "or data with these arguments, not both"
+                )
             self.layout = layout_or_data
         elif isinstance(layout_or_data, MultiModalData):
-            self.layout = _layout_from_data(layout_or_data, latent_dims, shared_dim, shared_is_root)
+            knowledge = {"forbidden": forbidden, "required": required}
+            self.layout = _layout_from_data(layout_or_data, latent_dims, shared_dim, shared_is_root, knowledge)
             self.spec = ModelSpec.from_data(layout_or_data)
         else:
             raise TypeError(

@@ -107,18 +107,26 @@ def _outputs(out: Path, overwrite: bool) -> dict[str, Path]:
     return paths
 
 
+def write_battery_outputs(table, paths: dict[str, Path], *, alpha: float, trait_groups=None) -> None:
+    """Write a battery table (CSV), its settings (JSON) and its two figures (PNG) to ``paths``."""
+    import matplotlib.pyplot as plt
+
+    from pyro_personax.independence import plot_pvalue_heatmap, plot_significance_summary
+
+    table.to_csv(paths["table"], index=False)
+    paths["settings"].write_text(json.dumps(table.attrs, indent=2, default=str))
+    for key, fig in (("heatmap", plot_pvalue_heatmap(table, trait_groups=trait_groups)),
+                     ("summary", plot_significance_summary(table, alpha=alpha))):
+        fig.savefig(paths[key], dpi=150)
+        plt.close(fig)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the battery as asked by ``args``; returns the exit status (0)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from pyro_personax.independence import (
-        plot_pvalue_heatmap,
-        plot_significance_summary,
-        test_battery,
-    )
+    from pyro_personax.independence import test_battery
     from pyro_personax.independence.plots import trait_groups_from_prefix
 
     df = _read_table(Path(args.data))
@@ -134,13 +142,8 @@ def run(args: argparse.Namespace) -> int:
         kci_max_n=args.kci_max_n, n_jobs=args.n_jobs, cache_dir=args.cache_dir,
         progress=not args.no_progress, seed=args.seed,
     )
-    table.to_csv(paths["table"], index=False)
-    paths["settings"].write_text(json.dumps(table.attrs, indent=2, default=str))
     groups = trait_groups_from_prefix(args.traits) if args.group_traits else None
-    for key, fig in (("heatmap", plot_pvalue_heatmap(table, trait_groups=groups)),
-                     ("summary", plot_significance_summary(table, alpha=args.alpha))):
-        fig.savefig(paths[key], dpi=150)
-        plt.close(fig)
+    write_battery_outputs(table, paths, alpha=args.alpha, trait_groups=groups)
     ok = table[table["status"] == "ok"]
     logger.info("%d of %d tests ran; %d pairs dependent at q < %s; outputs in %s",
                 len(ok), len(table), int(ok["dependent"].sum()), args.alpha, args.out)

@@ -1,0 +1,112 @@
+"""Every CLI subcommand on small inputs: the files it writes and its exit status on bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pyro_personax.cli import SUBCOMMANDS, main
+
+
+def test_help_and_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert "personax" in capsys.readouterr().out
+    for name in SUBCOMMANDS:
+        with pytest.raises(SystemExit) as exc:
+            main([name, "--help"])
+        assert exc.value.code == 0
+        assert "usage: personax " + name in capsys.readouterr().out
+
+
+def test_console_script_and_module_entry_point():
+    script = Path(sys.executable).parent / "personax"
+    for cmd in ([str(script), "--help"], [sys.executable, "-m", "pyro_personax", "--help"]):
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        assert out.returncode == 0 and "simulate" in out.stdout, out.stderr
+
+
+def test_simulate_writes_data_truth_and_config(tmp_path):
+    assert main(["simulate", "--kind", "athle", "-n", "60", "--out", str(tmp_path / "s"), "--format", "csv"]) == 0
+    s = tmp_path / "s"
+    assert (s / "data" / "table.csv").is_file() and (s / "run.toml").is_file()
+    adjacency = pd.read_csv(s / "truth" / "adjacency.csv", index_col=0)
+    assert adjacency.shape == (10, 10) and adjacency.values.sum() > 0
+    assert np.load(s / "truth" / "latents.npy").shape == (60, 10)
+    assert json.loads((s / "truth" / "layout.json").read_text())["shared_dim"] == 2
+
+
+def test_simulate_refuses_to_overwrite(tmp_path, capsys):
+    args = ["simulate", "--kind", "variant-mnist", "-n", "20", "--out", str(tmp_path / "v")]
+    assert main(args) == 0
+    before = np.load(tmp_path / "v" / "data" / "colour.npy")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "personax simulate: error:" in err and "--overwrite" in err and "Traceback" not in err
+    np.testing.assert_array_equal(np.load(tmp_path / "v" / "data" / "colour.npy"), before)
+
+
+def test_bad_input_is_one_line_without_traceback(tmp_path, capsys):
+    assert main(["simulate", "-n", "3", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--num-entities" in err[0]
+    with pytest.raises(ValueError, match="num-entities"):
+        main(["--debug", "simulate", "-n", "3", "--out", str(tmp_path / "x")])
+
+
+@pytest.fixture(scope="module")
+def fitted_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    assert main(["simulate", "--kind", "variant-mnist", "-n", "80", "--out", str(root / "sim")]) == 0
+    code = main(["fit", str(root / "sim" / "run.toml"), "--out", str(root / "run"), "--num-epochs", "1",
+                 "--num-chains", "2", "--num-samples", "10", "--no-progress", "--device", "cpu"])
+    assert code == 0
+    return root
+
+
+def test_fit_writes_the_run_folder(fitted_run):
+    run = fitted_run / "run"
+    for name in ("model/config.json", "posterior.nc", "edge_probabilities.csv", "fit_summary.csv",
+                 "report/report.html", "report/heatmap.png"):
+        assert (run / name).stat().st_size > 0, name
+    probs = pd.read_csv(run / "edge_probabilities.csv", index_col=0)
+    assert list(probs.columns) == ["Z11", "Z12", "Z21", "Z22"] or probs.shape == (4, 4)
+
+
+def test_fit_refuses_existing_run_and_bad_config(fitted_run, tmp_path, capsys):
+    assert main(["fit", str(fitted_run / "sim" / "run.toml"), "--out", str(fitted_run / "run")]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[data]\n[data.measurements]\ncolour = "nope.npy"\n[model]\nlatent_dims = { colour = 2 }\n')
+    assert main(["fit", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "nope.npy" in capsys.readouterr().err
+    bad.write_text('[model]\nlatent_dims = { a = 1 }\nunknown_key = 3\n[data]\ndataset = "celeb"\npath = "x"\n')
+    assert main(["fit", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "unknown_key" in capsys.readouterr().err
+
+
+def test_report_rerenders_from_posterior(fitted_run, capsys):
+    out = fitted_run / "rerendered"
+    assert main(["report", str(fitted_run / "run"), "--out", str(out)]) == 0
+    assert (out / "report.html").is_file() and (out / "forest.png").stat().st_size > 0
+    assert main(["report", str(fitted_run / "does-not-exist")]) == 2
+    assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_demo_small(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "-n", "150", "--num-epochs", "2", "--num-chains", "2",
+            "--level1-tests", "rcit", "chisq", "--no-progress", "--device", "cpu"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "most probable edges" in text and "report:" in text and "MCC" in text
+    for name in ("level1/independence.csv", "level1/pvalue_heatmap.png", "run/posterior.nc",
+                 "run/report/report.html", "data/table.parquet", "truth/adjacency.csv"):
+        assert (out / name).stat().st_size > 0, name
+    assert main(args) == 2  # an existing demo is not overwritten
