@@ -198,6 +198,9 @@ class PersonaXModel(PyroModule):
         Gradient of ``log p(z | G)`` in the sampled 0/1 edges: ``"autograd"`` (its
         derivative, the plain straight-through estimator) or ``"difference"`` (the exact
         change when the edge is switched; see :class:`DAGFlowLatent`).
+    cyclic_logdet
+        Score a cyclic edge sample with the change of variables ``log |det(I - J)|``
+        (0 under a DAG), so that cycles do not score higher than acyclic graphs.
     name
         Prefix of the parameter names (keep model and guide names distinct).
 
@@ -228,6 +231,7 @@ class PersonaXModel(PyroModule):
         decoder_layers: int = 2,
         edge_prior: float = 0.2,
         edge_gradient: str = "autograd",
+        cyclic_logdet: bool = True,
         name: str = "personax_model",
     ):
         super().__init__(name=name)
@@ -237,7 +241,7 @@ class PersonaXModel(PyroModule):
         self.layout, self.spec, self.edge_prior = layout, spec, float(edge_prior)
         if edge_gradient not in ("autograd", "difference"):
             raise ValueError(f"edge_gradient: expected 'autograd' or 'difference'; found {edge_gradient!r}")
-        self.edge_gradient = edge_gradient
+        self.edge_gradient, self.cyclic_logdet = edge_gradient, bool(cyclic_logdet)
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
         D = layout.latent_dim
         self.mechanisms = Mechanisms(D, mechanism, hidden_dim=mechanism_hidden_dim)
@@ -275,7 +279,9 @@ class PersonaXModel(PyroModule):
 
     def latent_distribution(self, edges: torch.Tensor) -> DAGFlowLatent:
         """``p(z | G)`` for edges ``(..., D, D)``: a :class:`DAGFlowLatent` of batch shape ``(...)``."""
-        return DAGFlowLatent(self.edge_weights(edges), self.mechanisms, self.noise_flow, self.edge_gradient)
+        return DAGFlowLatent(
+            self.edge_weights(edges), self.mechanisms, self.noise_flow, self.edge_gradient, self.cyclic_logdet
+        )
 
     @torch.no_grad()
     def mechanism_strength(self, z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
