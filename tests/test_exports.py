@@ -4,6 +4,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 import pytest
+
 from pyro_personax.inference import exports
 
 NAMES = ["a", "b", "c"]

@@ -3,11 +3,11 @@
 import numpy as np
 import pandas as pd
 import pytest
+
+from pyro_personax.cli import main
 from pyro_personax.inference import diagnostics as dg
 from pyro_personax.inference.exports import read_adjacency_csv, to_adjacency_csv
 from pyro_personax.inference.report import REPORT_FILES, cyclic_fraction, edge_report
-
-from pyro_personax.cli import main
 from pyro_personax.layout import LatentLayout
 
 C, S, N = 2, 100, 20
