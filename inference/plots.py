@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from pyro_personax.metrics import edge_calibration
+
 __all__ = [
     "plot_edge_heatmap",
     "plot_graph",
@@ -25,7 +27,6 @@ __all__ = [
     "plot_elbo",
     "plot_ppc",
     "plot_calibration",
-    "reliability_table",
 ]
 
 logger = logging.getLogger(__name__)
@@ -300,54 +301,17 @@ def _bins(values: np.ndarray):
     return np.histogram_bin_edges(values, bins=20)
 
 
-def reliability_table(probs, truth, n_bins: int = 10) -> tuple[pd.DataFrame, float]:
-    """Reliability table of edge probabilities against a true adjacency, and the ECE.
-
-    Parameters
-    ----------
-    probs
-        Edge probabilities, any shape; cells must be the candidate edges only
-        (drop the diagonal and forbidden edges before calling).
-    truth
-        0/1 true edges, same shape as ``probs``.
-    n_bins
-        Number of equal-width probability bins on ``[0, 1]``.
-
-    Returns
-    -------
-    (pandas.DataFrame, float)
-        Columns ``bin_low``, ``bin_high``, ``count``, ``mean_prob``, ``frac_true``
-        (non-empty bins only), and the expected calibration error
-        ``sum_b count_b / n * |mean_prob_b - frac_true_b|``.
-    """
-    p = np.asarray(probs, dtype=float).ravel()
-    t = np.asarray(truth, dtype=float).ravel()
-    if p.shape != t.shape or p.size == 0:
-        raise ValueError(f"probs/truth: expected equal non-empty shapes; found {p.shape} and {t.shape}")
-    if not np.all(np.isin(t, (0.0, 1.0))):
-        raise ValueError("truth: expected 0/1 entries")
-    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
-        raise ValueError("probs: expected probabilities in [0, 1]")
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1], right=False), 0, n_bins - 1)
-    rows = []
-    for b in range(n_bins):
-        sel = which == b
-        if sel.any():
-            rows.append((edges[b], edges[b + 1], int(sel.sum()), p[sel].mean(), t[sel].mean()))
-    table = pd.DataFrame(rows, columns=["bin_low", "bin_high", "count", "mean_prob", "frac_true"])
-    ece = float(np.sum(table["count"] / p.size * np.abs(table["mean_prob"] - table["frac_true"])))
-    return table, ece
-
-
-def plot_calibration(probs, truth, path, *, n_bins: int = 10, title: str = "") -> Path:
+def plot_calibration(probs, truth, path, *, mask=None, n_bins: int = 10, title: str = "") -> Path:
     """Reliability curve of edge probabilities against the true graph (with ECE).
 
     Parameters
     ----------
     probs, truth
-        Candidate-edge probabilities and 0/1 truth, same shape (see
-        :func:`reliability_table`).
+        Edge probabilities and 0/1 true adjacency, both ``(D, D)``.
+    mask
+        Boolean ``(D, D)`` of the candidate edges scored (e.g. the layout's allowed
+        edges); the diagonal is never scored (see
+        :func:`pyro_personax.metrics.edge_calibration`).
     path
         PNG file to write.
     n_bins
@@ -359,7 +323,8 @@ def plot_calibration(probs, truth, path, *, n_bins: int = 10, title: str = "") -
     -------
     pathlib.Path
     """
-    table, ece = reliability_table(probs, truth, n_bins)
+    table, ece = edge_calibration(probs, truth, n_bins, mask=mask)
+    table = table.dropna(subset=["mean_prob"])
     fig, ax = _subplots((5, 5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="perfect calibration")
     ax.plot(table["mean_prob"], table["frac_true"], "o-", color="tab:red", label=f"ECE = {ece:.3f}")

@@ -32,6 +32,7 @@ import pandas as pd
 
 from pyro_personax.graph import to_dag
 from pyro_personax.inference import diagnostics, exports, plots
+from pyro_personax.metrics import edge_calibration
 
 __all__ = ["edge_report", "cyclic_fraction", "REPORT_FILES"]
 
@@ -120,7 +121,7 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
     if truth is not None:
         allowed = layout.allowed_mask()
         figs["Calibration against the true graph"] = plots.plot_calibration(
-            P[allowed], truth[allowed], out / "calibration.png"
+            P, truth, out / "calibration.png", mask=allowed
         )
     return figs
 
@@ -133,7 +134,7 @@ def _candidate_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _truth_lines(P, dag, truth, allowed) -> list[str]:
-    _, ece = plots.reliability_table(P[allowed], truth[allowed])
+    _, ece = edge_calibration(P, truth, mask=allowed)
     tp = int(np.sum((dag == 1) & (truth == 1)))
     fp = int(np.sum((dag == 1) & (truth == 0)))
     fn = int(np.sum((dag == 0) & (truth == 1)))
