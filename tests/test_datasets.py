@@ -226,7 +226,7 @@ def test_to_multimodal_and_structured_frame():
     assert list(frame.columns[:5]) == data.trait_columns
     assert set(data.feature_columns) <= set(frame.columns)
     with pytest.raises(ValueError, match="text_llms"):
-        data.to_multimodal(text_llms=["claude"])
+        data.to_multimodal(text_llms=["mistral"])
     with pytest.raises(ValueError, match="face_measurements"):
         data.to_multimodal(face_measurements=[5])
     with pytest.raises(ValueError, match="Hieght"):
