@@ -131,6 +131,14 @@ def _posterior(layout, E, edge_strengths, noise_params) -> xr.Dataset:
     return xr.Dataset(data, coords=coords)
 
 
+def _entity_coords(entity_ids, N: int) -> np.ndarray:
+    """The ``entity`` coordinate: ``entity_ids`` checked to have ``N`` entries, or ``0..N-1``."""
+    ids = np.arange(N) if entity_ids is None else np.asarray(entity_ids)
+    if ids.shape != (N,):
+        raise ValueError(f"entity_ids: expected {N} ids; found shape {ids.shape}")
+    return ids
+
+
 def _sample_stats(C: int, S: int, elbo, log_weights, entity_ids) -> xr.Dataset | None:
     data, coords = {}, {"chain": np.arange(C)}
     if elbo is not None:
@@ -153,9 +161,7 @@ def _sample_stats(C: int, S: int, elbo, log_weights, entity_ids) -> xr.Dataset |
             data["pareto_k"] = (("chain",), pareto_k(lw))
         else:
             N = lw.shape[2]
-            ids = np.arange(N) if entity_ids is None else np.asarray(entity_ids)
-            if ids.shape != (N,):
-                raise ValueError(f"entity_ids: expected {N} ids; found shape {ids.shape}")
+            ids = _entity_coords(entity_ids, N)
             k = pareto_k(lw.transpose(0, 2, 1).reshape(C * N, S)).reshape(C, N)
             data["log_weight"] = (("chain", "draw", "entity"), lw)
             data["pareto_k"] = (("chain", "entity"), k)
@@ -194,9 +200,7 @@ def _predictive(C, posterior_predictive, observed, entity_ids):
         coords[meas], coords[feat] = np.arange(y.shape[1]), np.arange(y.shape[2])
     if N is None:
         return None, None
-    ids = np.arange(N) if entity_ids is None else np.asarray(entity_ids)
-    if ids.shape != (N,):
-        raise ValueError(f"entity_ids: expected {N} ids; found shape {ids.shape}")
+    ids = _entity_coords(entity_ids, N)
     pp = obs = None
     if pp_data:
         pc = {k: v for k, v in coords.items() if any(k in d[0] for d in pp_data.values())}
@@ -214,9 +218,7 @@ def _latent_means(layout, C, latent_means, entity_ids) -> xr.Dataset | None:
     D = layout.latent_dim
     if Z.shape[0] != C or Z.shape[2] != D:
         raise ValueError(f"latent_means: expected shape ({C}, N, {D}); found {Z.shape}")
-    ids = np.arange(Z.shape[1]) if entity_ids is None else np.asarray(entity_ids)
-    if ids.shape != (Z.shape[1],):
-        raise ValueError(f"entity_ids: expected {Z.shape[1]} ids; found shape {ids.shape}")
+    ids = _entity_coords(entity_ids, Z.shape[1])
     coords = {
         "chain": np.arange(C),
         "entity": ids,
