@@ -173,9 +173,6 @@ def _observed(sub) -> dict[str, np.ndarray]:
     """Observed values ``(N, K, d)`` per modality, ``NaN`` where missing (a copy)."""
     observed = {}
     for m in sub.modalities:
-        values = sub.values[m].astype(float)  # a copy: the user's arrays are untouched
-        missing = ~sub.masks[m][:, :, None]
-        if m in sub.cell_masks:
-            missing = missing | ~sub.cell_masks[m][:, None, :]
-        observed[m] = np.where(missing, np.nan, values)
+        # np.where makes a new array: the user's arrays are untouched
+        observed[m] = np.where(sub.observed_mask(m), sub.values[m].astype(float), np.nan)
     return observed

@@ -161,3 +161,17 @@ def test_to_tensors_tabular_cell_mask():
     assert t.values.shape == (3, 1, 1) and t.cell_mask.shape == (3, 1)
     assert t.values[1, 0, 0] == 0.0 and not t.cell_mask[1, 0]
     assert t.values.dtype == torch.get_default_dtype()
+
+
+def test_observed_mask_combines_measurement_and_cell_masks():
+    x = np.ones((3, 2, 4))
+    mask = np.array([[True, False], [True, True], [False, True]])
+    table = pd.DataFrame({"h": [1.0, np.nan, 2.0], "g": [True, False, True]})
+    data = MultiModalData({"face": x}, masks={"face": mask}, tabular=table)
+    face = data.observed_mask("face")
+    assert face.shape == (3, 2, 4)
+    np.testing.assert_array_equal(face, np.broadcast_to(mask[:, :, None], (3, 2, 4)))
+    bio = data.observed_mask("bio")
+    np.testing.assert_array_equal(bio[:, 0, :], [[True, True], [False, True], [True, True]])
+    with pytest.raises(ValueError, match="unknown modality"):
+        data.observed_mask("text")

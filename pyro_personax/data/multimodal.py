@@ -333,6 +333,18 @@ class MultiModalData:
         return self.subset(np.sort(perm[n_val:])), self.subset(np.sort(perm[:n_val]))
 
     # ------------------------------------------------------------------ to the model
+    def observed_mask(self, modality: str) -> np.ndarray:
+        """Boolean ``(N, K, d)``: ``True`` where a value of ``modality`` was observed.
+
+        A value is observed when its measurement is (``masks``) and, for a tabular
+        modality, its cell is (``cell_masks``).
+        """
+        if modality not in self.values:
+            raise ValueError(f"unknown modality {modality!r}; modalities are {list(self.values)}")
+        full = np.broadcast_to(self.masks[modality][:, :, None], self.values[modality].shape)
+        cell = self.cell_masks.get(modality)
+        return full if cell is None else full & cell[:, None, :]
+
     def to_tensors(self, device=None, dtype=None) -> dict[str, ModalityTensors]:
         """Torch tensors for the model, with masked entries filled by 0 in the copy.
 
@@ -354,8 +366,7 @@ class MultiModalData:
         for m, v in self.values.items():
             mask = self.masks[m]
             cell = self.cell_masks.get(m)
-            full = mask[:, :, None] if cell is None else (mask[:, :, None] & cell[:, None, :])
-            filled = np.where(full, v, 0.0)
+            filled = np.where(self.observed_mask(m), v, 0.0)
             out[m] = ModalityTensors(
                 torch.as_tensor(filled, dtype=dtype, device=device),
                 torch.as_tensor(mask, device=device),
