@@ -61,10 +61,16 @@ def _site_log_prob(trace, names) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _chain_draws(model, guide, batch, n: int, num_samples: int, num_predictive: int, generator):
-    """Edge draws, log-weights and predictive draws of one chain."""
+def _edge_draws(guide, num_samples: int, generator: torch.Generator) -> torch.Tensor:
+    """``(S, D, D)`` hard draws ``Bernoulli(P(edge))`` of one chain, on the guide's device."""
     probs = guide.edge_probabilities()
-    edges = torch.bernoulli(probs.expand(num_samples, *probs.shape).cpu(), generator=generator).to(probs)
+    return torch.bernoulli(probs.expand(num_samples, *probs.shape).cpu(), generator=generator).to(probs)
+
+
+@torch.no_grad()
+def _chain_draws(model, guide, batch, n: int, edges: torch.Tensor, num_predictive: int):
+    """Log-weights and predictive draws of one chain under its edge draws ``(S, D, D)``."""
+    num_samples = edges.shape[0]
     modalities = [m.name for m in model.spec.modalities]
     latent_sites = ["z"] + [f"eta_{m}" for m in modalities]
     obs_sites = [f"x_{m}" for m in modalities]
@@ -80,7 +86,7 @@ def _chain_draws(model, guide, batch, n: int, num_samples: int, num_predictive: 
             p_tr = poutine.trace(model_s).get_trace(batch, num_entities=n, observe=False)
             for m in modalities:
                 predictive[m].append(p_tr.nodes[f"x_{m}"]["value"])
-    return edges, torch.stack(log_w), {m: torch.stack(v) for m, v in predictive.items() if v}
+    return torch.stack(log_w), {m: torch.stack(v) for m, v in predictive.items() if v}
 
 
 def collect_posterior(
@@ -141,19 +147,15 @@ def collect_posterior(
             model, guide = px.model(c), px.guide(c)
             for k, v in noise_summary(model, generator).items():
                 noise[k].append(np.broadcast_to(v, (num_samples, v.shape[0])))
+            edges = _edge_draws(guide, num_samples, generator)
+            out["edges"].append(edges.cpu().numpy().astype(np.int8))
             if sub is None:
-                probs = guide.edge_probabilities().cpu()
-                edges = torch.bernoulli(probs.expand(num_samples, *probs.shape), generator=generator)
-                out["edges"].append(edges.numpy().astype(np.int8))
                 continue
             param = next(guide.parameters())
             batch = sub.to_tensors(device=param.device, dtype=param.dtype)
             loc, _ = guide.latent_posterior(batch)
-            edges, log_w, pred = _chain_draws(
-                model, guide, batch, sub.num_entities, num_samples, num_predictive, generator
-            )
+            log_w, pred = _chain_draws(model, guide, batch, sub.num_entities, edges, num_predictive)
             strengths = torch.stack([model.mechanism_strength(loc, e) for e in edges])
-            out["edges"].append(edges.cpu().numpy().astype(np.int8))
             out["edge_strengths"].append(strengths.cpu().numpy())
             out["latent_means"].append(loc.cpu().numpy())
             out["log_weights"].append(log_w.cpu().numpy())
