@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.cli.run_outputs import check_run_dir, top_edges, write_fit_outputs
     from pyro_personax.cli.simulate import write_truth
     from pyro_personax.data import write_persona
+    from pyro_personax.graph import to_dag
     from pyro_personax.metrics import mcc, permute_adjacency, shd
     from pyro_personax.synthetic import persona
 
@@ -99,8 +100,6 @@ def run(args: argparse.Namespace) -> int:
     paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth_adjacency=truth_learned,
                               overwrite=args.overwrite)
     probs_true_order = permute_adjacency(px.edge_probabilities().to_numpy(), match.permutation)
-    from pyro_personax.graph import to_dag
-
     shd_value = shd(to_dag(probs_true_order, 0.5), truth.adjacency)
     print(f"[3/3] Level II: {px.num_chains} chains x {args.num_epochs} epochs -> {out / 'run'}")
     print("      most probable edges (pooled over chains):")
