@@ -4,9 +4,8 @@
 what :func:`pyro_personax.inference.diagnostics.build_inference_data` turns into an
 ``arviz.InferenceData``:
 
-- ``edges`` ``(C, S, D, D)``: hard draws from ``q(G)``. A relaxed-Bernoulli
-  straight-through sample is 1 exactly when ``logit + logistic noise > 0``, so its hard
-  value is ``Bernoulli(sigmoid(logit))`` at every temperature: we draw that directly.
+- ``edges`` ``(C, S, D, D)``: hard draws from ``q(G)`` (the straight-through sample's
+  hard value does not depend on the relaxation temperature).
 - ``edge_strengths`` ``(C, S, D, D)``: mean ``|d f_j / d z_i|`` over the entities'
   posterior means, under each edge draw.
 - ``noise_params`` ``{"noise_scale", "noise_excess_kurtosis"}`` ``(C, S, D)``: standard
@@ -62,9 +61,8 @@ def _site_log_prob(trace, names) -> torch.Tensor:
 
 @torch.no_grad()
 def _edge_draws(guide, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-    """``(S, D, D)`` hard draws ``Bernoulli(P(edge))`` of one chain, on the guide's device."""
-    probs = guide.edge_probabilities()
-    return torch.bernoulli(probs.expand(num_samples, *probs.shape).cpu(), generator=generator).to(probs)
+    """``(S, D, D)`` hard draws from ``q(G)`` of one chain, on the guide's device."""
+    return guide.edge_distribution().sample((num_samples,), generator=generator)
 
 
 @torch.no_grad()

@@ -1,5 +1,6 @@
 """Pyro generative models and guides of PersonaX Level II (``pyro_personax.models``)."""
 
+from .edges import PairwiseEdges
 from .experts import product_of_experts
 from .latent_flow import (
     DAGFlowLatent,
@@ -24,6 +25,7 @@ __all__ = [
     "ModalitySpec",
     "ModelSpec",
     "MonotoneNoiseFlow",
+    "PairwiseEdges",
     "PersonaXGuide",
     "PersonaXModel",
     "TabularLikelihood",

@@ -166,6 +166,11 @@ class Mechanisms(nn.Module):
             self.b1 = nn.Parameter(torch.randn(D, H))
             self.w2 = nn.Parameter(torch.zeros(D, H))
 
+    @property
+    def params_per_edge(self) -> int:
+        """Parameters one edge ``i -> j`` switches on: ``W_ij`` (+ the ``H`` weights ``w1[j, i]`` of an MLP)."""
+        return 1 + (self.w1.shape[-1] if self.kind == "mlp" else 0)
+
     def forward(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         """Evaluate every mechanism.
 

@@ -23,19 +23,21 @@ measurement sites are ``(B, K_m, ...)`` with no singleton dimensions.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import pyro
 import torch
 import torch.nn.functional as F
 from pyro import poutine
-from pyro.distributions import Bernoulli, Normal, RelaxedBernoulliStraightThrough
+from pyro.distributions import Bernoulli, Normal
 from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_personax.graph import acyclicity as _acyclicity
 from pyro_personax.layout import SHARED, LatentLayout
 
+from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
 from .experts import product_of_experts
 from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
 from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
@@ -44,9 +46,8 @@ from .spec import ModalitySpec, ModelSpec
 
 __all__ = ["PersonaXModel", "PersonaXGuide", "DEFAULT_SPARSITY", "DEFAULT_NUISANCE_DIM"]
 
-DEFAULT_SPARSITY = 1.0
+DEFAULT_SPARSITY = "bic"
 DEFAULT_NUISANCE_DIM = 2
-_FIXED_LOGIT = 30.0
 _SOFTPLUS_ONE = 0.5413248546129181  # softplus^{-1}(1)
 
 
@@ -88,6 +89,12 @@ def _resolve_nuisance(spec: ModelSpec, nuisance_dim) -> dict[str, int]:
     if bad:
         raise ValueError(f"nuisance_dim must be >= 0; found {bad}")
     return out
+
+
+def _prior_logits(free: torch.Tensor, required: torch.Tensor, p0: float) -> torch.Tensor:
+    """Pair-state prior logits ``(P, 3)``: free edges ``p0``, required 1, forbidden 0."""
+    probs = torch.where(free, torch.full(free.shape, p0), required.to(torch.get_default_dtype()))
+    return pair_state_logits(probs)
 
 
 def _block_dim(layout: LatentLayout, mod: str) -> int:
@@ -159,8 +166,8 @@ class PersonaXModel(PyroModule):
 
     ::
 
-        G_ij ~ Bernoulli(edge_prior)              # free edges; forbidden 0, required 1
-        factor -sparsity * |G|_1                  # "sparsity"
+        G ~ PairwiseEdges(prior)                  # each pair: i -> j, j -> i or none
+        factor -lambda * |G|_1                    # "sparsity"; default lambda = k/2 log N (BIC)
         factor -(alpha h(G) + rho/2 h(G)^2)       # "acyclicity", h = tr exp(G o G) - D
         for n in entity plate:
             z_n ~ p(z | G)                         # DAGFlowLatent: z_j = f_j(G[:, j] * z) + tau_j(eps_j)
@@ -169,6 +176,14 @@ class PersonaXModel(PyroModule):
                 x_nmk ~ p(x | dec_mk(s_n, z_nm, eta_nmk))   # "x_<m>", learned scales; missing masked
 
     ``s_n`` is the shared block of ``z_n`` and ``z_nm`` the block of modality ``m``.
+    The mechanisms are point estimates, so an edge whose mechanism fits noise loses
+    nothing in the likelihood; the default edge penalty ``lambda = k/2 log N`` (``k``
+    the mechanism parameters one edge switches on, ``N`` the number of entities) is the
+    BIC approximation of the Occam factor a posterior over those parameters would give.
+    The graph prior is independent ``Bernoulli(edge_prior)`` free edges (forbidden 0,
+    required 1) conditioned on no two-cycle, i.e. per pair the states ``i -> j``,
+    ``j -> i``, none have weights ``p0 (1 - p0)``, ``p0 (1 - p0)``, ``(1 - p0)^2``
+    (:class:`~pyro_personax.models.edges.PairwiseEdges`).
     Likelihoods: Normal (per measurement and feature learned scale), Bernoulli, or a
     tabular row of Normal / Bernoulli / Categorical columns.
 
@@ -193,7 +208,8 @@ class PersonaXModel(PyroModule):
     decoder_hidden_dim, decoder_layers
         Width and depth of the per-measurement decoders.
     edge_prior
-        Prior inclusion probability ``p0`` of every free edge.
+        Prior inclusion probability ``p0`` of every free edge (before conditioning on
+        no two-cycle).
     edge_gradient
         Gradient of ``log p(z | G)`` in the sampled 0/1 edges: ``"autograd"`` (its
         derivative, the plain straight-through estimator) or ``"difference"`` (the exact
@@ -249,6 +265,7 @@ class PersonaXModel(PyroModule):
         required = torch.as_tensor(layout.required_mask())
         self.register_buffer("free_mask", torch.as_tensor(layout.allowed_mask()) & ~required)
         self.register_buffer("required_mask", required)
+        self.register_buffer("prior_logits", _prior_logits(self.free_mask, required, self.edge_prior))
         self.decoders = nn.ModuleDict()
         self.raw_scales = nn.ParameterDict()
         for m in spec.modalities:
@@ -288,14 +305,23 @@ class PersonaXModel(PyroModule):
         """Mean ``|d f_j / d z_i|`` over rows of ``z (N, D)`` under ``edges (D, D)``; ``(D, D)``."""
         return self.mechanisms.strength(z, self.edge_weights(edges))
 
-    def _edge_prior(self, like: torch.Tensor):
-        free = self.free_mask.to(device=like.device)
-        probs = torch.where(
-            free,
-            torch.full(free.shape, self.edge_prior, dtype=like.dtype, device=like.device),
-            self.required_mask.to(device=like.device, dtype=like.dtype),
-        )
-        return Bernoulli(probs=probs).mask(free).to_event(2)
+    def edge_penalty(self, sparsity: float | str, num_entities: int) -> float:
+        """Weight ``lambda`` of the L1 edge factor: ``sparsity`` itself, or ``"bic"``.
+
+        ``"bic"``: ``k / 2 * log(num_entities)`` with ``k`` =
+        :attr:`Mechanisms.params_per_edge` (1 linear, ``H + 1`` MLP).
+        """
+        if isinstance(sparsity, str):
+            if sparsity != "bic":
+                raise ValueError(f"sparsity: expected a number >= 0 or 'bic'; found {sparsity!r}")
+            return 0.5 * self.mechanisms.params_per_edge * math.log(max(num_entities, 1))
+        if not (math.isfinite(sparsity) and sparsity >= 0):
+            raise ValueError(f"sparsity: expected a number >= 0 or 'bic'; found {sparsity!r}")
+        return float(sparsity)
+
+    def edge_prior_distribution(self) -> PairwiseEdges:
+        """The graph prior ``p(G)`` (a :class:`PairwiseEdges` over ``(D, D)`` graphs)."""
+        return PairwiseEdges(self.prior_logits)
 
     # ------------------------------------------------------------------ likelihood
     def _scale(self, mod: str) -> torch.Tensor:
@@ -328,7 +354,7 @@ class PersonaXModel(PyroModule):
         subsample: torch.Tensor | None = None,
         alpha: float = 0.0,
         rho: float = 1.0,
-        sparsity: float = DEFAULT_SPARSITY,
+        sparsity: float | str = DEFAULT_SPARSITY,
         temperature: float = 0.5,
         kl_weight: float = 1.0,
         observe: bool = True,
@@ -347,7 +373,7 @@ class PersonaXModel(PyroModule):
         alpha, rho
             Augmented-Lagrangian weights of the acyclicity factor.
         sparsity
-            Weight of the L1 factor on the free edges.
+            Weight of the L1 factor on the free edges, or ``"bic"`` (see :meth:`edge_penalty`).
         temperature
             Edge relaxation temperature (used by the guide; accepted here for a shared signature).
         kl_weight
@@ -357,9 +383,10 @@ class PersonaXModel(PyroModule):
         """
         B = _check_call(self, batch, num_entities, subsample, temperature, kl_weight)
         like = next(iter(batch.values()))[0]
-        edges = pyro.sample("edges", self._edge_prior(like))
+        edges = pyro.sample("edges", self.edge_prior_distribution())
         G = self.edge_weights(edges)
-        pyro.factor("sparsity", -sparsity * (G * self.free_mask.to(G.dtype)).abs().sum((-2, -1)))
+        weight = self.edge_penalty(sparsity, num_entities)
+        pyro.factor("sparsity", -weight * (G * self.free_mask.to(G.dtype)).abs().sum((-2, -1)))
         h = _acyclicity(G)
         pyro.factor("acyclicity", -(alpha * h + 0.5 * rho * h * h))
         with pyro.plate("entity", num_entities, subsample=subsample, dim=-1):
@@ -383,7 +410,7 @@ class PersonaXGuide(PyroModule):
 
     ::
 
-        q(G_ij)         = RelaxedBernoulliStraightThrough(temperature, logits_ij)   # free edges
+        q(G)            = PairwiseEdges(logits; temperature)   # per pair: i -> j, j -> i, none
         q(z_n | x_n)    = N(PoE loc, PoE scale)        # product of per-measurement experts
         q(eta_nmk | x_nmk, s_n, z_nm) = N(enc_mk(...))  # per measurement
 
@@ -402,7 +429,8 @@ class PersonaXGuide(PyroModule):
     nuisance_dim
         As for :class:`PersonaXModel` (must be equal).
     init_edge_logit
-        Initial logit of every free edge.
+        Initial logit of the two edge states of every free pair, against 0 for "no
+        edge" (0: the three states start equally likely).
     name
         Prefix of the parameter names.
 
@@ -433,11 +461,14 @@ class PersonaXGuide(PyroModule):
         _check_layout_spec(layout, spec)
         self.layout, self.spec = layout, spec
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
-        D = layout.latent_dim
         required = torch.as_tensor(layout.required_mask())
         self.register_buffer("free_mask", torch.as_tensor(layout.allowed_mask()) & ~required)
         self.register_buffer("required_mask", required)
-        self.edge_logits = nn.Parameter(torch.full((D, D), float(init_edge_logit)))
+        allowed = _prior_logits(self.free_mask, required, 0.5) > IMPOSSIBLE / 2  # (P, 3)
+        self.register_buffer("pair_allowed", allowed)
+        init = torch.zeros(allowed.shape)
+        init[:, :2] = float(init_edge_logit)
+        self.pair_logits = nn.Parameter(init)  # [pair, state]: i -> j, j -> i, none
         self.encoders = nn.ModuleDict()
         self.nuisance_encoders = nn.ModuleDict()
         for m in spec.modalities:
@@ -447,15 +478,22 @@ class PersonaXGuide(PyroModule):
             if e > 0:
                 self.nuisance_encoders[m.name] = GroupedMLP(K, f + b, encoder_hidden_dim, 2 * e, num_layers=encoder_layers)
 
-    def _logits(self) -> torch.Tensor:
-        fixed = torch.where(self.required_mask, _FIXED_LOGIT, -_FIXED_LOGIT).to(self.edge_logits.dtype)
-        return torch.where(self.free_mask, self.edge_logits, fixed)
+    def edge_distribution(self, temperature: float = 1.0) -> PairwiseEdges:
+        """``q(G)``: a :class:`PairwiseEdges` with the given relaxation temperature.
+
+        Forbidden states have probability exactly 0 and required edges exactly 1.
+        """
+        logits = torch.where(self.pair_allowed, self.pair_logits, torch.full_like(self.pair_logits, IMPOSSIBLE))
+        return PairwiseEdges(logits, temperature)
+
+    def graph_parameters(self) -> list[nn.Parameter]:
+        """The parameters of ``q(G)`` (held fixed during a trainer's graph warm-up)."""
+        return [self.pair_logits]
 
     @torch.no_grad()
     def edge_probabilities(self) -> torch.Tensor:
-        """Posterior edge probabilities ``(D, D)``: sigmoid(logits), forbidden 0, required 1."""
-        probs = torch.sigmoid(self.edge_logits)
-        return torch.where(self.free_mask, probs, self.required_mask.to(probs.dtype)).detach()
+        """Posterior edge probabilities ``(D, D)`` (``[i, j]`` = q(i -> j)); forbidden 0, required 1."""
+        return self.edge_distribution().edge_probs().detach()
 
     def _experts(self, batch):
         """Per-modality encoder features and experts ``(loc, precision, mask)``."""
@@ -496,16 +534,14 @@ class PersonaXGuide(PyroModule):
         subsample: torch.Tensor | None = None,
         alpha: float = 0.0,
         rho: float = 1.0,
-        sparsity: float = DEFAULT_SPARSITY,
+        sparsity: float | str = DEFAULT_SPARSITY,
         temperature: float = 0.5,
         kl_weight: float = 1.0,
         observe: bool = True,
     ):
         """Sample ``edges``, ``z`` and ``eta_*`` (same signature as :meth:`PersonaXModel.forward`)."""
         _check_call(self, batch, num_entities, subsample, temperature, kl_weight)
-        logits = self._logits()
-        T = torch.as_tensor(temperature, dtype=logits.dtype, device=logits.device)
-        pyro.sample("edges", RelaxedBernoulliStraightThrough(T, logits=logits).mask(self.free_mask).to_event(2))
+        pyro.sample("edges", self.edge_distribution(temperature))
         feats, experts = self._experts(batch)
         loc, scale = self._posterior(experts)
         with pyro.plate("entity", num_entities, subsample=subsample, dim=-1):

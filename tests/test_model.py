@@ -8,7 +8,7 @@ import pyro
 import pytest
 import torch
 from pyro import poutine
-from pyro.infer import SVI, Predictive, Trace_ELBO
+from pyro.infer import SVI, Predictive, Trace_ELBO, TraceMeanField_ELBO
 from pyro.optim import Adam
 
 from pyro_personax.data.multimodal import ModalityTensors, MultiModalData
@@ -63,11 +63,11 @@ def test_one_svi_step_with_validation(mechanism, edge_gradient):
     data = _data()
     model, guide = _pair(data, mechanism=mechanism, edge_gradient=edge_gradient)
     batch = data.to_tensors()
-    before = guide.edge_logits.detach().clone()
-    svi = SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO())
+    before = guide.pair_logits.detach().clone()
+    svi = SVI(model, guide, Adam({"lr": 0.05}), TraceMeanField_ELBO())
     losses = [svi.step(batch, num_entities=N, alpha=0.5, rho=2.0, temperature=0.3) for _ in range(2)]
     assert all(np.isfinite(losses))
-    assert not torch.equal(before, guide.edge_logits.detach())  # straight-through reaches the logits
+    assert not torch.equal(before, guide.pair_logits.detach())  # straight-through reaches the logits
     assert model.mechanisms.weight.grad is not None
 
 
@@ -105,6 +105,18 @@ def test_site_names_shapes_and_scales():
     assert frames == {"entity": -1}
 
 
+def test_bic_edge_penalty():
+    data = _data()
+    mlp, _ = _pair(data, mechanism="mlp", mechanism_hidden_dim=7)
+    linear, _ = _pair(data, mechanism="linear")
+    assert mlp.edge_penalty("bic", 1000) == pytest.approx(0.5 * 8 * np.log(1000))
+    assert linear.edge_penalty("bic", 1000) == pytest.approx(0.5 * np.log(1000))
+    assert linear.edge_penalty(2.5, 1000) == 2.5
+    for bad in ("aic", -1.0, float("nan")):
+        with pytest.raises(ValueError, match="sparsity"):
+            linear.edge_penalty(bad, 10)
+
+
 def test_forbidden_and_required_edges_are_fixed():
     data = _data()
     layout = _layout(required=[("face_1", "text_1")], forbidden=[("face_2", "bio_1")])
@@ -119,7 +131,12 @@ def test_forbidden_and_required_edges_are_fixed():
         assert (e[~allowed] == 0).all() and (e[required] == 1).all()
     probs = guide.edge_probabilities().numpy()
     assert (probs[~allowed] == 0).all() and (probs[required] == 1).all()
-    assert np.allclose(probs[allowed & ~required], 0.5)
+    # free pairs start with equally likely states: 1/3 with both directions allowed, else
+    # 1/2; the reverse of a required edge is impossible (no two-cycles)
+    free = allowed & ~required
+    states = 1 + allowed.astype(int) + allowed.T.astype(int)
+    expected = np.where(required.T, 0.0, 1.0 / states)
+    np.testing.assert_allclose(probs[free], expected[free], rtol=1e-6)
     w = model.edge_weights(torch.ones(3, 1, 5, 5))
     assert w.shape == (3, 1, 5, 5)
     np.testing.assert_array_equal(w[0, 0].numpy(), allowed.astype(float))
