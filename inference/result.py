@@ -27,13 +27,13 @@ class ChainResult:
         Mean training ELBO over the epoch's minibatches; validation ELBO after the epoch
         (``NaN`` when there is no validation split).
     acyclicity
-        ``h`` of the expected graph after each epoch.
+        ``E_q[h(G)]`` (Monte Carlo over graphs drawn from ``q(G)``) after each epoch.
     sparsity
         Expected number of edges, ``sum(P(edge))``, after each epoch.
     alpha, rho, temperature, kl_weight
         Schedule values used during each epoch (``alpha``/``rho`` after its update).
     converged
-        Whether the final ``h`` is below the augmented-Lagrangian tolerance.
+        Whether the final ``E_q[h(G)]`` is below the augmented-Lagrangian tolerance.
     best_epoch
         Epoch whose state was kept (best validation ELBO among acyclic states).
     stopped_early

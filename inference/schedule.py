@@ -1,8 +1,10 @@
 """Schedules of the Level II trainer: augmented Lagrangian, edge temperature, KL warm-up.
 
 The augmented-Lagrangian schedule follows NOTEARS / DECI: the model carries the factor
-``-(alpha * h + rho / 2 * h^2)`` with ``h`` the acyclicity of the expected graph; between
-rounds (epochs) the trainer measures ``h`` and updates ``alpha`` and ``rho``::
+``-(alpha * h(G) + rho / 2 * h(G)^2)`` on each sampled graph ``G``; after every round of
+``steps_per_round`` optimisation steps the trainer measures ``h = E_q[h(G)]`` (a Monte
+Carlo mean over ``num_graph_samples`` graphs drawn from ``q(G)``) and updates ``alpha``
+and ``rho``::
 
     if h > gamma * h_prev:  rho = min(rho * factor, rho_max)
     alpha = alpha + rho * h
@@ -37,6 +39,11 @@ class AugLagConfig:
         Required shrink ratio of ``h`` between rounds, in ``(0, 1)``.
     tolerance
         The graph counts as acyclic when ``h < tolerance``.
+    steps_per_round
+        Optimisation steps between two updates (the inner problem of each round gets
+        this many steps, whatever the number of minibatches per epoch).
+    num_graph_samples
+        Graphs drawn from ``q(G)`` to estimate ``h = E_q[h(G)]``.
     """
 
     alpha_init: float = 0.0
@@ -45,6 +52,8 @@ class AugLagConfig:
     rho_max: float = 1e6
     gamma: float = 0.25
     tolerance: float = 1e-6
+    steps_per_round: int = 200
+    num_graph_samples: int = 256
 
     def __post_init__(self):
         checks = (
@@ -55,6 +64,10 @@ class AugLagConfig:
             ("gamma", 0 < self.gamma < 1),
             ("tolerance", self.tolerance > 0),
         )
+        for name in ("steps_per_round", "num_graph_samples"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"AugLagConfig.{name}: expected an int >= 1; found {value!r}")
         for name, ok in checks:
             if not ok or not math.isfinite(getattr(self, name)):
                 raise ValueError(
@@ -103,7 +116,7 @@ class AugmentedLagrangian:
         Parameters
         ----------
         h
-            Acyclicity ``h >= 0`` of the expected graph after the round (a float).
+            Acyclicity ``h = E_q[h(G)] >= 0`` after the round (a float).
         """
         h = float(h)
         if not math.isfinite(h) or h < 0:

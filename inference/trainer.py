@@ -1,17 +1,18 @@
 """SVI training of the Level II model: minibatches, schedules, early stopping, chains.
 
 One *chain* is an independent restart: its own model and guide modules, built after
-``pyro.set_rng_seed(seed + chain)``, trained by ``Trace_ELBO`` with Pyro's
+``pyro.set_rng_seed(seed + chain)``, trained by ``TraceMeanField_ELBO`` (the exact KL
+divergence of the graph posterior from its prior, Monte Carlo for the rest) with Pyro's
 :class:`~pyro.optim.clipped_adam.ClippedAdam` (per-element gradient clipping and
 learning-rate decay) over minibatches of the ``"entity"`` plate. Parameters stay local
 to each chain's modules (``pyro.settings`` ``module_local_params``), so chains never
 share Pyro's global parameter store.
 
-Per epoch (one augmented-Lagrangian round)::
+Per epoch::
 
     for each minibatch idx:  loss = -ELBO(batch[idx]; subsample=idx, alpha, rho, T, kl_weight)
-    h = model.acyclicity(guide.edge_probabilities());  alpha, rho updated from h
-    validation ELBO (no gradients) -> early stopping, best acyclic state kept
+        every auglag.steps_per_round steps: h = E_q[h(G)]; alpha, rho updated from h
+    h = E_q[h(G)] recorded; validation ELBO (no gradients) -> early stopping, best acyclic state kept
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 
 import pyro
 import torch
-from pyro.infer import Trace_ELBO
+from pyro.infer import TraceMeanField_ELBO
 from pyro.optim.clipped_adam import ClippedAdam
 
 from pyro_personax.data.multimodal import ModalityTensors
@@ -81,17 +82,27 @@ class TrainerConfig:
     learning_rate
         ClippedAdam learning rate.
     clip_norm
-        ClippedAdam per-element gradient clipping bound.
+        ClippedAdam per-element gradient clipping bound. The optimised loss is the
+        negative ELBO divided by the number of training entities (Adam is invariant to
+        that scale), so the bound applies to per-entity gradients and only clips
+        outliers; on the summed ELBO it would clip nearly every gradient of a large
+        dataset and distort the balance between the data and the graph prior.
     lr_decay
         ClippedAdam per-step learning-rate decay factor in ``(0, 1]``.
     sparsity
-        Weight of the L1 edge factor; ``None`` = the model's default.
+        Weight of the L1 edge factor, ``"bic"`` (``k/2 log N``), or ``None`` = the model's default (``"bic"``).
     auglag
         Augmented-Lagrangian configuration.
     temperature
         Edge-temperature annealing.
     kl_warmup
         KL-weight warm-up.
+    graph_warmup_epochs
+        Epochs during which the graph posterior ``q(G)`` is held at its initial value
+        (the guide's ``graph_parameters()`` get no updates) and the augmented Lagrangian
+        is not updated: the encoders, decoders and mechanisms first learn the latents
+        under graphs drawn from the initial ``q(G)``, then the graph is learned. Edge
+        orientations otherwise lock in while the latents are still meaningless.
     patience
         Early stopping after this many epochs without a better validation ELBO (and an
         acyclic graph); the best state (acyclic ones first) is then kept. ``None``
@@ -109,17 +120,18 @@ class TrainerConfig:
     learning_rate: float = 1e-2
     clip_norm: float = 10.0
     lr_decay: float = 1.0
-    sparsity: float | None = None
+    sparsity: float | str | None = None
     auglag: AugLagConfig = field(default_factory=AugLagConfig)
     temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
     kl_warmup: KLWarmup = field(default_factory=KLWarmup)
+    graph_warmup_epochs: int = 0
     patience: int | None = None
     min_delta: float = 0.0
     checkpoint_every: int = 1
     progress: bool = True
 
     def __post_init__(self):
-        ints = {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1}
+        ints = {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0}
         for name, low in ints.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -131,8 +143,10 @@ class TrainerConfig:
                 raise ValueError(f"{name}: expected a finite value > 0; found {getattr(self, name)!r}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a value in (0, 1]; found {self.lr_decay!r}")
-        if self.sparsity is not None and not (math.isfinite(self.sparsity) and self.sparsity >= 0):
-            raise ValueError(f"sparsity: expected None or a finite value >= 0; found {self.sparsity!r}")
+        if self.sparsity is not None and self.sparsity != "bic" and not (
+            isinstance(self.sparsity, (int, float)) and math.isfinite(self.sparsity) and self.sparsity >= 0
+        ):
+            raise ValueError(f"sparsity: expected None, 'bic' or a finite value >= 0; found {self.sparsity!r}")
 
 
 def index_batch(tensors: Batch, idx: torch.Tensor, device: torch.device | None = None) -> dict[str, ModalityTensors]:
@@ -173,10 +187,12 @@ class _ChainTrainer:
         self.model, self.guide = build()
         self.model.to(device)
         self.guide.to(device)
-        self.loss_fn = Trace_ELBO()(self.model, self.guide)
+        self.loss_fn = TraceMeanField_ELBO()(self.model, self.guide)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.auglag = AugmentedLagrangian(config.auglag)
-        self.epoch = 0
+        self.epoch, self.step, self.graph_step = 0, 0, 0
+        graph_params = getattr(self.guide, "graph_parameters", None)
+        self.graph_params = list(graph_params()) if callable(graph_params) else []
         with torch.no_grad():  # materialise lazily created parameters before the optimizer
             idx = torch.arange(min(self.num_train, config.batch_size))
             self._loss(index_batch(train, idx, device), self._kwargs(0, idx), step=0)
@@ -185,6 +201,7 @@ class _ChainTrainer:
         )
         self.result = ChainResult(chain=chain, seed=self.seed)
         self.epoch, self.best_value, self.wait, self.best_state = 0, -math.inf, 0, None
+        self.acyclic = False
 
     def _kwargs(self, epoch: int, idx: torch.Tensor | None, num_entities: int | None = None) -> dict:
         cfg = self.config
@@ -221,9 +238,18 @@ class _ChainTrainer:
             batch, kw = index_batch(self.train, idx, self.device), self._kwargs(self.epoch, idx)
             loss = self._loss(batch, kw, step)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss / self.num_train).backward()  # per-entity scale: clip_norm bounds per-entity gradients
+            graph_learning = self.epoch >= self.config.graph_warmup_epochs
+            if not graph_learning:
+                for p in self.graph_params:
+                    p.grad = None  # ClippedAdam skips parameters without a gradient
             self.optimizer.step()
             total, steps = total + float(loss.detach()), steps + 1
+            self.step += 1
+            if graph_learning:
+                self.graph_step += 1
+                if self.graph_step % self.config.auglag.steps_per_round == 0:
+                    self.auglag.update(self.expected_acyclicity())
             if bar is not None:
                 bar.update(len(idx))
         return -total / steps / self.num_train
@@ -241,22 +267,27 @@ class _ChainTrainer:
         return -total / self.num_val
 
     @torch.no_grad()
+    def expected_acyclicity(self) -> float:
+        """Monte Carlo ``E_q[h(G)]`` over ``auglag.num_graph_samples`` graphs from ``q(G)``."""
+        graphs = self.guide.edge_distribution().sample((self.config.auglag.num_graph_samples,))
+        return float(self.model.acyclicity(graphs).mean())
+
+    @torch.no_grad()
     def _end_epoch(self, train_elbo: float) -> bool:
-        """Update schedules and traces after an epoch; return True to stop early."""
+        """Record traces after an epoch; return True to stop early."""
         probs = self.guide.edge_probabilities()
-        h = float(self.model.acyclicity(probs).detach())
+        h = self.expected_acyclicity()
         r, cfg = self.result, self.config
         r.train_elbo.append(train_elbo)
         r.temperature.append(cfg.temperature(self.epoch, cfg.num_epochs))
         r.kl_weight.append(cfg.kl_warmup(self.epoch))
         val = self._validate()
-        self.auglag.update(h)
         r.validation_elbo.append(val)
         r.acyclicity.append(h)
         r.sparsity.append(float(probs.sum()))
         r.alpha.append(self.auglag.alpha)
         r.rho.append(self.auglag.rho)
-        r.converged = self.auglag.converged
+        r.converged = self.acyclic = h < self.config.auglag.tolerance
         self.epoch += 1
         if cfg.patience is None:
             r.best_epoch = self.epoch - 1
@@ -265,7 +296,7 @@ class _ChainTrainer:
 
     def _early_stopping(self, value: float) -> bool:
         """Track the best state (acyclic states first); True when patience ran out."""
-        acyclic_now = self.auglag.converged
+        acyclic_now = self.acyclic
         best_acyclic = self.best_state is not None and self.best_state["acyclic"]
         better = (
             self.best_state is None
@@ -292,6 +323,9 @@ class _ChainTrainer:
             "optimizer": self.optimizer.state_dict(),
             "auglag": self.auglag.state_dict(),
             "epoch": self.epoch,
+            "step": self.step,
+            "graph_step": self.graph_step,
+            "acyclic": self.acyclic,
             "best_value": self.best_value,
             "wait": self.wait,
             "best_state": self.best_state,
@@ -314,6 +348,7 @@ class _ChainTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.auglag.load_state_dict(state["auglag"])
         self.epoch, self.best_value, self.wait = int(state["epoch"]), float(state["best_value"]), int(state["wait"])
+        self.step, self.graph_step, self.acyclic = int(state["step"]), int(state["graph_step"]), bool(state["acyclic"])
         self.best_state = state["best_state"]
         self.generator.set_state(state["generator"])
         set_rng_state(state["rng"])

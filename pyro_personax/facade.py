@@ -202,11 +202,12 @@ class PersonaX:
         checkpoint_dir: str | os.PathLike | None = None,
         resume: bool = False,
         patience: int | None = None,
-        sparsity: float | None = None,
+        sparsity: float | str | None = None,
         clip_norm: float = 10.0,
         temperature: tuple[float, float] = (1.0, 0.2),
         anneal_epochs: int | None = None,
         kl_warmup_epochs: int = 0,
+        graph_warmup_epochs: int | None = None,
         auglag: AugLagConfig | None = None,
         checkpoint_every: int = 1,
     ) -> FitResult:
@@ -231,7 +232,9 @@ class PersonaX:
         patience
             Early stopping on the validation ELBO (``None`` = off).
         sparsity
-            Weight of the L1 edge factor (``None`` = the model's default).
+            Weight of the L1 edge factor, ``"bic"`` (``k/2 log N``, see
+            :meth:`~pyro_personax.models.PersonaXModel.edge_penalty`) or ``None`` (the
+            model's default, ``"bic"``).
         clip_norm
             ClippedAdam gradient clipping bound.
         temperature, anneal_epochs
@@ -239,6 +242,10 @@ class PersonaX:
             ``temperature[1]`` over ``anneal_epochs`` (default ``num_epochs``).
         kl_warmup_epochs
             Linear KL warm-up length.
+        graph_warmup_epochs
+            Epochs during which ``q(G)`` stays at its initial value while the latents
+            are learned (see :class:`~pyro_personax.inference.TrainerConfig`); ``None``
+            = ``num_epochs // 10``.
         auglag
             Augmented-Lagrangian configuration.
 
@@ -252,7 +259,8 @@ class PersonaX:
             num_epochs=num_epochs, batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
             sparsity=sparsity, auglag=AugLagConfig() if auglag is None else auglag,
             temperature=TemperatureSchedule(temperature[0], temperature[1], anneal_epochs),
-            kl_warmup=KLWarmup(kl_warmup_epochs), patience=patience, checkpoint_every=checkpoint_every,
+            kl_warmup=KLWarmup(kl_warmup_epochs), graph_warmup_epochs=num_epochs // 10 if graph_warmup_epochs is None else graph_warmup_epochs,
+            patience=patience, checkpoint_every=checkpoint_every,
             progress=progress,
         )
         dev = resolve_device(device)

@@ -76,6 +76,12 @@ class TinyGuide(PyroModule):
     def edge_probabilities(self):
         return torch.sigmoid(self.logits) * _offdiag(self.logits)
 
+    def edge_distribution(self):
+        return dist.Bernoulli(probs=self.edge_probabilities())
+
+    def graph_parameters(self):
+        return [self.logits]
+
     def latent_posterior(self, batch):
         t = batch["x"]
         mean_x = (t.values * t.mask[..., None]).sum(1) / t.mask.sum(1, keepdim=True).clamp(min=1)
@@ -188,8 +194,9 @@ def test_same_seed_same_chain_and_different_seeds_differ():
 
 def test_fit_chains_are_independent_restarts_with_traces():
     train, val = _tensors(120), _tensors(30, seed=1)
-    models, guides, result = fit_chains(build, train, val, config=_config(), num_chains=2, seed=3)
-    _, alone, _ = train_chain(build, train, val, config=_config(), seed=3, chain=1)
+    config = _config(auglag=AugLagConfig(steps_per_round=2, tolerance=1e-12))
+    models, guides, result = fit_chains(build, train, val, config=config, num_chains=2, seed=3)
+    _, alone, _ = train_chain(build, train, val, config=config, seed=3, chain=1)
     assert torch.equal(guides[1].edge_probabilities(), alone.edge_probabilities())
     assert not torch.allclose(guides[0].edge_probabilities(), guides[1].edge_probabilities())
     assert result.num_chains == 2 and [c.seed for c in result.chains] == [3, 4]
@@ -211,15 +218,30 @@ def test_training_improves_the_elbo():
 def test_resume_continues_exactly_from_the_checkpoint(tmp_path):
     train, val = _tensors(100), _tensors(20, seed=1)
     temp = TemperatureSchedule(1.0, 0.2, num_epochs=4)
-    _, straight, r_straight = train_chain(build, train, val, config=_config(num_epochs=4, temperature=temp), seed=2)
-    train_chain(build, train, val, config=_config(num_epochs=2, temperature=temp), seed=2, checkpoint_dir=tmp_path)
+    # 4 steps per epoch, rounds of 3 steps: the checkpoint falls in the middle of a round
+    kw = dict(temperature=temp, graph_warmup_epochs=1, auglag=AugLagConfig(steps_per_round=3))
+    _, straight, r_straight = train_chain(build, train, val, config=_config(num_epochs=4, **kw), seed=2)
+    train_chain(build, train, val, config=_config(num_epochs=2, **kw), seed=2, checkpoint_dir=tmp_path)
     assert (tmp_path / "chain_0.pt").is_file()
     _, resumed, r_resumed = train_chain(
-        build, train, val, config=_config(num_epochs=4, temperature=temp), seed=2, checkpoint_dir=tmp_path, resume=True
+        build, train, val, config=_config(num_epochs=4, **kw), seed=2, checkpoint_dir=tmp_path, resume=True
     )
     assert torch.equal(straight.edge_probabilities(), resumed.edge_probabilities())
     assert r_straight.train_elbo == r_resumed.train_elbo
     assert r_straight.alpha == r_resumed.alpha and r_straight.rho == r_resumed.rho
+
+
+def test_graph_warmup_holds_q_of_g_and_the_schedule_then_learns_the_graph():
+    train = _tensors(100)
+    config = _config(num_epochs=2, graph_warmup_epochs=2, auglag=AugLagConfig(steps_per_round=1, tolerance=1e-12))
+    model, guide, r = train_chain(build, train, None, config=config, seed=0)
+    assert torch.equal(guide.logits.detach(), torch.zeros(D, D))  # never updated
+    assert r.alpha == [0.0, 0.0] and r.rho == [1.0, 1.0]
+    assert model.decoder.weight.grad is not None  # the rest was trained
+    config = _config(num_epochs=3, graph_warmup_epochs=2, auglag=AugLagConfig(steps_per_round=1, tolerance=1e-12))
+    _, guide, r = train_chain(build, train, None, config=config, seed=0)
+    assert not torch.equal(guide.logits.detach(), torch.zeros(D, D))
+    assert r.alpha[-1] > 0
 
 
 def test_existing_checkpoint_without_resume_is_not_overwritten(tmp_path):
