@@ -155,6 +155,16 @@ def test_to_tensors_fills_masked_entries_in_a_copy_only():
     assert data.values["face"][0, 0, 0] != 99.0  # not a view of the container
 
 
+def test_to_tensors_does_not_copy_fully_observed_values_of_the_right_dtype():
+    values = np.random.default_rng(0).normal(size=(20, 3, 4)).astype(np.float32)
+    data = MultiModalData({"face": values})
+    t = data.to_tensors(dtype=torch.float32)["face"]
+    assert t.values.data_ptr() == data.values["face"].__array_interface__["data"][0]  # shared memory
+    assert torch.equal(t.values, torch.from_numpy(values))
+    t64 = data.to_tensors(dtype=torch.float64)["face"]
+    assert t64.values.dtype == torch.float64 and torch.allclose(t64.values, t.values.double())
+
+
 def test_to_tensors_tabular_cell_mask():
     df = pd.DataFrame({"h": [1.0, np.nan, 2.0]})
     t = MultiModalData({"face": _arrays(3)}, tabular=df).to_tensors()["bio"]

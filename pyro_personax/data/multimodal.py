@@ -346,7 +346,11 @@ class MultiModalData:
         return full if cell is None else full & cell[:, None, :]
 
     def to_tensors(self, device=None, dtype=None) -> dict[str, ModalityTensors]:
-        """Torch tensors for the model, with masked entries filled by 0 in the copy.
+        """Torch tensors for the model, with masked entries filled by 0 in a copy.
+
+        A fully observed modality whose values already have ``dtype`` is not copied on
+        the CPU: its tensor shares memory with the container (the model only reads it;
+        write to it and the container's data change too).
 
         Parameters
         ----------
@@ -366,7 +370,10 @@ class MultiModalData:
         for m, v in self.values.items():
             mask = self.masks[m]
             cell = self.cell_masks.get(m)
-            filled = np.where(self.observed_mask(m), v, 0.0)
+            fully_observed = bool(mask.all()) and (cell is None or bool(cell.all()))
+            # nothing to fill: no copy (the tensor shares the container's memory when the
+            # dtype already matches and the device is the CPU)
+            filled = v if fully_observed else np.where(self.observed_mask(m), v, 0.0)
             out[m] = ModalityTensors(
                 torch.as_tensor(filled, dtype=dtype, device=device),
                 torch.as_tensor(mask, device=device),
