@@ -142,7 +142,7 @@ class AugmentedLagrangian:
 
 @dataclass(frozen=True)
 class TemperatureSchedule:
-    """Geometric annealing of the relaxed-Bernoulli edge temperature.
+    """Geometric annealing of the Gumbel-softmax temperature of the edge relaxation.
 
     ``T(epoch) = initial * (final / initial) ** min(epoch / (num_epochs - 1), 1)``.
 
