@@ -40,7 +40,7 @@ __all__ = ["PersonaX"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 1
+_FORMAT = 2  # 2: pairwise graph posterior (pair_logits)
 _CONFIG = "config.json"
 _STATES = "chains.pt"
 
