@@ -140,9 +140,10 @@ def _cat(tensors, dim=-1):
     return torch.cat([t.expand(lead + t.shape[-1:]) for t in tensors], dim=dim)
 
 
-def _block_latents(layout: LatentLayout, z: torch.Tensor, mod: str) -> torch.Tensor:
-    """``(s, z_m)`` of ``z (..., D)``, shape ``(..., S + D_m)``."""
-    return torch.cat([z[..., layout.block_slice(SHARED)], z[..., layout.block_slice(mod)]], dim=-1)
+def _block_latents(layout: LatentLayout, z: torch.Tensor, mod: str, num_measurements: int) -> torch.Tensor:
+    """``(s, z_m)`` of ``z (..., D)`` for each of ``K`` measurements, shape ``(..., K, S + D_m)`` (a view)."""
+    lat = torch.cat([z[..., layout.block_slice(SHARED)], z[..., layout.block_slice(mod)]], dim=-1).unsqueeze(-2)
+    return lat.expand(lat.shape[:-2] + (num_measurements, lat.shape[-1]))
 
 
 def _encoder_features(m: ModalitySpec, t) -> torch.Tensor:
@@ -334,8 +335,7 @@ class PersonaXModel(PyroModule):
         :class:`~pyro_personax.data.multimodal.ModalityTensors`. Event shape ``(K, d)``.
         """
         m = self.spec[mod]
-        lat = _block_latents(self.layout, z, mod).unsqueeze(-2)
-        lat = lat.expand(lat.shape[:-2] + (m.num_measurements, lat.shape[-1]))
+        lat = _block_latents(self.layout, z, mod, m.num_measurements)
         params = self.decoders[mod](_cat([lat, eta]))
         if m.likelihood == "normal":
             base = Normal(params, self._scale(mod)).to_event(1)
@@ -550,8 +550,7 @@ class PersonaXGuide(PyroModule):
             for m in self.spec.modalities:
                 if m.name not in self.nuisance_encoders:
                     continue
-                lat = _block_latents(self.layout, z, m.name).unsqueeze(-2)
-                lat = lat.expand(lat.shape[:-2] + (m.num_measurements, lat.shape[-1]))
+                lat = _block_latents(self.layout, z, m.name, m.num_measurements)
                 eta_loc, raw = self.nuisance_encoders[m.name](_cat([feats[m.name], lat])).chunk(2, dim=-1)
                 q = Normal(eta_loc, F.softplus(raw) + 1e-4).to_event(1)
                 with _kl_scale(kl_weight):
