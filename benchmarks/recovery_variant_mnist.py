@@ -12,11 +12,24 @@ and score the latents of the held-out rows:
 
 The PCA baseline projects the concatenated flattened measurements on 4 principal
 components fitted on the training rows and is scored the same way (it has no graph).
+The "generating factors" row scores the exact image factors ``[red, green, angle,
+scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`): a perfect
+component-wise representation, hence the ceiling of these metrics on this data (R^2 is
+below 1 only because the factors saturate in the tails). A second table gives held-out
+R^2 and matched |correlation| per true latent.
+
+Model configuration (:data:`NUISANCE_DIMS`): 8 nuisance dimensions per colour image,
+because a digit needs more than the default 2 to be reconstructed and the tint is read
+more sharply when it is; none for the single fashion image, because with one
+measurement nothing in the likelihood tells its pose from a nuisance, and a nuisance
+takes the pose away from the fashion latents (measured: with the default
+``nuisance_dim=2`` held-out R^2 0.78 and MCC 0.45 at N = 2,000, seed 0, 40 epochs;
+with these 0.87 / 0.67).
 
 Usage (single thread, as the numbers below the table say)::
 
     OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py \
-        --num-entities 10000 --seeds 0 1 2 --epochs 200
+        --num-entities 10000 --seeds 0 1 2 --epochs 60
 """
 
 from __future__ import annotations
@@ -30,13 +43,14 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 from pyro_personax.metrics import edge_auroc, mcc, permute_adjacency, r2, shd
-from pyro_personax.synthetic.variant_mnist import variant_mnist
+from pyro_personax.synthetic.variant_mnist import LATENT_NAMES, generating_factors, variant_mnist
 
 PAPER_ROWS = [
     {"method": "PersonaX (paper)", "R2": 0.96, "MCC": 0.92},
     {"method": "MMCRL (paper)", "R2": 0.90, "MCC": 0.85},
 ]
 LATENT_DIMS = {"colour": 2, "fashion": 2}
+NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 
 
 def split_indices(num_entities: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -66,13 +80,18 @@ def score(latents, truth, train, test, edge_probs=None, seed: int = 0) -> dict:
         ``(D, D)`` learned edge probabilities, or ``None``.
     seed
         Seed of the R^2 cross-validation.
+
+    Returns
+    -------
+    dict
+        ``R2``, ``MCC``, ``SHD``, ``AUROC`` and per true latent ``R2_<name>`` and
+        ``MCC_<name>`` (absolute matched correlation).
     """
-    res = {
-        "R2": r2(latents, truth.latents, train=train, test=test, seed=seed).value,
-        "MCC": (m := mcc(latents[test], truth.latents[test], "spearman")).value,
-        "SHD": np.nan,
-        "AUROC": np.nan,
-    }
+    fit = r2(latents, truth.latents, train=train, test=test, seed=seed)
+    m = mcc(latents[test], truth.latents[test], "spearman")
+    res = {"R2": fit.value, "MCC": m.value, "SHD": np.nan, "AUROC": np.nan}
+    res.update({f"R2_{name}": v for name, v in zip(LATENT_NAMES, fit.per_latent)})
+    res.update({f"MCC_{name}": abs(v) for name, v in zip(LATENT_NAMES, m.correlations)})
     if edge_probs is not None:
         P = permute_adjacency(np.asarray(edge_probs, dtype=float), m.permutation)
         G = (P > 0.5) & ~np.eye(len(P), dtype=bool)
@@ -90,13 +109,21 @@ def run_pca(data, truth, train, test, seed: int) -> dict:
     return {"method": "PCA (ours)", "seed": seed, **out, "wall_s": time.perf_counter() - start}
 
 
+def run_factors(truth, train, test, seed: int) -> dict:
+    """The exact generating factors scored as a representation: the metrics' ceiling."""
+    start = time.perf_counter()
+    out = score(generating_factors(truth.latents), truth, train, test, seed=seed)
+    return {"method": "generating factors (ceiling)", "seed": seed, **out, "wall_s": time.perf_counter() - start}
+
+
 def run_personax(data, truth, train, test, seed: int, args) -> dict:
     """Train the default PersonaX model on the training rows and score it."""
     from pyro_personax import PersonaX
 
     start = time.perf_counter()
     train_data = data.subset(train)
-    model = PersonaX(train_data, latent_dims=LATENT_DIMS, shared_dim=0)
+    nuisance = {"colour": args.colour_nuisance, "fashion": args.fashion_nuisance}
+    model = PersonaX(train_data, latent_dims=LATENT_DIMS, shared_dim=0, nuisance_dim=nuisance)
     model.fit(
         train_data,
         num_epochs=args.epochs,
@@ -117,10 +144,17 @@ def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
     """All methods on the data set of one seed."""
     data, truth = variant_mnist(args.num_entities, seed=seed)
     train, test = split_indices(data.num_entities, args.validation_fraction, seed)
-    rows = [run_pca(data, truth, train, test, seed)]
+    rows = [run_factors(truth, train, test, seed), run_pca(data, truth, train, test, seed)]
     if with_model:
         rows.append(run_personax(data, truth, train, test, seed, args))
     return rows
+
+
+def per_latent(rows: list[dict]) -> pd.DataFrame:
+    """Mean over seeds of held-out R^2 and matched |correlation| per method and true latent."""
+    df = pd.DataFrame(rows)
+    cols = [f"{k}_{name}" for k in ("R2", "MCC") for name in LATENT_NAMES]
+    return df.groupby("method", sort=False)[cols].mean().round(3)
 
 
 def summarise(rows: list[dict]) -> pd.DataFrame:
@@ -144,9 +178,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--num-entities", type=int, default=10_000)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--num-chains", type=int, default=1)
+    p.add_argument("--colour-nuisance", type=int, default=NUISANCE_DIMS["colour"], help="nuisance size per colour image")
+    p.add_argument("--fashion-nuisance", type=int, default=NUISANCE_DIMS["fashion"], help="nuisance size of the fashion image")
     p.add_argument("--device", default="auto", help='"auto" (CUDA if present), "cpu" or "cuda"')
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--pca-only", action="store_true", help="skip the model (baseline only)")
@@ -171,6 +207,8 @@ def main(argv=None) -> pd.DataFrame:
         f"epochs {args.epochs}, torch threads {torch.get_num_threads()}"
     )
     print(table.to_string())
+    print("\nper true latent (mean over seeds): held-out R^2 and matched |correlation|")
+    print(per_latent(rows).to_string())
     return table
 
 

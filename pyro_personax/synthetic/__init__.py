@@ -10,6 +10,7 @@ from pyro_personax.synthetic.idx import read_idx, write_idx
 from pyro_personax.synthetic.persona import PERSONA_EDGES, PERSONA_LATENTS, persona, persona_layout
 from pyro_personax.synthetic.truth import GroundTruth
 from pyro_personax.synthetic.variant_mnist import (
+    generating_factors,
     render_latent_sweep,
     variant_mnist,
     variant_mnist_layout,
@@ -24,6 +25,7 @@ __all__ = [
     "variant_mnist",
     "variant_mnist_layout",
     "render_latent_sweep",
+    "generating_factors",
     "erdos_renyi_dag",
     "scale_free_dag",
     "simulate_sem",

@@ -58,6 +58,7 @@ __all__ = [
     "sample_variant_mnist_latents",
     "colour_tint",
     "fashion_pose",
+    "generating_factors",
     "load_templates",
     "render_colour",
     "render_fashion",
@@ -160,6 +161,34 @@ def fashion_pose(z21, z22) -> tuple[np.ndarray, np.ndarray]:
     """
     z21, z22 = np.asarray(z21, dtype=float), np.asarray(z22, dtype=float)
     return (np.pi / 3.0) * np.tanh(0.8 * z21), np.exp(0.35 * np.tanh(0.8 * z22))
+
+
+def generating_factors(latents) -> np.ndarray:
+    """The image factors each latent sets: red and green tint, rotation and scale.
+
+    ``[red, green, angle, scale]`` of :func:`colour_tint` and :func:`fashion_pose`;
+    each column is a strictly increasing function of one latent, so this is a perfect
+    component-wise representation (MCC 1) that saturates where the images do. Scored
+    like a learned representation it gives the ceiling of the recovery metrics on this
+    benchmark: held-out R^2 stays below 1 in the saturated tails (about 0.98 on
+    average at the defaults).
+
+    Parameters
+    ----------
+    latents
+        ``(N, 4)`` true latents ``Z11, Z12, Z21, Z22``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(N, 4)`` float64.
+    """
+    z = np.asarray(latents, dtype=float)
+    if z.ndim != 2 or z.shape[1] != len(LATENT_NAMES):
+        raise ValueError(f"latents: expected shape (N, {len(LATENT_NAMES)}); found {z.shape}")
+    tint = colour_tint(z[:, 0], z[:, 1])
+    angle, scale = fashion_pose(z[:, 2], z[:, 3])
+    return np.column_stack([tint[:, 0], tint[:, 1], angle, scale])
 
 
 # ---------------------------------------------------------------------- image templates
