@@ -2,7 +2,7 @@
 
 For every seed: generate ``--num-entities`` entities with
 :func:`pyro_personax.synthetic.variant_mnist.variant_mnist`, split them 90/10 (train /
-held-out), train the default :class:`pyro_personax.PersonaX` model on the training rows,
+held-out), train :class:`pyro_personax.PersonaX` (configuration below) on the training rows,
 and score the latents of the held-out rows:
 
 - R^2: kernel ridge from learned to true latents, fitted on the training rows and
@@ -117,7 +117,7 @@ def run_factors(truth, train, test, seed: int) -> dict:
 
 
 def run_personax(data, truth, train, test, seed: int, args) -> dict:
-    """Train the default PersonaX model on the training rows and score it."""
+    """Train PersonaX (nuisance sizes from ``args``) on the training rows and score it."""
     from pyro_personax import PersonaX
 
     start = time.perf_counter()
