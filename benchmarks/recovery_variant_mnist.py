@@ -10,21 +10,37 @@ and score the latents of the held-out rows:
 - MCC (Spearman) on the held-out rows, with its Hungarian matching;
 - SHD (edge probability > 0.5, reversal = 1) and edge AUROC after matching.
 
-The PCA baseline projects the concatenated flattened measurements on 4 principal
-components fitted on the training rows and is scored the same way (it has no graph).
+The PCA baseline projects the concatenated flattened measurements on as many principal
+components as the model has latents (6), fitted on the training rows, and is scored the
+same way (it has no graph).
 The "generating factors" row scores the exact image factors ``[red, green, angle,
 scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`): a perfect
 component-wise representation, hence the ceiling of these metrics on this data (R^2 is
 below 1 only because the factors saturate in the tails). A second table gives held-out
 R^2 and matched |correlation| per true latent.
 
-Model configuration (:data:`NUISANCE_DIMS`): 8 nuisance dimensions per colour image,
-because a digit needs more than the default 2 to be reconstructed and the tint is read
-more sharply when it is; none for the single fashion image, because with one
-measurement nothing in the likelihood tells its pose from a nuisance, and a nuisance
-takes the pose away from the fashion latents (measured: with the default
-``nuisance_dim=2`` held-out R^2 0.78 and MCC 0.45 at N = 2,000, seed 0, 40 epochs;
-with these 0.87 / 0.67).
+Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING_RATE`):
+
+- the fashion block has 4 latent dimensions for its 2 true factors. Its single image
+  varies in pose *and* in the garment drawn; with 2 dimensions one of them holds the
+  garment and the rotation is lost, and a per-image nuisance takes the pose instead
+  (nothing in the likelihood of one measurement tells a pose from a nuisance). The
+  extra latents take part in the causal graph like the others; MCC's Hungarian
+  matching pairs each true latent with one learned latent, and SHD / AUROC are scored
+  on the matched sub-graph (edges of unmatched latents are not counted). Measured at
+  N = 2,000, 40 epochs, seeds 0-5, learning rate 1e-2: 2 fashion dimensions give mean
+  held-out R^2 0.875 and MCC 0.656, 4 give 0.918 and 0.726.
+- 8 nuisance dimensions per colour image, because a digit needs more than the default
+  2 to be reconstructed and the tint is read more sharply when it is; none for the
+  fashion image.
+- learning rate 3e-3 instead of the library's 1e-2: mean MCC 0.811 against 0.726 (same
+  runs as above, R^2 0.893 against 0.918). Longer training raises R^2 and lowers MCC
+  (80 epochs at 3e-3, seeds 0-3: R^2 0.924, MCC 0.673): the objective does not prefer
+  the component-wise solution within the colour block. There, ``(Z11, e2)`` with
+  ``e2`` the noise of ``Z12`` explains the images as well as ``(Z11, Z12)`` does (the
+  decoder absorbs ``Z12 = f(Z11) + e2``) and needs one edge fewer, so the edge penalty
+  even favours it; only a restriction on the decoder, such as sparsity of its Jacobian
+  (red pixels do not depend on ``Z12``), would tell the two apart.
 
 Usage (single thread, as the numbers below the table say)::
 
@@ -49,8 +65,9 @@ PAPER_ROWS = [
     {"method": "PersonaX (paper)", "R2": 0.96, "MCC": 0.92},
     {"method": "MMCRL (paper)", "R2": 0.90, "MCC": 0.85},
 ]
-LATENT_DIMS = {"colour": 2, "fashion": 2}
+LATENT_DIMS = {"colour": 2, "fashion": 4}
 NUISANCE_DIMS = {"colour": 8, "fashion": 0}
+LEARNING_RATE = 3e-3
 
 
 def split_indices(num_entities: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -100,13 +117,14 @@ def score(latents, truth, train, test, edge_probs=None, seed: int = 0) -> dict:
     return res
 
 
-def run_pca(data, truth, train, test, seed: int) -> dict:
-    """The PCA baseline on one data set."""
+def run_pca(data, truth, train, test, seed: int, n_components: int | None = None) -> dict:
+    """The PCA baseline on one data set (default: as many components as true latents)."""
     start = time.perf_counter()
     X = flatten_measurements(data)
-    latents = PCA(n_components=truth.latents.shape[1], random_state=seed).fit(X[train]).transform(X)
+    n = truth.latents.shape[1] if n_components is None else int(n_components)
+    latents = PCA(n_components=n, random_state=seed).fit(X[train]).transform(X)
     out = score(latents, truth, train, test, seed=seed)
-    return {"method": "PCA (ours)", "seed": seed, **out, "wall_s": time.perf_counter() - start}
+    return {"method": f"PCA (ours, {n} components)", "seed": seed, **out, "wall_s": time.perf_counter() - start}
 
 
 def run_factors(truth, train, test, seed: int) -> dict:
@@ -123,10 +141,12 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
     start = time.perf_counter()
     train_data = data.subset(train)
     nuisance = {"colour": args.colour_nuisance, "fashion": args.fashion_nuisance}
-    model = PersonaX(train_data, latent_dims=LATENT_DIMS, shared_dim=0, nuisance_dim=nuisance)
+    dims = {"colour": LATENT_DIMS["colour"], "fashion": args.fashion_dims}
+    model = PersonaX(train_data, latent_dims=dims, shared_dim=0, nuisance_dim=nuisance)
     model.fit(
         train_data,
         num_epochs=args.epochs,
+        learning_rate=args.learning_rate,
         batch_size=args.batch_size,
         num_chains=args.num_chains,
         seed=seed,
@@ -144,7 +164,8 @@ def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
     """All methods on the data set of one seed."""
     data, truth = variant_mnist(args.num_entities, seed=seed)
     train, test = split_indices(data.num_entities, args.validation_fraction, seed)
-    rows = [run_factors(truth, train, test, seed), run_pca(data, truth, train, test, seed)]
+    n_latents = LATENT_DIMS["colour"] + args.fashion_dims
+    rows = [run_factors(truth, train, test, seed), run_pca(data, truth, train, test, seed, n_components=n_latents)]
     if with_model:
         rows.append(run_personax(data, truth, train, test, seed, args))
     return rows
@@ -180,6 +201,10 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    p.add_argument(
+        "--fashion-dims", type=int, default=LATENT_DIMS["fashion"], help="fashion latent dimensions (true factors: 2)"
+    )
     p.add_argument("--num-chains", type=int, default=1)
     p.add_argument("--colour-nuisance", type=int, default=NUISANCE_DIMS["colour"], help="nuisance size per colour image")
     p.add_argument("--fashion-nuisance", type=int, default=NUISANCE_DIMS["fashion"], help="nuisance size of the fashion image")

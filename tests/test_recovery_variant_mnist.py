@@ -2,14 +2,14 @@
 
 Both methods are scored on the same 90/10 split: R^2 by kernel ridge fitted on the
 training rows and scored on the held-out rows, MCC (Spearman) on the held-out rows.
-The model uses the benchmark's configuration (``NUISANCE_DIMS``).
+The model uses the benchmark's configuration (``LATENT_DIMS`` with 2 extra fashion
+dimensions, ``NUISANCE_DIMS``, ``LEARNING_RATE``); PCA gets as many components as the
+model has latents (6).
 
-Measured at N = 2,000, 40 epochs, seeds 0-5 (PersonaX minus PCA): MCC +0.17, +0.12,
-+0.18, +0.21, +0.19, +0.07; R^2 +0.001, +0.016, -0.003, +0.008, +0.002, +0.009. The
-colour latents reach held-out R^2 0.95-0.99, the fashion scale (Z22) matched
-|correlation| 0.90-0.93; the fashion rotation (Z21) is not recovered component-wise
-(0.23-0.40): with one fashion measurement, the second fashion latent holds the
-garment's identity instead.
+Measured at N = 2,000, 40 epochs, seeds 0-5 (PersonaX minus PCA): MCC +0.24, +0.31,
++0.36, +0.28, +0.23, +0.30; R^2 +0.009, +0.015, +0.021, +0.024, -0.007, +0.016.
+PersonaX's MCC was 0.76-0.87; the colour latents reached held-out R^2 0.90-0.96 and the
+fashion rotation (Z21) 0.82-0.87 (0.74-0.81 with only the 2 true fashion dimensions).
 """
 
 import importlib.util
@@ -25,9 +25,9 @@ NUM_ENTITIES = 2000
 EPOCHS = 40
 
 # Margins over the baseline on this very data set (seed 0): PCA reaches held-out R^2
-# 0.873 and MCC 0.503; PersonaX 0.874 and 0.673. MCC is where component-wise recovery
+# 0.874 and MCC 0.515; PersonaX 0.883 and 0.757. MCC is where component-wise recovery
 # shows; PCA + kernel ridge already carries most of the latent information (R^2).
-MCC_MARGIN = 0.10
+MCC_MARGIN = 0.15
 R2_TOLERANCE = 0.02
 # The paper-level goal, not reached yet: information clearly beyond PCA's.
 R2_MARGIN = 0.03
@@ -51,7 +51,7 @@ def problem(bench):
 @pytest.fixture(scope="module")
 def pca(bench, problem):
     """The PCA baseline's score dict on the same data and split."""
-    return bench.run_pca(*problem, seed=0)
+    return bench.run_pca(*problem, seed=0, n_components=sum(bench.LATENT_DIMS.values()))
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,15 @@ def scores(bench, problem, pca):
     data, truth, train, test = problem
     train_data = data.subset(train)
     model = PersonaX(train_data, latent_dims=bench.LATENT_DIMS, shared_dim=0, nuisance_dim=bench.NUISANCE_DIMS)
-    model.fit(train_data, num_epochs=EPOCHS, batch_size=256, seed=0, progress=False, device="cpu")
+    model.fit(
+        train_data,
+        num_epochs=EPOCHS,
+        learning_rate=bench.LEARNING_RATE,
+        batch_size=256,
+        seed=0,
+        progress=False,
+        device="cpu",
+    )
     latents = model.get_latent_representation(data)
     probs = model.edge_probabilities().to_numpy(dtype=float)
     return bench.score(latents, truth, train, test, edge_probs=probs, seed=0), pca
@@ -87,18 +95,20 @@ def test_personax_recovers_components_clearly_above_pca(scores):
     ours, pca = scores
     assert ours["MCC"] > pca["MCC"] + MCC_MARGIN
     assert ours["R2"] > pca["R2"] - R2_TOLERANCE
-    # the colour block (three measurements) is recovered; so is the fashion scale
-    assert min(ours["R2_Z11"], ours["R2_Z12"]) > 0.94
-    assert ours["MCC_Z22"] > 0.85
+    assert ours["MCC"] > 0.7
+    # the colour block (three measurements) is recovered, and the fashion rotation is
+    # kept beside the garment drawn
+    assert min(ours["R2_Z11"], ours["R2_Z12"]) > 0.88
+    assert ours["R2_Z21"] > 0.8
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(
     reason=(
         "held-out R^2 is not yet clearly above PCA's: at N=2,000, seed 0, 40 epochs, "
-        "0.874 vs PCA 0.873 (ceiling 0.979); the fashion rotation Z21 stays at R^2 0.79 "
-        "and matched |correlation| 0.33, and the thresholded graph misses the true edges "
-        "(SHD 4, edge AUROC 0.70)"
+        "0.883 vs PCA 0.874 (ceiling 0.979); the fashion rotation Z21 reaches R^2 0.82 "
+        "and matched |correlation| 0.67, and the thresholded graph misses true edges "
+        "(SHD 3)"
     ),
     strict=False,
 )
