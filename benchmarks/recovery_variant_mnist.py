@@ -212,7 +212,10 @@ def parse_args(argv=None):
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--pca-only", action="store_true", help="skip the model (baseline only)")
     p.add_argument("--csv", default=None, help="also write the per-seed rows to this CSV (must not exist)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.fashion_dims < 2:
+        p.error(f"--fashion-dims: expected >= 2 (the true fashion factors); found {args.fashion_dims}")
+    return args
 
 
 def main(argv=None) -> pd.DataFrame:
