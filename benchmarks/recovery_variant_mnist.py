@@ -11,7 +11,7 @@ and score the latents of the held-out rows:
 - SHD (edge probability > 0.5, reversal = 1) and edge AUROC after matching.
 
 The PCA baseline projects the concatenated flattened measurements on as many principal
-components as the model has latents (6), fitted on the training rows, and is scored the
+components as the model has latents (6 by default), fitted on the training rows, and is scored the
 same way (it has no graph).
 The "generating factors" row scores the exact image factors ``[red, green, angle,
 scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`): a perfect
