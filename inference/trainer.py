@@ -46,6 +46,7 @@ from pyro_personax.inference.schedule import (
     KLWarmup,
     TemperatureSchedule,
 )
+from pyro_personax.models.personax import check_sparsity
 
 __all__ = ["TrainerConfig", "local_params", "index_batch", "train_chain", "fit_chains"]
 
@@ -143,10 +144,8 @@ class TrainerConfig:
                 raise ValueError(f"{name}: expected a finite value > 0; found {getattr(self, name)!r}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a value in (0, 1]; found {self.lr_decay!r}")
-        if self.sparsity is not None and self.sparsity != "bic" and not (
-            isinstance(self.sparsity, (int, float)) and math.isfinite(self.sparsity) and self.sparsity >= 0
-        ):
-            raise ValueError(f"sparsity: expected None, 'bic' or a finite value >= 0; found {self.sparsity!r}")
+        if self.sparsity is not None:
+            check_sparsity(self.sparsity)
 
 
 def index_batch(tensors: Batch, idx: torch.Tensor, device: torch.device | None = None) -> dict[str, ModalityTensors]:

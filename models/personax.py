@@ -24,6 +24,7 @@ measurement sites are ``(B, K_m, ...)`` with no singleton dimensions.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 
 import pyro
@@ -44,7 +45,7 @@ from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
 from .networks import GroupedMLP
 from .spec import ModalitySpec, ModelSpec
 
-__all__ = ["PersonaXModel", "PersonaXGuide", "DEFAULT_SPARSITY", "DEFAULT_NUISANCE_DIM"]
+__all__ = ["PersonaXModel", "PersonaXGuide", "DEFAULT_SPARSITY", "DEFAULT_NUISANCE_DIM", "check_sparsity"]
 
 DEFAULT_SPARSITY = "bic"
 DEFAULT_NUISANCE_DIM = 2
@@ -89,6 +90,22 @@ def _resolve_nuisance(spec: ModelSpec, nuisance_dim) -> dict[str, int]:
     if bad:
         raise ValueError(f"nuisance_dim must be >= 0; found {bad}")
     return out
+
+
+def check_sparsity(sparsity: float | str) -> float | str:
+    """Validate an edge-penalty setting: a finite number >= 0, or ``"bic"``; return it.
+
+    Raises
+    ------
+    ValueError
+        Naming the value found.
+    """
+    if sparsity == "bic":
+        return sparsity
+    number = isinstance(sparsity, numbers.Real) and not isinstance(sparsity, bool)
+    if not (number and math.isfinite(sparsity) and sparsity >= 0):
+        raise ValueError(f"sparsity: expected a finite number >= 0 or 'bic'; found {sparsity!r}")
+    return sparsity
 
 
 def _prior_logits(free: torch.Tensor, required: torch.Tensor, p0: float) -> torch.Tensor:
@@ -312,12 +329,8 @@ class PersonaXModel(PyroModule):
         ``"bic"``: ``k / 2 * log(num_entities)`` with ``k`` =
         :attr:`Mechanisms.params_per_edge` (1 linear, ``H + 1`` MLP).
         """
-        if isinstance(sparsity, str):
-            if sparsity != "bic":
-                raise ValueError(f"sparsity: expected a number >= 0 or 'bic'; found {sparsity!r}")
+        if check_sparsity(sparsity) == "bic":
             return 0.5 * self.mechanisms.params_per_edge * math.log(max(num_entities, 1))
-        if not (math.isfinite(sparsity) and sparsity >= 0):
-            raise ValueError(f"sparsity: expected a number >= 0 or 'bic'; found {sparsity!r}")
         return float(sparsity)
 
     def edge_prior_distribution(self) -> PairwiseEdges:
