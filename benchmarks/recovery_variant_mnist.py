@@ -70,6 +70,11 @@ NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 LEARNING_RATE = 3e-3
 
 
+def latent_dims(args) -> dict[str, int]:
+    """The model's latent block sizes: :data:`LATENT_DIMS` with ``--fashion-dims``."""
+    return {**LATENT_DIMS, "fashion": args.fashion_dims}
+
+
 def split_indices(num_entities: int, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Train / held-out row indices, the same rule as ``MultiModalData.split``."""
     n_val = max(1, int(round(validation_fraction * num_entities)))
@@ -141,8 +146,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
     start = time.perf_counter()
     train_data = data.subset(train)
     nuisance = {"colour": args.colour_nuisance, "fashion": args.fashion_nuisance}
-    dims = {"colour": LATENT_DIMS["colour"], "fashion": args.fashion_dims}
-    model = PersonaX(train_data, latent_dims=dims, shared_dim=0, nuisance_dim=nuisance)
+    model = PersonaX(train_data, latent_dims=latent_dims(args), shared_dim=0, nuisance_dim=nuisance)
     model.fit(
         train_data,
         num_epochs=args.epochs,
@@ -164,7 +168,7 @@ def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
     """All methods on the data set of one seed."""
     data, truth = variant_mnist(args.num_entities, seed=seed)
     train, test = split_indices(data.num_entities, args.validation_fraction, seed)
-    n_latents = LATENT_DIMS["colour"] + args.fashion_dims
+    n_latents = sum(latent_dims(args).values())
     rows = [run_factors(truth, train, test, seed), run_pca(data, truth, train, test, seed, n_components=n_latents)]
     if with_model:
         rows.append(run_personax(data, truth, train, test, seed, args))
