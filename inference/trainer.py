@@ -24,6 +24,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from numbers import Real
 
 import pyro
 import torch
@@ -82,6 +83,12 @@ class TrainerConfig:
         Entities per minibatch (``>= 1``).
     learning_rate
         ClippedAdam learning rate.
+    graph_learning_rate
+        Learning rate of the guide's ``graph_parameters()`` (the edge logits of
+        ``q(G)``), or ``None`` = ``learning_rate``. The logits must travel several units
+        from their prior value to express a confident edge, while Adam moves a
+        parameter by about one learning rate per step; a small ``learning_rate`` that
+        suits the networks can leave ``q(G)`` near its prior after a short fit.
     clip_norm
         ClippedAdam per-element gradient clipping bound. The optimised loss is the
         negative ELBO divided by the number of training entities (Adam is invariant to
@@ -119,6 +126,7 @@ class TrainerConfig:
     num_epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-2
+    graph_learning_rate: float | None = None
     clip_norm: float = 10.0
     lr_decay: float = 1.0
     sparsity: float | str | None = None
@@ -139,9 +147,12 @@ class TrainerConfig:
                 raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ValueError(f"patience: expected None or an int >= 1; found {self.patience!r}")
-        for name in ("learning_rate", "clip_norm"):
-            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
-                raise ValueError(f"{name}: expected a finite value > 0; found {getattr(self, name)!r}")
+        for name in ("learning_rate", "clip_norm", "graph_learning_rate"):
+            value = getattr(self, name)
+            if name == "graph_learning_rate" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, Real) or not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name}: expected a finite value > 0; found {value!r}")
         if not 0 < self.lr_decay <= 1:
             raise ValueError(f"lr_decay: expected a value in (0, 1]; found {self.lr_decay!r}")
         if self.sparsity is not None:
@@ -195,9 +206,14 @@ class _ChainTrainer:
         with torch.no_grad():  # materialise lazily created parameters before the optimizer
             idx = torch.arange(min(self.num_train, config.batch_size))
             self._loss(index_batch(train, idx, device), self._kwargs(0, idx), step=0)
-        self.optimizer = ClippedAdam(
-            list(self.loss_fn.parameters()), lr=config.learning_rate, clip_norm=config.clip_norm, lrd=config.lr_decay
-        )
+        graph_ids = {id(p) for p in self.graph_params}
+        params = list(self.loss_fn.parameters())
+        groups = [{"params": [p for p in params if id(p) not in graph_ids]}]
+        graph_group = [p for p in params if id(p) in graph_ids]
+        if graph_group:
+            graph_lr = config.learning_rate if config.graph_learning_rate is None else config.graph_learning_rate
+            groups.append({"params": graph_group, "lr": graph_lr})
+        self.optimizer = ClippedAdam(groups, lr=config.learning_rate, clip_norm=config.clip_norm, lrd=config.lr_decay)
         self.result = ChainResult(chain=chain, seed=self.seed)
         self.epoch, self.best_value, self.wait, self.best_state = 0, -math.inf, 0, None
         self.acyclic = False

@@ -194,6 +194,7 @@ class PersonaX:
         num_epochs: int = 100,
         batch_size: int = 256,
         learning_rate: float = 1e-2,
+        graph_learning_rate: float | None = None,
         num_chains: int = 1,
         seed: int = 0,
         device: str | torch.device = "auto",
@@ -219,6 +220,9 @@ class PersonaX:
             The :class:`~pyro_personax.data.MultiModalData` (``N`` entities).
         num_epochs, batch_size, learning_rate
             Epochs, entities per minibatch, ClippedAdam learning rate.
+        graph_learning_rate
+            Learning rate of the edge logits of ``q(G)`` (``None`` = ``learning_rate``;
+            see :class:`~pyro_personax.inference.TrainerConfig`).
         num_chains, seed
             Chain ``c`` uses seed ``seed + c``; the validation split uses ``seed``.
         device
@@ -256,7 +260,8 @@ class PersonaX:
         """
         spec = self._spec_of(data)
         config = TrainerConfig(
-            num_epochs=num_epochs, batch_size=batch_size, learning_rate=learning_rate, clip_norm=clip_norm,
+            num_epochs=num_epochs, batch_size=batch_size, learning_rate=learning_rate,
+            graph_learning_rate=graph_learning_rate, clip_norm=clip_norm,
             sparsity=sparsity, auglag=AugLagConfig() if auglag is None else auglag,
             temperature=TemperatureSchedule(temperature[0], temperature[1], anneal_epochs),
             kl_warmup=KLWarmup(kl_warmup_epochs), graph_warmup_epochs=num_epochs // 10 if graph_warmup_epochs is None else graph_warmup_epochs,

@@ -51,6 +51,8 @@ def test_constructor_validation(data):
         _px(data, hidden=3)
     with pytest.raises(TypeError, match="layout_or_data"):
         PersonaX({"face": 1})
+    with pytest.raises(ValueError, match="graph_learning_rate"):
+        _px(data).fit(data, graph_learning_rate=-1.0, progress=False, device="cpu")
 
 
 def test_same_seed_identical_and_different_seeds_differ(data):

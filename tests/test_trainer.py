@@ -160,7 +160,8 @@ def test_temperature_and_kl_schedules():
 
 
 @pytest.mark.parametrize("kw", [{"num_epochs": 0}, {"batch_size": 0}, {"learning_rate": -1.0}, {"patience": 0},
-                                {"lr_decay": 1.5}, {"sparsity": -1.0}])
+                                {"lr_decay": 1.5}, {"sparsity": -1.0}, {"graph_learning_rate": 0.0},
+                                {"graph_learning_rate": float("nan")}, {"graph_learning_rate": True}])
 def test_trainer_config_validation(kw):
     with pytest.raises(ValueError, match=next(iter(kw))):
         TrainerConfig(**kw)
@@ -242,6 +243,18 @@ def test_graph_warmup_holds_q_of_g_and_the_schedule_then_learns_the_graph():
     _, guide, r = train_chain(build, train, None, config=config, seed=0)
     assert not torch.equal(guide.logits.detach(), torch.zeros(D, D))
     assert r.alpha[-1] > 0
+
+
+def test_graph_learning_rate_applies_to_the_edge_logits_only():
+    train = _tensors(32)
+    config = _config(num_epochs=1, batch_size=32, learning_rate=0.01)  # one Adam step: |update| = lr
+    model_a, guide_a, _ = train_chain(build, train, None, config=config, seed=0)
+    config = _config(num_epochs=1, batch_size=32, learning_rate=0.01, graph_learning_rate=0.5)
+    model_b, guide_b, _ = train_chain(build, train, None, config=config, seed=0)
+    assert guide_a.logits.detach().abs().max().item() == pytest.approx(0.01, rel=1e-3)
+    assert guide_b.logits.detach().abs().max().item() == pytest.approx(0.5, rel=1e-3)
+    for a, b in zip(model_a.parameters(), model_b.parameters()):
+        assert torch.equal(a, b)  # the networks took the same first step
 
 
 def test_existing_checkpoint_without_resume_is_not_overwritten(tmp_path):
