@@ -88,6 +88,9 @@ def test_fit_refuses_existing_run_and_bad_config(fitted_run, tmp_path, capsys):
     bad.write_text('[model]\nlatent_dims = { a = 1 }\nunknown_key = 3\n[data]\ndataset = "celeb"\npath = "x"\n')
     assert main(["fit", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "unknown_key" in capsys.readouterr().err
+    bad.write_text('[model]\nlatent_dims = { a = 1 }\n[data]\ndataset = "celeb"\npath = "x"\n[fit]\ngraph_learning_rate = 0\n')
+    assert main(["fit", str(bad), "--out", str(tmp_path / "r")]) == 2
+    assert "[fit] graph_learning_rate" in capsys.readouterr().err
 
 
 def test_report_rerenders_from_posterior(fitted_run, capsys):

@@ -23,6 +23,8 @@ Example (``run.toml``; relative paths are relative to the file)::
     num_epochs = 100
     num_chains = 4
     seed = 0
+    # learning_rate = 0.01
+    # graph_learning_rate = 0.1  # edge logits of q(G); omitted = learning_rate
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ class FitConfig:
     num_epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-2
+    graph_learning_rate: float | None = None
     num_chains: int = 4
     seed: int = 0
     device: str = "auto"
@@ -100,6 +103,12 @@ class FitConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"run configuration [fit] {name}: expected a positive integer; found {value!r}")
+        for name in ("learning_rate", "graph_learning_rate"):
+            value = getattr(self, name)
+            if name == "graph_learning_rate" and value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"run configuration [fit] {name}: expected a positive number; found {value!r}")
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     )
     px.fit(
         data, num_epochs=fit_config.num_epochs, batch_size=fit_config.batch_size,
-        learning_rate=fit_config.learning_rate, num_chains=fit_config.num_chains, seed=fit_config.seed,
+        learning_rate=fit_config.learning_rate, graph_learning_rate=fit_config.graph_learning_rate,
+        num_chains=fit_config.num_chains, seed=fit_config.seed,
         device=fit_config.device, validation_fraction=fit_config.validation_fraction,
         progress=not args.no_progress,
     )
