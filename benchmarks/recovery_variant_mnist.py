@@ -19,7 +19,8 @@ component-wise representation, hence the ceiling of these metrics on this data (
 below 1 only because the factors saturate in the tails). A second table gives held-out
 R^2 and matched |correlation| per true latent.
 
-Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING_RATE`):
+Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING_RATE`,
+:data:`GRAPH_LEARNING_RATE`):
 
 - the fashion block has 4 latent dimensions for its 2 true factors. Its single image
   varies in pose *and* in the garment drawn; with 2 dimensions one of them holds the
@@ -41,6 +42,11 @@ Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING
   decoder absorbs ``Z12 = f(Z11) + e2``) and needs one edge fewer, so the edge penalty
   even favours it; only a restriction on the decoder, such as sparsity of its Jacobian
   (red pixels do not depend on ``Z12``), would tell the two apart.
+- graph learning rate 0.1 for the edge logits of ``q(G)``: at 3e-3 they stay near
+  their prior (every edge probability about 0.25 after 40 epochs at N = 2,000), and
+  the expected graph ends cyclic. At N = 10,000, 60 epochs, seeds 0-2: edge AUROC
+  0.64 against 0.49, MCC 0.686 against 0.677, R^2 0.948 against 0.946, SHD 4.0 in
+  both; no run ended with a cyclic expected graph (all three did at 3e-3).
 
 Usage (single thread, as the numbers below the table say)::
 
@@ -68,6 +74,7 @@ PAPER_ROWS = [
 LATENT_DIMS = {"colour": 2, "fashion": 4}
 NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 LEARNING_RATE = 3e-3
+GRAPH_LEARNING_RATE = 0.1
 
 
 def latent_dims(args) -> dict[str, int]:
@@ -151,6 +158,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
         train_data,
         num_epochs=args.epochs,
         learning_rate=args.learning_rate,
+        graph_learning_rate=args.graph_learning_rate,
         batch_size=args.batch_size,
         num_chains=args.num_chains,
         seed=seed,
@@ -206,6 +214,9 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--learning-rate", type=float, default=LEARNING_RATE)
+    p.add_argument(
+        "--graph-learning-rate", type=float, default=GRAPH_LEARNING_RATE, help="learning rate of the edge logits of q(G)"
+    )
     p.add_argument(
         "--fashion-dims", type=int, default=LATENT_DIMS["fashion"], help="fashion latent dimensions (true factors: 2)"
     )
