@@ -103,12 +103,12 @@ class FitConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"run configuration [fit] {name}: expected a positive integer; found {value!r}")
-        for name in ("learning_rate", "graph_learning_rate"):
-            value = getattr(self, name)
-            if name == "graph_learning_rate" and value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
-                raise ValueError(f"run configuration [fit] {name}: expected a positive number; found {value!r}")
+        from pyro_personax.inference import TrainerConfig  # the trainer's own rules for the rates
+
+        try:
+            TrainerConfig(learning_rate=self.learning_rate, graph_learning_rate=self.graph_learning_rate)
+        except ValueError as err:
+            raise ValueError(f"run configuration [fit] {err}") from None
 
 
 @dataclass(frozen=True)
