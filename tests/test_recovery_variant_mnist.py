@@ -52,32 +52,25 @@ def problem(bench):
 
 
 @pytest.fixture(scope="module")
-def pca(bench, problem):
-    """The PCA baseline's score dict on the same data and split."""
-    return bench.run_pca(*problem, seed=0, n_components=sum(bench.LATENT_DIMS.values()))
+def args(bench):
+    """The benchmark's options at this size, with the edge logits at the networks' rate."""
+    return bench.parse_args([
+        "--num-entities", str(NUM_ENTITIES), "--seeds", "0", "--epochs", str(EPOCHS),
+        "--graph-learning-rate", str(bench.LEARNING_RATE), "--device", "cpu",
+    ])
 
 
 @pytest.fixture(scope="module")
-def scores(bench, problem, pca):
-    """``(personax, pca)`` score dicts of one short fit (seed 0)."""
-    pytest.importorskip("pyro_personax.facade")
-    from pyro_personax import PersonaX
+def pca(bench, problem, args):
+    """The PCA baseline's score dict on the same data and split."""
+    return bench.run_pca(*problem, seed=0, n_components=sum(bench.latent_dims(args).values()))
 
-    data, truth, train, test = problem
-    train_data = data.subset(train)
-    model = PersonaX(train_data, latent_dims=bench.LATENT_DIMS, shared_dim=0, nuisance_dim=bench.NUISANCE_DIMS)
-    model.fit(
-        train_data,
-        num_epochs=EPOCHS,
-        learning_rate=bench.LEARNING_RATE,
-        batch_size=256,
-        seed=0,
-        progress=False,
-        device="cpu",
-    )
-    latents = model.get_latent_representation(data)
-    probs = model.edge_probabilities().to_numpy(dtype=float)
-    return bench.score(latents, truth, train, test, edge_probs=probs, seed=0), pca
+
+@pytest.fixture(scope="module")
+def scores(bench, problem, pca, args):
+    """``(personax, pca)`` score dicts of one short fit (seed 0), by the benchmark's own runner."""
+    pytest.importorskip("pyro_personax.facade")
+    return bench.run_personax(*problem, seed=0, args=args), pca
 
 
 def test_pca_baseline_recovers_information_but_not_components(pca):
