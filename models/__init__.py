@@ -1,7 +1,7 @@
 """Pyro generative models and guides of PersonaX Level II (``pyro_personax.models``)."""
 
 from .edges import PairwiseEdges
-from .experts import product_of_experts
+from .experts import product_of_experts, product_of_experts_full
 from .latent_flow import (
     DAGFlowLatent,
     Mechanisms,
@@ -32,4 +32,5 @@ __all__ = [
     "mechanisms",
     "monotone_noise_flow",
     "product_of_experts",
+    "product_of_experts_full",
 ]

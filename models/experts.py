@@ -8,13 +8,22 @@ their normalised product is Gaussian with
     loc       = sum_k mask_k * precision_k * loc_k / precision
 
 A missing measurement (``mask_k = False``) has precision 0 and drops out.
+
+:func:`product_of_experts_full` is the same product for experts with full precision
+matrices (correlated posterior coordinates)::
+
+    Lambda = prior_precision * I + sum_k mask_k * Lambda_k
+    loc    = Lambda^{-1} sum_k mask_k * Lambda_k loc_k
+
+An expert over a subset of the coordinates is an expert whose precision is zero
+outside that subset, which is how a measurement informs only ``(s, z_m)`` of ``z``.
 """
 
 from __future__ import annotations
 
 import torch
 
-__all__ = ["product_of_experts"]
+__all__ = ["product_of_experts", "product_of_experts_full"]
 
 
 def product_of_experts(
@@ -58,3 +67,49 @@ def product_of_experts(
     total = weight.sum(dim) + prior_precision
     mean = (weight * torch.where(weight > 0, loc, torch.zeros_like(loc))).sum(dim) / total
     return mean, total.rsqrt()
+
+
+def product_of_experts_full(
+    loc: torch.Tensor,
+    precision: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    prior_precision: float = 1.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Combine Gaussian experts with full precision matrices and a zero-mean prior expert.
+
+    Parameters
+    ----------
+    loc
+        Expert means ``(..., K, d)``, the ``K`` experts along dimension ``-2``.
+    precision
+        Expert precision matrices ``(..., K, d, d)``, symmetric positive semi-definite
+        (zero rows and columns where an expert says nothing about a coordinate).
+    mask
+        Optional boolean ``(..., K)``; ``False`` drops an expert (its ``loc`` may then
+        hold anything finite or not).
+    prior_precision
+        Precision of the ``N(0, I / prior_precision)`` prior expert (``> 0``, so that the
+        product is a proper Gaussian whatever the experts).
+
+    Returns
+    -------
+    (loc, precision)
+        Mean ``(..., d)`` and precision matrix ``(..., d, d)`` of the product.
+    """
+    if loc.shape[-1:] != precision.shape[-1:] or precision.shape[:-1] != loc.shape:
+        raise ValueError(
+            f"loc (..., K, d) and precision (..., K, d, d) must agree; found {tuple(loc.shape)} and {tuple(precision.shape)}"
+        )
+    if not prior_precision > 0:
+        raise ValueError(f"prior_precision must be > 0; found {prior_precision}")
+    if mask is not None:
+        if mask.shape != loc.shape[:-1]:
+            raise ValueError(f"mask: expected shape {tuple(loc.shape[:-1])}; found {tuple(mask.shape)}")
+        precision = torch.where(mask[..., None, None], precision, torch.zeros_like(precision))
+        loc = torch.where(mask.unsqueeze(-1), loc, torch.zeros_like(loc))
+    eye = torch.eye(loc.shape[-1], dtype=loc.dtype, device=loc.device)
+    total = precision.sum(-3) + prior_precision * eye
+    info = (precision @ loc.unsqueeze(-1)).sum(-3)
+    mean = torch.cholesky_solve(info, torch.linalg.cholesky(total)).squeeze(-1)
+    return mean, total

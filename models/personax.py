@@ -31,7 +31,7 @@ import pyro
 import torch
 import torch.nn.functional as F
 from pyro import poutine
-from pyro.distributions import Bernoulli, Normal
+from pyro.distributions import Bernoulli, MultivariateNormal, Normal
 from pyro.nn import PyroModule
 from torch import nn
 
@@ -39,16 +39,24 @@ from pyro_personax.graph import acyclicity as _acyclicity
 from pyro_personax.layout import SHARED, LatentLayout
 
 from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
-from .experts import product_of_experts
+from .experts import product_of_experts, product_of_experts_full
 from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
 from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
 from .networks import GroupedMLP
 from .spec import ModalitySpec, ModelSpec
 
-__all__ = ["PersonaXModel", "PersonaXGuide", "DEFAULT_SPARSITY", "DEFAULT_NUISANCE_DIM", "check_sparsity"]
+__all__ = [
+    "PersonaXModel",
+    "PersonaXGuide",
+    "DEFAULT_SPARSITY",
+    "DEFAULT_NUISANCE_DIM",
+    "POSTERIOR_COVARIANCES",
+    "check_sparsity",
+]
 
 DEFAULT_SPARSITY = "bic"
 DEFAULT_NUISANCE_DIM = 2
+POSTERIOR_COVARIANCES = ("diagonal", "full")
 _SOFTPLUS_ONE = 0.5413248546129181  # softplus^{-1}(1)
 
 
@@ -424,7 +432,7 @@ class PersonaXGuide(PyroModule):
     ::
 
         q(G)            = PairwiseEdges(logits; temperature)   # per pair: i -> j, j -> i, none
-        q(z_n | x_n)    = N(PoE loc, PoE scale)        # product of per-measurement experts
+        q(z_n | x_n)    = N(PoE loc, PoE covariance)   # product of per-measurement experts
         q(eta_nmk | x_nmk, s_n, z_nm) = N(enc_mk(...))  # per measurement
 
     Each measurement encoder (one MLP per measurement) outputs a Gaussian expert for
@@ -432,6 +440,17 @@ class PersonaXGuide(PyroModule):
     measurements, with a standard-normal prior expert, are combined by the
     precision-weighted product of experts; the shared block pools the experts of all
     measurements of all modalities. A missing measurement has precision 0.
+
+    With ``posterior_covariance="diagonal"`` (the default) every expert, and so
+    ``q(z | x)``, has a diagonal covariance. With ``"full"`` each expert has a full
+    precision matrix over its ``(s, z_m)`` coordinates (``Lambda_k = L_k L_k^T``, ``L_k``
+    lower triangular from the encoder), and ``q(z | x)`` is a multivariate normal whose
+    precision is the sum of the experts' (:func:`product_of_experts_full`): latents of
+    one block, and of the shared and a modality block, may be correlated a posteriori.
+    A mean-field posterior favours latent coordinates whose decoder Jacobian columns
+    are orthogonal and independent a posteriori; the full form removes that pull, at
+    the cost of ``c (c - 1) / 2`` more encoder outputs per measurement
+    (``c = S + D_m``) and a ``D x D`` Cholesky factorisation per entity.
 
     Parameters
     ----------
@@ -444,6 +463,9 @@ class PersonaXGuide(PyroModule):
     init_edge_logit
         Initial logit of the two edge states of every free pair, against 0 for "no
         edge" (0: the three states start equally likely).
+    posterior_covariance
+        ``"diagonal"`` (mean-field ``q(z | x)``) or ``"full"`` (correlated latents a
+        posteriori; see above).
     name
         Prefix of the parameter names.
 
@@ -468,11 +490,17 @@ class PersonaXGuide(PyroModule):
         encoder_layers: int = 2,
         nuisance_dim: int | Mapping[str, int] = DEFAULT_NUISANCE_DIM,
         init_edge_logit: float = 0.0,
+        posterior_covariance: str = "diagonal",
         name: str = "personax_guide",
     ):
         super().__init__(name=name)
         _check_layout_spec(layout, spec)
+        if posterior_covariance not in POSTERIOR_COVARIANCES:
+            raise ValueError(
+                f"posterior_covariance: expected one of {POSTERIOR_COVARIANCES}; found {posterior_covariance!r}"
+            )
         self.layout, self.spec = layout, spec
+        self.posterior_covariance = posterior_covariance
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
         required = torch.as_tensor(layout.required_mask())
         self.register_buffer("free_mask", torch.as_tensor(layout.allowed_mask()) & ~required)
@@ -487,7 +515,8 @@ class PersonaXGuide(PyroModule):
         for m in spec.modalities:
             f, b, e, K = _encoder_dim(m), _block_dim(layout, m.name), self.nuisance_dims[m.name], m.num_measurements
             if b > 0:
-                self.encoders[m.name] = GroupedMLP(K, f, encoder_hidden_dim, 2 * b, num_layers=encoder_layers)
+                out = 2 * b + (b * (b - 1) // 2 if posterior_covariance == "full" else 0)
+                self.encoders[m.name] = GroupedMLP(K, f, encoder_hidden_dim, out, num_layers=encoder_layers)
             if e > 0:
                 self.nuisance_encoders[m.name] = GroupedMLP(K, f + b, encoder_hidden_dim, 2 * e, num_layers=encoder_layers)
 
@@ -509,18 +538,53 @@ class PersonaXGuide(PyroModule):
         return self.edge_distribution().edge_probs().detach()
 
     def _experts(self, batch):
-        """Per-modality encoder features and experts ``(loc, precision, mask)``."""
+        """Per-modality encoder features and experts ``(loc, precision, mask)``.
+
+        ``precision`` is ``(B, K, c)`` (diagonal) or ``(B, K, c, c)`` (full), ``c = S + D_m``.
+        """
         feats, experts = {}, {}
         for m in self.spec.modalities:
             t = batch[m.name]
             feats[m.name] = _encoder_features(m, t)
             if m.name in self.encoders:
-                loc, raw = self.encoders[m.name](feats[m.name]).chunk(2, dim=-1)
-                experts[m.name] = (loc, F.softplus(raw) + 1e-4, t[1])
+                out = self.encoders[m.name](feats[m.name])
+                c = _block_dim(self.layout, m.name)
+                loc, precision = out[..., :c], F.softplus(out[..., c : 2 * c]) + 1e-4
+                if self.posterior_covariance == "full":
+                    # L = diag(sqrt(precision)) + strictly lower part: with a zero lower part
+                    # the expert equals the diagonal one.
+                    rows, cols = torch.tril_indices(c, c, -1, device=out.device)
+                    tril = torch.diag_embed(precision.sqrt())
+                    lower = out.new_zeros(out.shape[:-1] + (c, c))
+                    lower[..., rows, cols] = out[..., 2 * c :]
+                    tril = tril + lower
+                    precision = tril @ tril.mT
+                experts[m.name] = (loc, precision, t[1])
         return feats, experts
 
+    def _posterior_full(self, experts):
+        """Full-covariance PoE posterior: ``loc (B, D)`` and precision ``(B, D, D)``.
+
+        Each measurement's expert over ``(s, z_m)`` is embedded in ``D`` coordinates
+        (zero precision elsewhere) and all experts are multiplied at once.
+        """
+        D, S = self.layout.latent_dim, self.layout.shared_dim
+        locs, precs, masks = [], [], []
+        for mod, (loc, prec, mask) in experts.items():
+            block = self.layout.block_slice(mod)
+            idx = torch.cat([torch.arange(S), torch.arange(block.start, block.stop)]).to(loc.device)
+            full_loc = loc.new_zeros(loc.shape[:-1] + (D,))
+            full_loc[..., idx] = loc
+            full_prec = prec.new_zeros(prec.shape[:-2] + (D, D))
+            full_prec[..., idx[:, None], idx] = prec
+            locs.append(full_loc), precs.append(full_prec), masks.append(mask)
+        return product_of_experts_full(torch.cat(locs, -2), torch.cat(precs, -3), torch.cat(masks, -1))
+
     def _posterior(self, experts):
-        """PoE posterior ``(loc, scale)``, each ``(B, D)``, in layout order."""
+        """PoE posterior ``(loc, scale)``, each ``(B, D)``, in layout order (marginal scales)."""
+        if self.posterior_covariance == "full":
+            loc, precision = self._posterior_full(experts)
+            return loc, torch.cholesky_inverse(torch.linalg.cholesky(precision)).diagonal(dim1=-2, dim2=-1).sqrt()
         S, locs, scales = self.layout.shared_dim, [], []
         if S > 0:
             parts = [(e[0][..., :S], e[1][..., :S], e[2]) for e in experts.values()]
@@ -533,11 +597,34 @@ class PersonaXGuide(PyroModule):
                 locs.append(loc), scales.append(scale)
         return torch.cat(locs, dim=-1), torch.cat(scales, dim=-1)
 
+    def _distribution(self, experts):
+        """``q(z | x)`` as a distribution with batch shape ``(B,)`` and event shape ``(D,)``."""
+        if self.posterior_covariance == "full":
+            loc, precision = self._posterior_full(experts)
+            return MultivariateNormal(loc, precision_matrix=precision)
+        loc, scale = self._posterior(experts)
+        return Normal(loc, scale).to_event(1)
+
     @torch.no_grad()
     def latent_posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(loc, scale)`` of ``q(z | x)``, each ``(N, D)``, for all rows of ``batch`` (no sampling)."""
+        """``(loc, scale)`` of ``q(z | x)``, each ``(N, D)``, for all rows of ``batch`` (no sampling).
+
+        ``scale`` holds the marginal standard deviations; with
+        ``posterior_covariance="full"`` use :meth:`latent_posterior_distribution` for the
+        correlations.
+        """
         self.spec.check_batch(batch)
         return self._posterior(self._experts(batch)[1])
+
+    @torch.no_grad()
+    def latent_posterior_distribution(self, batch):
+        """``q(z | x)`` for all rows of ``batch``: batch shape ``(N,)``, event shape ``(D,)``.
+
+        A diagonal ``Normal(...).to_event(1)`` or a ``MultivariateNormal``, by
+        ``posterior_covariance``; its ``rsample`` / ``log_prob`` are those of the guide.
+        """
+        self.spec.check_batch(batch)
+        return self._distribution(self._experts(batch)[1])
 
     def forward(
         self,
@@ -556,10 +643,10 @@ class PersonaXGuide(PyroModule):
         _check_call(self, batch, num_entities, subsample, temperature, kl_weight)
         pyro.sample("edges", self.edge_distribution(temperature))
         feats, experts = self._experts(batch)
-        loc, scale = self._posterior(experts)
+        q_z = self._distribution(experts)
         with pyro.plate("entity", num_entities, subsample=subsample, dim=-1):
             with _kl_scale(kl_weight):
-                z = pyro.sample("z", Normal(loc, scale).to_event(1))
+                z = pyro.sample("z", q_z)
             for m in self.spec.modalities:
                 if m.name not in self.nuisance_encoders:
                     continue

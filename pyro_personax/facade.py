@@ -417,9 +417,14 @@ class PersonaX:
             z = []
             with local_params():
                 for guide in self._guides:
-                    loc, scale = (torch.cat(t).cpu() for t in zip(*(guide.latent_posterior(b) for b in self._batches(data, 1024))))
+                    dists = [guide.latent_posterior_distribution(b) for b in self._batches(data, 1024)]
+                    loc = torch.cat([d.mean for d in dists]).cpu()
                     eps = torch.randn((num_samples, *loc.shape), generator=gen, dtype=loc.dtype)
-                    z.append(loc + scale * eps)
+                    if guide.posterior_covariance == "full":
+                        tril = torch.cat([d.scale_tril for d in dists]).cpu()
+                        z.append(loc + (tril @ eps.unsqueeze(-1)).squeeze(-1))
+                    else:
+                        z.append(loc + torch.cat([d.base_dist.scale for d in dists]).cpu() * eps)
             out["z"] = torch.stack(z).numpy()
         return out
 

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pyro_personax.models import product_of_experts
+from pyro_personax.models import product_of_experts, product_of_experts_full
 
 
 def _normal_logpdf(x, loc, scale):
@@ -64,3 +64,60 @@ def test_bad_arguments_raise():
         product_of_experts(torch.zeros(2, 3, 1), torch.ones(2, 3, 2))
     with pytest.raises(ValueError, match="prior_precision"):
         product_of_experts(torch.zeros(2, 3, 1), torch.ones(2, 3, 1), prior_precision=-1.0)
+
+
+def _random_precisions(*shape, d, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    a = torch.randn(*shape, d, d, generator=gen, dtype=torch.float64)
+    return a @ a.mT + 0.1 * torch.eye(d, dtype=torch.float64)
+
+
+def test_full_product_matches_the_product_of_densities():
+    torch.manual_seed(1)
+    loc = torch.randn(4, 3, 2, dtype=torch.float64)  # (N, K, d)
+    prec = _random_precisions(4, 3, d=2)
+    mean, total = product_of_experts_full(loc, prec)
+    assert mean.shape == (4, 2) and total.shape == (4, 2, 2)
+    mvn = torch.distributions.MultivariateNormal
+    xs = torch.randn(7, 1, 2, dtype=torch.float64)  # points, broadcast over N
+    experts = mvn(loc, precision_matrix=prec).log_prob(xs.unsqueeze(-2)).sum(-1)
+    prior = mvn(torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)).log_prob(xs)
+    diff = experts + prior - mvn(mean, precision_matrix=total).log_prob(xs)
+    torch.testing.assert_close(diff, diff[:1].expand_as(diff), atol=1e-10, rtol=0)
+
+
+def test_full_product_with_diagonal_precisions_is_the_diagonal_product():
+    loc = torch.randn(5, 3, 4, dtype=torch.float64)
+    prec = torch.rand(5, 3, 4, dtype=torch.float64) + 0.1
+    mask = torch.rand(5, 3) > 0.3
+    mean, total = product_of_experts_full(loc, torch.diag_embed(prec), mask)
+    ref_mean, ref_scale = product_of_experts(loc, prec, mask)
+    torch.testing.assert_close(mean, ref_mean)
+    torch.testing.assert_close(total, torch.diag_embed(ref_scale**-2))
+
+
+def test_full_product_drops_masked_experts_and_partial_experts_inform_their_coordinates():
+    loc = torch.randn(2, 3, 3, dtype=torch.float64)
+    prec = _random_precisions(2, 3, d=3, seed=2)
+    mask = torch.tensor([[True, False, True], [False, False, False]])
+    bad = loc.clone()
+    bad[0, 1] = float("nan")
+    mean, total = product_of_experts_full(bad, prec, mask)
+    ref_mean, ref_total = product_of_experts_full(loc[:1, [0, 2]], prec[:1, [0, 2]])
+    torch.testing.assert_close(mean[:1], ref_mean)
+    torch.testing.assert_close(total[:1], ref_total)
+    torch.testing.assert_close(mean[1], torch.zeros(3, dtype=torch.float64))  # only the prior
+    # an expert on coordinate 0 only leaves the others at the prior
+    only_first = torch.zeros(1, 1, 3, 3, dtype=torch.float64)
+    only_first[..., 0, 0] = 4.0
+    mean, total = product_of_experts_full(torch.tensor([[[2.0, 9.0, 9.0]]], dtype=torch.float64), only_first)
+    torch.testing.assert_close(mean, torch.tensor([[8.0 / 5.0, 0.0, 0.0]], dtype=torch.float64))
+
+
+def test_full_product_bad_input_raises():
+    with pytest.raises(ValueError, match=r"loc \(\.\.\., K, d\) and precision \(\.\.\., K, d, d\) must agree"):
+        product_of_experts_full(torch.zeros(2, 3, 2), torch.ones(2, 3, 2))
+    with pytest.raises(ValueError, match="prior_precision must be > 0"):
+        product_of_experts_full(torch.zeros(2, 3, 1), torch.ones(2, 3, 1, 1), prior_precision=0.0)
+    with pytest.raises(ValueError, match=r"mask: expected shape \(2, 3\)"):
+        product_of_experts_full(torch.zeros(2, 3, 1), torch.ones(2, 3, 1, 1), torch.ones(2, dtype=torch.bool))

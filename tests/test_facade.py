@@ -101,6 +101,28 @@ def test_sample_posterior_edges_match_probabilities(data):
     np.testing.assert_array_equal(same, px.sample_posterior(10, seed=3)["edges"])
 
 
+def test_full_covariance_posterior_draws_follow_the_guide_covariance(data, tmp_path):
+    px = _px(data, posterior_covariance="full")
+    px.fit(data, seed=0, **FIT)
+    q = px.guide(0).latent_posterior_distribution(data.to_tensors())
+    z = px.sample_posterior(20000, data=data, seed=1)["z"][0]  # (S, N, D)
+    cov = q.covariance_matrix.double().numpy()
+    sd = np.sqrt(cov.diagonal(axis1=1, axis2=2))
+    corr = cov / sd[:, :, None] / sd[:, None, :]
+    for n in (0, 7):
+        # guide correlations of 0.04 - 0.06 here; the draws' correlations have SE 0.007
+        assert np.abs(corr[n][np.triu_indices(3, 1)]).max() > 0.04
+        np.testing.assert_allclose(np.corrcoef(z[:, n].T), corr[n], atol=0.03)
+        np.testing.assert_allclose(z[:, n].std(0), sd[n], rtol=0.03)
+        np.testing.assert_allclose(z[:, n].mean(0), q.mean[n].numpy(), atol=0.03)
+    again = [px.sample_posterior(50, data=data, seed=2)["z"] for _ in range(2)]
+    np.testing.assert_array_equal(*again)
+    px.save(tmp_path / "px")
+    loaded = PersonaX.load(tmp_path / "px")
+    assert loaded.guide(0).posterior_covariance == "full"
+    np.testing.assert_array_equal(px.get_latent_representation(data), loaded.get_latent_representation(data))
+
+
 def test_save_load_round_trip(data, tmp_path):
     px = _px(data)
     px.fit(data, num_chains=2, seed=0, **FIT)

@@ -43,10 +43,10 @@ def _layout(**kwargs):
     return LatentLayout(1, {"face": 2, "text": 1, "bio": 1}, **kwargs)
 
 
-def _pair(data, layout=None, **kwargs):
+def _pair(data, layout=None, posterior_covariance="diagonal", **kwargs):
     spec = ModelSpec.from_data(data)
     layout = layout or _layout()
-    return PersonaXModel(layout, spec, **kwargs), PersonaXGuide(layout, spec)
+    return PersonaXModel(layout, spec, **kwargs), PersonaXGuide(layout, spec, posterior_covariance=posterior_covariance)
 
 
 def _rows(batch, idx):
@@ -145,9 +145,10 @@ def test_forbidden_and_required_edges_are_fixed():
     assert model.acyclicity(torch.zeros(5, 5)).item() == 0.0
 
 
-def test_masked_measurement_leaves_the_elbo_unchanged():
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_masked_measurement_leaves_the_elbo_unchanged(covariance):
     data = _data()
-    model, guide = _pair(data)
+    model, guide = _pair(data, posterior_covariance=covariance)
     batch = data.to_tensors()
     ref = _elbo(model, guide, batch, num_entities=N)
     changed = {m: ModalityTensors(t.values.clone(), t.mask, t.cell_mask) for m, t in batch.items()}
@@ -279,10 +280,67 @@ def test_bad_batches_raise():
                 fn(b, **kw)
 
 
-@pytest.mark.gpu
-def test_one_svi_step_on_cuda():
+def _copy_diagonal_part(full: PersonaXGuide, diagonal: PersonaXGuide) -> None:
+    """Give ``full`` the parameters of ``diagonal`` and zero its off-diagonal outputs."""
+    with torch.no_grad():
+        full_params = dict(full.named_parameters())
+        for name, p in diagonal.named_parameters():
+            q = full_params[name]
+            if q.shape == p.shape:
+                q.copy_(p)
+            else:  # the encoders' last layer: [loc, precision] outputs, then the lower triangle
+                q.zero_()
+                q[..., : p.shape[-1]] = p
+
+
+def test_full_covariance_guide_with_zero_correlations_is_the_diagonal_guide():
     data = _data()
-    model, guide = _pair(data)
+    spec, batch = ModelSpec.from_data(data), data.to_tensors()
+    torch.manual_seed(0)
+    diagonal = PersonaXGuide(_layout(), spec)
+    full = PersonaXGuide(_layout(), spec, posterior_covariance="full")
+    _copy_diagonal_part(full, diagonal)
+    loc_d, scale_d = diagonal.latent_posterior(batch)
+    loc_f, scale_f = full.latent_posterior(batch)
+    torch.testing.assert_close(loc_f, loc_d)
+    torch.testing.assert_close(scale_f, scale_d)
+    cov = full.latent_posterior_distribution(batch).covariance_matrix
+    torch.testing.assert_close(cov, torch.diag_embed(scale_d**2))
+    # the ELBO is the same too (the entropy of q(z | x) included)
+    model = PersonaXModel(_layout(), spec)
+    assert _elbo(model, full, batch, num_entities=N) == pytest.approx(_elbo(model, diagonal, batch, num_entities=N), rel=1e-5)
+
+
+def test_full_covariance_guide_correlates_latents_within_the_experts_coordinates():
+    data = _data()
+    layout = LatentLayout(0, {"face": 2, "text": 2, "bio": 1})
+    model, guide = _pair(data, layout, posterior_covariance="full")
+    batch = data.to_tensors()
+    q = guide.latent_posterior_distribution(batch)
+    assert isinstance(q, pyro.distributions.MultivariateNormal) and q.event_shape == (5,) and q.batch_shape == (N,)
+    cov = q.covariance_matrix
+    assert cov[:, 0, 1].abs().min() > 1e-6  # within the face block
+    assert (cov[:, :2, 2:] == 0).all()  # no shared block: face and text are independent
+    loc, scale = guide.latent_posterior(batch)
+    torch.testing.assert_close(scale, cov.diagonal(dim1=-2, dim2=-1).sqrt())
+    svi = SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO())
+    before = [p.detach().clone() for p in guide.encoders["face"].parameters()]
+    assert np.isfinite(svi.step(batch, num_entities=N))
+    assert all(not torch.equal(b, p) for b, p in zip(before, guide.encoders["face"].parameters()))
+    tr = poutine.trace(guide).get_trace(batch, num_entities=N)
+    assert tr.nodes["z"]["value"].shape == (N, 5)
+
+
+def test_bad_posterior_covariance_raises():
+    with pytest.raises(ValueError, match=r"posterior_covariance: expected one of \('diagonal', 'full'\); found 'dense'"):
+        PersonaXGuide(_layout(), ModelSpec.from_data(_data()), posterior_covariance="dense")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("covariance", ["diagonal", "full"])
+def test_one_svi_step_on_cuda(covariance):
+    data = _data()
+    model, guide = _pair(data, posterior_covariance=covariance)
     model, guide = model.cuda(), guide.cuda()
     batch = data.to_tensors(device="cuda")
     svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
