@@ -583,8 +583,8 @@ class PersonaXGuide(PyroModule):
     def _posterior(self, experts):
         """PoE posterior ``(loc, scale)``, each ``(B, D)``, in layout order (marginal scales)."""
         if self.posterior_covariance == "full":
-            loc, precision = self._posterior_full(experts)
-            return loc, torch.cholesky_inverse(torch.linalg.cholesky(precision)).diagonal(dim1=-2, dim2=-1).sqrt()
+            q = self._distribution(experts)
+            return q.mean, q.stddev
         S, locs, scales = self.layout.shared_dim, [], []
         if S > 0:
             parts = [(e[0][..., :S], e[1][..., :S], e[2]) for e in experts.values()]
