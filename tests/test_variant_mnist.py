@@ -17,6 +17,7 @@ from pyro_personax.synthetic.variant_mnist import (
     render_fashion,
     render_latent_sweep,
     sample_variant_mnist_latents,
+    structural_noise,
     variant_mnist,
     variant_mnist_adjacency,
 )
@@ -85,6 +86,26 @@ def test_children_are_not_deterministic_functions_of_parents():
             assert ((r - r.mean()) ** 4).mean() / r.var() ** 2 - 3 > 1.5
     with pytest.raises(ValueError, match="noise_scale"):
         sample_variant_mnist_latents(10, noise_scale=0.0)
+
+
+def test_structural_noise_recovers_the_exogenous_draws():
+    seed, n, s = 3, 20_000, 0.7
+    z = sample_variant_mnist_latents(n, seed=seed, noise_scale=s)
+    # the draws, in the order the sampler takes them from its generator
+    rng = np.random.default_rng(seed)
+    e1 = rng.uniform(-np.sqrt(3), np.sqrt(3), size=n)
+    e2 = rng.laplace(0.0, 1.0 / np.sqrt(2.0), size=n)
+    e3 = rng.uniform(-np.sqrt(3), np.sqrt(3), size=n)
+    e4 = rng.laplace(0.0, 1.0 / np.sqrt(2.0), size=n)
+    noise = structural_noise(z)
+    np.testing.assert_allclose(noise, np.column_stack([e1, s * e2, s * e3, s * e4]), atol=1e-10)
+    # independent columns, while the latents themselves are dependent
+    rho_noise = np.corrcoef(noise, rowvar=False)[np.triu_indices(4, 1)]
+    rho_latents = np.corrcoef(z, rowvar=False)[np.triu_indices(4, 1)]
+    assert np.abs(rho_noise).max() < 0.03
+    assert np.abs(rho_latents).max() > 0.5
+    with pytest.raises(ValueError, match=r"latents: expected shape \(N, 4\)"):
+        structural_noise(z[:, :3])
 
 
 def test_fashion_pose_follows_latents():
