@@ -99,6 +99,14 @@ def _mechanism_z22(z21):
     return 1.2 * np.tanh(z21) - 0.3 * z21**2
 
 
+def _check_latents(latents) -> np.ndarray:
+    """``latents`` as a ``(N, 4)`` float array, or a ValueError naming the shape found."""
+    z = np.asarray(latents, dtype=float)
+    if z.ndim != 2 or z.shape[1] != len(LATENT_NAMES):
+        raise ValueError(f"latents: expected shape (N, {len(LATENT_NAMES)}); found {z.shape}")
+    return z
+
+
 def _laplace(rng, n):
     return rng.laplace(0.0, 1.0 / np.sqrt(2.0), size=n)
 
@@ -158,9 +166,7 @@ def structural_noise(latents) -> np.ndarray:
     numpy.ndarray
         ``(N, 4)`` float64.
     """
-    z = np.asarray(latents, dtype=float)
-    if z.ndim != 2 or z.shape[1] != len(LATENT_NAMES):
-        raise ValueError(f"latents: expected shape (N, {len(LATENT_NAMES)}); found {z.shape}")
+    z = _check_latents(latents)
     z11, z12, z21, z22 = z.T
     return np.column_stack([z11, z12 - _mechanism_z12(z11), z21 - _mechanism_z21(z11), z22 - _mechanism_z22(z21)])
 
@@ -232,9 +238,7 @@ def generating_factors(latents) -> np.ndarray:
     numpy.ndarray
         ``(N, 4)`` float64.
     """
-    z = np.asarray(latents, dtype=float)
-    if z.ndim != 2 or z.shape[1] != len(LATENT_NAMES):
-        raise ValueError(f"latents: expected shape (N, {len(LATENT_NAMES)}); found {z.shape}")
+    z = _check_latents(latents)
     tint = colour_tint(z[:, 0], z[:, 1])
     angle, scale = fashion_pose(z[:, 2], z[:, 3])
     return np.column_stack([tint[:, 0], tint[:, 1], angle, scale])
