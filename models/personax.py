@@ -568,11 +568,11 @@ class PersonaXGuide(PyroModule):
         Each measurement's expert over ``(s, z_m)`` is embedded in ``D`` coordinates
         (zero precision elsewhere) and all experts are multiplied at once.
         """
-        D, S = self.layout.latent_dim, self.layout.shared_dim
+        D = self.layout.latent_dim
         locs, precs, masks = [], [], []
         for mod, (loc, prec, mask) in experts.items():
-            block = self.layout.block_slice(mod)
-            idx = torch.cat([torch.arange(S), torch.arange(block.start, block.stop)]).to(loc.device)
+            # the (s, z_m) coordinates, picked the way the decoders pick them from z
+            idx = _block_latents(self.layout, torch.arange(D, device=loc.device), mod, 1)[0]
             full_loc = loc.new_zeros(loc.shape[:-1] + (D,))
             full_loc[..., idx] = loc
             full_prec = prec.new_zeros(prec.shape[:-2] + (D, D))
