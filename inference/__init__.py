@@ -1,8 +1,15 @@
-"""Level II inference: SVI training with the augmented-Lagrangian schedule, chains, results.
+"""Level II inference: SVI training with the augmented-Lagrangian schedule, chains, their label
+alignment, results.
 
 Importable as :mod:`pyro_personax.inference`.
 """
 
+from pyro_personax.inference.alignment import (
+    ChainAlignment,
+    align_chains,
+    exchangeable_groups,
+    identity_alignment,
+)
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pyro_personax.inference.devices import resolve_device
 from pyro_personax.inference.nonfinite import NonFiniteLossError
@@ -24,14 +31,18 @@ from pyro_personax.inference.trainer import (
 __all__ = [
     "AugLagConfig",
     "AugmentedLagrangian",
+    "ChainAlignment",
     "ChainResult",
     "FitResult",
     "KLWarmup",
     "NonFiniteLossError",
     "TemperatureSchedule",
     "TrainerConfig",
+    "align_chains",
     "checkpoint_path",
+    "exchangeable_groups",
     "fit_chains",
+    "identity_alignment",
     "index_batch",
     "load_checkpoint",
     "local_params",

@@ -123,6 +123,8 @@ def collect_posterior(
     dict
         Keyword arguments of ``build_inference_data`` (without ``layout`` and
         ``attrs``), including ``entity_ids`` (the subsample's rows, or the data's ids).
+        Every per-latent array of every chain is in chain 0's latent labels
+        (``px.chain_alignment``, see :meth:`~pyro_personax.PersonaX.align_chains`).
     """
     if num_predictive is None:
         num_predictive = min(20, num_samples)
@@ -138,15 +140,16 @@ def collect_posterior(
     out = {k: [] for k in keys}
     noise = {"noise_scale": [], "noise_excess_kurtosis": []}
     predictive = {m: [] for m in (sub.modalities if sub is not None else ())}
+    align = px._alignment()
     with torch.random.fork_rng(devices=[]), local_params():
         for c in range(px.num_chains):
             torch.manual_seed(seed + c)
             generator = torch.Generator().manual_seed(seed + c)
             model, guide = px.model(c), px.guide(c)
             for k, v in noise_summary(model, generator).items():
-                noise[k].append(np.broadcast_to(v, (num_samples, v.shape[0])))
+                noise[k].append(np.broadcast_to(align.relabel_latents(c, v), (num_samples, v.shape[0])))
             edges = _edge_draws(guide, num_samples, generator)
-            out["edges"].append(edges.cpu().numpy().astype(np.int8))
+            out["edges"].append(align.relabel_edges(c, edges.cpu().numpy().astype(np.int8)))
             if sub is None:
                 continue
             param = next(guide.parameters())
@@ -154,8 +157,8 @@ def collect_posterior(
             loc, _ = guide.latent_posterior(batch)
             log_w, pred = _chain_draws(model, guide, batch, sub.num_entities, edges, num_predictive)
             strengths = torch.stack([model.mechanism_strength(loc, e) for e in edges])
-            out["edge_strengths"].append(strengths.cpu().numpy())
-            out["latent_means"].append(loc.cpu().numpy())
+            out["edge_strengths"].append(align.relabel_edges(c, strengths.cpu().numpy()))
+            out["latent_means"].append(align.relabel_latents(c, loc.cpu().numpy()))
             out["log_weights"].append(log_w.cpu().numpy())
             for m, v in pred.items():
                 predictive[m].append(v.cpu().numpy())

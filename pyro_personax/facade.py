@@ -24,11 +24,14 @@ from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import to_dag, to_networkx
 from pyro_personax.inference import (
     AugLagConfig,
+    ChainAlignment,
     FitResult,
     KLWarmup,
     TemperatureSchedule,
     TrainerConfig,
+    align_chains,
     fit_chains,
+    identity_alignment,
     index_batch,
     local_params,
     resolve_device,
@@ -166,6 +169,7 @@ class PersonaX:
         self.model_options = dict(model_options)
         self._model_opts, self._guide_opts = _split_options(mechanism, self.model_options)
         self.fit_result: FitResult | None = None
+        self.chain_alignment: ChainAlignment | None = None
         self._fit_data: MultiModalData | None = None  # the data of the last fit (not saved)
         self._models: list = []
         self._guides: list = []
@@ -277,6 +281,7 @@ class PersonaX:
         )
         self._models, self._guides, self.fit_result, self.device = models, guides, result, dev
         self._fit_data = data
+        self.align_chains(data, seed=seed)
         not_converged = [c.chain for c in result.chains if not c.converged]
         if not_converged:
             logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
@@ -314,7 +319,8 @@ class PersonaX:
     def _edge_array(self, chain: int | None) -> np.ndarray:
         self._check_fitted("edge_probabilities")
         chains = range(self.num_chains) if chain is None else [self._chain(chain, "edge_probabilities")]
-        probs = [self._guides[c].edge_probabilities().detach().cpu().double().numpy() for c in chains]
+        align = self._alignment()
+        probs = [align.relabel_edges(c, self._guides[c].edge_probabilities().detach().cpu().double().numpy()) for c in chains]
         return np.mean(probs, axis=0)
 
     def edge_probabilities(self, chain: int | None = None) -> pd.DataFrame:
@@ -323,7 +329,8 @@ class PersonaX:
         Parameters
         ----------
         chain
-            One chain, or ``None`` for the mean over chains (pooled).
+            One chain, or ``None`` for the mean over chains (pooled). Every chain is
+            reported in chain 0's latent labels (:meth:`align_chains`).
 
         Returns
         -------
@@ -370,7 +377,8 @@ class PersonaX:
         data
             Data with the same modalities and shapes as the fitted data (``N`` rows).
         chain
-            Which chain's encoder to use.
+            Which chain's encoder to use; its columns are in chain 0's labels
+            (:meth:`align_chains`).
         batch_size
             Rows per forward pass.
 
@@ -379,11 +387,69 @@ class PersonaX:
         numpy.ndarray
             ``(N, D)``, columns in :attr:`layout` order (``layout.names``).
         """
-        guide = self._guides[self._chain(chain, "get_latent_representation")]
+        chain = self._chain(chain, "get_latent_representation")
+        return self._alignment().relabel_latents(chain, self._chain_latents(data, chain, batch_size))
+
+    @torch.no_grad()
+    def _chain_latents(self, data: MultiModalData, chain: int, batch_size: int = 1024) -> np.ndarray:
+        """Posterior means ``(N, D)`` of ``chain`` in that chain's own labels."""
+        guide = self._guides[chain]
         self._spec_of(data)
         with local_params():
             locs = [guide.latent_posterior(b)[0].cpu() for b in self._batches(data, batch_size)]
         return torch.cat(locs).double().numpy()
+
+    def _alignment(self) -> ChainAlignment:
+        """:attr:`chain_alignment`, or the identity when there is none."""
+        if self.chain_alignment is None or self.chain_alignment.num_chains != self.num_chains:
+            return identity_alignment(self.num_chains, self.layout.latent_dim)
+        return self.chain_alignment
+
+    def align_chains(self, data: MultiModalData, *, max_entities: int | None = 2000, seed: int = 0) -> ChainAlignment:
+        """Match every chain's latent labels to chain 0's (called by :meth:`fit`).
+
+        The latents of one block are exchangeable in the model, so independent restarts
+        may name the same factor differently; pooled edge probabilities, the
+        :meth:`to_inference_data` chains (hence R-hat) and every per-chain output are
+        reported in chain 0's labels after this matching
+        (:func:`~pyro_personax.inference.alignment.align_chains`: Hungarian matching on
+        absolute Spearman correlation of the posterior means, within groups of
+        exchangeable latents). :meth:`model` and :meth:`guide` keep each chain's own
+        labels.
+
+        Parameters
+        ----------
+        data
+            Rows to compare the chains on (:meth:`fit` uses its data).
+        max_entities
+            Random subset of at most this many rows (``None`` = all).
+        seed
+            Seed of the subset.
+
+        Returns
+        -------
+        ChainAlignment
+            Also stored as :attr:`chain_alignment`. A warning is logged when a matched
+            pair correlates below 0.5: the restarts then found different
+            representations, and their pooled graph mixes different variables.
+        """
+        self._check_fitted("align_chains")
+        self._spec_of(data)
+        if max_entities is not None and data.num_entities > max_entities:
+            rows = np.sort(np.random.default_rng(seed).choice(data.num_entities, size=max_entities, replace=False))
+            data = data.subset(rows)
+        latents = [self._chain_latents(data, c) for c in range(self.num_chains)]
+        self.chain_alignment = align_chains(latents, self.layout)
+        corr = self.chain_alignment.correlations
+        if corr.min() < 0.5:
+            c, j = np.unravel_index(np.argmin(corr), corr.shape)
+            logger.warning(
+                "chain %d's latents do not match chain 0's (latent %r: matched |Spearman| %.2f); the restarts found "
+                "different representations and pooled edge probabilities mix them; see chain_alignment and the "
+                "per-chain edge probabilities",
+                c, self.layout.names[j], corr[c, j],
+            )
+        return self.chain_alignment
 
     @torch.no_grad()
     def sample_posterior(self, num_samples: int, data: MultiModalData | None = None, seed: int = 0) -> dict:
@@ -403,28 +469,34 @@ class PersonaX:
         dict
             ``"edges"``: ``(C, S, D, D)`` 0/1 draws (hard straight-through edges are
             ``Bernoulli(P(edge))``); ``"edge_probabilities"``: ``(C, D, D)``; with data,
-            ``"z"``: ``(C, S, N, D)``.
+            ``"z"``: ``(C, S, N, D)``. Every chain is in chain 0's labels
+            (:meth:`align_chains`).
         """
         self._check_fitted("sample_posterior")
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
         gen = torch.Generator().manual_seed(seed)
-        probs = torch.stack([g.edge_probabilities().detach().cpu() for g in self._guides])
+        align = self._alignment()
+        probs = torch.stack([
+            torch.as_tensor(align.relabel_edges(c, g.edge_probabilities().detach().cpu()))
+            for c, g in enumerate(self._guides)
+        ])
         edges = torch.bernoulli(probs[:, None].expand(-1, num_samples, -1, -1), generator=gen)
         out = {"edges": edges.numpy(), "edge_probabilities": probs.numpy()}
         if data is not None:
             self._spec_of(data)
             z = []
             with local_params():
-                for guide in self._guides:
+                for c, guide in enumerate(self._guides):
                     dists = [guide.latent_posterior_distribution(b) for b in self._batches(data, 1024)]
                     loc = torch.cat([d.mean for d in dists]).cpu()
                     eps = torch.randn((num_samples, *loc.shape), generator=gen, dtype=loc.dtype)
                     if guide.posterior_covariance == "full":
                         tril = torch.cat([d.scale_tril for d in dists]).cpu()
-                        z.append(loc + (tril @ eps.unsqueeze(-1)).squeeze(-1))
+                        draws = loc + (tril @ eps.unsqueeze(-1)).squeeze(-1)
                     else:
-                        z.append(loc + torch.cat([d.base_dist.scale for d in dists]).cpu() * eps)
+                        draws = loc + torch.cat([d.base_dist.scale for d in dists]).cpu() * eps
+                    z.append(torch.as_tensor(align.relabel_latents(c, draws)))
             out["z"] = torch.stack(z).numpy()
         return out
 
@@ -492,6 +564,7 @@ class PersonaX:
             "mechanism": self.mechanism,
             "model_options": self.model_options,
             "fit_result": self.fit_result.to_dict() if self.fit_result is not None else None,
+            "chain_alignment": self.chain_alignment.to_dict() if self.chain_alignment is not None else None,
         }
         try:
             return json.loads(json.dumps(config))
@@ -553,6 +626,8 @@ class PersonaX:
                 px._guides.append(guide.to(px.device))
         if config["fit_result"] is not None:
             px.fit_result = FitResult.from_dict(config["fit_result"])
+        if config.get("chain_alignment") is not None:
+            px.chain_alignment = ChainAlignment.from_dict(config["chain_alignment"])
         return px
 
     def __repr__(self) -> str:

@@ -76,6 +76,13 @@ def test_fit_writes_the_run_folder(fitted_run):
         assert (run / name).stat().st_size > 0, name
     probs = pd.read_csv(run / "edge_probabilities.csv", index_col=0)
     assert list(probs.columns) == ["Z11", "Z12", "Z21", "Z22"] or probs.shape == (4, 4)
+    align = pd.read_csv(run / "chain_alignment.csv")
+    assert list(align.columns) == ["chain", "latent", "matched", "abs_spearman"]
+    assert align.shape == (2 * 4, 4) and set(align["chain"]) == {0, 1}
+    chain0 = align[align["chain"] == 0]
+    assert (chain0["latent"] == chain0["matched"]).all() and np.allclose(chain0["abs_spearman"], 1.0)
+    for _, rows in align.groupby("chain"):  # every chain's latents are matched one-to-one
+        assert sorted(rows["matched"]) == sorted(rows["latent"])
 
 
 def test_fit_refuses_existing_run_and_bad_config(fitted_run, tmp_path, capsys):

@@ -9,7 +9,7 @@ import torch
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.facade import PersonaX
 from pyro_personax.graph import is_dag
-from pyro_personax.inference import FitResult, local_params
+from pyro_personax.inference import ChainAlignment, FitResult, local_params
 from pyro_personax.layout import LatentLayout
 
 OPTIONS = dict(mechanism="linear", noise_flow="affine", decoder_hidden_dim=8, encoder_hidden_dim=8, nuisance_dim=1)
@@ -173,3 +173,60 @@ def test_modules_of_a_chain_are_usable(data):
         h = px.model(0).acyclicity(px.guide(0).edge_probabilities())
         loc, _ = px.guide(0).latent_posterior(batch)
     assert torch.isfinite(h) and loc.shape == (120, 3)
+
+
+def _px_two_face(data):
+    return PersonaX(data, latent_dims={"face": 2, "text": 1, "bio": 1}, shared_dim=0, **OPTIONS)
+
+
+@pytest.fixture(scope="module")
+def two_chains(data):
+    px = _px_two_face(data)
+    px.fit(data, num_chains=2, seed=0, **FIT)
+    return px
+
+
+def test_align_chains_finds_swapped_labels_and_warns_on_disagreement(two_chains, data, monkeypatch, caplog):
+    px = two_chains
+    assert px.chain_alignment is not None and px.chain_alignment.num_chains == 2
+    own = px._chain_latents(data, 0)
+    # chain 1 reporting chain 0's latents with the two face latents swapped (one flipped)
+    swapped = np.column_stack([-own[:, 1], own[:, 0], own[:, 2:]])
+    monkeypatch.setattr(px, "_chain_latents", lambda d, c, batch_size=1024: own if c == 0 else swapped)
+    with caplog.at_level("WARNING", logger="pyro_personax.facade"):
+        al = px.align_chains(data)
+    assert al is px.chain_alignment
+    assert al.permutations.tolist() == [[0, 1, 2, 3], [1, 0, 2, 3]]
+    np.testing.assert_allclose(al.correlations, 1.0)
+    assert "do not match" not in caplog.text
+    noise = np.random.default_rng(0).normal(size=own.shape)
+    monkeypatch.setattr(px, "_chain_latents", lambda d, c, batch_size=1024: own if c == 0 else noise)
+    with caplog.at_level("WARNING", logger="pyro_personax.facade"):
+        px.align_chains(data)
+    assert "chain 1's latents do not match chain 0's" in caplog.text
+
+
+def test_every_output_is_in_chain_0_labels(two_chains, data, tmp_path):
+    px = two_chains
+    saved = px.chain_alignment
+    try:
+        px.chain_alignment = ChainAlignment(np.array([[0, 1, 2, 3], [1, 0, 2, 3]]), np.ones((2, 4)))
+        perm = [1, 0, 2, 3]
+        raw = [px.guide(c).edge_probabilities().detach().double().numpy() for c in range(2)]
+        chain1 = raw[1][np.ix_(perm, perm)]
+        np.testing.assert_allclose(px.edge_probabilities(chain=1).to_numpy(), chain1)
+        np.testing.assert_allclose(px.edge_probabilities(chain=0).to_numpy(), raw[0])
+        np.testing.assert_allclose(px.edge_probabilities().to_numpy(), (raw[0] + chain1) / 2)
+        own = px._chain_latents(data, 1)
+        np.testing.assert_array_equal(px.get_latent_representation(data, chain=1), own[:, perm])
+        draws = px.sample_posterior(3, data=data)
+        np.testing.assert_allclose(draws["edge_probabilities"][1], chain1, rtol=1e-6)
+        idata = px.to_inference_data(data, num_samples=4, max_entities=None)
+        z_mean = idata.latent_means["z_mean"].sel(chain=1).to_numpy()
+        np.testing.assert_allclose(z_mean, own[:, perm], rtol=1e-5, atol=1e-6)
+        px.save(tmp_path / "px")
+        loaded = PersonaX.load(tmp_path / "px")
+        np.testing.assert_array_equal(loaded.chain_alignment.permutations, px.chain_alignment.permutations)
+        np.testing.assert_allclose(loaded.edge_probabilities().to_numpy(), px.edge_probabilities().to_numpy())
+    finally:
+        px.chain_alignment = saved

@@ -105,6 +105,10 @@ def run(args: argparse.Namespace) -> int:
     print("      most probable edges (pooled over chains):")
     for parent, child, p in top_edges(px):
         print(f"        P({parent} -> {child}) = {p:.2f}")
+    agree = px.chain_alignment.correlations[1:]
+    if agree.size:
+        print(f"      restarts against chain 0 after matching their latent labels: mean |Spearman| "
+              f"{agree.mean():.2f} (lowest {agree.min():.2f})")
     print(f"      against the truth (latents matched by |Spearman|): MCC {match.value:.2f}, "
           f"SHD {shd_value} (true graph: {int(truth.adjacency.sum())} edges)")
     print(f"done in {time.perf_counter() - start:.0f} s; report: {paths['report'] / 'report.html'}")

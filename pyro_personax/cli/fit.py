@@ -18,7 +18,8 @@ def register(subparsers) -> None:
         description=(
             "Fit PersonaX (Level II) to the data named in CONFIG (a .toml or .json run configuration; "
             "see `personax simulate`, which writes one) and write the run folder OUT: model/, "
-            "posterior.nc (ArviZ InferenceData), edge_probabilities.csv, fit_summary.csv and report/."
+            "posterior.nc (ArviZ InferenceData), edge_probabilities.csv, fit_summary.csv, chain_alignment.csv "
+            "and report/."
         ),
     )
     p.add_argument("config", type=Path, help="run configuration (.toml or .json)")

@@ -6,6 +6,7 @@ A run folder ``RUN_DIR`` holds::
     RUN_DIR/posterior.nc           arviz.InferenceData (chains = independent restarts)
     RUN_DIR/edge_probabilities.csv pooled P(parent -> child), latent names
     RUN_DIR/fit_summary.csv        per-chain, per-epoch training traces
+    RUN_DIR/chain_alignment.csv    which latent of every chain matches each latent of chain 0
     RUN_DIR/report/                the edge report (Markdown, HTML, PNGs)
 
 ``personax report RUN_DIR`` re-renders the report from ``posterior.nc``.
@@ -19,7 +20,7 @@ import numpy as np
 
 __all__ = ["RUN_FILES", "check_run_dir", "write_fit_outputs", "top_edges"]
 
-RUN_FILES = ("model", "posterior.nc", "edge_probabilities.csv", "fit_summary.csv", "report")
+RUN_FILES = ("model", "posterior.nc", "edge_probabilities.csv", "fit_summary.csv", "chain_alignment.csv", "report")
 
 
 def check_run_dir(out: Path, overwrite: bool) -> None:
@@ -74,6 +75,7 @@ def write_fit_outputs(
     save_inference_data(idata, paths["posterior.nc"], overwrite=overwrite)
     px.edge_probabilities().to_csv(paths["edge_probabilities.csv"])
     px.fit_result.to_dataframe().to_csv(paths["fit_summary.csv"], index=False)
+    px.chain_alignment.to_frame(px.layout.names).to_csv(paths["chain_alignment.csv"], index=False)
     edge_report(idata, paths["report"], truth_adjacency=truth_adjacency, overwrite=overwrite)
     return paths
 
