@@ -3,8 +3,8 @@
 The facade builds one :class:`~pyro_personax.models.PersonaXModel` and
 :class:`~pyro_personax.models.PersonaXGuide` per chain (independent restarts with
 seeds ``seed + chain``), trains them with :func:`pyro_personax.inference.fit_chains`,
-and answers queries in the names of the :class:`~pyro_personax.layout.LatentLayout`.
-Adjacencies follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
+matches the restarts' latent labels (:meth:`PersonaX.align_chains`), and answers queries in
+the names of the :class:`~pyro_personax.layout.LatentLayout`. Adjacencies follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
 """
 
 from __future__ import annotations
@@ -122,6 +122,17 @@ class PersonaX:
         Further keyword options of :class:`~pyro_personax.models.PersonaXModel` and
         :class:`~pyro_personax.models.PersonaXGuide` (each goes to the constructor
         that accepts it, ``nuisance_dim`` to both); must be JSON-serialisable.
+
+    Attributes
+    ----------
+    fit_result
+        :class:`~pyro_personax.inference.FitResult` of the last :meth:`fit` (traces
+        per chain), or ``None``.
+    chain_alignment
+        :class:`~pyro_personax.inference.ChainAlignment`: which latent of every chain
+        plays each latent of chain 0 (:meth:`align_chains`, run by :meth:`fit`). Every
+        per-chain and pooled output is in chain 0's labels; :meth:`model` and
+        :meth:`guide` keep each chain's own.
 
     Examples
     --------
@@ -307,7 +318,8 @@ class PersonaX:
         """The fitted :class:`PersonaXModel` of ``chain``.
 
         Call it inside :func:`pyro_personax.inference.local_params` so its parameters
-        stay local to the module.
+        stay local to the module. Its latents carry the chain's own labels; map them to
+        chain 0's with :attr:`chain_alignment`.
         """
         return self._models[self._chain(chain, "model")]
 
