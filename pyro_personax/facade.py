@@ -3,8 +3,9 @@
 The facade builds one :class:`~pyro_personax.models.PersonaXModel` and
 :class:`~pyro_personax.models.PersonaXGuide` per chain (independent restarts with
 seeds ``seed + chain``), trains them with :func:`pyro_personax.inference.fit_chains`,
-matches the restarts' latent labels (:meth:`PersonaX.align_chains`), and answers queries in
-the names of the :class:`~pyro_personax.layout.LatentLayout`. Adjacencies follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
+matches the restarts' latent labels (:meth:`PersonaX.align_chains`), and answers
+queries in the names of the :class:`~pyro_personax.layout.LatentLayout`. Adjacencies
+follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
 """
 
 from __future__ import annotations
