@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from pyro_personax.layout import LatentLayout
 from pyro_personax.metrics import mcc
@@ -131,8 +132,6 @@ class ChainAlignment:
             Columns ``chain``, ``latent`` (reference name), ``matched`` (the name the
             chain gave it) and ``abs_spearman``.
         """
-        import pandas as pd
-
         names = list(names)
         if len(names) != self.permutations.shape[1]:
             raise ValueError(f"names: expected {self.permutations.shape[1]} latent names; found {len(names)}")

@@ -37,6 +37,7 @@ from pyro_personax.inference import (
     local_params,
     resolve_device,
 )
+from pyro_personax.inference.posterior import _subsample_rows
 from pyro_personax.layout import LatentLayout
 from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
 
@@ -332,9 +333,13 @@ class PersonaX:
     def _edge_array(self, chain: int | None) -> np.ndarray:
         self._check_fitted("edge_probabilities")
         chains = range(self.num_chains) if chain is None else [self._chain(chain, "edge_probabilities")]
-        align = self._alignment()
-        probs = [align.relabel_edges(c, self._guides[c].edge_probabilities().detach().cpu().double().numpy()) for c in chains]
-        return np.mean(probs, axis=0)
+        return np.mean([self._chain_edge_probabilities(c).astype(np.float64) for c in chains], axis=0)
+
+    @torch.no_grad()
+    def _chain_edge_probabilities(self, chain: int) -> np.ndarray:
+        """``(D, D)`` edge probabilities of ``chain`` in chain 0's labels (the guide's dtype)."""
+        probs = self._guides[chain].edge_probabilities().detach().cpu().numpy()
+        return self._alignment().relabel_edges(chain, probs)
 
     def edge_probabilities(self, chain: int | None = None) -> pd.DataFrame:
         """Posterior edge probabilities ``P(i -> j)``.
@@ -449,8 +454,7 @@ class PersonaX:
         self._check_fitted("align_chains")
         self._spec_of(data)
         if max_entities is not None and data.num_entities > max_entities:
-            rows = np.sort(np.random.default_rng(seed).choice(data.num_entities, size=max_entities, replace=False))
-            data = data.subset(rows)
+            data = data.subset(_subsample_rows(data.num_entities, max_entities, seed))
         latents = [self._chain_latents(data, c) for c in range(self.num_chains)]
         self.chain_alignment = align_chains(latents, self.layout)
         corr = self.chain_alignment.correlations
@@ -489,11 +493,7 @@ class PersonaX:
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
         gen = torch.Generator().manual_seed(seed)
-        align = self._alignment()
-        probs = torch.stack([
-            torch.as_tensor(align.relabel_edges(c, g.edge_probabilities().detach().cpu()))
-            for c, g in enumerate(self._guides)
-        ])
+        probs = torch.stack([torch.as_tensor(self._chain_edge_probabilities(c)) for c in range(self.num_chains)])
         edges = torch.bernoulli(probs[:, None].expand(-1, num_samples, -1, -1), generator=gen)
         out = {"edges": edges.numpy(), "edge_probabilities": probs.numpy()}
         if data is not None:
@@ -509,7 +509,7 @@ class PersonaX:
                         draws = loc + (tril @ eps.unsqueeze(-1)).squeeze(-1)
                     else:
                         draws = loc + torch.cat([d.base_dist.scale for d in dists]).cpu() * eps
-                    z.append(torch.as_tensor(align.relabel_latents(c, draws)))
+                    z.append(torch.as_tensor(self._alignment().relabel_latents(c, draws)))
             out["z"] = torch.stack(z).numpy()
         return out
 
