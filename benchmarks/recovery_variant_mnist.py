@@ -248,7 +248,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
 
 def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
     """All methods on the data set of one seed."""
-    data, truth = variant_mnist(args.num_entities, seed=seed)
+    data, truth = variant_mnist(args.num_entities, seed=seed, fashion_template=args.fashion_template)
     train, test = split_indices(data.num_entities, args.validation_fraction, seed)
     n_latents = sum(latent_dims(args).values())
     rows = [run_factors(truth, train, test, seed), run_pca(data, truth, train, test, seed, n_components=n_latents)]
@@ -314,6 +314,12 @@ def parse_args(argv=None):
     p.add_argument("--num-chains", type=int, default=1)
     p.add_argument("--colour-nuisance", type=int, default=NUISANCE_DIMS["colour"], help="nuisance size per colour image")
     p.add_argument("--fashion-nuisance", type=int, default=NUISANCE_DIMS["fashion"], help="nuisance size of the fashion image")
+    p.add_argument(
+        "--fashion-template",
+        type=int,
+        default=None,
+        help="show this one garment template in every fashion image (default: a random garment per entity)",
+    )
     p.add_argument("--device", default="auto", help='"auto" (CUDA if present), "cpu" or "cuda"')
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--pca-only", action="store_true", help="skip the model (baseline only)")
@@ -338,7 +344,8 @@ def main(argv=None) -> pd.DataFrame:
     print(
         f"variant MNIST recovery: N={args.num_entities} (train/held-out "
         f"{1 - args.validation_fraction:.0%}/{args.validation_fraction:.0%}), seeds {args.seeds}, "
-        f"epochs {args.epochs}, torch threads {torch.get_num_threads()}"
+        f"epochs {args.epochs}, torch threads {torch.get_num_threads()}, fashion garments: "
+        + ("random" if args.fashion_template is None else f"template {args.fashion_template} only")
     )
     print(table.to_string())
     print(

@@ -117,3 +117,20 @@ def test_personax_carries_more_latent_information_than_pca(scores):
     assert ours["R2"] > pca["R2"] + R2_MARGIN
     assert ours["R2_Z21"] > 0.9
     assert ours["SHD"] <= 1
+
+
+def test_fashion_template_option_reaches_the_data_and_the_header(bench, monkeypatch, capsys):
+    calls = []
+
+    def recording(*a, **kw):
+        calls.append(kw)
+        return variant_mnist(*a, **kw)
+
+    monkeypatch.setattr(bench, "variant_mnist", recording)
+    argv = ["--num-entities", "60", "--seeds", "0", "--fashion-template", "40", "--pca-only"]
+    bench.main(argv)
+    assert calls == [{"seed": 0, "fashion_template": 40}]
+    assert "fashion garments: template 40 only" in capsys.readouterr().out
+    bench.main(argv[:-3] + ["--pca-only"])
+    assert calls[-1]["fashion_template"] is None
+    assert "fashion garments: random" in capsys.readouterr().out

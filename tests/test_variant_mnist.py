@@ -166,6 +166,26 @@ def test_idx_files_are_used_when_given(tmp_path):
     assert data.values["colour"].shape == (50, 3, 588)
 
 
+def test_one_fashion_template_changes_only_the_garment():
+    random_garments, truth = variant_mnist(40, seed=3)
+    one, truth_one = variant_mnist(40, seed=3, fashion_template=45)
+    np.testing.assert_array_equal(truth.latents, truth_one.latents)
+    np.testing.assert_array_equal(random_garments.values["colour"], one.values["colour"])
+    assert truth.info["fashion_template"] is None and truth_one.info["fashion_template"] == 45
+    # every fashion image is template 45 in the entity's own pose, nothing else
+    _, garments = load_templates()
+    angle, scale = fashion_pose(truth.latents[:, 2], truth.latents[:, 3])
+    expected = render_fashion(garments, np.full(40, 45), angle, scale).reshape(40, 1, -1)
+    np.testing.assert_array_equal(one.values["fashion"], expected)
+    assert not np.array_equal(one.values["fashion"], random_garments.values["fashion"])
+
+
+@pytest.mark.parametrize("bad", [-1, 200, 1.0, True, "0"])
+def test_bad_fashion_template_is_named(bad):
+    with pytest.raises(ValueError, match=r"fashion_template: expected None or an int in \[0, 200\)"):
+        variant_mnist(10, fashion_template=bad)
+
+
 def test_generation_is_fast():
     start = time.perf_counter()
     data, _ = variant_mnist(10_000, seed=0)

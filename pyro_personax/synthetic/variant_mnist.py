@@ -24,8 +24,9 @@ Two modalities observe the latents:
   handwritten digit (the digit identity is measurement noise), tinted by the colour
   :func:`colour_tint` ``(Z11, Z12)``; flattened to ``3 * 14 * 14 = 588`` values in
   channel-first order ``(channel, row, column)``.
-- ``"fashion"``: 1 measurement, a grey 14 x 14 image of a random garment-like shape,
-  rotated and scaled by :func:`fashion_pose` ``(Z21, Z22)``; flattened to ``196`` values.
+- ``"fashion"``: 1 measurement, a grey 14 x 14 image of a random garment-like shape
+  (or of one garment for every entity, ``fashion_template``), rotated and scaled by
+  :func:`fashion_pose` ``(Z21, Z22)``; flattened to ``196`` values.
 
 Pixel values lie in ``[0, 1]``; both modalities use the ``"normal"`` likelihood of
 :class:`~pyro_personax.data.MultiModalData` (a Gaussian on bounded pixels, as in the
@@ -381,6 +382,7 @@ def variant_mnist(
     seed: int = 0,
     noise_scale: float = 1.0,
     pixel_noise: float = 0.0,
+    fashion_template: int | None = None,
     mnist_path=None,
     fashion_path=None,
 ) -> tuple[MultiModalData, GroundTruth]:
@@ -397,6 +399,15 @@ def variant_mnist(
     pixel_noise
         Standard deviation of Gaussian pixel noise added before clipping to ``[0, 1]``
         (default 0: the digit identity is the only measurement noise).
+    fashion_template
+        ``None`` (default): every entity's fashion image shows a random garment, drawn
+        independently of the latents, so the garment is a nuisance of the entity that
+        its single measurement cannot separate from the latents. An index into the
+        garment templates (``0 <= fashion_template < T_f``, see :func:`load_templates`;
+        the procedural set has 200, the first 40 t-shirts, then 40 trousers): every
+        fashion image shows that one garment, and it varies only in pose. The other
+        random draws (latents, digits, pixel noise) are the same either way, so the two
+        data sets differ only in the garment.
     mnist_path, fashion_path
         Optional MNIST / Fashion-MNIST image IDX files (see :func:`load_templates`).
 
@@ -421,6 +432,15 @@ def variant_mnist(
     if pixel_noise < 0:
         raise ValueError(f"pixel_noise: expected >= 0; found {pixel_noise}")
     digits, garments = load_templates(mnist_path, fashion_path)
+    if fashion_template is not None and (
+        isinstance(fashion_template, bool)
+        or not isinstance(fashion_template, (int, np.integer))
+        or not 0 <= fashion_template < len(garments)
+    ):
+        raise ValueError(
+            f"fashion_template: expected None or an int in [0, {len(garments)}) "
+            f"(the number of garment templates); found {fashion_template!r}"
+        )
     z = sample_variant_mnist_latents(num_entities, seed=seed, noise_scale=noise_scale)
     rng = np.random.default_rng([seed, 1])
     tint = colour_tint(z[:, 0], z[:, 1])
@@ -429,7 +449,10 @@ def variant_mnist(
         for _ in range(NUM_COLOUR_MEASUREMENTS)
     ]
     angle, scale = fashion_pose(z[:, 2], z[:, 3])
-    fashion = render_fashion(garments, rng.integers(len(garments), size=num_entities), angle, scale)
+    garment = rng.integers(len(garments), size=num_entities)
+    if fashion_template is not None:
+        garment = np.full(num_entities, int(fashion_template))
+    fashion = render_fashion(garments, garment, angle, scale)
     fashion = fashion.reshape(num_entities, -1)
     if pixel_noise > 0:
         colour = [np.clip(c + pixel_noise * rng.standard_normal(c.shape), 0, 1).astype(np.float32) for c in colour]
@@ -444,6 +467,7 @@ def variant_mnist(
         "seed": seed,
         "noise_scale": noise_scale,
         "pixel_noise": pixel_noise,
+        "fashion_template": None if fashion_template is None else int(fashion_template),
         "digits": "sklearn" if mnist_path is None else str(mnist_path),
         "garments": "procedural" if fashion_path is None else str(fashion_path),
     }
