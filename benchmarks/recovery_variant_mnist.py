@@ -98,6 +98,34 @@ ELBO does not rank restarts by MCC: over four restarts on each of two data sets,
 restart with the highest ELBO had the best MCC on one (0.87) and the worst on the other
 (0.72).
 
+The garment (``--fashion-template``). By default every fashion image shows a random
+garment (5 shapes, 40 variants of each), drawn independently of the latents: a nuisance of
+the entity that its single fashion measurement cannot tell apart from ``Z21`` and
+``Z22``, hence the 4 fashion dimensions. With ``--fashion-template T`` every fashion image
+shows template ``T`` and varies only in pose; everything else in the data set is the same.
+At N = 10,000, 60 epochs, seeds 0-2, the configuration above:
+
+- template 0 (a t-shirt): R^2 0.970, MCC 0.845, SHD 2.7, edge AUROC 0.80; per latent MCC
+  0.966 / 0.852 / 0.807 / 0.754 (``Z11`` / ``Z12`` / ``Z21`` / ``Z22``). Rotation and
+  scale come out mixed (R^2 of ``Z21`` 0.995, matched |correlation| 0.81).
+- template 40 (trousers): R^2 0.974, MCC 0.914, SHD 2.3, edge AUROC 0.84; per latent MCC
+  0.973 / 0.805 / 0.932 / 0.944. What is left is ``Z12``: its matched latent correlates
+  0.92 with ``e2``, the tie described above.
+- template 40 with only the 2 true fashion dimensions (``--fashion-dims 2``; one garment
+  leaves nothing but the pose to encode): R^2 0.971, MCC 0.878 (sd 0.071 over seeds), SHD 4.3, edge
+  AUROC 0.43.
+- PCA on the same data: R^2 0.942 and 0.936, MCC 0.540 and 0.513.
+
+So one garment takes R^2 past the paper's 0.96, and MCC reaches 0.914 for one of the two
+shapes tried; no setting reaches MCC 0.92 or SHD <= 1. The headline table keeps random
+garments, the harder and default setting (the shapes were not chosen by their scores:
+these are the only two tried). With one garment what is left is the graph: at N = 5,000,
+60 epochs, seeds 0-1, template 40, 2 fashion dimensions, the learned graph gives MCC
+0.926 and 0.912 (SHD 4 and 2); the true graph fixed through the layout's prior knowledge
+(its three edges required, every other edge forbidden) gives 0.972 and 0.936 (SHD 0 by construction),
+with ``Z12`` at 0.987 and 0.850. With random garments the true graph does not help
+(MCC 0.756 and 0.796, R^2 0.88 and 0.86: two dimensions cannot hold pose and garment).
+
 Usage (single thread, as the numbers below the table say)::
 
     OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py \
