@@ -112,8 +112,8 @@ At N = 10,000, 60 epochs, seeds 0-2, the configuration above:
   0.973 / 0.805 / 0.932 / 0.944. What is left is ``Z12``: its matched latent correlates
   0.92 with ``e2``, the tie described above.
 - template 40 with only the 2 true fashion dimensions (``--fashion-dims 2``; one garment
-  leaves nothing but the pose to encode): R^2 0.971, MCC 0.878 (sd 0.071 over seeds), SHD 4.3, edge
-  AUROC 0.43.
+  leaves nothing but the pose to encode): R^2 0.971, MCC 0.878 (sd 0.071 over seeds),
+  SHD 4.3, edge AUROC 0.43.
 - PCA on the same data: R^2 0.942 and 0.936, MCC 0.540 and 0.513.
 
 So one garment takes R^2 past the paper's 0.96, and MCC reaches 0.914 for one of the two
@@ -122,8 +122,8 @@ garments, the harder and default setting (the shapes were not chosen by their sc
 these are the only two tried). With one garment what is left is the graph: at N = 5,000,
 60 epochs, seeds 0-1, template 40, 2 fashion dimensions, the learned graph gives MCC
 0.926 and 0.912 (SHD 4 and 2); the true graph fixed through the layout's prior knowledge
-(its three edges required, every other edge forbidden) gives 0.972 and 0.936 (SHD 0 by construction),
-with ``Z12`` at 0.987 and 0.850. With random garments the true graph does not help
+(its three edges required, every other edge forbidden) gives 0.972 and 0.936 (SHD 0 by
+construction), with ``Z12`` at 0.987 and 0.850. With random garments the true graph does not help
 (MCC 0.756 and 0.796, R^2 0.88 and 0.86: two dimensions cannot hold pose and garment).
 
 Usage (single thread, as the numbers below the table say)::
