@@ -178,6 +178,10 @@ def test_one_fashion_template_changes_only_the_garment():
     expected = render_fashion(garments, np.full(40, 45), angle, scale).reshape(40, 1, -1)
     np.testing.assert_array_equal(one.values["fashion"], expected)
     assert not np.array_equal(one.values["fashion"], random_garments.values["fashion"])
+    # with pixel noise too, the colour images (noise included) do not depend on the option
+    noisy, _ = variant_mnist(40, seed=3, pixel_noise=0.05)
+    noisy_one, _ = variant_mnist(40, seed=3, pixel_noise=0.05, fashion_template=45)
+    np.testing.assert_array_equal(noisy.values["colour"], noisy_one.values["colour"])
 
 
 @pytest.mark.parametrize("bad", [-1, 200, 1.0, True, "0"])

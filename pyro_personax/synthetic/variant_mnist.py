@@ -449,6 +449,8 @@ def variant_mnist(
         for _ in range(NUM_COLOUR_MEASUREMENTS)
     ]
     angle, scale = fashion_pose(z[:, 2], z[:, 3])
+    # drawn with or without fashion_template, so that the pixel-noise draws after it
+    # are the same and the two data sets differ only in the garment
     garment = rng.integers(len(garments), size=num_entities)
     if fashion_template is not None:
         garment = np.full(num_entities, int(fashion_template))
