@@ -12,7 +12,8 @@ Adjacency matrices follow the convention of :mod:`pyro_personax.graph`:
 and, when a ``mask`` is given, the cells where ``mask`` is ``False`` (e.g. edges
 forbidden by the latent layout, whose probability is 0 by construction).
 
-This module depends on numpy, scipy, pandas and scikit-learn only (no torch).
+This module depends on numpy, scipy, pandas, scikit-learn, networkx and causal-learn only
+(no torch).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ __all__ = [
     "r2",
     "permute_adjacency",
     "shd",
+    "cpdag",
     "expected_shd",
     "edge_auroc",
     "edge_auprc",
@@ -406,6 +408,53 @@ def shd(estimate, truth) -> int:
         raise ValueError(f"estimate and truth: shapes differ, {E.shape} and {T.shape}")
     differs = (E != T) | (E.T != T.T)
     return int(np.triu(differs, k=1).sum())
+
+
+def cpdag(adjacency) -> np.ndarray:
+    """The completed partially directed graph (CPDAG) of a DAG's Markov equivalence class.
+
+    Observational data identify a DAG only up to its equivalence class: the skeleton and
+    the v-structures (``i -> k <- j`` with ``i``, ``j`` not adjacent), plus the
+    orientations those force. The CPDAG keeps exactly these edges directed and makes
+    every other edge undirected. Computed with causal-learn's ``dag2cpdag``.
+
+    Parameters
+    ----------
+    adjacency
+        0/1 DAG ``(D, D)``, ``[i, j]`` = parent i -> child j.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer ``(D, D)``: a directed edge ``i -> j`` has ``[i, j] = 1`` and
+        ``[j, i] = 0``; an undirected edge ``i - j`` has both set. Pass two CPDAGs to
+        :func:`shd` for the SHD between equivalence classes (an edge directed in one and
+        undirected in the other costs 1).
+
+    Examples
+    --------
+    >>> chain = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])  # 0 -> 1 -> 2
+    >>> cpdag(chain)
+    array([[0, 1, 0],
+           [1, 0, 1],
+           [0, 1, 0]])
+    """
+    import networkx as nx
+    from causallearn.graph.Dag import Dag
+    from causallearn.graph.GraphNode import GraphNode
+    from causallearn.utils.DAG2CPDAG import dag2cpdag
+
+    A = _as_binary(adjacency, "adjacency")
+    if not nx.is_directed_acyclic_graph(nx.from_numpy_array(A.astype(int), create_using=nx.DiGraph)):
+        raise ValueError("adjacency: expected a DAG; found a directed cycle (repair it first, e.g. graph.to_dag)")
+    nodes = [GraphNode(f"X{i + 1}") for i in range(len(A))]
+    dag = Dag(nodes)
+    for i, j in zip(*np.nonzero(A)):
+        dag.add_directed_edge(nodes[i], nodes[j])
+    # causal-learn's encoding: i -> j is graph[j, i] = 1, graph[i, j] = -1; i - j is -1 both ways
+    g = dag2cpdag(dag).graph
+    out = ((g.T == 1) & (g == -1)) | ((g == -1) & (g.T == -1))
+    return out.astype(int)
 
 
 def expected_shd(samples, truth) -> float:

@@ -9,6 +9,7 @@ import pytest
 
 from pyro_personax.metrics import (
     correlation_matrix,
+    cpdag,
     edge_auprc,
     edge_auroc,
     edge_calibration,
@@ -38,7 +39,8 @@ def test_metrics_module_imports_no_torch():
             imported |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
-    assert imported <= {"__future__", "logging", "dataclasses", "numpy", "pandas", "scipy", "sklearn"}
+    allowed = {"__future__", "logging", "dataclasses", "numpy", "pandas", "scipy", "sklearn", "networkx", "causallearn"}
+    assert imported <= allowed
 
 
 def test_mcc_spearman_is_one_under_permutation_and_monotone_maps(latents):
@@ -157,6 +159,37 @@ def test_shd_errors():
         shd(np.zeros((2, 2)), CHAIN)
     with pytest.raises(ValueError, match="square"):
         shd(np.zeros((2, 3)), CHAIN)
+
+
+def test_cpdag_keeps_only_the_orientations_the_equivalence_class_fixes():
+    # a chain has no v-structure: every edge is undirected, and so is its reversal's
+    undirected = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    np.testing.assert_array_equal(cpdag(CHAIN), undirected)
+    np.testing.assert_array_equal(cpdag(CHAIN.T), undirected)
+    # a collider stays directed, and Meek's first rule then orients 2 - 3 as 2 -> 3
+    A = np.zeros((4, 4), dtype=int)
+    A[0, 2] = A[1, 2] = A[2, 3] = 1
+    np.testing.assert_array_equal(cpdag(A), A)
+
+
+def test_shd_between_cpdags_ignores_reversals_within_the_class():
+    truth = np.zeros((4, 4), dtype=int)  # the variant MNIST graph: 0 -> 1, 0 -> 2, 2 -> 3
+    truth[0, 1] = truth[0, 2] = truth[2, 3] = 1
+    rooted_at_3 = np.zeros((4, 4), dtype=int)  # 3 -> 2 -> 0 -> 1: same class, 2 reversals
+    rooted_at_3[3, 2] = rooted_at_3[2, 0] = rooted_at_3[0, 1] = 1
+    assert shd(rooted_at_3, truth) == 2
+    assert shd(cpdag(rooted_at_3), cpdag(truth)) == 0
+    collider = truth.T.copy()  # 1 -> 0 <- 2, 3 -> 2: a v-structure the truth lacks
+    assert shd(cpdag(collider), cpdag(truth)) == 2
+
+
+def test_cpdag_errors():
+    cyclic = CHAIN.copy()
+    cyclic[2, 0] = 1
+    with pytest.raises(ValueError, match="cycle"):
+        cpdag(cyclic)
+    with pytest.raises(ValueError, match="0/1"):
+        cpdag(CHAIN * 0.7)
 
 
 def test_expected_shd_is_the_mean_over_samples():

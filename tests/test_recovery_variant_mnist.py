@@ -119,6 +119,17 @@ def test_personax_carries_more_latent_information_than_pca(scores):
     assert ours["SHD"] <= 1
 
 
+def test_score_separates_reversals_within_the_equivalence_class(bench, problem):
+    _, truth, train, test = problem
+    rooted_at_z22 = np.zeros((4, 4))  # Z22 -> Z21 -> Z11 -> Z12: the true class, 2 reversals
+    rooted_at_z22[3, 2] = rooted_at_z22[2, 0] = rooted_at_z22[0, 1] = 1
+    res = bench.score(truth.latents, truth, train, test, edge_probs=rooted_at_z22)
+    assert res["MCC"] == pytest.approx(1.0)
+    assert (res["SHD"], res["SHD_CPDAG"]) == (2, 0)
+    res = bench.score(truth.latents, truth, train, test, edge_probs=truth.adjacency.T)  # a v-structure at Z11
+    assert (res["SHD"], res["SHD_CPDAG"]) == (3, 2)
+
+
 def test_fashion_template_option_reaches_the_data_and_the_header(bench, monkeypatch, capsys):
     calls = []
 
