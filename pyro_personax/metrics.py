@@ -413,8 +413,8 @@ def shd(estimate, truth) -> int:
 def cpdag(adjacency) -> np.ndarray:
     """The completed partially directed graph (CPDAG) of a DAG's Markov equivalence class.
 
-    Observational data identify a DAG only up to its equivalence class: the skeleton and
-    the v-structures (``i -> k <- j`` with ``i``, ``j`` not adjacent), plus the
+    Conditional independences identify a DAG only up to its equivalence class: the
+    skeleton and the v-structures (``i -> k <- j`` with ``i``, ``j`` not adjacent), plus the
     orientations those force. The CPDAG keeps exactly these edges directed and makes
     every other edge undirected. Computed with causal-learn's ``dag2cpdag``.
 
