@@ -9,11 +9,12 @@ and score the latents of the held-out rows:
   scored on the held-out rows (:func:`pyro_personax.metrics.r2`);
 - MCC (Spearman) on the held-out rows, with its Hungarian matching;
 - SHD (edge probability > 0.5, reversal = 1) and edge AUROC after matching;
-- SHD_CPDAG: the SHD between the Markov equivalence classes (:func:`~pyro_personax.metrics.cpdag`)
-  of the matched learned graph (made acyclic by :func:`~pyro_personax.graph.to_dag`) and of
-  the true graph. The true graph has no v-structure, so its class holds the four DAGs on
-  its skeleton with no v-structure (any latent as the root); only a learned graph
-  from that class has SHD_CPDAG 0 (reversals in it cost nothing).
+- SHD_CPDAG: the SHD between the Markov equivalence classes
+  (:func:`~pyro_personax.metrics.cpdag`) of the matched learned graph (made acyclic by
+  :func:`~pyro_personax.graph.to_dag`) and of the true graph. The true graph has no
+  v-structure, so its class holds the four DAGs on its skeleton with no v-structure (any
+  latent as the root); only a learned graph from that class has SHD_CPDAG 0 (reversals
+  in it cost nothing).
 
 The PCA baseline projects the concatenated flattened measurements on as many principal
 components as the model has latents (6 by default), fitted on the training rows, and is scored the
@@ -68,11 +69,12 @@ Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING
   0-2: R^2 0.950, MCC 0.820, SHD 3.0, SHD_CPDAG 2.0 (per seed 1, 2, 3), edge AUROC 0.74.
   The learned graph is denser than the truth. SHD_CPDAG is one lower than SHD in every
   seed: part of the error is orientation inside the true equivalence class, which
-  conditional independences alone cannot tell from the truth. The extra edges are not only there for want of a penalty:
-  the learned latents depend on one another beyond the true graph. A second phase of 20
-  epochs with the encoders and decoders frozen (mechanisms, noise flows and ``q(G)``
-  trained) and the BIC penalty on removed almost none of them (N = 5,000, seed 0: SHD 5
-  both with random garments and with template 40). A penalty on the sparsity of the
+  conditional independences alone cannot tell from the truth. The extra edges are not
+  only there for want of a penalty: the learned latents depend on one another beyond
+  the true graph. A second phase of 20 epochs with the encoders and decoders frozen
+  (mechanisms, noise flows and ``q(G)`` trained) and the BIC penalty on removed almost
+  none of them (N = 5,000, seed 0: SHD 5 both with random garments and with template
+  40). A penalty on the sparsity of the
   colour decoder's Jacobian (red pixels do not depend on ``Z12``) did not help: at
   N = 2,000 it either changed nothing or moved the tint into the per-image nuisance.
 
