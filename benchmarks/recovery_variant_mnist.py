@@ -80,37 +80,37 @@ Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING
 
 What limits MCC. A child latent enters the images only through its block's decoder, so
 ``Z12' = a(Z11) + e2`` (``e2`` the exogenous term of ``Z12``, ``a`` any smooth function)
-explains the colour images exactly as well as ``Z12``, with the same additive-noise form
-of ``p(Z12' | Z11)``; nothing in the objective prefers ``a = f12`` (the true mechanism).
-The same holds for ``Z22`` given ``Z21``, and for ``Z21`` given ``Z11`` unless the fashion
-block's other latents are kept free of colour parents. The fits land inside this family:
-at N = 5,000, 60 epochs, the learned latent matched to ``Z12`` had |Spearman| 0.93 and
-0.94 with ``e2`` and 0.81 and 0.78 with ``Z12`` itself (seeds 1 and 2; the true ``Z12``
-and ``e2`` correlate at 0.65). The ``NOISE_`` columns of the second table show it for every
+explains the colour images exactly as well as ``Z12``, with the same additive-noise form of
+``p(Z12' | Z11)``; nothing in the objective prefers ``a = f12`` (the true mechanism). The
+same holds for ``Z22`` given ``Z21``, and for ``Z21`` given ``Z11`` unless the fashion
+block's other latents are kept free of colour parents. The fits land inside this family: at
+N = 5,000, 60 epochs, the learned latent matched to ``Z12`` had |Spearman| 0.93 and 0.94
+with ``e2`` and 0.81 and 0.78 with ``Z12`` itself (seeds 1 and 2; the true ``Z12`` and
+``e2`` correlate at 0.65). The ``NOISE_`` columns of the second table show it for every
 latent; at N = 10,000, seeds 0-2, the latent matched to ``Z12`` correlates 0.91 with ``e2``
-and 0.83 with ``Z12``. The tint's blue channel, a function of ``Z11 - Z12``, adds one more member:
-``(Z11, Z11 - Z12)`` is as valid a pair as ``(Z11, Z12)``, even for a penalty on the
+and 0.83 with ``Z12``. The tint's blue channel, a function of ``Z11 - Z12``, adds one more
+member: ``(Z11, Z11 - Z12)`` is as valid a pair as ``(Z11, Z12)``, even for a penalty on the
 decoder's Jacobian. Screened at N = 5,000, 60 epochs, seeds 0-3, against mean MCC 0.80 for
 the configuration above (none helped; R^2 0.92-0.94 unless given): fashion nuisance size 2,
 0.61; 2 fashion dimensions with nuisance 2, 0.74; 3 fashion dimensions, 0.73 (SHD 2.0
-against 4.3); colour nuisance 4, 0.76; learning rate 5e-3, 0.78; 10 epochs of KL warm-up,
-0.78; the BIC penalty after a 30-epoch graph warm-up, 0.70; an edge penalty on
-cross-block edges only (20 per edge, or the BIC weight), 0.82 and 0.81 (SHD 2.5 and 3.0);
-100 epochs (seeds 0-1), 0.76 against 0.83; encoders and decoders 256 units wide instead of
-64 (seeds 0-1), 0.78 (0.861 and 0.696, R^2 0.918 and 0.874); 3 layers instead of 2 (seeds
-0-1), 0.71; a constant blue channel, 0.73 with the colour R^2 falling to 0.8 in two
-seeds; a blue channel driven by ``Z11`` alone (so that green is the only channel that sees
-``Z12``), 0.76: ``Z12`` is then recovered better (matched |correlation| 0.95 against
-0.89) but ``Z11`` is lost to a mixture in two of four seeds (0.59, R^2 of ``Z11`` still
-0.99). A learned Bernoulli gate per (colour channel, latent)
-in front of the colour decoder, with a penalty per open gate, meant to select the
-representation in which each channel reads the fewest latents (the true one once blue
-reads ``Z11`` alone), did not find it (seeds 0-1): at a penalty of 10 or 100 every gate
-closed and the tint moved into the per-image nuisance (R^2 of ``Z12`` 0.53-0.67, MCC 0.73
-and 0.69); at 1 every channel kept the same single latent (MCC 0.67). The validation
-ELBO does not rank restarts by MCC: over four restarts on each of two data sets, the
-restart with the highest ELBO had the best MCC on one (0.87) and the worst on the other
-(0.72).
+against 4.3); 6 and 8 fashion dimensions (seeds 0-1, against 0.83), 0.79 and 0.73 (R^2 0.95,
+higher only because the kernel ridge reads more learned latents); colour nuisance 4, 0.76;
+learning rate 5e-3, 0.78; 10 epochs of KL warm-up, 0.78; the BIC penalty after a 30-epoch
+graph warm-up, 0.70; an edge penalty on cross-block edges only (20 per edge, or the BIC
+weight), 0.82 and 0.81 (SHD 2.5 and 3.0); 100 epochs (seeds 0-1), 0.76 against 0.83;
+encoders and decoders 256 units wide instead of 64 (seeds 0-1), 0.78 (0.861 and 0.696, R^2
+0.918 and 0.874); 3 layers instead of 2 (seeds 0-1), 0.71; a constant blue channel, 0.73
+with the colour R^2 falling to 0.8 in two seeds; a blue channel driven by ``Z11`` alone (so
+that green is the only channel that sees ``Z12``), 0.76: ``Z12`` is then recovered better
+(matched |correlation| 0.95 against 0.89) but ``Z11`` is lost to a mixture in two of four
+seeds (0.59, R^2 of ``Z11`` still 0.99). A learned Bernoulli gate per (colour channel,
+latent) in front of the colour decoder, with a penalty per open gate, meant to select the
+representation in which each channel reads the fewest latents (the true one once blue reads
+``Z11`` alone), did not find it (seeds 0-1): at a penalty of 10 or 100 every gate closed and
+the tint moved into the per-image nuisance (R^2 of ``Z12`` 0.53-0.67, MCC 0.73 and 0.69); at
+1 every channel kept the same single latent (MCC 0.67). The validation ELBO does not rank
+restarts by MCC: over four restarts on each of two data sets, the restart with the highest
+ELBO had the best MCC on one (0.87) and the worst on the other (0.72).
 
 The weight of the prior. Screened at N = 5,000, 60 epochs, random garments (MCC of seeds
 0 and 1, against 0.826 and 0.833 for the configuration above, whose seeds 2 and 3 give
