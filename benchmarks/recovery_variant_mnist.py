@@ -145,6 +145,15 @@ Fisher-z, alpha 0.01) on the six learned latents links ``Z11`` and ``Z22`` (afte
 matching) in both seeds, and with KCI all four fashion latents are adjacent to one
 another: the same extra dependences that the fitted ``q(G)`` keeps.
 
+Pooling restarts (``--num-chains 3``: the graph scored on the mean edge probabilities of
+three restarts aligned to chain 0, the latents still chain 0's) looked better at N = 5,000
+(seeds 0-1: SHD 2 and 2 against 5 and 4, edge AUROC 0.78 and 0.52 against 0.15 and 0.70) but
+not at N = 10,000, 60 epochs, seeds 0-2: SHD 3.3 against 3.0 (SHD_CPDAG 2.0 both, edge AUROC
+0.78 against 0.74) with random garments, and 3.7 against 2.3 (SHD_CPDAG 2.7 against 1.3)
+with template 40, at 250-260 s per seed (the two runs side by side on the two cores). The
+restarts do not find the same fashion latents (the fit warns: matched |Spearman| 0.28-0.43
+with chain 0's), so the pooled graph mixes edges of different representations.
+
 The garment (``--fashion-template``). By default every fashion image shows a random
 garment (5 shapes, 40 variants of each), drawn independently of the latents: a nuisance of
 the entity that its single fashion measurement cannot tell apart from ``Z21`` and
