@@ -17,8 +17,8 @@ and score the latents of the held-out rows:
   in it cost nothing).
 
 The PCA baseline projects the concatenated flattened measurements on as many principal
-components as the model has latents (6 by default), fitted on the training rows, and is scored the
-same way (it has no graph).
+components as the model has latents (6 by default), fitted on the training rows, and is
+scored the same way (it has no graph).
 The "generating factors" row scores the exact image factors ``[red, green, angle,
 scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`): a perfect
 component-wise representation, hence the ceiling of these metrics on this data (R^2 is
