@@ -17,6 +17,7 @@ from pyro_personax.synthetic.variant_mnist import (
     render_fashion,
     render_latent_sweep,
     sample_variant_mnist_latents,
+    sparsest_equivalent,
     structural_noise,
     variant_mnist,
     variant_mnist_adjacency,
@@ -106,6 +107,57 @@ def test_structural_noise_recovers_the_exogenous_draws():
     assert np.abs(rho_latents).max() > 0.5
     with pytest.raises(ValueError, match=r"latents: expected shape \(N, 4\)"):
         structural_noise(z[:, :3])
+
+
+def test_sparsest_equivalent_is_a_unit_jacobian_map_within_blocks():
+    z = sample_variant_mnist_latents(500, seed=5)
+    eq, A = sparsest_equivalent(z)
+    assert eq.shape == (500, 4)
+    assert set(zip(*np.nonzero(A))) == {(0, 2)} and is_dag(A)
+    # each block maps to itself: moving one block's latents leaves the other block's outputs alone
+    moved = z.copy()
+    moved[:, 2:] += 0.3
+    np.testing.assert_array_equal(sparsest_equivalent(moved)[0][:, :2], eq[:, :2])
+    moved = z.copy()
+    moved[:, :2] -= 0.3
+    np.testing.assert_array_equal(sparsest_equivalent(moved)[0][:, 2:], eq[:, 2:])
+    # triangular with unit diagonal: parents pass through, a child shifts one for one
+    shifted = z.copy()
+    shifted[:, [1, 3]] += 0.7
+    np.testing.assert_allclose(sparsest_equivalent(shifted)[0] - eq, np.tile([0.0, 0.7, 0.0, 0.7], (500, 1)))
+    np.testing.assert_array_equal(eq[:, [0, 2]], z[:, [0, 2]])
+    with pytest.raises(ValueError, match=r"latents: expected shape \(N, 4\)"):
+        sparsest_equivalent(z[:, :3])
+
+
+def test_sparsest_equivalent_is_markov_to_its_one_edge_graph():
+    from pyro_personax.independence import hsic_gamma_test
+
+    z = sample_variant_mnist_latents(1500, seed=6)
+    eq, _ = sparsest_equivalent(z)
+    # every pair but the kept edge Z11 -> Z21 is independent in the equivalent latents ...
+    for i, j in [(0, 1), (0, 3), (1, 2), (1, 3), (2, 3)]:
+        assert hsic_gamma_test(eq[:, i], eq[:, j])[1] > 0.01, (i, j)
+    assert hsic_gamma_test(eq[:, 0], eq[:, 2])[1] < 1e-6
+    # ... while the true latents depend along all three true edges
+    for i, j in [(0, 1), (0, 2), (2, 3)]:
+        assert hsic_gamma_test(z[:, i], z[:, j])[1] < 1e-6, (i, j)
+
+
+def test_sparsest_equivalent_scores_below_the_paper_with_a_near_perfect_r2():
+    from pyro_personax.metrics import mcc, r2
+
+    z = sample_variant_mnist_latents(3000, seed=7)
+    eq, _ = sparsest_equivalent(z)
+    test = np.arange(300)
+    train = np.arange(300, 3000)
+    fit = r2(eq, z, train=train, test=test, seed=0)
+    match = mcc(eq[test], z[test], "spearman")
+    assert fit.value > 0.99
+    np.testing.assert_array_equal(match.permutation, np.arange(4))
+    assert np.abs(match.correlations[[0, 2]]).min() == pytest.approx(1.0)
+    assert np.abs(match.correlations[[1, 3]]).max() < 0.75
+    assert match.value < 0.85
 
 
 def test_fashion_pose_follows_latents():

@@ -12,6 +12,7 @@ from pyro_personax.synthetic.truth import GroundTruth
 from pyro_personax.synthetic.variant_mnist import (
     generating_factors,
     render_latent_sweep,
+    sparsest_equivalent,
     structural_noise,
     variant_mnist,
     variant_mnist_layout,
@@ -28,6 +29,7 @@ __all__ = [
     "render_latent_sweep",
     "generating_factors",
     "structural_noise",
+    "sparsest_equivalent",
     "erdos_renyi_dag",
     "scale_free_dag",
     "simulate_sem",
