@@ -90,6 +90,18 @@ def test_generating_factors_set_the_ceiling(bench, problem):
     assert 0.95 < ceiling["R2"] < 1.0
 
 
+def test_sparsest_equivalent_row_misses_the_paper_by_construction(bench, problem):
+    # exactly as likely as the truth under the model, yet below the paper's MCC and SHD
+    _, truth, train, test = problem
+    row = bench.run_equivalent(truth, train, test, seed=0)
+    assert row["method"] == bench.EQUIVALENT_ROW
+    assert row["R2"] > 0.99
+    assert row["MCC"] < 0.85
+    assert (row["SHD"], row["SHD_CPDAG"]) == (2, 2)  # Z11 -> Z12 and Z21 -> Z22 missing
+    assert row["AUROC"] == pytest.approx(2 / 3)
+    assert min(row["MCC_Z11"], row["MCC_Z21"], row["NOISE_Z12"], row["NOISE_Z22"]) == pytest.approx(1.0)
+
+
 @pytest.mark.slow
 def test_personax_recovers_components_clearly_above_pca(scores):
     ours, pca = scores
