@@ -445,7 +445,9 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
     """Tidy table of the edge posterior: one row per ordered pair ``i != j``.
 
     Columns: ``parent``, ``child``, ``parent_block``, ``child_block``, ``allowed``
-    (by the layout's prior knowledge), ``p_edge`` (pooled over chains),
+    (by the layout's prior knowledge), ``absorbable`` (a decoder can absorb the edge,
+    so the likelihood does not fix it: :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`),
+    ``p_edge`` (pooled over chains),
     ``p_edge_chain_<c>`` per chain, ``strength_mean``, ``strength_hdi_low`` and
     ``strength_hdi_high`` (NaN without edge strengths), ``r_hat`` and ``ess_bulk``
     of the edge indicator over chains (= restarts). Cells constant across all draws
@@ -480,6 +482,7 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
         "parent_block": blocks[parents],
         "child_block": blocks[children],
         "allowed": layout.allowed_mask()[mask],
+        "absorbable": layout.absorbable_mask()[mask],
         "p_edge": cells.mean(axis=(0, 1)),
     }
     for c in range(C):

@@ -42,8 +42,8 @@ REPORT_FILES = (
     "report.md", "report.html", "edges.csv", "adjacency.csv", "dag_adjacency.csv",
     "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "forest.png",
 )
-_TABLE_COLUMNS = ("parent", "child", "p_edge", "strength_mean", "strength_hdi_low", "strength_hdi_high",
-                  "r_hat", "ess_bulk")
+_TABLE_COLUMNS = ("parent", "child", "absorbable", "p_edge", "strength_mean", "strength_hdi_low",
+                  "strength_hdi_high", "r_hat", "ess_bulk")
 
 
 def _as_idata(model_or_idata):
@@ -151,6 +151,7 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
         f"- Latents: {D} ({', '.join(f'{b}: {n}' for b, n in _block_sizes(layout))}); "
         f"chains (independent restarts): {C}; draws per chain: {S}.",
         f"- Thresholded graph (P(edge) > {threshold:g}, made acyclic): {int(dag.sum())} edges.",
+        _absorbable_line(dag, layout),
         "- Cyclic edge draws per chain: " + ", ".join(f"{f:.1%}" for f in cyclic_fraction(E)) + ".",
     ]
     k = diagnostics.pareto_k_of(idata)
@@ -159,6 +160,16 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
     if truth is not None:
         lines += _truth_lines(E.mean(axis=(0, 1)), dag, truth, layout.allowed_mask())
     return lines
+
+
+def _absorbable_line(dag: np.ndarray, layout) -> str:
+    """How many thresholded edges a decoder could absorb (the likelihood does not fix them)."""
+    n = int((dag.astype(bool) & layout.absorbable_mask()).sum())
+    return (
+        f"- Absorbable edges (parent and child read by the same decoders: one block, or a shared parent): "
+        f"{n} of {int(dag.sum())} in the thresholded graph. The likelihood does not fix these edges (a decoder "
+        "can take up their mechanism); their P(edge) reflects the edge prior, the penalty and the fit's start."
+    )
 
 
 def _pareto_line(k: np.ndarray) -> str:

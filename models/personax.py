@@ -206,6 +206,11 @@ class PersonaXModel(PyroModule):
     nothing in the likelihood; the default edge penalty ``lambda = k/2 log N`` (``k``
     the mechanism parameters one edge switches on, ``N`` the number of entities) is the
     BIC approximation of the Occam factor a posterior over those parameters would give.
+    The decoders read ``(s_n, z_nm)`` only, so an edge whose parent every decoder of its
+    child reads (one block, or a shared parent:
+    :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`) is not fixed by the
+    likelihood: ``z_j -> z_j - g(z_i)`` with the decoders composed with the inverse
+    changes only its mechanism.
     The graph prior is independent ``Bernoulli(edge_prior)`` free edges (forbidden 0,
     required 1) conditioned on no two-cycle, i.e. per pair the states ``i -> j``,
     ``j -> i``, none have weights ``p0 (1 - p0)``, ``p0 (1 - p0)``, ``(1 - p0)^2``

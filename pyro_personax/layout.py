@@ -232,6 +232,25 @@ class LatentLayout:
         """Boolean ``(D, D)``: ``True`` where an edge must exist."""
         return self._required.copy()
 
+    def absorbable_mask(self) -> np.ndarray:
+        """Boolean ``(D, D)``: ``True`` where a decoder can absorb the edge ``i -> j``.
+
+        The decoder of a modality reads the shared block and that modality's block, so
+        every decoder that reads ``z_j`` also reads ``z_i`` exactly when both lie in one
+        block or ``i`` lies in the shared block. Then replacing ``z_j`` by
+        ``z_j - g(z_i)`` (any function ``g``; unit Jacobian) and composing those decoders
+        with the inverse leaves the likelihood and the prior density unchanged, and the
+        edge's mechanism becomes ``f_j - g``: the data do not fix it, and an edge whose
+        mechanism is additive in ``z_i`` can be removed this way (moving the dependence
+        onto ``j``'s children in other blocks, if it has any). Edges between two
+        modality blocks, or from a modality block into the shared block, cannot be
+        absorbed. The diagonal is ``False``.
+        """
+        blocks = np.array(self.block_of)
+        same = blocks[:, None] == blocks[None, :]
+        from_shared = np.broadcast_to((blocks == SHARED)[:, None], same.shape)
+        return (same | from_shared) & ~np.eye(len(blocks), dtype=bool)
+
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:
         """A JSON-serialisable description; :meth:`from_dict` rebuilds the layout."""

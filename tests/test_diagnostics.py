@@ -136,7 +136,7 @@ def test_edge_summary_table(idata, layout):
     table = dg.edge_summary(idata)
     D = layout.latent_dim
     assert len(table) == D * (D - 1)
-    expected = {"parent", "child", "p_edge", "strength_mean", "strength_hdi_low", "strength_hdi_high",
+    expected = {"parent", "child", "absorbable", "p_edge", "strength_mean", "strength_hdi_low", "strength_hdi_high",
                 "r_hat", "ess_bulk", *(f"p_edge_chain_{c}" for c in range(C))}
     assert expected <= set(table.columns)
     top = table.iloc[0]
@@ -148,6 +148,11 @@ def test_edge_summary_table(idata, layout):
     constant = table[table["p_edge"] == 0]
     assert constant["r_hat"].isna().all() and len(constant) == D * (D - 1) - 3
     assert not table.loc[table["child"] == "s1", "allowed"].any()
+    absorbable = layout.absorbable_mask()
+    index = {name: i for i, name in enumerate(layout.names)}
+    for row in table.itertuples():
+        assert row.absorbable == absorbable[index[row.parent], index[row.child]]
+    assert table["absorbable"].dtype == bool and table["absorbable"].any() and not table["absorbable"].all()
 
 
 def test_rhat_near_one_for_agreeing_restarts(layout):

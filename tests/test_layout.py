@@ -32,6 +32,22 @@ def test_allowed_mask_shared_is_root_and_diagonal():
     assert free[1, 0] and free[2, 0]
 
 
+def test_absorbable_mask_same_block_or_shared_parent():
+    layout = LatentLayout(1, {"face": 2, "text": 1})  # s1 | face_1 face_2 | text_1
+    expected = np.array([
+        [0, 1, 1, 1],  # s1 is read by every decoder
+        [0, 0, 1, 0],  # face_1 -> face_2 only; face -> s1 or text is read by other decoders
+        [0, 1, 0, 0],
+        [0, 0, 0, 0],  # text_1 is alone in its block and not shared
+    ], dtype=bool)
+    np.testing.assert_array_equal(layout.absorbable_mask(), expected)
+    # prior knowledge does not change what a decoder reads
+    knowing = LatentLayout(1, {"face": 2, "text": 1}, shared_is_root=False, forbidden=[("face_1", "face_2")])
+    np.testing.assert_array_equal(knowing.absorbable_mask(), expected)
+    no_shared = LatentLayout(0, {"a": 2, "b": 2}).absorbable_mask()
+    assert no_shared[0, 1] and no_shared[2, 3] and not no_shared[0, 2] and not no_shared[1, 3]
+
+
 def test_forbidden_blocks_tiers_single_edges_and_mask():
     layout = LatentLayout(
         0, {"a": 1, "b": 1, "c": 1},

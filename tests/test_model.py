@@ -346,3 +346,85 @@ def test_one_svi_step_on_cuda(covariance):
     svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
     assert np.isfinite(svi.step(batch, num_entities=N))
     assert guide.latent_posterior(batch)[0].device.type == "cuda"
+
+
+class _ShiftedMechanisms(torch.nn.Module):
+    """The mechanisms after ``z_j -> z_j - g(z_i)`` for each ``(i, j, g)``: ``f_j - g(z_i)``."""
+
+    def __init__(self, inner, shifts):
+        super().__init__()
+        self.inner, self.shifts = inner, shifts
+
+    @property
+    def params_per_edge(self):
+        return self.inner.params_per_edge
+
+    def forward(self, z, adjacency):
+        out = self.inner(z, adjacency)
+        for i, j, g in self.shifts:
+            out = out - torch.nn.functional.one_hot(torch.tensor(j), z.shape[-1]).to(z) * (
+                adjacency[..., i, j].unsqueeze(-1) * g(z[..., i : i + 1])
+            )
+        return out
+
+
+class _UnshiftedDecoder(torch.nn.Module):
+    """A decoder composed with the inverse map: input column ``b`` gets ``g(column a)`` back."""
+
+    def __init__(self, inner, a, b, g):
+        super().__init__()
+        self.inner, self.a, self.b, self.g = inner, a, b, g
+
+    def forward(self, x):
+        x = x.clone()
+        x[..., self.b] = x[..., self.b] + self.g(x[..., self.a : self.a + 1])[..., 0]
+        return self.inner(x)
+
+
+def test_a_decoder_absorbs_an_edge_inside_a_block_or_from_the_shared_block():
+    """``z_j -> z_j - g(z_i)`` with the mechanism ``f_j - g`` and the decoders composed with
+    the inverse leaves the log joint unchanged exactly when every decoder that reads
+    ``z_j`` reads ``z_i`` (``LatentLayout.absorbable_mask``), whatever ``g`` is."""
+    import copy
+
+    torch.manual_seed(0)
+    data = _data()
+    layout = _layout()  # s1 | face_1 face_2 | text_1 | bio_1
+    model, _ = _pair(data, layout, cyclic_logdet=False)
+    with torch.no_grad():  # non-trivial mechanisms (their output weights start at 0)
+        model.mechanisms.w2.normal_()
+        model.mechanisms.weight.normal_()
+        model.raw_scales["face"].fill_(-2.0)  # sharp face likelihood (scale 0.13)
+    G = torch.zeros(5, 5)
+    G[0, 1] = G[1, 2] = G[0, 3] = G[1, 4] = 1.0  # s1->face_1, face_1->face_2, s1->text_1, face_1->bio_1
+    batch = data.to_tensors()
+    kw = dict(num_entities=N)
+    pyro.set_rng_seed(1)
+    tr = poutine.trace(poutine.condition(model, {"edges": G})).get_trace(batch, **kw)
+    sites = {k: tr.nodes[k]["value"] for k in ("edges", "z", "eta_face", "eta_text")}
+
+    def log_joint(m, z):
+        conditioned = poutine.condition(m, {**sites, "z": z})
+        return poutine.trace(conditioned).get_trace(batch, **kw).log_prob_sum()
+
+    g1, g2 = (lambda u: torch.sin(2 * u) + u**2), (lambda u: 3 * torch.tanh(u))
+    absorbable = layout.absorbable_mask()
+    assert absorbable[1, 2] and absorbable[0, 3] and not absorbable[1, 4]
+    z = sites["z"]
+    shifted = z.clone()
+    shifted[:, 2] = z[:, 2] - g1(z[:, 1:2])[:, 0]  # face_2 (its parent face_1, one block)
+    shifted[:, 3] = z[:, 3] - g2(z[:, 0:1])[:, 0]  # text_1 (its parent s1, the shared block)
+    other = copy.deepcopy(model)
+    other.mechanisms = _ShiftedMechanisms(model.mechanisms, [(1, 2, g1), (0, 3, g2)])
+    other.decoders["face"] = _UnshiftedDecoder(model.decoders["face"], 1, 2, g1)  # input (s1, face_1, face_2, eta)
+    other.decoders["text"] = _UnshiftedDecoder(model.decoders["text"], 0, 1, g2)  # input (s1, text_1, eta)
+    before, after = log_joint(model, z), log_joint(other, shifted)
+    assert torch.isfinite(before)
+    torch.testing.assert_close(after, before, rtol=1e-6, atol=1e-2)
+    # it is the decoder that absorbs the shift: without composing it, the log joint moves
+    prior_only = copy.deepcopy(other)
+    prior_only.decoders["face"] = model.decoders["face"]
+    assert abs((log_joint(prior_only, shifted) - before).item()) > 10.0
+    # the edge face_1 -> bio_1 crosses blocks: the bio decoder never reads face_1, so no
+    # decoder can be composed with the inverse of bio_1 -> bio_1 - g(face_1)
+    assert not absorbable[1, 4]

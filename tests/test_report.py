@@ -72,6 +72,13 @@ def test_report_tables_match_the_posterior(idata, layout, tmp_path):
     assert set(zip(*np.nonzero(dag))) == {(0, 1), (1, 2), (3, 4)}
     edges = pd.read_csv(out / "edges.csv")
     assert len(edges) == 20 and edges["p_edge"].is_monotonic_decreasing
+    # s1 -> face_1 (shared parent) and face_1 -> face_2 (one block) can be absorbed by a
+    # decoder; text_1 -> text_2 too; so all three thresholded edges are flagged
+    assert "Absorbable edges" in (out / "report.md").read_text()
+    assert "3 of 3 in the thresholded graph" in (out / "report.md").read_text()
+    flagged = edges.loc[edges["absorbable"], ["parent", "child"]].itertuples(index=False)
+    assert {("s1", "face_1"), ("face_1", "face_2"), ("text_1", "text_2")} <= set(flagged)
+    assert not edges.loc[(edges["parent"] == "face_1") & (edges["child"] == "text_1"), "absorbable"].item()
 
 
 def test_existing_folder_is_not_overwritten(idata, tmp_path):
