@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from pyro_personax.metrics import (
+    block_r2,
     correlation_matrix,
     cpdag,
     edge_auprc,
@@ -129,6 +130,38 @@ def test_r2_caps_training_rows():
     res = r2(z, z, max_train=500, seed=0)
     assert res.num_train == 500
     assert res.value > 0.97
+
+
+def test_block_r2_reads_each_true_block_from_its_own_learned_block():
+    rng = np.random.default_rng(5)
+    z = rng.normal(size=(600, 3))  # true blocks: a = (z0, z1), b = (z2,)
+    noise = rng.normal(size=(600, 1))
+    learned = np.column_stack([np.tanh(z[:, 0]) + 0.3 * z[:, 1], np.tanh(z[:, 1]) + 0.5 * z[:, 1], noise[:, 0], z[:, 2]])
+    res = block_r2(learned, z, ["a", "a", "b", "b"], ["a", "a", "b"], seed=0)
+    assert list(res) == ["a", "b"]
+    assert res["a"].per_latent.shape == (2,) and res["b"].per_latent.shape == (1,)
+    assert min(res["a"].value, res["b"].value) > 0.9
+    assert res["a"].num_test == res["b"].num_test == 60
+    # the same columns under the wrong block names hold nothing of the other block
+    swapped = block_r2(learned, z, ["b", "b", "a", "a"], ["a", "a", "b"], seed=0)
+    assert swapped["a"].value < 0.2 and swapped["b"].value < 0.2
+    # all learned latents together carry everything, so r2 cannot tell the two apart
+    assert r2(learned, z, seed=0).value > 0.9
+
+
+@pytest.mark.parametrize(
+    "learned_blocks, true_blocks, match",
+    [
+        (["a", "a", "b"], ["a", "b"], "learned_blocks: expected 4 block names"),
+        (["a", "a", "b", "b"], ["a", "b", "b"], "true_blocks: expected 2 block names"),
+        (["a", "b", "b", "b"], ["a", "a"], "block 'a' has 1 learned columns for 2 true latents"),
+    ],
+)
+def test_block_r2_errors_name_the_blocks(learned_blocks, true_blocks, match):
+    rng = np.random.default_rng(0)
+    learned, true = rng.normal(size=(50, 4)), rng.normal(size=(50, 2))
+    with pytest.raises(ValueError, match=match):
+        block_r2(learned, true, learned_blocks, true_blocks)
 
 
 CHAIN = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]], dtype=float)  # 0 -> 1 -> 2
