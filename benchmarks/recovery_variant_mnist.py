@@ -7,6 +7,10 @@ and score the latents of the held-out rows:
 
 - R^2: kernel ridge from learned to true latents, fitted on the training rows and
   scored on the held-out rows (:func:`pyro_personax.metrics.r2`);
+- R2_BLOCK: the same, but each true latent is read only from the learned latents of its
+  own block (``colour`` or ``fashion``; :func:`pyro_personax.metrics.block_r2`). This is
+  the block-by-block recovery that the measurement structure identifies; which of the
+  two the paper's R^2 was is not known;
 - MCC (Spearman) on the held-out rows, with its Hungarian matching;
 - SHD (edge probability > 0.5, reversal = 1) and edge AUROC after matching;
 - SHD_CPDAG: the SHD between the Markov equivalence classes
@@ -39,6 +43,18 @@ The paper's MCC 0.92 and an SHD <= 1 therefore lie inside a set of representatio
 the images cannot tell apart: a fit reaches them or not through its inductive biases,
 not through the data. What the images do decide is how much of each latent a
 representation holds (R^2) and that the fashion block depends on the colour block.
+
+Held-out R^2 at N = 10,000, seeds 0-2. Read from all six learned latents, the model's R^2
+is 0.950 ± 0.003. That estimate grows with the kernel ridge's training rows (the default
+2,000 of the 9,000: 0.950, 0.953, 0.947 per seed; all 9,000: 0.958, 0.960, 0.955; the
+ceiling row 0.983-0.987 and 0.985-0.988), and an isotropic kernel over six inputs, four of
+them fashion latents that also hold the garment, reads a latent less sharply than its own
+block does. Read from its own block (R2_BLOCK), each latent is held at 0.968 ± 0.002
+(0.966 / 0.980 / 0.987 / 0.941 for ``Z11`` / ``Z12`` / ``Z21`` / ``Z22``), above the paper's
+0.96; but PCA of each modality with the same block sizes (2 colour, 4 fashion components)
+already reaches 0.958 ± 0.005 (ceiling 0.989). So on this benchmark R^2 measures how much of
+its latents a block keeps, which a linear projection of each modality mostly does, not
+whether the latents are recovered one by one.
 
 Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING_RATE`,
 :data:`GRAPH_LEARNING_RATE`):
@@ -249,7 +265,7 @@ from scipy.stats import spearmanr
 from sklearn.decomposition import PCA
 
 from pyro_personax.graph import to_dag
-from pyro_personax.metrics import cpdag, edge_auroc, mcc, permute_adjacency, r2, shd
+from pyro_personax.metrics import block_r2, cpdag, edge_auroc, mcc, permute_adjacency, r2, shd
 from pyro_personax.synthetic.variant_mnist import (
     LATENT_NAMES,
     generating_factors,
@@ -332,13 +348,51 @@ def score(latents, truth, train, test, edge_probs=None, seed: int = 0) -> dict:
     return res
 
 
-def run_pca(data, truth, train, test, seed: int, n_components: int | None = None) -> dict:
-    """The PCA baseline on one data set (default: as many components as true latents)."""
+def block_scores(latents, blocks, truth, train, test, seed: int = 0) -> dict:
+    """``R2_BLOCK`` and ``R2B_<name>``: each true latent read from its own block's latents.
+
+    Parameters
+    ----------
+    latents
+        ``(N, D)`` learned latents of all rows.
+    blocks
+        Block name of every column of ``latents`` (``"colour"`` / ``"fashion"``).
+    truth, train, test, seed
+        As in :func:`score`.
+
+    Returns
+    -------
+    dict
+        ``R2_BLOCK`` (mean over true latents) and ``R2B_<name>`` per true latent
+        (:func:`~pyro_personax.metrics.block_r2`).
+    """
+    true_blocks = truth.layout.block_of
+    res = block_r2(latents, truth.latents, blocks, true_blocks, train=train, test=test, seed=seed)
+    per = {}
+    for block, fit in res.items():
+        per.update(zip([n for n, b in zip(LATENT_NAMES, true_blocks) if b == block], fit.per_latent))
+    return {"R2_BLOCK": float(np.mean(list(per.values()))), **{f"R2B_{n}": per[n] for n in LATENT_NAMES}}
+
+
+def run_pca(data, truth, train, test, seed: int, n_components: int | None = None, block_dims=None) -> dict:
+    """The PCA baseline on one data set (default: as many components as true latents).
+
+    R^2, MCC: PCA of all measurements side by side. With ``block_dims`` (modality ->
+    components, the model's block sizes) the block scores come from a separate PCA of
+    each modality's measurements; without it they are NaN.
+    """
     start = time.perf_counter()
     X = flatten_measurements(data)
     n = truth.latents.shape[1] if n_components is None else int(n_components)
     latents = PCA(n_components=n, random_state=seed).fit(X[train]).transform(X)
     out = score(latents, truth, train, test, seed=seed)
+    if block_dims is not None:
+        parts, blocks = [], []
+        for mod, k in block_dims.items():
+            Xm = data.values[mod].reshape(data.num_entities, -1)
+            parts.append(PCA(n_components=k, random_state=seed).fit(Xm[train]).transform(Xm))
+            blocks += [mod] * k
+        out.update(block_scores(np.concatenate(parts, axis=1), blocks, truth, train, test, seed))
     return {"method": f"PCA (ours, {n} components)", "seed": seed, **out, "wall_s": time.perf_counter() - start}
 
 
@@ -346,6 +400,7 @@ def run_reference(method: str, latents, truth, train, test, seed: int, edge_prob
     """Score a representation computed from the true latents (no training) as one row."""
     start = time.perf_counter()
     out = score(latents, truth, train, test, edge_probs=edge_probs, seed=seed)
+    out.update(block_scores(latents, truth.layout.block_of, truth, train, test, seed))
     return {"method": method, "seed": seed, **out, "wall_s": time.perf_counter() - start}
 
 
@@ -391,6 +446,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
     probs = model.edge_probabilities()
     probs = probs.to_numpy(dtype=float) if hasattr(probs, "to_numpy") else np.asarray(probs, dtype=float)
     out = score(latents, truth, train, test, edge_probs=probs, seed=seed)
+    out.update(block_scores(latents, model.layout.block_of, truth, train, test, seed))
     return {"method": "PersonaX (ours)", "seed": seed, **out, "wall_s": time.perf_counter() - start}
 
 
@@ -402,7 +458,7 @@ def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
     rows = [
         run_factors(truth, train, test, seed),
         run_equivalent(truth, train, test, seed),
-        run_pca(data, truth, train, test, seed, n_components=n_latents),
+        run_pca(data, truth, train, test, seed, n_components=n_latents, block_dims=latent_dims(args)),
     ]
     if with_model:
         rows.append(run_personax(data, truth, train, test, seed, args))
@@ -410,17 +466,17 @@ def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
 
 
 def per_latent(rows: list[dict]) -> pd.DataFrame:
-    """Mean over seeds of held-out R^2, matched |correlation| and |correlation| with the
-    exogenous term, per method and true latent."""
+    """Mean over seeds of held-out R^2 (from all latents and from the own block), matched
+    |correlation| and |correlation| with the exogenous term, per method and true latent."""
     df = pd.DataFrame(rows)
-    cols = [f"{k}_{name}" for k in ("R2", "MCC", "NOISE") for name in LATENT_NAMES]
+    cols = [f"{k}_{name}" for k in ("R2", "R2B", "MCC", "NOISE") for name in LATENT_NAMES]
     return df.groupby("method", sort=False)[cols].mean().round(3)
 
 
 def summarise(rows: list[dict]) -> pd.DataFrame:
     """Mean and standard deviation over seeds per method, with the paper's rows."""
     df = pd.DataFrame(rows)
-    metrics = ["R2", "MCC", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
+    metrics = ["R2", "R2_BLOCK", "MCC", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
     agg = df.groupby("method", sort=False)[metrics].agg(["mean", "std"])
     table = pd.DataFrame(index=agg.index)
     for col in metrics:
@@ -501,8 +557,9 @@ def main(argv=None) -> pd.DataFrame:
     )
     print(table.to_string())
     print(
-        "\nper true latent (mean over seeds): held-out R^2, matched |correlation| (MCC_) and the matched "
-        "latent's |correlation| with the true latent's exogenous term (NOISE_; Z11 is a root, its own term)"
+        "\nper true latent (mean over seeds): held-out R^2 from all learned latents (R2_) and from the "
+        "latents of its own block (R2B_), matched |correlation| (MCC_) and the matched latent's "
+        "|correlation| with the true latent's exogenous term (NOISE_; Z11 is a root, its own term)"
     )
     print(per_latent(rows).to_string())
     return table
