@@ -102,14 +102,18 @@ def run(args: argparse.Namespace) -> int:
     probs_true_order = permute_adjacency(px.edge_probabilities().to_numpy(), match.permutation)
     shd_value = shd(to_dag(probs_true_order, 0.5), truth.adjacency)
     print(f"[3/3] Level II: {px.num_chains} chains x {args.num_epochs} epochs -> {out / 'run'}")
-    print("      most probable edges (pooled over chains):")
+    print("      most probable edges (pooled over chains; * = absorbable, not fixed by the likelihood):")
+    absorbable = px.layout.absorbable_mask()
     for parent, child, p in top_edges(px):
-        print(f"        P({parent} -> {child}) = {p:.2f}")
+        mark = " *" if absorbable[px.layout.index(parent), px.layout.index(child)] else ""
+        print(f"        P({parent} -> {child}) = {p:.2f}{mark}")
     agree = px.chain_alignment.correlations[1:]
     if agree.size:
         print(f"      restarts against chain 0 after matching their latent labels: mean |Spearman| "
               f"{agree.mean():.2f} (lowest {agree.min():.2f})")
+    n_true = int(truth.adjacency.sum())
+    n_absorbable = int((truth.adjacency.astype(bool) & layout.absorbable_mask()).sum())
     print(f"      against the truth (latents matched by |Spearman|): MCC {match.value:.2f}, "
-          f"SHD {shd_value} (true graph: {int(truth.adjacency.sum())} edges)")
+          f"SHD {shd_value} (true graph: {n_true} edges, {n_absorbable} of them absorbable)")
     print(f"done in {time.perf_counter() - start:.0f} s; report: {paths['report'] / 'report.html'}")
     return 0
