@@ -44,17 +44,17 @@ the images cannot tell apart: a fit reaches them or not through its inductive bi
 not through the data. What the images do decide is how much of each latent a
 representation holds (R^2) and that the fashion block depends on the colour block.
 
-Held-out R^2 at N = 10,000, seeds 0-2. Read from all six learned latents, the model's R^2
-is 0.950 ± 0.003. That estimate grows with the kernel ridge's training rows (the default
-2,000 of the 9,000: 0.950, 0.953, 0.947 per seed; all 9,000: 0.958, 0.960, 0.955; the
-ceiling row 0.983-0.987 and 0.985-0.988), and an isotropic kernel over six inputs, four of
-them fashion latents that also hold the garment, reads a latent less sharply than its own
-block does. Read from its own block (R2_BLOCK), each latent is held at 0.968 ± 0.002
-(0.966 / 0.980 / 0.987 / 0.941 for ``Z11`` / ``Z12`` / ``Z21`` / ``Z22``), above the paper's
-0.96; but PCA of each modality with the same block sizes (2 colour, 4 fashion components)
-already reaches 0.958 ± 0.005 (ceiling 0.989). So on this benchmark R^2 measures how much of
-its latents a block keeps, which a linear projection of each modality mostly does, not
-whether the latents are recovered one by one.
+Held-out R^2 at N = 10,000, seeds 0-2. Read from all six learned latents, the model's R^2 is
+0.950 ± 0.003. That estimate grows with the kernel ridge's training rows (the default 2,000
+of the 9,000: 0.950, 0.953, 0.947 per seed; all 9,000: 0.958, 0.960, 0.955; the ceiling row
+0.983-0.987 and 0.985-0.988 likewise), and an isotropic kernel over six inputs, four of them
+fashion latents that also hold the garment, reads a latent less sharply than its own block
+does. Read from its own block (R2_BLOCK), each latent is held at 0.968 ± 0.002 (0.966 /
+0.980 / 0.987 / 0.941 for ``Z11`` / ``Z12`` / ``Z21`` / ``Z22``), above the paper's 0.96;
+but PCA of each modality with the same block sizes (2 colour, 4 fashion components) already
+reaches 0.958 ± 0.005 (ceiling 0.989). So on this benchmark R^2 measures how much of its
+latents a block keeps, which a linear projection of each modality mostly does, not whether
+the latents are recovered one by one.
 
 Model configuration (:data:`LATENT_DIMS`, :data:`NUISANCE_DIMS`, :data:`LEARNING_RATE`,
 :data:`GRAPH_LEARNING_RATE`):

@@ -360,8 +360,18 @@ def r2(
     return R2Result(float(np.nanmean(per)), per, float(alpha), float(gamma), len(train), len(test))
 
 
-def block_r2(learned, true, learned_blocks, true_blocks, *, train=None, test=None, test_fraction: float = 0.1,
-             seed: int = 0, **kwargs) -> dict[str, R2Result]:
+def block_r2(
+    learned,
+    true,
+    learned_blocks,
+    true_blocks,
+    *,
+    train=None,
+    test=None,
+    test_fraction: float = 0.1,
+    seed: int = 0,
+    **kwargs,
+) -> dict[str, R2Result]:
     """Held-out R^2 of each true latent from the learned latents of its own block only.
 
     A multi-measurement model identifies latents block by block (the shared block, one
@@ -399,10 +409,9 @@ def block_r2(learned, true, learned_blocks, true_blocks, *, train=None, test=Non
     """
     learned, true = _check_pair(learned, true)
     lb, tb = np.asarray(learned_blocks, dtype=object), np.asarray(true_blocks, dtype=object)
-    if lb.shape != (learned.shape[1],):
-        raise ValueError(f"learned_blocks: expected {learned.shape[1]} block names (one per learned column); found {lb.size}")
-    if tb.shape != (true.shape[1],):
-        raise ValueError(f"true_blocks: expected {true.shape[1]} block names (one per true column); found {tb.size}")
+    for name, names, width in (("learned_blocks", lb, learned.shape[1]), ("true_blocks", tb, true.shape[1])):
+        if names.shape != (width,):
+            raise ValueError(f"{name}: expected {width} block names (one per column); found {names.size}")
     train, test = _split_rows(true.shape[0], train, test, test_fraction, seed)
     out = {}
     for block in dict.fromkeys(tb.tolist()):

@@ -152,7 +152,7 @@ def test_block_r2_reads_each_true_block_from_its_own_learned_block():
 @pytest.mark.parametrize(
     "learned_blocks, true_blocks, match",
     [
-        (["a", "a", "b"], ["a", "b"], "learned_blocks: expected 4 block names"),
+        (["a", "a", "b"], ["a", "b"], "learned_blocks: expected 4 block names \\(one per column\\)"),
         (["a", "a", "b", "b"], ["a", "b", "b"], "true_blocks: expected 2 block names"),
         (["a", "b", "b", "b"], ["a", "a"], "block 'a' has 1 learned columns for 2 true latents"),
     ],
