@@ -86,7 +86,7 @@ class LatentLayout:
     >>> layout = LatentLayout(1, {"face": 2, "text": 2}, required=[("text_1", "face_1")])
     >>> layout.names
     ('s1', 'face_1', 'face_2', 'text_1', 'text_2')
-    >>> layout.allowed_mask()[1, 0]  # face_1 -> s1 is forbidden (shared_is_root)
+    >>> bool(layout.allowed_mask()[1, 0])  # face_1 -> s1 is forbidden (shared_is_root)
     False
     """
 
