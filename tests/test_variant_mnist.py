@@ -160,6 +160,22 @@ def test_sparsest_equivalent_scores_below_the_paper_with_a_near_perfect_r2():
     assert match.value < 0.85
 
 
+def test_a_quarter_of_each_mechanism_keeps_the_true_graph_and_misses_mcc_092():
+    from pyro_personax.independence import hsic_gamma_test
+    from pyro_personax.metrics import mcc
+
+    z = sample_variant_mnist_latents(10_000, seed=0)
+    noise = structural_noise(z)
+    quarter = z.copy()  # Z12 - 3/4 f12(Z11), Z22 - 3/4 f22(Z21): the same unit-Jacobian maps
+    for child in (1, 3):
+        quarter[:, child] = noise[:, child] + 0.25 * (z[:, child] - noise[:, child])
+    held_out = np.random.default_rng(0).permutation(10_000)[:1000]
+    match = mcc(quarter[held_out], z[held_out], "spearman")
+    assert 0.9 < match.value < 0.92
+    for parent, child in [(0, 1), (0, 2), (2, 3)]:  # every true edge is still a dependence
+        assert hsic_gamma_test(quarter[:1500, parent], quarter[:1500, child])[1] < 1e-6
+
+
 def test_fashion_pose_follows_latents():
     digits, garments = load_templates()
     idx = np.zeros(2, dtype=int)
