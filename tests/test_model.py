@@ -383,8 +383,8 @@ class _UnshiftedDecoder(torch.nn.Module):
 
 def test_a_decoder_absorbs_an_edge_inside_a_block_or_from_the_shared_block():
     """``z_j -> z_j - g(z_i)`` with the mechanism ``f_j - g`` and the decoders composed with
-    the inverse leaves the log joint unchanged exactly when every decoder that reads
-    ``z_j`` reads ``z_i`` (``LatentLayout.absorbable_mask``), whatever ``g`` is."""
+    the inverse leaves the log joint unchanged, whatever ``g`` is, for edges whose parent
+    every decoder of the child reads (``LatentLayout.absorbable_mask``)."""
     import copy
 
     torch.manual_seed(0)
