@@ -46,10 +46,14 @@ __all__ = [
     "edge_auroc",
     "edge_auprc",
     "edge_calibration",
+    "edge_brier",
+    "edge_log_loss",
+    "edge_probability_report",
     "evaluate_recovery",
 ]
 
 CORRELATION_METHODS = ("pearson", "spearman")
+LOG_LOSS_EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] in the log loss
 
 
 # ---------------------------------------------------------------------- input checks
@@ -551,13 +555,22 @@ def expected_shd(samples, truth) -> float:
     return float(differs[:, iu[0], iu[1]].sum(1).mean())
 
 
-def _scored(probs, truth, mask) -> tuple[np.ndarray, np.ndarray]:
+def _scored_cells(probs, truth, mask) -> tuple[np.ndarray, np.ndarray]:
+    """``(y, s)``: 0/1 truth and scores of the scored cells (off-diagonal and ``mask``)."""
     P = _as_square(probs, "probs")
     T = _as_binary(truth, "truth")
     if P.shape != T.shape:
         raise ValueError(f"probs and truth: shapes differ, {P.shape} and {T.shape}")
     cells = _edge_cells(P.shape[0], mask)
     y, s = T[cells].astype(int), P[cells]
+    if y.size == 0:
+        raise ValueError("mask: selects no off-diagonal cell; nothing to score")
+    return y, s
+
+
+def _scored(probs, truth, mask) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_scored_cells`, for ranking metrics: both classes must be present."""
+    y, s = _scored_cells(probs, truth, mask)
     if y.min(initial=1) == y.max(initial=0):
         raise ValueError(
             f"truth: the scored cells hold only one class ({int(y.sum())} edges of {y.size}); "
@@ -654,6 +667,120 @@ def edge_calibration(probs, truth, n_bins: int = 10, mask=None) -> tuple[pd.Data
         rows.append((edges[b], edges[b + 1], n_b, mean_p, frac))
     table = pd.DataFrame(rows, columns=["bin_lower", "bin_upper", "count", "mean_prob", "frac_true"])
     return table, float(ece)
+
+
+def _scored_probabilities(probs, truth, mask) -> tuple[np.ndarray, np.ndarray]:
+    """As :func:`_scored_cells`, and the scores must be probabilities in ``[0, 1]``."""
+    y, p = _scored_cells(probs, truth, mask)
+    if p.min() < 0 or p.max() > 1:
+        raise ValueError("probs: expected probabilities in [0, 1]")
+    return y, p
+
+
+def _log_loss(y: np.ndarray, p: np.ndarray, eps: float) -> float:
+    """Mean negative Bernoulli log-likelihood of 0/1 ``y`` under ``p`` clipped to ``[eps, 1 - eps]``."""
+    if not 0.0 < eps < 0.5:
+        raise ValueError(f"eps: expected a number in (0, 0.5); found {eps!r}")
+    q = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(np.where(y == 1, np.log(q), np.log1p(-q))))
+
+
+def edge_brier(probs, truth, mask=None) -> float:
+    """Brier score of edge probabilities: mean squared error against the 0/1 truth.
+
+    Parameters
+    ----------
+    probs
+        ``(D, D)`` edge probabilities in ``[0, 1]``, ``[i, j]`` = P(i -> j).
+    truth
+        0/1 ``(D, D)``.
+    mask
+        Optional boolean ``(D, D)``; only cells with ``True`` are scored. The diagonal is
+        always excluded.
+
+    Returns
+    -------
+    float
+        ``mean((P - T)^2)`` over the scored cells: 0 for a perfect 0/1 prediction, 0.25
+        for all-0.5 probabilities.
+    """
+    y, p = _scored_probabilities(probs, truth, mask)
+    return float(np.mean((p - y) ** 2))
+
+
+def edge_log_loss(probs, truth, mask=None, eps: float = LOG_LOSS_EPS) -> float:
+    """Log loss of edge probabilities: mean negative log-likelihood of the 0/1 truth.
+
+    Parameters
+    ----------
+    probs, truth, mask
+        As for :func:`edge_brier`.
+    eps
+        Probabilities are clipped to ``[eps, 1 - eps]`` first, so one confident mistake
+        costs at most ``-log(eps)`` instead of infinity.
+
+    Returns
+    -------
+    float
+        ``-mean(T log P + (1 - T) log(1 - P))`` over the scored cells; ``log 2`` for
+        all-0.5 probabilities.
+    """
+    y, p = _scored_probabilities(probs, truth, mask)
+    return _log_loss(y, p, eps)
+
+
+def edge_probability_report(probs, truth, mask=None, n_bins: int = 10) -> dict:
+    """Ranking, calibration and confident-error figures of edge probabilities in one place.
+
+    ECE averages the gap between predicted and observed edge frequency over bins and
+    can be small for a predictor that is sure and wrong on a few cells or that says
+    nothing (a constant at the edge density has ECE 0). The report therefore also gives
+    the log loss against that constant predictor and the shares of confident errors.
+
+    Parameters
+    ----------
+    probs
+        ``(D, D)`` edge probabilities in ``[0, 1]``, ``[i, j]`` = P(i -> j).
+    truth
+        0/1 ``(D, D)``.
+    mask
+        Optional boolean ``(D, D)`` of scored cells; the diagonal is always excluded
+        (the rule of :func:`edge_auroc`).
+    n_bins
+        Bins of :func:`edge_calibration`.
+
+    Returns
+    -------
+    dict
+        Floats ``auroc``, ``auprc`` (NaN when the scored cells hold one class only),
+        ``brier`` (:func:`edge_brier`), ``ece`` (:func:`edge_calibration`),
+        ``log_loss`` (:func:`edge_log_loss` with ``eps`` = :data:`LOG_LOSS_EPS`),
+        ``log_loss_constant`` (the log loss of the constant predictor ``P`` = the true
+        edge density over the scored cells, the same clipping), ``log_loss_ratio``
+        (``log_loss / log_loss_constant``; below 1 is better than knowing only the
+        density), ``true_edges_below_0.1`` (share of true edges with ``P < 0.1``; NaN
+        without true edges), ``wrong_above_0.9`` (share of cells with ``P > 0.9`` that
+        are not true edges; NaN when no cell has ``P > 0.9``); and ``reliability``, the
+        :func:`edge_calibration` table (one row per bin with its ``count``).
+    """
+    y, p = _scored_probabilities(probs, truth, mask)
+    both = y.min() != y.max()
+    table, ece = edge_calibration(probs, truth, n_bins=n_bins, mask=mask)
+    loss = _log_loss(y, p, LOG_LOSS_EPS)
+    loss_const = _log_loss(y, np.full(p.shape, y.mean()), LOG_LOSS_EPS)
+    confident = p > 0.9
+    return {
+        "auroc": edge_auroc(probs, truth, mask) if both else np.nan,
+        "auprc": edge_auprc(probs, truth, mask) if both else np.nan,
+        "brier": edge_brier(probs, truth, mask),
+        "ece": ece,
+        "log_loss": loss,
+        "log_loss_constant": loss_const,
+        "log_loss_ratio": loss / loss_const,  # loss_const > 0: the clipping keeps P off 0 and 1
+        "true_edges_below_0.1": float(np.mean(p[y == 1] < 0.1)) if y.any() else np.nan,
+        "wrong_above_0.9": float(np.mean(y[confident] == 0)) if confident.any() else np.nan,
+        "reliability": table,
+    }
 
 
 def evaluate_recovery(

@@ -13,7 +13,10 @@ from pyro_personax.metrics import (
     cpdag,
     edge_auprc,
     edge_auroc,
+    edge_brier,
     edge_calibration,
+    edge_log_loss,
+    edge_probability_report,
     evaluate_recovery,
     expected_shd,
     match_latents,
@@ -294,3 +297,81 @@ def test_permute_adjacency_and_graph_metrics_after_matching(latents):
     assert out["mcc"] == pytest.approx(1.0) and out["shd"] == 0 and out["edge_auroc"] == 1.0
     assert out["r2"] > 0.9
     assert "shd" not in evaluate_recovery(learned, z, None, CHAIN)
+
+
+# cells of CHAIN (0 -> 1 -> 2), off-diagonal in row order:
+#   (0,1) edge P=.95   (0,2) none P=.92   (1,0) none P=.2
+#   (1,2) edge P=.05   (2,0) none P=0     (2,1) none P=.5
+MIXED = np.array([[0.7, 0.95, 0.92], [0.2, 0.7, 0.05], [0.0, 0.5, 0.7]])  # diagonal ignored
+
+
+def test_edge_brier_and_log_loss_by_hand():
+    assert edge_brier(MIXED, CHAIN) == pytest.approx((0.05**2 + 0.92**2 + 0.2**2 + 0.95**2 + 0.0 + 0.5**2) / 6)
+    # P = 0 is clipped to eps before the log
+    expected = -(np.log(0.95) + np.log(0.08) + np.log(0.8) + np.log(0.05) + np.log(1 - 1e-6) + np.log(0.5)) / 6
+    assert edge_log_loss(MIXED, CHAIN) == pytest.approx(expected)
+    assert edge_log_loss(MIXED, CHAIN, eps=1e-2) == pytest.approx(expected + (np.log(1 - 1e-6) - np.log(0.99)) / 6)
+    mask = np.ones((3, 3), dtype=bool)
+    mask[0, 2] = False  # drop the confident mistake
+    assert edge_brier(MIXED, CHAIN, mask=mask) == pytest.approx((0.05**2 + 0.2**2 + 0.95**2 + 0.5**2) / 5)
+    assert edge_brier(np.full((3, 3), 0.5), CHAIN) == pytest.approx(0.25)
+    assert edge_log_loss(np.full((3, 3), 0.5), CHAIN) == pytest.approx(np.log(2))
+
+
+def test_edge_probability_report_by_hand():
+    rep = edge_probability_report(MIXED, CHAIN)
+    assert rep["auroc"] == pytest.approx(5 / 8)  # .95 beats all 4 non-edges, .05 beats only 0
+    assert rep["auprc"] == edge_auprc(MIXED, CHAIN)
+    assert rep["brier"] == edge_brier(MIXED, CHAIN)
+    assert rep["log_loss"] == edge_log_loss(MIXED, CHAIN)
+    # bins: {.95, .92} mean .935 vs 1/2; {.2} vs 0; {.05, 0} mean .025 vs 1/2; {.5} vs 0
+    assert rep["ece"] == pytest.approx((2 * 0.435 + 0.2 + 2 * 0.475 + 0.5) / 6)
+    density = 2 / 6
+    entropy = -(density * np.log(density) + (1 - density) * np.log(1 - density))
+    assert rep["log_loss_constant"] == pytest.approx(entropy)
+    assert rep["log_loss_ratio"] == pytest.approx(edge_log_loss(MIXED, CHAIN) / entropy)
+    assert rep["true_edges_below_0.1"] == 0.5  # the edge 1 -> 2 at P = .05
+    assert rep["wrong_above_0.9"] == 0.5  # .95 is an edge, .92 is not
+    assert isinstance(rep["reliability"], pd.DataFrame)
+    assert rep["reliability"]["count"].tolist() == [2, 0, 1, 0, 0, 1, 0, 0, 0, 2]
+    mask = np.ones((3, 3), dtype=bool)
+    mask[0, 2] = False
+    masked = edge_probability_report(MIXED, CHAIN, mask=mask, n_bins=2)
+    assert masked["wrong_above_0.9"] == 0.0 and masked["reliability"]["count"].tolist() == [3, 2]
+    assert masked["log_loss_constant"] == pytest.approx(-(0.4 * np.log(0.4) + 0.6 * np.log(0.6)))
+
+
+def test_edge_probability_report_constant_density_and_perfect_predictors():
+    const = edge_probability_report(np.full((3, 3), 2 / 6), CHAIN)
+    assert const["log_loss_ratio"] == 1.0
+    assert const["ece"] == pytest.approx(0.0, abs=1e-15) and const["auroc"] == 0.5
+    assert np.isnan(const["wrong_above_0.9"]) and const["true_edges_below_0.1"] == 0.0
+    perfect = edge_probability_report(CHAIN.astype(float), CHAIN)
+    assert perfect["brier"] == 0.0 and perfect["wrong_above_0.9"] == 0.0 and perfect["ece"] == 0.0
+    assert perfect["auroc"] == 1.0 and perfect["auprc"] == 1.0 and perfect["true_edges_below_0.1"] == 0.0
+    assert perfect["log_loss"] == pytest.approx(1e-6) and perfect["log_loss_ratio"] < 1e-5
+    # one class only: the ranking metrics are undefined, the others are not
+    empty = edge_probability_report(np.full((3, 3), 0.1), np.zeros((3, 3)))
+    assert np.isnan(empty["auroc"]) and np.isnan(empty["auprc"]) and np.isnan(empty["true_edges_below_0.1"])
+    assert empty["brier"] == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("fn", [edge_brier, edge_log_loss, edge_probability_report])
+def test_edge_probability_metric_errors(fn):
+    with pytest.raises(ValueError, match="shapes differ"):
+        fn(np.full((2, 2), 0.5), CHAIN)
+    with pytest.raises(ValueError, match=r"\(D, D\)"):
+        fn(np.full((3, 2), 0.5), CHAIN)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fn(MIXED + 0.5, CHAIN)
+    with pytest.raises(ValueError, match="0/1"):
+        fn(MIXED, CHAIN * 0.5)
+    with pytest.raises(ValueError, match="mask"):
+        fn(MIXED, CHAIN, mask=np.ones((2, 2), dtype=bool))
+    with pytest.raises(ValueError, match="no off-diagonal cell"):
+        fn(MIXED, CHAIN, mask=np.eye(3, dtype=bool))
+
+
+def test_edge_log_loss_eps_error():
+    with pytest.raises(ValueError, match="eps"):
+        edge_log_loss(MIXED, CHAIN, eps=0.0)
