@@ -12,7 +12,13 @@ from pyro_personax.inference.alignment import (
 )
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pyro_personax.inference.devices import resolve_device
+from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.nonfinite import NonFiniteLossError
+from pyro_personax.inference.oracle import (
+    ExactGraphPosterior,
+    exact_graph_posterior,
+    fit_graph_given_latents,
+)
 from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import (
     AugLagConfig,
@@ -33,14 +39,18 @@ __all__ = [
     "AugmentedLagrangian",
     "ChainAlignment",
     "ChainResult",
+    "ExactGraphPosterior",
     "FitResult",
+    "GraphParticleELBO",
     "KLWarmup",
     "NonFiniteLossError",
     "TemperatureSchedule",
     "TrainerConfig",
     "align_chains",
     "checkpoint_path",
+    "exact_graph_posterior",
     "exchangeable_groups",
+    "fit_graph_given_latents",
     "fit_chains",
     "identity_alignment",
     "index_batch",

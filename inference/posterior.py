@@ -4,8 +4,7 @@
 what :func:`pyro_personax.inference.diagnostics.build_inference_data` turns into an
 ``arviz.InferenceData``:
 
-- ``edges`` ``(C, S, D, D)``: hard draws from ``q(G)`` (the straight-through sample's
-  hard value does not depend on the relaxation temperature).
+- ``edges`` ``(C, S, D, D)``: whole graphs drawn from ``q(G)`` (``guide.sample_graphs``).
 - ``edge_strengths`` ``(C, S, D, D)``: mean ``|d f_j / d z_i|`` over the entities'
   posterior means, under each edge draw.
 - ``noise_params`` ``{"noise_scale", "noise_excess_kurtosis"}`` ``(C, S, D)``: standard
@@ -52,23 +51,19 @@ def noise_summary(model, generator: torch.Generator) -> dict[str, np.ndarray]:
 
 
 def _site_log_prob(trace, names) -> torch.Tensor:
+    """Per-entity ``(B,)`` sum of the sites' log-probabilities (a one-graph plate is summed out)."""
     total = 0.0
     for name in names:
         if name in trace.nodes:
-            total = total + trace.nodes[name]["fn"].log_prob(trace.nodes[name]["value"])
+            lp = trace.nodes[name]["fn"].log_prob(trace.nodes[name]["value"])
+            total = total + lp.reshape(-1, lp.shape[-1]).sum(0)
     return total
 
 
 @torch.no_grad()
-def _edge_draws(guide, num_samples: int, generator: torch.Generator) -> torch.Tensor:
-    """``(S, D, D)`` hard draws from ``q(G)`` of one chain, on the guide's device."""
-    return guide.edge_distribution().sample((num_samples,), generator=generator)
-
-
-@torch.no_grad()
-def _chain_draws(model, guide, batch, n: int, edges: torch.Tensor, num_predictive: int):
-    """Log-weights and predictive draws of one chain under its edge draws ``(S, D, D)``."""
-    num_samples = edges.shape[0]
+def _chain_draws(model, guide, batch, n: int, graphs: dict, num_predictive: int):
+    """Log-weights and predictive draws of one chain under its graph draws (``guide.sample_graphs``)."""
+    num_samples = graphs["edges"].shape[0]
     modalities = [m.name for m in model.spec.modalities]
     latent_sites = ["z"] + [f"eta_{m}" for m in modalities]
     obs_sites = [f"x_{m}" for m in modalities]
@@ -77,7 +72,7 @@ def _chain_draws(model, guide, batch, n: int, edges: torch.Tensor, num_predictiv
         # q(z, eta | x) does not depend on G: trace the guide, then score the model
         # under the edge draw G_s (conditioning wins over replay for that site).
         g_tr = poutine.trace(guide).get_trace(batch, num_entities=n)
-        model_s = poutine.replay(poutine.condition(model, data={"edges": edges[s]}), trace=g_tr)
+        model_s = poutine.replay(poutine.condition(model, data={k: v[s] for k, v in graphs.items()}), trace=g_tr)
         m_tr = poutine.trace(model_s).get_trace(batch, num_entities=n)
         log_w.append(_site_log_prob(m_tr, latent_sites + obs_sites) - _site_log_prob(g_tr, latent_sites))
         if s < num_predictive:
@@ -148,14 +143,15 @@ def collect_posterior(
             model, guide = px.model(c), px.guide(c)
             for k, v in noise_summary(model, generator).items():
                 noise[k].append(np.broadcast_to(align.relabel_latents(c, v), (num_samples, v.shape[0])))
-            edges = _edge_draws(guide, num_samples, generator)
+            graphs = guide.sample_graphs(num_samples, generator)
+            edges = graphs["edges"]
             out["edges"].append(align.relabel_edges(c, edges.cpu().numpy().astype(np.int8)))
             if sub is None:
                 continue
             param = next(guide.parameters())
             batch = sub.to_tensors(device=param.device, dtype=param.dtype)
             loc, _ = guide.latent_posterior(batch)
-            log_w, pred = _chain_draws(model, guide, batch, sub.num_entities, edges, num_predictive)
+            log_w, pred = _chain_draws(model, guide, batch, sub.num_entities, graphs, num_predictive)
             strengths = torch.stack([model.mechanism_strength(loc, e) for e in edges])
             out["edge_strengths"].append(align.relabel_edges(c, strengths.cpu().numpy()))
             out["latent_means"].append(align.relabel_latents(c, loc.cpu().numpy()))

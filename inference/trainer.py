@@ -39,6 +39,7 @@ from pyro_personax.inference.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.nonfinite import nonfinite_loss_error, nonfinite_sites
 from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import (
@@ -117,6 +118,14 @@ class TrainerConfig:
         disables it and the final state is kept.
     min_delta
         Smallest improvement of the per-entity validation ELBO that counts.
+    graph_particles
+        Graphs drawn from an order-based ``q(G)`` per step (``>= 2``; the leave-one-out
+        baseline of the score-function gradient, see
+        :class:`~pyro_personax.inference.graph_elbo.GraphParticleELBO`). The pairwise
+        posterior draws one graph per step and ignores it.
+    mechanism_fit_weight
+        Weight of the mechanisms' fit on random parent sets (order posterior; 0 = off;
+        see :class:`~pyro_personax.inference.graph_elbo.GraphParticleELBO`).
     checkpoint_every
         Write a checkpoint every this many epochs (when a directory is given).
     progress
@@ -136,11 +145,13 @@ class TrainerConfig:
     graph_warmup_epochs: int = 0
     patience: int | None = None
     min_delta: float = 0.0
+    graph_particles: int = 8
+    mechanism_fit_weight: float = 1.0
     checkpoint_every: int = 1
     progress: bool = True
 
     def __post_init__(self):
-        ints = {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0}
+        ints = {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0, "graph_particles": 2}
         for name, low in ints.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -157,6 +168,9 @@ class TrainerConfig:
             raise ValueError(f"lr_decay: expected a value in (0, 1]; found {self.lr_decay!r}")
         if self.sparsity is not None:
             check_sparsity(self.sparsity)
+        w = self.mechanism_fit_weight
+        if isinstance(w, bool) or not isinstance(w, Real) or not (math.isfinite(w) and w >= 0):
+            raise ValueError(f"mechanism_fit_weight: expected a finite value >= 0; found {w!r}")
 
 
 def index_batch(tensors: Batch, idx: torch.Tensor, device: torch.device | None = None) -> dict[str, ModalityTensors]:
@@ -197,7 +211,11 @@ class _ChainTrainer:
         self.model, self.guide = build()
         self.model.to(device)
         self.guide.to(device)
-        self.loss_fn = TraceMeanField_ELBO()(self.model, self.guide)
+        self.order_posterior = getattr(self.guide, "graph_posterior", "pairwise") == "order"
+        if self.order_posterior:
+            self.loss_fn = GraphParticleELBO(self.model, self.guide, config.graph_particles, config.mechanism_fit_weight)
+        else:
+            self.loss_fn = TraceMeanField_ELBO()(self.model, self.guide)
         self.generator = torch.Generator().manual_seed(self.seed)
         self.auglag = AugmentedLagrangian(config.auglag)
         self.epoch, self.step, self.graph_step = 0, 0, 0
@@ -263,7 +281,7 @@ class _ChainTrainer:
             self.step += 1
             if graph_learning:
                 self.graph_step += 1
-                if self.graph_step % self.config.auglag.steps_per_round == 0:
+                if not self.order_posterior and self.graph_step % self.config.auglag.steps_per_round == 0:
                     self.auglag.update(self.expected_acyclicity())
             if bar is not None:
                 bar.update(len(idx))
@@ -284,7 +302,7 @@ class _ChainTrainer:
     @torch.no_grad()
     def expected_acyclicity(self) -> float:
         """Monte Carlo ``E_q[h(G)]`` over ``auglag.num_graph_samples`` graphs from ``q(G)``."""
-        graphs = self.guide.edge_distribution().sample((self.config.auglag.num_graph_samples,))
+        graphs = self.guide.sample_graphs(self.config.auglag.num_graph_samples)["edges"]
         return float(self.model.acyclicity(graphs).mean())
 
     @torch.no_grad()

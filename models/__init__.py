@@ -11,13 +11,25 @@ from .latent_flow import (
 )
 from .likelihoods import MeasurementSet, TabularLikelihood
 from .networks import GroupedLinear, GroupedMLP
-from .personax import DEFAULT_NUISANCE_DIM, DEFAULT_SPARSITY, PersonaXGuide, PersonaXModel
+from .order_graph import CausalOrder, EdgesGivenOrder
+from .personax import (
+    DEFAULT_GRAPH_POSTERIOR,
+    DEFAULT_NUISANCE_DIM,
+    DEFAULT_SPARSITY,
+    GRAPH_POSTERIORS,
+    PersonaXGuide,
+    PersonaXModel,
+)
 from .spec import ModalitySpec, ModelSpec
 
 __all__ = [
+    "CausalOrder",
     "DAGFlowLatent",
+    "DEFAULT_GRAPH_POSTERIOR",
     "DEFAULT_NUISANCE_DIM",
     "DEFAULT_SPARSITY",
+    "EdgesGivenOrder",
+    "GRAPH_POSTERIORS",
     "GroupedLinear",
     "GroupedMLP",
     "Mechanisms",

@@ -314,12 +314,20 @@ class DAGFlowLatent(TorchDistribution):
         """Exogenous noise ``u = z - f(A * z)`` (after the noise flow), shape ``(..., D)``."""
         return z - self.mechanism(z, self.adjacency)
 
+    def node_log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Per-node terms ``log p_tau_j(z_j - f_j(A[:, j] * z))``, shape ``(*sample, *batch, D)``.
+
+        Under a DAG their sum over ``j`` is :meth:`log_prob`; term ``j`` depends on the
+        graph only through the parents of ``j``.
+        """
+        return self.noise_flow.log_prob(self.noise(value))
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """``sum_j log p_tau_j(z_j - f_j(A[:, j] * z))``, shape ``(*sample, *batch)``."""
         if self._validate_args:
             self._validate_sample(value)
         if self.edge_gradient == "autograd" or not self.adjacency.requires_grad:
-            lp = self.noise_flow.log_prob(self.noise(value)).sum(-1)
+            lp = self.node_log_prob(value).sum(-1)
             return lp + self._cyclic_logdet(value) if self.cyclic_logdet else lp
         A = self.adjacency
         node_lp = self.noise_flow.log_prob(value - self.mechanism(value, A.detach()))

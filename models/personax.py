@@ -23,6 +23,7 @@ measurement sites are ``(B, K_m, ...)`` with no singleton dimensions.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 from collections.abc import Mapping
@@ -36,6 +37,7 @@ from pyro.nn import PyroModule
 from torch import nn
 
 from pyro_personax.graph import acyclicity as _acyclicity
+from pyro_personax.graph import count_linear_extensions, order_tiers
 from pyro_personax.layout import SHARED, LatentLayout
 
 from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
@@ -43,6 +45,7 @@ from .experts import product_of_experts, product_of_experts_full
 from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
 from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
 from .networks import GroupedMLP
+from .order_graph import CausalOrder, EdgesGivenOrder, order_graph_edge_probs, sample_order_graph
 from .spec import ModalitySpec, ModelSpec
 
 __all__ = [
@@ -51,12 +54,18 @@ __all__ = [
     "DEFAULT_SPARSITY",
     "DEFAULT_NUISANCE_DIM",
     "POSTERIOR_COVARIANCES",
+    "GRAPH_POSTERIORS",
+    "DEFAULT_GRAPH_POSTERIOR",
     "check_sparsity",
 ]
 
 DEFAULT_SPARSITY = "bic"
 DEFAULT_NUISANCE_DIM = 2
 POSTERIOR_COVARIANCES = ("diagonal", "full")
+GRAPH_POSTERIORS = ("order", "pairwise")
+DEFAULT_GRAPH_POSTERIOR = "order"
+#: Largest tier for which the prior carries the exact linear-extension correction.
+MAX_LINEAR_EXTENSION_TIER = 20
 _SOFTPLUS_ONE = 0.5413248546129181  # softplus^{-1}(1)
 
 
@@ -120,6 +129,30 @@ def _prior_logits(free: torch.Tensor, required: torch.Tensor, p0: float) -> torc
     """Pair-state prior logits ``(P, 3)``: free edges ``p0``, required 1, forbidden 0."""
     probs = torch.where(free, torch.full(free.shape, p0), required.to(torch.get_default_dtype()))
     return pair_state_logits(probs)
+
+
+def _check_graph_posterior(graph_posterior: str) -> str:
+    if graph_posterior not in GRAPH_POSTERIORS:
+        raise ValueError(f"graph_posterior: expected one of {GRAPH_POSTERIORS}; found {graph_posterior!r}")
+    return graph_posterior
+
+
+def _graph_masks(module, layout: LatentLayout) -> None:
+    """Register the ``free_mask``, ``required_mask`` and order ``tiers`` buffers."""
+    required = torch.as_tensor(layout.required_mask())
+    allowed = layout.allowed_mask()
+    module.register_buffer("free_mask", torch.as_tensor(allowed) & ~required)
+    module.register_buffer("required_mask", required)
+    module.register_buffer("tiers", torch.as_tensor(order_tiers(allowed), dtype=torch.long))
+
+
+def _graph_plate(graph_posterior: str, graph_particles: int):
+    """The ``"graphs"`` plate of the order posterior (``dim=-2``); nothing for the pairwise one."""
+    if graph_posterior != "order":
+        return contextlib.nullcontext()
+    if not isinstance(graph_particles, int) or graph_particles < 1:
+        raise ValueError(f"graph_particles: expected an int >= 1; found {graph_particles!r}")
+    return pyro.plate("graphs", graph_particles, dim=-2)
 
 
 def _block_dim(layout: LatentLayout, mod: str) -> int:
@@ -192,9 +225,11 @@ class PersonaXModel(PyroModule):
 
     ::
 
-        G ~ PairwiseEdges(prior)                  # each pair: i -> j, j -> i or none
+        pi ~ CausalOrder(0; tiers, required)      # "order": uniform within the tiers
+        G | pi ~ EdgesGivenOrder(logit p0; pi)    # "edges": Bernoulli(p0) per free pair pi allows
+        factor -log #linear_extensions(G)         # "linear_extensions": p(G) ∝ p0^|E| (1-p0)^(P-|E|)
         factor -lambda * |G|_1                    # "sparsity"; default lambda = k/2 log N (BIC)
-        factor -(alpha h(G) + rho/2 h(G)^2)       # "acyclicity", h = tr exp(G o G) - D
+        factor -(alpha h(G) + rho/2 h(G)^2)       # "acyclicity", h = tr exp(G o G) - D (0 on a DAG)
         for n in entity plate:
             z_n ~ p(z | G)                         # DAGFlowLatent: z_j = f_j(G[:, j] * z) + tau_j(eps_j)
             for each modality m, measurement k:
@@ -211,10 +246,25 @@ class PersonaXModel(PyroModule):
     :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`) is not fixed by the
     likelihood: ``z_j -> z_j - g(z_i)`` with the decoders composed with the inverse
     changes only its mechanism.
-    The graph prior is independent ``Bernoulli(edge_prior)`` free edges (forbidden 0,
-    required 1) conditioned on no two-cycle, i.e. per pair the states ``i -> j``,
-    ``j -> i``, none have weights ``p0 (1 - p0)``, ``p0 (1 - p0)``, ``(1 - p0)^2``
-    (:class:`~pyro_personax.models.edges.PairwiseEdges`).
+    **Graph prior** (``graph_posterior="order"``, the default): a causal order ``pi``,
+    uniform among the orders that put lower tiers first
+    (:func:`~pyro_personax.graph.order_tiers`: the strongly connected components of
+    the allowed edges, e.g. the shared block first when ``shared_is_root``) and every
+    required edge's parent before its child, then independent ``Bernoulli(p0)`` edges on
+    the free pairs the order allows (:mod:`~pyro_personax.models.order_graph`). Every
+    graph is a DAG. A graph with ``L(G)`` topological orders is reached through ``L(G)``
+    orders, so the pair (order, edges) alone would favour graphs with many orders; the
+    factor ``-log L(G)`` (``L`` counted within tiers) removes that, and the implied prior
+    is ``p(G) ∝ p0^|E| (1 - p0)^(P - |E|)`` over the DAGs the masks allow (``P`` free
+    pairs) when every pair inside a tier is free in both directions and no edge is
+    required; forbidden single edges or required edges inside a tier leave a small
+    order-dependent weight. A tier larger than ``MAX_LINEAR_EXTENSION_TIER`` (20)
+    latents gets no correction, and the prior is then the order-mixture prior. With
+    ``graph_posterior="pairwise"`` the prior is independent ``Bernoulli(edge_prior)``
+    free edges conditioned on no two-cycle (per pair the states ``i -> j``, ``j -> i``,
+    none have weights ``p0 (1 - p0)``, ``p0 (1 - p0)``, ``(1 - p0)^2``;
+    :class:`~pyro_personax.models.edges.PairwiseEdges`), longer cycles being ruled out
+    only by the acyclicity factor, whose weights the trainer schedules.
     Likelihoods: Normal (per measurement and feature learned scale), Bernoulli, or a
     tabular row of Normal / Bernoulli / Categorical columns.
 
@@ -247,7 +297,12 @@ class PersonaXModel(PyroModule):
         change when the edge is switched; see :class:`DAGFlowLatent`).
     cyclic_logdet
         Score a cyclic edge sample with the change of variables ``log |det(I - J)|``
-        (0 under a DAG), so that cycles do not score higher than acyclic graphs.
+        (0 under a DAG), so that cycles do not score higher than acyclic graphs
+        (pairwise posterior only; order-based graphs are DAGs).
+    graph_posterior
+        ``"order"`` (causal order then edges; every graph a DAG) or ``"pairwise"``
+        (per-pair states, acyclicity by the augmented Lagrangian). Must equal the
+        guide's.
     name
         Prefix of the parameter names (keep model and guide names distinct).
 
@@ -279,6 +334,7 @@ class PersonaXModel(PyroModule):
         edge_prior: float = 0.2,
         edge_gradient: str = "autograd",
         cyclic_logdet: bool = True,
+        graph_posterior: str = DEFAULT_GRAPH_POSTERIOR,
         name: str = "personax_model",
     ):
         super().__init__(name=name)
@@ -288,15 +344,16 @@ class PersonaXModel(PyroModule):
         self.layout, self.spec, self.edge_prior = layout, spec, float(edge_prior)
         if edge_gradient not in ("autograd", "difference"):
             raise ValueError(f"edge_gradient: expected 'autograd' or 'difference'; found {edge_gradient!r}")
-        self.edge_gradient, self.cyclic_logdet = edge_gradient, bool(cyclic_logdet)
+        self.graph_posterior = _check_graph_posterior(graph_posterior)
+        self.edge_gradient = edge_gradient
+        self.cyclic_logdet = bool(cyclic_logdet) and self.graph_posterior == "pairwise"
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
         D = layout.latent_dim
         self.mechanisms = Mechanisms(D, mechanism, hidden_dim=mechanism_hidden_dim)
         self.noise_flow = MonotoneNoiseFlow(D, noise_flow, count_bins=spline_bins, bound=spline_bound)
-        required = torch.as_tensor(layout.required_mask())
-        self.register_buffer("free_mask", torch.as_tensor(layout.allowed_mask()) & ~required)
-        self.register_buffer("required_mask", required)
-        self.register_buffer("prior_logits", _prior_logits(self.free_mask, required, self.edge_prior))
+        _graph_masks(self, layout)
+        self.register_buffer("prior_logits", _prior_logits(self.free_mask, self.required_mask, self.edge_prior))
+        self._linext_cache: dict[bytes, float] = {}
         self.decoders = nn.ModuleDict()
         self.raw_scales = nn.ParameterDict()
         for m in spec.modalities:
@@ -347,8 +404,84 @@ class PersonaXModel(PyroModule):
         return float(sparsity)
 
     def edge_prior_distribution(self) -> PairwiseEdges:
-        """The graph prior ``p(G)`` (a :class:`PairwiseEdges` over ``(D, D)`` graphs)."""
+        """The pairwise graph prior (a :class:`PairwiseEdges` over ``(D, D)`` graphs)."""
         return PairwiseEdges(self.prior_logits)
+
+    def order_prior_distribution(self) -> CausalOrder:
+        """``p(pi)``: uniform choice among the available latents at every position."""
+        return CausalOrder(self.free_mask.new_zeros(self.free_mask.shape[-1], dtype=torch.get_default_dtype()),
+                           self.tiers, self.required_mask)
+
+    def edges_given_order(self, order: torch.Tensor) -> EdgesGivenOrder:
+        """``p(G | pi)``: ``Bernoulli(edge_prior)`` on the free pairs that ``order`` allows."""
+        logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
+        logits = torch.full(self.free_mask.shape, logit, device=self.free_mask.device)
+        return EdgesGivenOrder(logits, order, self.free_mask, self.required_mask)
+
+    def linear_extension_correction(self, edges: torch.Tensor) -> torch.Tensor:
+        """``-log L(G)`` per graph, ``L`` = topological orders of ``G`` within the tiers; ``(...)``.
+
+        0 when a tier has more than ``MAX_LINEAR_EXTENSION_TIER`` latents (no correction).
+        """
+        tiers = self.tiers.cpu().numpy()
+        if int(torch.bincount(self.tiers).max()) > MAX_LINEAR_EXTENSION_TIER:
+            return edges.new_zeros(edges.shape[:-2])
+        flat = edges.detach().reshape(-1, *edges.shape[-2:]).cpu().numpy() != 0
+        out = []
+        for g in flat:
+            key = g.tobytes()
+            if key not in self._linext_cache:
+                if len(self._linext_cache) > 100_000:
+                    self._linext_cache.clear()
+                self._linext_cache[key] = -math.log(count_linear_extensions(g, tiers))
+            out.append(self._linext_cache[key])
+        return torch.tensor(out, dtype=edges.dtype, device=edges.device).reshape(edges.shape[:-2])
+
+    def sample_graph(self) -> torch.Tensor:
+        """The graph sites of the generative story (call inside the model); returns ``edges``.
+
+        Order posterior: ``"order"`` and ``"edges"`` in the ``"graphs"`` plate, and the
+        ``"linear_extensions"`` factor; pairwise: the ``"edges"`` site.
+        """
+        if self.graph_posterior == "pairwise":
+            return pyro.sample("edges", self.edge_prior_distribution())
+        order = pyro.sample("order", self.order_prior_distribution())
+        edges = pyro.sample("edges", self.edges_given_order(order))
+        pyro.factor("linear_extensions", self.linear_extension_correction(edges))
+        return edges
+
+    def graph_sites(self, num_entities: int, *, sparsity: float | str = DEFAULT_SPARSITY, alpha: float = 0.0,
+                    rho: float = 1.0) -> torch.Tensor:
+        """The graph part of the generative story: graph sites and the graph factors.
+
+        Samples the graph (:meth:`sample_graph`) and adds the ``"sparsity"`` and
+        ``"acyclicity"`` factors; returns the effective adjacency
+        (:meth:`edge_weights`). Call it inside the model (and inside the ``"graphs"``
+        plate for the order posterior).
+        """
+        G = self.edge_weights(self.sample_graph())
+        weight = self.edge_penalty(sparsity, num_entities)
+        pyro.factor("sparsity", -weight * (G * self.free_mask.to(G.dtype)).abs().sum((-2, -1)))
+        h = _acyclicity(G)
+        pyro.factor("acyclicity", -(alpha * h + 0.5 * rho * h * h))
+        return G
+
+    def graph_log_prior(self, edges: torch.Tensor, sparsity: float | str = DEFAULT_SPARSITY,
+                        num_entities: int = 1) -> torch.Tensor:
+        """Log prior weight of 0/1 DAGs ``(..., D, D)`` up to a constant, with the sparsity factor.
+
+        ``|E| log(p0 / (1 - p0)) - lambda |E|`` over the free edges (``-inf`` for a graph
+        that breaks a mask): the prior the order posterior targets (see the class
+        docstring) times the L1 factor. Used by the exact graph posterior.
+        """
+        G = edges.to(torch.get_default_dtype())
+        free = self.free_mask.to(G)
+        count = (G * free).sum((-2, -1))
+        logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
+        lp = count * (logit - self.edge_penalty(sparsity, num_entities))
+        breaks = ((G != 0) & ~self.free_mask & ~self.required_mask).flatten(-2).any(-1)
+        breaks = breaks | ((G == 0) & self.required_mask).flatten(-2).any(-1)
+        return torch.where(breaks, torch.full_like(lp, -math.inf), lp)
 
     # ------------------------------------------------------------------ likelihood
     def _scale(self, mod: str) -> torch.Tensor:
@@ -384,6 +517,7 @@ class PersonaXModel(PyroModule):
         temperature: float = 0.5,
         kl_weight: float = 1.0,
         observe: bool = True,
+        graph_particles: int = 1,
     ):
         """Run the generative story (see the class docstring); returns ``z``.
 
@@ -406,19 +540,21 @@ class PersonaXModel(PyroModule):
             Scale of the ``z`` and ``eta_*`` sites (0 masks them).
         observe
             ``False``: the ``x_<m>`` sites are sampled, not observed.
+        graph_particles
+            Order posterior: size ``K`` of the ``"graphs"`` plate (``dim=-2``) that holds
+            ``order``, ``edges``, the graph factors and ``z``'s density, one graph per
+            particle (the guide draws ``K`` graphs; ``z`` itself does not depend on them).
         """
         B = _check_call(self, batch, num_entities, subsample, temperature, kl_weight)
         like = next(iter(batch.values()))[0]
-        edges = pyro.sample("edges", self.edge_prior_distribution())
-        G = self.edge_weights(edges)
-        weight = self.edge_penalty(sparsity, num_entities)
-        pyro.factor("sparsity", -weight * (G * self.free_mask.to(G.dtype)).abs().sum((-2, -1)))
-        h = _acyclicity(G)
-        pyro.factor("acyclicity", -(alpha * h + 0.5 * rho * h * h))
-        with pyro.plate("entity", num_entities, subsample=subsample, dim=-1):
-            p_z = self.latent_distribution(G)
-            with _kl_scale(kl_weight):
-                z = pyro.sample("z", p_z.expand(torch.broadcast_shapes(p_z.batch_shape, (B,))))
+        entities = pyro.plate("entity", num_entities, subsample=subsample, dim=-1)
+        with _graph_plate(self.graph_posterior, graph_particles):
+            G = self.graph_sites(num_entities, sparsity=sparsity, alpha=alpha, rho=rho)
+            with entities:
+                p_z = self.latent_distribution(G)
+                with _kl_scale(kl_weight):
+                    z = pyro.sample("z", p_z.expand(torch.broadcast_shapes(p_z.batch_shape, (B,))))
+        with entities:
             for m in self.spec.modalities:
                 t, e = batch[m.name], self.nuisance_dims[m.name]
                 eta = None
@@ -436,9 +572,16 @@ class PersonaXGuide(PyroModule):
 
     ::
 
-        q(G)            = PairwiseEdges(logits; temperature)   # per pair: i -> j, j -> i, none
+        q(pi)           = CausalOrder(theta; tiers, required)   # "order": Plackett-Luce
+        q(G | pi)       = EdgesGivenOrder(phi; pi)     # "edges": Bernoulli(sigmoid(phi_ij)) if pi allows
         q(z_n | x_n)    = N(PoE loc, PoE covariance)   # product of per-measurement experts
         q(eta_nmk | x_nmk, s_n, z_nm) = N(enc_mk(...))  # per measurement
+
+    The graph posterior draws ``graph_particles`` graphs at a time (the ``"graphs"``
+    plate); its edge marginals are exact, ``P(i -> j) = sigmoid(theta_i - theta_j)
+    sigmoid(phi_ij)`` inside a tier (:meth:`edge_probabilities`). With
+    ``graph_posterior="pairwise"``, ``q(G) = PairwiseEdges(logits; temperature)`` (per
+    pair ``i -> j``, ``j -> i`` or none; one graph per call).
 
     Each measurement encoder (one MLP per measurement) outputs a Gaussian expert for
     the shared block and for its modality's block. The experts of one modality's
@@ -466,8 +609,12 @@ class PersonaXGuide(PyroModule):
     nuisance_dim
         As for :class:`PersonaXModel` (must be equal).
     init_edge_logit
-        Initial logit of the two edge states of every free pair, against 0 for "no
-        edge" (0: the three states start equally likely).
+        Order posterior: initial ``phi`` of every free edge (0: an edge the order allows
+        starts at probability 1/2). Pairwise: initial logit of the two edge states of
+        every free pair, against 0 for "no edge" (0: the three states start equally
+        likely).
+    graph_posterior
+        ``"order"`` or ``"pairwise"`` (as for :class:`PersonaXModel`; must be equal).
     posterior_covariance
         ``"diagonal"`` (mean-field ``q(z | x)``) or ``"full"`` (correlated latents a
         posteriori; see above).
@@ -496,6 +643,7 @@ class PersonaXGuide(PyroModule):
         nuisance_dim: int | Mapping[str, int] = DEFAULT_NUISANCE_DIM,
         init_edge_logit: float = 0.0,
         posterior_covariance: str = "diagonal",
+        graph_posterior: str = DEFAULT_GRAPH_POSTERIOR,
         name: str = "personax_guide",
     ):
         super().__init__(name=name)
@@ -507,14 +655,18 @@ class PersonaXGuide(PyroModule):
         self.layout, self.spec = layout, spec
         self.posterior_covariance = posterior_covariance
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
-        required = torch.as_tensor(layout.required_mask())
-        self.register_buffer("free_mask", torch.as_tensor(layout.allowed_mask()) & ~required)
-        self.register_buffer("required_mask", required)
-        allowed = _prior_logits(self.free_mask, required, 0.5) > IMPOSSIBLE / 2  # (P, 3)
-        self.register_buffer("pair_allowed", allowed)
-        init = torch.zeros(allowed.shape)
-        init[:, :2] = float(init_edge_logit)
-        self.pair_logits = nn.Parameter(init)  # [pair, state]: i -> j, j -> i, none
+        self.graph_posterior = _check_graph_posterior(graph_posterior)
+        _graph_masks(self, layout)
+        D = layout.latent_dim
+        if self.graph_posterior == "order":
+            self.order_logits = nn.Parameter(torch.zeros(D))  # theta: Plackett-Luce scores
+            self.edge_logits = nn.Parameter(torch.full((D, D), float(init_edge_logit)))  # phi[i, j]
+        else:
+            allowed = _prior_logits(self.free_mask, self.required_mask, 0.5) > IMPOSSIBLE / 2  # (P, 3)
+            self.register_buffer("pair_allowed", allowed)
+            init = torch.zeros(allowed.shape)
+            init[:, :2] = float(init_edge_logit)
+            self.pair_logits = nn.Parameter(init)  # [pair, state]: i -> j, j -> i, none
         self.encoders = nn.ModuleDict()
         self.nuisance_encoders = nn.ModuleDict()
         for m in spec.modalities:
@@ -526,21 +678,74 @@ class PersonaXGuide(PyroModule):
                 self.nuisance_encoders[m.name] = GroupedMLP(K, f + b, encoder_hidden_dim, 2 * e, num_layers=encoder_layers)
 
     def edge_distribution(self, temperature: float = 1.0) -> PairwiseEdges:
-        """``q(G)``: a :class:`PairwiseEdges` with the given relaxation temperature.
+        """Pairwise posterior only: ``q(G)`` as a :class:`PairwiseEdges` (relaxation ``temperature``).
 
         Forbidden states have probability exactly 0 and required edges exactly 1.
         """
+        if self.graph_posterior != "pairwise":
+            raise ValueError("edge_distribution: only for graph_posterior='pairwise'; use order_distribution / sample_graphs")
         logits = torch.where(self.pair_allowed, self.pair_logits, torch.full_like(self.pair_logits, IMPOSSIBLE))
         return PairwiseEdges(logits, temperature)
 
+    def order_distribution(self) -> CausalOrder:
+        """Order posterior only: ``q(pi)``, a :class:`CausalOrder` with scores ``theta``."""
+        return CausalOrder(self.order_logits, self.tiers, self.required_mask)
+
+    def edges_given_order(self, order: torch.Tensor) -> EdgesGivenOrder:
+        """Order posterior only: ``q(G | pi)`` for orders ``(..., D)``."""
+        return EdgesGivenOrder(self.edge_logits, order, self.free_mask, self.required_mask)
+
     def graph_parameters(self) -> list[nn.Parameter]:
         """The parameters of ``q(G)`` (held fixed during a trainer's graph warm-up)."""
+        if self.graph_posterior == "order":
+            return [self.order_logits, self.edge_logits]
         return [self.pair_logits]
 
     @torch.no_grad()
     def edge_probabilities(self) -> torch.Tensor:
-        """Posterior edge probabilities ``(D, D)`` (``[i, j]`` = q(i -> j)); forbidden 0, required 1."""
+        """Exact posterior edge marginals ``(D, D)`` (``[i, j]`` = q(i -> j)); forbidden 0, required 1.
+
+        This is the one source of edge probabilities: every report of the package uses it.
+        """
+        if self.graph_posterior == "order":
+            return order_graph_edge_probs(self.order_distribution(), self.edge_logits, self.free_mask, self.required_mask)
         return self.edge_distribution().edge_probs().detach()
+
+    @torch.no_grad()
+    def sample_graphs(self, num_samples: int, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Whole graphs drawn from ``q(G)``: the one graph sampler of the package.
+
+        Parameters
+        ----------
+        num_samples
+            Number of graphs ``S``.
+        generator
+            A CPU :class:`torch.Generator` (default: the global random state).
+
+        Returns
+        -------
+        dict
+            ``"edges"``: 0/1 adjacencies ``(S, D, D)`` (required edges 1, forbidden 0);
+            order posterior also ``"order"`` ``(S, D)``. Condition the model's sites on
+            these values to score a draw.
+        """
+        if self.graph_posterior == "order":
+            order, edges = sample_order_graph(self.order_distribution(), self.edge_logits, self.free_mask,
+                                              self.required_mask, num_samples, generator)
+            return {"order": order, "edges": edges}
+        return {"edges": self.edge_distribution().sample((num_samples,), generator=generator)}
+
+    def graph_sites(self, temperature: float = 1.0) -> None:
+        """The graph sites of ``q(G)`` (call inside the guide, in the ``"graphs"`` plate for the order posterior).
+
+        ``temperature``: the pairwise posterior's relaxation temperature (unused by the
+        order posterior).
+        """
+        if self.graph_posterior == "pairwise":
+            pyro.sample("edges", self.edge_distribution(temperature))
+            return
+        order = pyro.sample("order", self.order_distribution())
+        pyro.sample("edges", self.edges_given_order(order))
 
     def _experts(self, batch):
         """Per-modality encoder features and experts ``(loc, precision, mask)``.
@@ -643,10 +848,12 @@ class PersonaXGuide(PyroModule):
         temperature: float = 0.5,
         kl_weight: float = 1.0,
         observe: bool = True,
+        graph_particles: int = 1,
     ):
-        """Sample ``edges``, ``z`` and ``eta_*`` (same signature as :meth:`PersonaXModel.forward`)."""
+        """Sample the graph sites, ``z`` and ``eta_*`` (same signature as :meth:`PersonaXModel.forward`)."""
         _check_call(self, batch, num_entities, subsample, temperature, kl_weight)
-        pyro.sample("edges", self.edge_distribution(temperature))
+        with _graph_plate(self.graph_posterior, graph_particles):
+            self.graph_sites(temperature)
         feats, experts = self._experts(batch)
         q_z = self._distribution(experts)
         with pyro.plate("entity", num_entities, subsample=subsample, dim=-1):

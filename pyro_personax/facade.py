@@ -39,13 +39,14 @@ from pyro_personax.inference import (
 )
 from pyro_personax.inference.posterior import _subsample_rows
 from pyro_personax.layout import LatentLayout
-from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
+from pyro_personax.models import DEFAULT_GRAPH_POSTERIOR, ModelSpec, PersonaXGuide, PersonaXModel
 
 __all__ = ["PersonaX"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 2  # 2: pairwise graph posterior (pair_logits)
+_FORMAT = 3  # 3: graph_posterior recorded ("order" default); 2: pairwise graph posterior only
+_READABLE_FORMATS = (2, 3)
 _CONFIG = "config.json"
 _STATES = "chains.pt"
 
@@ -312,6 +313,11 @@ class PersonaX:
         return int(chain)
 
     @property
+    def graph_posterior(self) -> str:
+        """``"order"`` (the default: causal order then edges) or ``"pairwise"``."""
+        return self.model_options.get("graph_posterior", DEFAULT_GRAPH_POSTERIOR)
+
+    @property
     def num_chains(self) -> int:
         """Number of fitted chains (0 before fit)."""
         return len(self._guides)
@@ -484,8 +490,9 @@ class PersonaX:
         Returns
         -------
         dict
-            ``"edges"``: ``(C, S, D, D)`` 0/1 draws (hard straight-through edges are
-            ``Bernoulli(P(edge))``); ``"edge_probabilities"``: ``(C, D, D)``; with data,
+            ``"edges"``: ``(C, S, D, D)`` 0/1 whole graphs drawn from each chain's
+            ``q(G)`` (order posterior: every draw a DAG); ``"edge_probabilities"``:
+            ``(C, D, D)``, the exact marginals (the mean of many draws); with data,
             ``"z"``: ``(C, S, N, D)``. Every chain is in chain 0's labels
             (:meth:`align_chains`).
         """
@@ -493,9 +500,13 @@ class PersonaX:
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
         gen = torch.Generator().manual_seed(seed)
-        probs = torch.stack([torch.as_tensor(self._chain_edge_probabilities(c)) for c in range(self.num_chains)])
-        edges = torch.bernoulli(probs[:, None].expand(-1, num_samples, -1, -1), generator=gen)
-        out = {"edges": edges.numpy(), "edge_probabilities": probs.numpy()}
+        probs = np.stack([self._chain_edge_probabilities(c) for c in range(self.num_chains)])
+        edges = []
+        with local_params():
+            for c, guide in enumerate(self._guides):
+                draws = guide.sample_graphs(num_samples, gen)["edges"].cpu().numpy()
+                edges.append(self._alignment().relabel_edges(c, draws))
+        out = {"edges": np.stack(edges), "edge_probabilities": probs}
         if data is not None:
             self._spec_of(data)
             z = []
@@ -575,7 +586,7 @@ class PersonaX:
             "layout": self.layout.to_dict(),
             "spec": self.spec.to_dict(),
             "mechanism": self.mechanism,
-            "model_options": self.model_options,
+            "model_options": {"graph_posterior": self.graph_posterior, **self.model_options},
             "fit_result": self.fit_result.to_dict() if self.fit_result is not None else None,
             "chain_alignment": self.chain_alignment.to_dict() if self.chain_alignment is not None else None,
         }
@@ -624,17 +635,23 @@ class PersonaX:
         if not (path / _CONFIG).is_file() or not (path / _STATES).is_file():
             raise ValueError(f"load: expected {_CONFIG} and {_STATES} in {str(path)!r}; found {sorted(p.name for p in path.glob('*')) if path.is_dir() else 'no directory'}")
         config = json.loads((path / _CONFIG).read_text())
-        if config.get("format") != _FORMAT:
-            raise ValueError(f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected {_FORMAT}")
-        px = cls(LatentLayout.from_dict(config["layout"]), mechanism=config["mechanism"], **config["model_options"])
+        if config.get("format") not in _READABLE_FORMATS:
+            raise ValueError(
+                f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected one of {_READABLE_FORMATS}"
+            )
+        options = dict(config["model_options"])
+        if config["format"] == 2:  # written before the order posterior: pairwise, no tiers buffer
+            options.setdefault("graph_posterior", "pairwise")
+        px = cls(LatentLayout.from_dict(config["layout"]), mechanism=config["mechanism"], **options)
         px.spec = ModelSpec.from_dict(config["spec"])
         px.device = resolve_device(device)
         states = torch.load(path / _STATES, map_location=px.device, weights_only=True)
         with local_params():
             for state in states:
                 model, guide = px._build()
-                model.load_state_dict(state["model"])
-                guide.load_state_dict(state["guide"])
+                for module, key in ((model, "model"), (guide, "guide")):
+                    state[key].setdefault("tiers", module.tiers)  # format 2 had none (derived from the layout)
+                    module.load_state_dict(state[key])
                 px._models.append(model.to(px.device))
                 px._guides.append(guide.to(px.device))
         if config["fit_result"] is not None:

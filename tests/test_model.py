@@ -43,10 +43,12 @@ def _layout(**kwargs):
     return LatentLayout(1, {"face": 2, "text": 1, "bio": 1}, **kwargs)
 
 
-def _pair(data, layout=None, posterior_covariance="diagonal", **kwargs):
+def _pair(data, layout=None, posterior_covariance="diagonal", graph_posterior="pairwise", **kwargs):
     spec = ModelSpec.from_data(data)
     layout = layout or _layout()
-    return PersonaXModel(layout, spec, **kwargs), PersonaXGuide(layout, spec, posterior_covariance=posterior_covariance)
+    model = PersonaXModel(layout, spec, graph_posterior=graph_posterior, **kwargs)
+    guide = PersonaXGuide(layout, spec, posterior_covariance=posterior_covariance, graph_posterior=graph_posterior)
+    return model, guide
 
 
 def _rows(batch, idx):

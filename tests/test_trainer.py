@@ -76,8 +76,8 @@ class TinyGuide(PyroModule):
     def edge_probabilities(self):
         return torch.sigmoid(self.logits) * _offdiag(self.logits)
 
-    def edge_distribution(self):
-        return dist.Bernoulli(probs=self.edge_probabilities())
+    def sample_graphs(self, num_samples, generator=None):
+        return {"edges": dist.Bernoulli(probs=self.edge_probabilities()).sample((num_samples,))}
 
     def graph_parameters(self):
         return [self.logits]
