@@ -20,6 +20,8 @@ Layout of the :class:`arviz.InferenceData` built by :func:`build_inference_data`
                          log_weight     (chain, draw[, entity])        optional
                          pareto_k       (chain[, entity])              optional
     latent_means         z_mean         (chain, entity, latent)        optional
+    edge_probabilities   p_edge         (chain, parent, child)         optional: exact
+                                                                       marginals of q(G)
     posterior_predictive x_<modality>   (chain, draw, entity, <modality>_measurement,
                                           <modality>_feature)
     observed_data        x_<modality>   (entity, <modality>_measurement, <modality>_feature)
@@ -55,6 +57,7 @@ __all__ = [
     "is_inference_data",
     "layout_of",
     "edge_draws",
+    "edge_probability_array",
     "elbo_traces",
     "predictive_pairs",
     "pareto_k_of",
@@ -228,10 +231,26 @@ def _latent_means(layout, C, latent_means, entity_ids) -> xr.Dataset | None:
     return xr.Dataset({"z_mean": (("chain", "entity", "latent"), Z)}, coords=coords)
 
 
+def _edge_probabilities(layout, C, edge_probabilities) -> xr.Dataset | None:
+    if edge_probabilities is None:
+        return None
+    P = _array(edge_probabilities, "edge_probabilities", 3).astype(float)
+    D = layout.latent_dim
+    if P.shape != (C, D, D):
+        raise ValueError(f"edge_probabilities: expected shape ({C}, {D}, {D}); found {P.shape}")
+    if not np.all((P >= 0) & (P <= 1)):
+        raise ValueError("edge_probabilities: expected probabilities in [0, 1]")
+    names, blocks = list(layout.names), list(layout.block_of)
+    coords = {"chain": np.arange(C), "parent": names, "child": names,
+              "parent_block": ("parent", blocks), "child_block": ("child", blocks)}
+    return xr.Dataset({"p_edge": (("chain", "parent", "child"), P)}, coords=coords)
+
+
 def build_inference_data(
     layout: LatentLayout,
     edges,
     *,
+    edge_probabilities=None,
     edge_strengths=None,
     noise_params: Mapping[str, np.ndarray] | None = None,
     elbo: Sequence[np.ndarray] | None = None,
@@ -255,6 +274,11 @@ def build_inference_data(
     edges
         0/1 edge draws, shape ``(C, S, D, D)``: ``C`` chains, ``S`` draws per chain,
         ``[..., i, j]`` = edge i -> j.
+    edge_probabilities
+        Exact edge marginals of each chain's ``q(G)``, shape ``(C, D, D)``, stored in
+        the group ``edge_probabilities`` as ``p_edge``; every edge probability read
+        from the InferenceData (:func:`edge_probability_array`, :func:`edge_summary`)
+        is then these, and the draws' frequencies only estimate them.
     edge_strengths
         Edge strengths (for example the mean absolute partial derivative of ``f_j``
         with respect to ``z_i`` over the data), shape ``(C, S, D, D)``, or
@@ -310,6 +334,9 @@ def build_inference_data(
     lm = _latent_means(layout, C, latent_means, entity_ids)
     if lm is not None:
         groups["latent_means"] = lm
+    ep = _edge_probabilities(layout, C, edge_probabilities)
+    if ep is not None:
+        groups["edge_probabilities"] = ep
     try:
         config = json.dumps(dict(attrs or {}), sort_keys=True)
     except TypeError as err:
@@ -373,6 +400,13 @@ def edge_draws(idata: az.InferenceData) -> np.ndarray:
     if "posterior" not in idata.groups() or "edges" not in idata.posterior:
         raise ValueError("idata: expected a posterior group with a variable 'edges'")
     return idata.posterior["edges"].transpose("chain", "draw", "parent", "child").values
+
+
+def edge_probability_array(idata: az.InferenceData) -> np.ndarray:
+    """Per-chain edge probabilities ``(C, D, D)``: the stored exact marginals, else draw frequencies."""
+    if "edge_probabilities" in idata.groups():
+        return idata.edge_probabilities["p_edge"].transpose("chain", "parent", "child").values
+    return edge_draws(idata).astype(float).mean(axis=1)
 
 
 def elbo_traces(idata: az.InferenceData) -> np.ndarray | None:
@@ -447,8 +481,8 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
     Columns: ``parent``, ``child``, ``parent_block``, ``child_block``, ``allowed``
     (by the layout's prior knowledge), ``absorbable`` (a decoder can absorb the edge,
     so the likelihood does not fix it: :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`),
-    ``p_edge`` (pooled over chains),
-    ``p_edge_chain_<c>`` per chain, ``strength_mean``, ``strength_hdi_low`` and
+    ``p_edge`` (pooled over chains: the mean of the chains' exact marginals when the
+    InferenceData holds them, else of the draws), ``p_edge_chain_<c>`` per chain, ``strength_mean``, ``strength_hdi_low`` and
     ``strength_hdi_high`` (NaN without edge strengths), ``r_hat`` and ``ess_bulk``
     of the edge indicator over chains (= restarts). Cells constant across all draws
     (forbidden edges, edges every restart agrees on) have NaN R-hat and ESS; cells
@@ -483,10 +517,11 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
         "child_block": blocks[children],
         "allowed": layout.allowed_mask()[mask],
         "absorbable": layout.absorbable_mask()[mask],
-        "p_edge": cells.mean(axis=(0, 1)),
     }
+    per_chain = edge_probability_array(idata)[:, mask]
+    table["p_edge"] = per_chain.mean(axis=0)
     for c in range(C):
-        table[f"p_edge_chain_{c}"] = cells[c].mean(axis=0)
+        table[f"p_edge_chain_{c}"] = per_chain[c]
     table.update(_strength_columns(idata.posterior, hdi_prob, mask))
     table.update(r_hat=r_hat, ess_bulk=ess)
     df = pd.DataFrame(table)

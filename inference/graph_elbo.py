@@ -18,16 +18,21 @@ is estimated without bias. Its gradient:
   ``1/K sum_k (f_k - mean_{j != k} f_j) grad log q(pi_k, G_k)`` (Kool et al., 2019),
   unbiased for ``K >= 2`` because the baseline of particle ``k`` does not depend on it.
 
-Optionally (``mechanism_fit_weight > 0``) the mechanisms are also fitted on random
-parent sets (ENCO's distribution fitting, Lippe et al., 2022): the term
-``w * E_M[log p(z | M)]`` with ``M`` a random mask (each free pair present with
-probability 1/2, required pairs present), ``z`` and the noise flows held fixed, is added
-to the loss. A mechanism then learns ``z_j`` given every candidate parent set rather than
-only the sampled ones, so an edge switched off early is not starved of training. This
-term is not part of the ELBO: the reported loss excludes it.
+With ``mechanism_fit_weight > 0`` (the default) the mechanisms and noise flows are point
+estimates fitted on random parent sets instead (ENCO's distribution fitting, Lippe et
+al., 2022): the ELBO passes them no gradient, and the term ``w * E_M[log p(z | M)]``,
+``M`` a random mask (each free pair present with probability 1/2, required pairs
+present) and ``z`` held fixed, is added to the loss. Each ``f_j`` and ``tau_j`` then
+describe ``z_j`` given every candidate parent set, not only the sampled ones, so ``q(G)``
+compares graphs under conditionals that no graph was favoured in fitting: no
+rich-get-richer lock-in of the first orientation or of an edge switched off early. The
+term is not part of the ELBO: the reported loss excludes it. With weight 0 the ELBO
+trains them (the model's own point estimates).
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from pyro import poutine
@@ -103,7 +108,9 @@ class GraphParticleELBO(nn.Module):
         """Guide and model traces with ``graph_particles = K`` (log-probabilities computed)."""
         kwargs = {**kwargs, "graph_particles": self.num_particles}
         guide_tr = poutine.trace(self.guide).get_trace(*args, **kwargs)
-        model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(*args, **kwargs)
+        fixed = self.mechanism_fit_weight > 0 and hasattr(self.model, "mechanisms_held_fixed")
+        with self.model.mechanisms_held_fixed() if fixed else contextlib.nullcontext():
+            model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(*args, **kwargs)
         model_tr.compute_log_prob()
         guide_tr.compute_log_prob()
         return model_tr, guide_tr
@@ -151,23 +158,6 @@ class GraphParticleELBO(nn.Module):
         masks = ((u < 0.5) & free) | model.required_mask
         masks = masks.to(z.dtype).unsqueeze(-3)  # (K, 1, D, D)
         residual = z - model.mechanisms(z, masks)  # (K, B, D)
-        node_lp = _frozen_log_prob(model.noise_flow, residual)
+        node_lp = model.noise_flow.log_prob(residual)
         fit = node_lp.sum(-1).sum(-1).mean() * scale
         return fit - fit.detach()
-
-
-class _LogProb(nn.Module):
-    """``inner.log_prob`` as a module's forward (for :func:`torch.func.functional_call`)."""
-
-    def __init__(self, inner: nn.Module):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, x):
-        return self.inner.log_prob(x)
-
-
-def _frozen_log_prob(flow: nn.Module, u: torch.Tensor) -> torch.Tensor:
-    """``flow.log_prob(u)`` with the flow's parameters held fixed (no gradient reaches them)."""
-    params = {f"inner.{k}": v.detach() for k, v in flow.named_parameters()}
-    return torch.func.functional_call(_LogProb(flow), params, (u,), strict=False)

@@ -5,6 +5,7 @@ what :func:`pyro_personax.inference.diagnostics.build_inference_data` turns into
 ``arviz.InferenceData``:
 
 - ``edges`` ``(C, S, D, D)``: whole graphs drawn from ``q(G)`` (``guide.sample_graphs``).
+- ``edge_probabilities`` ``(C, D, D)``: the exact marginals of each chain's ``q(G)``.
 - ``edge_strengths`` ``(C, S, D, D)``: mean ``|d f_j / d z_i|`` over the entities'
   posterior means, under each edge draw.
 - ``noise_params`` ``{"noise_scale", "noise_excess_kurtosis"}`` ``(C, S, D)``: standard
@@ -131,7 +132,7 @@ def collect_posterior(
     if data is not None:
         rows = _subsample_rows(data.num_entities, max_entities, seed)
         sub = data.subset(rows)
-    keys = ("edges", "edge_strengths", "latent_means", "log_weights")
+    keys = ("edges", "edge_probabilities", "edge_strengths", "latent_means", "log_weights")
     out = {k: [] for k in keys}
     noise = {"noise_scale": [], "noise_excess_kurtosis": []}
     predictive = {m: [] for m in (sub.modalities if sub is not None else ())}
@@ -146,6 +147,7 @@ def collect_posterior(
             graphs = guide.sample_graphs(num_samples, generator)
             edges = graphs["edges"]
             out["edges"].append(align.relabel_edges(c, edges.cpu().numpy().astype(np.int8)))
+            out["edge_probabilities"].append(align.relabel_edges(c, guide.edge_probabilities().cpu().numpy().astype(np.float64)))
             if sub is None:
                 continue
             param = next(guide.parameters())

@@ -158,7 +158,7 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
     if k is not None:
         lines.append(_pareto_line(k))
     if truth is not None:
-        lines += _truth_lines(E.mean(axis=(0, 1)), dag, truth, layout.allowed_mask())
+        lines += _truth_lines(diagnostics.edge_probability_array(idata).mean(axis=0), dag, truth, layout.allowed_mask())
     return lines
 
 
@@ -294,7 +294,7 @@ def edge_report(
     out = _prepare_dir(out_dir, overwrite)
     table = diagnostics.edge_summary(idata)
     E = diagnostics.edge_draws(idata)
-    P = E.mean(axis=(0, 1))
+    P = diagnostics.edge_probability_array(idata).mean(axis=0)
     dag = to_dag(P, threshold)
     _write_tables(out, table, P, dag, layout, threshold)
     figs = _figures(idata, table, P, layout, out, threshold, truth)

@@ -5,11 +5,12 @@ Exogenous noise ``eps ~ N(0, I)`` passes through a per-dimension monotone flow
 i -> j, see :mod:`pyro_personax.graph`)::
 
     u_j = tau_j(eps_j)                      # monotone 1-D noise flow
-    z_j = f_j(A[:, j] * z) + u_j            # f_j: mechanism of node j
+    z_j = f_j(A[:, j] * z) + exp(s_j(A[:, j] * z)) u_j   # f_j, s_j: mechanism of node j
 
-Under a DAG the map ``z -> u`` is triangular with unit diagonal, so
+(``s = 0`` for linear mechanisms). Under a DAG the map ``z -> u`` is triangular, with
+diagonal ``exp(-s_j)`` depending on the parents only, so
 
-    log p(z | A) = sum_j log p_tau_j(z_j - f_j(A[:, j] * z))
+    log p(z | A) = sum_j [log p_tau_j((z_j - f_j) exp(-s_j)) - s_j]
 
 is exact and needs no topological order; ancestral sampling needs ``D`` passes.
 """
@@ -25,6 +26,7 @@ from torch import nn
 
 __all__ = [
     "DAGFlowLatent",
+    "frozen",
     "Mechanisms",
     "MonotoneNoiseFlow",
     "mechanisms",
@@ -34,6 +36,10 @@ __all__ = [
 MECHANISMS = ("mlp", "linear")
 NOISE_FLOWS = ("spline", "affine", "identity")
 EDGE_GRADIENTS = ("autograd", "difference")
+#: Effective number of parameters of one MLP edge: twice the mean in-sample log-likelihood
+#: gain of an edge between independent latents when the mechanisms are fitted on random
+#: parent sets (Wilks), at the default width; ``benchmarks/edge_penalty.py`` measures it.
+MLP_EFFECTIVE_EDGE_PARAMS = 7.4
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -130,8 +136,12 @@ class Mechanisms(nn.Module):
 
     ``"linear"``: ``f_j = sum_i A_ij W_ij z_i``. ``"mlp"``: the linear term plus a
     one-hidden-layer tanh network per child, with per-child weights applied by
-    ``einsum`` (cost ``O(N D^2 H)``). The output weights are initialised to 0, so every
-    mechanism starts as ``f_j = 0``.
+    ``einsum`` (cost ``O(N D^2 H)``). The network also reads the parent mask ``A[:, j]``
+    (a learned embedding per present parent), so a parent that is absent differs from a
+    parent whose value is 0, and it has a second head, a log-scale ``s_j``: the noise of
+    ``z_j`` is ``exp(s_j)`` times its noise flow (a location-scale model per parent set,
+    :meth:`loc_and_log_scale`). The output weights are initialised to 0, so every
+    mechanism starts as ``f_j = 0``, ``s_j = 0``.
 
     Parameters
     ----------
@@ -163,13 +173,27 @@ class Mechanisms(nn.Module):
         self.weight = nn.Parameter(torch.zeros(D, D))  # [i, j]: parent i -> child j
         if kind == "mlp":
             self.w1 = nn.Parameter(torch.randn(D, D, H))  # [j, i, h]
+            self.u1 = nn.Parameter(0.1 * torch.randn(D, D, H))  # [j, i, h]: parent i present
             self.b1 = nn.Parameter(torch.randn(D, H))
             self.w2 = nn.Parameter(torch.zeros(D, H))
+            self.w3 = nn.Parameter(torch.zeros(D, H))  # log-scale head
 
     @property
     def params_per_edge(self) -> int:
-        """Parameters one edge ``i -> j`` switches on: ``W_ij`` (+ the ``H`` weights ``w1[j, i]`` of an MLP)."""
-        return 1 + (self.w1.shape[-1] if self.kind == "mlp" else 0)
+        """Parameters one edge ``i -> j`` switches on: ``W_ij`` (+ the ``2 H`` weights ``w1[j, i]``, ``u1[j, i]`` of an MLP)."""
+        return 1 + (2 * self.w1.shape[-1] if self.kind == "mlp" else 0)
+
+    @property
+    def effective_params_per_edge(self) -> float:
+        """Effective parameters of one edge (the ``k`` of the BIC edge penalty).
+
+        1 for a linear mechanism. For the MLP, most of its weights are poorly determined
+        by the data, so the raw count :attr:`params_per_edge` would overstate the
+        Occam factor; ``MLP_EFFECTIVE_EDGE_PARAMS`` is twice the mean in-sample gain of
+        an edge between independent latents (measured by simulation at the default
+        width).
+        """
+        return 1.0 if self.kind == "linear" else MLP_EFFECTIVE_EDGE_PARAMS
 
     def forward(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         """Evaluate every mechanism.
@@ -186,12 +210,30 @@ class Mechanisms(nn.Module):
         torch.Tensor
             ``(..., D)``: ``f_j(A[:, j] * z)`` for every child ``j``.
         """
-        masked = z.unsqueeze(-2) * adjacency.transpose(-1, -2)  # (..., j, i)
+        return self.loc_and_log_scale(z, adjacency)[0]
+
+    def _hidden(self, masked: torch.Tensor, At: torch.Tensor) -> torch.Tensor:
+        """Hidden units ``(..., j, h)`` of the children's networks (masked inputs and the mask)."""
+        pre = torch.einsum("...ji,jih->...jh", masked, self.w1) + torch.einsum("...ji,jih->...jh", At, self.u1)
+        return torch.tanh(pre + self.b1)
+
+    def loc_and_log_scale(self, z: torch.Tensor, adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``f_j(A[:, j] * z)`` and the log noise scale ``s_j``, each ``(..., D)`` (``s = 0`` when linear).
+
+        Parameters
+        ----------
+        z
+            Latents ``(..., D)``.
+        adjacency
+            Graph ``(..., D, D)``, broadcastable against ``z``'s batch.
+        """
+        At = adjacency.transpose(-1, -2)  # (..., j, i)
+        masked = z.unsqueeze(-2) * At
         out = (masked * self.weight.transpose(0, 1)).sum(-1)
-        if self.kind == "mlp":
-            hidden = torch.tanh(torch.einsum("...ji,jih->...jh", masked, self.w1) + self.b1)
-            out = out + (hidden * self.w2).sum(-1)
-        return out
+        if self.kind != "mlp":
+            return out, torch.zeros_like(out)
+        hidden = self._hidden(masked, At.expand(masked.shape))
+        return out + (hidden * self.w2).sum(-1), (hidden * self.w3).sum(-1)
 
     def jacobian(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         """Per-row Jacobian ``J[..., j, i] = d f_j / d z_i``, shape ``(..., D, D)``.
@@ -207,7 +249,7 @@ class Mechanisms(nn.Module):
         J = At * self.weight.transpose(0, 1)
         if self.kind == "mlp":
             masked = z.unsqueeze(-2) * At
-            hidden = torch.tanh(torch.einsum("...ji,jih->...jh", masked, self.w1) + self.b1)
+            hidden = self._hidden(masked, At.expand(masked.shape))
             slope = (1 - hidden * hidden) * self.w2  # (..., j, h)
             J = J + At * torch.einsum("...jh,jih->...ji", slope, self.w1)
         return J
@@ -310,9 +352,16 @@ class DAGFlowLatent(TorchDistribution):
         adjacency = self.adjacency.expand(batch_shape + (D, D))
         return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.edge_gradient, self.cyclic_logdet)
 
+    def _loc_and_log_scale(self, z: torch.Tensor):
+        if hasattr(self.mechanism, "loc_and_log_scale"):
+            return self.mechanism.loc_and_log_scale(z, self.adjacency)
+        loc = self.mechanism(z, self.adjacency)
+        return loc, torch.zeros_like(loc)
+
     def noise(self, z: torch.Tensor) -> torch.Tensor:
-        """Exogenous noise ``u = z - f(A * z)`` (after the noise flow), shape ``(..., D)``."""
-        return z - self.mechanism(z, self.adjacency)
+        """Exogenous noise ``u = (z - f(A * z)) exp(-s)`` (after the noise flow), shape ``(..., D)``."""
+        loc, log_scale = self._loc_and_log_scale(z)
+        return (z - loc) * torch.exp(-log_scale)
 
     def node_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Per-node terms ``log p_tau_j(z_j - f_j(A[:, j] * z))``, shape ``(*sample, *batch, D)``.
@@ -320,19 +369,23 @@ class DAGFlowLatent(TorchDistribution):
         Under a DAG their sum over ``j`` is :meth:`log_prob`; term ``j`` depends on the
         graph only through the parents of ``j``.
         """
-        return self.noise_flow.log_prob(self.noise(value))
+        loc, log_scale = self._loc_and_log_scale(value)
+        return self.noise_flow.log_prob((value - loc) * torch.exp(-log_scale)) - log_scale
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """``sum_j log p_tau_j(z_j - f_j(A[:, j] * z))``, shape ``(*sample, *batch)``."""
+        """``sum_j [log p_tau_j((z_j - f_j) exp(-s_j)) - s_j]``, shape ``(*sample, *batch)``."""
         if self._validate_args:
             self._validate_sample(value)
         if self.edge_gradient == "autograd" or not self.adjacency.requires_grad:
             lp = self.node_log_prob(value).sum(-1)
             return lp + self._cyclic_logdet(value) if self.cyclic_logdet else lp
         A = self.adjacency
-        node_lp = self.noise_flow.log_prob(value - self.mechanism(value, A.detach()))
+        node_lp = self._with_adjacency(A.detach()).node_log_prob(value)
         diff = self._flip_differences(value, A.detach(), node_lp.detach())
         return node_lp.sum(-1) + ((A - A.detach()) * diff).sum((-2, -1))
+
+    def _with_adjacency(self, adjacency: torch.Tensor) -> DAGFlowLatent:
+        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.edge_gradient, validate_args=False)
 
     def _cyclic_logdet(self, z):
         """``log |det(I - J)|`` of the map ``z -> u`` (0 under a DAG), shape ``(...)``."""
@@ -350,8 +403,7 @@ class DAGFlowLatent(TorchDistribution):
         D = A.shape[-1]
         eye = torch.eye(D, dtype=A.dtype, device=A.device)
         flipped = A.unsqueeze(-3) + eye.unsqueeze(-1) * (1 - 2 * A.unsqueeze(-3))  # (..., i', i, j)
-        f = self.mechanism(z.unsqueeze(-2), flipped)  # (..., i', j)
-        lp_flip = self.noise_flow.log_prob(z.unsqueeze(-2) - f)  # (..., i', j)
+        lp_flip = self._with_adjacency(flipped).node_log_prob(z.unsqueeze(-2))  # (..., i', j)
         sign = 2 * A - 1  # +1 where the edge is on: the flip switches it off
         return sign * (node_lp.unsqueeze(-2) - lp_flip)
 
@@ -366,5 +418,48 @@ class DAGFlowLatent(TorchDistribution):
         """Solve the structural equations ``z = f(A * z) + u`` for ``z`` (``D`` passes)."""
         z = u
         for _ in range(self.event_shape[0]):  # node at depth k is exact after k + 1 passes
-            z = self.mechanism(z, self.adjacency) + u
+            loc, log_scale = self._loc_and_log_scale(z)
+            z = loc + torch.exp(log_scale) * u
         return z
+
+
+class _MethodCall(nn.Module):
+    """``forward(method, *args)`` calls ``inner.<method>(*args)`` (for :func:`torch.func.functional_call`)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, method: str, *args):
+        return getattr(self.inner, method)(*args)
+
+
+class _Frozen(nn.Module):
+    """A view of a module whose calls use its parameters detached (gradients reach inputs only)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.caller = _MethodCall(module)
+        self.latent_dim = getattr(module, "latent_dim", None)
+
+    def _call(self, method: str, *args):
+        params = {f"inner.{k}": v.detach() for k, v in self.caller.inner.named_parameters()}
+        return torch.func.functional_call(self.caller, params, (method, *args))
+
+    def forward(self, *args):
+        return self._call("forward", *args)
+
+    def log_prob(self, u: torch.Tensor) -> torch.Tensor:
+        return self._call("log_prob", u)
+
+    def jacobian(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        return self._call("jacobian", z, adjacency)
+
+    def loc_and_log_scale(self, z: torch.Tensor, adjacency: torch.Tensor):
+        return self._call("loc_and_log_scale", z, adjacency)
+
+
+def frozen(module: nn.Module) -> nn.Module:
+    """``module`` with its parameters held fixed: same calls (``forward``, ``log_prob``,
+    ``jacobian``), no gradient to its parameters."""
+    return _Frozen(module)

@@ -42,7 +42,7 @@ from pyro_personax.layout import SHARED, LatentLayout
 
 from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
 from .experts import product_of_experts, product_of_experts_full
-from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
+from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow, frozen
 from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
 from .networks import GroupedMLP
 from .order_graph import CausalOrder, EdgesGivenOrder, order_graph_edge_probs, sample_order_graph
@@ -354,6 +354,7 @@ class PersonaXModel(PyroModule):
         _graph_masks(self, layout)
         self.register_buffer("prior_logits", _prior_logits(self.free_mask, self.required_mask, self.edge_prior))
         self._linext_cache: dict[bytes, float] = {}
+        self._mechanisms_fixed = False
         self.decoders = nn.ModuleDict()
         self.raw_scales = nn.ParameterDict()
         for m in spec.modalities:
@@ -383,10 +384,28 @@ class PersonaXModel(PyroModule):
         return _acyclicity(self.edge_weights(edges))
 
     def latent_distribution(self, edges: torch.Tensor) -> DAGFlowLatent:
-        """``p(z | G)`` for edges ``(..., D, D)``: a :class:`DAGFlowLatent` of batch shape ``(...)``."""
-        return DAGFlowLatent(
-            self.edge_weights(edges), self.mechanisms, self.noise_flow, self.edge_gradient, self.cyclic_logdet
-        )
+        """``p(z | G)`` for edges ``(..., D, D)``: a :class:`DAGFlowLatent` of batch shape ``(...)``.
+
+        Inside :meth:`mechanisms_held_fixed` its mechanisms and noise flows pass no
+        gradient to their parameters (only to ``z``).
+        """
+        mech, flow = self.mechanisms, self.noise_flow
+        if self._mechanisms_fixed:
+            mech, flow = frozen(mech), frozen(flow)
+        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.edge_gradient, self.cyclic_logdet)
+
+    @contextlib.contextmanager
+    def mechanisms_held_fixed(self):
+        """Context in which ``p(z | G)`` gives no gradient to the mechanisms and noise flows.
+
+        Used when they are fitted by another criterion (random parent sets, see
+        :class:`~pyro_personax.inference.graph_elbo.GraphParticleELBO`).
+        """
+        before, self._mechanisms_fixed = self._mechanisms_fixed, True
+        try:
+            yield self
+        finally:
+            self._mechanisms_fixed = before
 
     @torch.no_grad()
     def mechanism_strength(self, z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
@@ -397,10 +416,12 @@ class PersonaXModel(PyroModule):
         """Weight ``lambda`` of the L1 edge factor: ``sparsity`` itself, or ``"bic"``.
 
         ``"bic"``: ``k / 2 * log(num_entities)`` with ``k`` =
-        :attr:`Mechanisms.params_per_edge` (1 linear, ``H + 1`` MLP).
+        :attr:`Mechanisms.effective_params_per_edge` (1 linear; for an MLP the effective
+        number of parameters, measured by simulation under the null).
         """
         if check_sparsity(sparsity) == "bic":
-            return 0.5 * self.mechanisms.params_per_edge * math.log(max(num_entities, 1))
+            k = getattr(self.mechanisms, "effective_params_per_edge", None) or self.mechanisms.params_per_edge
+            return 0.5 * k * math.log(max(num_entities, 1))
         return float(sparsity)
 
     def edge_prior_distribution(self) -> PairwiseEdges:

@@ -100,7 +100,7 @@ class PersonaX:
 
     The generative story (see :class:`~pyro_personax.models.PersonaXModel`)::
 
-        G ~ p(G)                       # latent causal graph, sparse, acyclic (aug. Lagrangian)
+        pi, G ~ p(pi) p(G | pi)        # causal order, then sparse edges it allows: a DAG
         z_n ~ p(z | G)                 # causal latents: shared block s, one block per modality
         x_nmk ~ p(x | s_n, z_nm, eta)  # measurement k of modality m
 
@@ -228,6 +228,8 @@ class PersonaX:
         kl_warmup_epochs: int = 0,
         graph_warmup_epochs: int | None = None,
         auglag: AugLagConfig | None = None,
+        graph_particles: int = 8,
+        mechanism_fit_weight: float = 1.0,
         checkpoint_every: int = 1,
     ) -> FitResult:
         """Train ``num_chains`` independent restarts by SVI.
@@ -269,7 +271,11 @@ class PersonaX:
             are learned (see :class:`~pyro_personax.inference.TrainerConfig`); ``None``
             = ``num_epochs // 10``.
         auglag
-            Augmented-Lagrangian configuration.
+            Augmented-Lagrangian configuration (pairwise graph posterior).
+        graph_particles, mechanism_fit_weight
+            Graphs drawn per step from the order posterior and the weight of the
+            mechanisms' fit on random parent sets (see
+            :class:`~pyro_personax.inference.TrainerConfig`).
 
         Returns
         -------
@@ -284,6 +290,7 @@ class PersonaX:
             temperature=TemperatureSchedule(temperature[0], temperature[1], anneal_epochs),
             kl_warmup=KLWarmup(kl_warmup_epochs), graph_warmup_epochs=num_epochs // 10 if graph_warmup_epochs is None else graph_warmup_epochs,
             patience=patience, checkpoint_every=checkpoint_every,
+            graph_particles=graph_particles, mechanism_fit_weight=mechanism_fit_weight,
             progress=progress,
         )
         dev = resolve_device(device)
@@ -500,7 +507,7 @@ class PersonaX:
         if not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
         gen = torch.Generator().manual_seed(seed)
-        probs = np.stack([self._chain_edge_probabilities(c) for c in range(self.num_chains)])
+        probs = np.stack([self._chain_edge_probabilities(c).astype(np.float64) for c in range(self.num_chains)])
         edges = []
         with local_params():
             for c, guide in enumerate(self._guides):

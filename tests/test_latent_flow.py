@@ -67,8 +67,12 @@ def test_rsample_satisfies_the_structural_equations(kind):
     torch.manual_seed(11)
     eps = torch.randn(200, D, dtype=torch.float64)
     u = flow(eps)
-    # z_j = f_j(G[:, j] * z) + tau_j(eps_j) for every j
-    torch.testing.assert_close(z, f(z, G) + u, atol=1e-10, rtol=0)
+    # z_j = f_j(G[:, j] * z) + exp(s_j) tau_j(eps_j) for every j (s = 0 when linear)
+    loc, log_scale = f.loc_and_log_scale(z, G)
+    torch.testing.assert_close(loc, f(z, G))
+    if kind == "linear":
+        assert float(log_scale.abs().max()) == 0.0
+    torch.testing.assert_close(z, loc + log_scale.exp() * u, atol=1e-10, rtol=0)
     torch.testing.assert_close(d.noise(z), u, atol=1e-10, rtol=0)
     assert z.shape == (200, D) and z.requires_grad  # reparametrised
 

@@ -74,3 +74,35 @@ def test_loaded_model_without_data_gives_the_graph_posterior(fitted, tmp_path):
     idata = loaded.to_inference_data(num_samples=10)
     assert "posterior_predictive" not in idata.groups()
     assert idata.posterior["edges"].shape == (2, 10, 3, 3)
+
+
+def test_every_output_reports_the_same_edge_probabilities(fitted, tmp_path):
+    """API, sample_posterior, InferenceData, edges.csv and report.md agree; draws agree within MC error."""
+    import pandas as pd
+
+    from pyro_personax.inference.diagnostics import edge_summary
+
+    px, data = fitted
+    api = px.edge_probabilities()
+    names = list(api.index)
+    draws = px.sample_posterior(4000, seed=5)
+    per_chain = np.stack([px.edge_probabilities(c).to_numpy() for c in range(px.num_chains)])
+    np.testing.assert_array_equal(draws["edge_probabilities"].mean(0), api.to_numpy())
+    np.testing.assert_array_equal(draws["edge_probabilities"], per_chain)
+    se = np.sqrt(per_chain * (1 - per_chain) / 4000)
+    assert np.all(np.abs(draws["edges"].mean(1) - per_chain) <= 4 * se + 1e-12)
+    idata = px.to_inference_data(num_samples=50, seed=2)
+    table = edge_summary(idata).set_index(["parent", "child"])
+    for i, p in enumerate(names):
+        for j, c in enumerate(names):
+            if i != j:
+                assert table.loc[(p, c), "p_edge"] == api.loc[p, c]
+                for k in range(px.num_chains):
+                    assert table.loc[(p, c), f"p_edge_chain_{k}"] == per_chain[k, i, j]
+    out = edge_report(idata, tmp_path / "report")
+    csv = pd.read_csv(out / "edges.csv").set_index(["parent", "child"])
+    md = (out / "report.md").read_text()
+    for (p, c), row in csv.iterrows():
+        assert row["p_edge"] == pytest.approx(api.loc[p, c], abs=1e-15)
+        if row["p_edge"] >= 0.05:
+            assert f"| {p} | {c} |" in md and f"| {round(api.loc[p, c], 3)} |" in md
