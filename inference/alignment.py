@@ -27,7 +27,8 @@ __all__ = ["ChainAlignment", "exchangeable_groups", "align_chains", "identity_al
 def exchangeable_groups(layout: LatentLayout) -> list[np.ndarray]:
     """Groups of latent indices whose labels the model cannot tell apart.
 
-    Two latents are exchangeable when they belong to the same block and the edge
+    Two latents are exchangeable when they belong to the same block, the same decoders
+    read them (:meth:`~pyro_personax.layout.LatentLayout.reader_mask`) and the edge
     knowledge of the layout (allowed and required edges to and from every latent
     outside the block) is the same for both. Within a block whose internal edge
     knowledge is not uniform (some pair forbidden or required but not all), every latent
@@ -51,7 +52,7 @@ def exchangeable_groups(layout: LatentLayout) -> list[np.ndarray]:
     >>> [g.tolist() for g in exchangeable_groups(LatentLayout(1, {"face": 2}))]
     [[0], [1, 2]]
     """
-    allowed, required = layout.allowed_mask(), layout.required_mask()
+    allowed, required, readers = layout.allowed_mask(), layout.required_mask(), layout.reader_mask()
     groups = []
     for block in layout.block_names:
         idx = np.arange(layout.latent_dim)[layout.block_slice(block)]
@@ -66,7 +67,8 @@ def exchangeable_groups(layout: LatentLayout) -> list[np.ndarray]:
         outside = np.setdiff1d(np.arange(layout.latent_dim), idx)
         signatures: dict[bytes, list[int]] = {}
         for i in idx:
-            sig = np.concatenate([allowed[i, outside], allowed[outside, i], required[i, outside], required[outside, i]])
+            sig = np.concatenate([allowed[i, outside], allowed[outside, i], required[i, outside], required[outside, i],
+                                  readers[:, i]])
             signatures.setdefault(sig.tobytes(), []).append(int(i))
         groups += [np.array(g) for g in signatures.values()]
     return sorted(groups, key=lambda g: int(g[0]))

@@ -38,7 +38,7 @@ from torch import nn
 
 from pyro_personax.graph import acyclicity as _acyclicity
 from pyro_personax.graph import count_linear_extensions, order_tiers
-from pyro_personax.layout import SHARED, LatentLayout
+from pyro_personax.layout import LatentLayout
 
 from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
 from .experts import product_of_experts, product_of_experts_full
@@ -199,8 +199,10 @@ def _cat(tensors, dim=-1):
 
 
 def _block_latents(layout: LatentLayout, z: torch.Tensor, mod: str, num_measurements: int) -> torch.Tensor:
-    """``(s, z_m)`` of ``z (..., D)`` for each of ``K`` measurements, shape ``(..., K, S + D_m)`` (a view)."""
-    lat = torch.cat([z[..., layout.block_slice(SHARED)], z[..., layout.block_slice(mod)]], dim=-1).unsqueeze(-2)
+    """The latents modality ``mod``'s decoders read (:meth:`LatentLayout.decoder_inputs`), for each of
+    ``K`` measurements: shape ``(..., K, S + D_m)``."""
+    idx = torch.as_tensor(layout.decoder_inputs(mod), device=z.device)
+    lat = z.index_select(-1, idx).unsqueeze(-2)
     return lat.expand(lat.shape[:-2] + (num_measurements, lat.shape[-1]))
 
 

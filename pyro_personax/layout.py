@@ -232,12 +232,61 @@ class LatentLayout:
         """Boolean ``(D, D)``: ``True`` where an edge must exist."""
         return self._required.copy()
 
+    def decoder_inputs(self, modality: str) -> np.ndarray:
+        """Indices of the latents the decoders of ``modality`` read: the shared block, then its own.
+
+        This is the one rule of the package for "which latents a decoder reads": the
+        model's decoders and encoders, the edge classes (:meth:`edge_classes`,
+        :meth:`absorbable_mask`) and the chain alignment follow it.
+        """
+        if modality not in self.modality_dims:
+            raise ValueError(f"unknown modality {modality!r}; modalities are {list(self.modalities)}")
+        idx = np.arange(self.latent_dim)
+        return np.concatenate([idx[self.block_slice(SHARED)], idx[self.block_slice(modality)]])
+
+    def reader_mask(self) -> np.ndarray:
+        """Boolean ``(M, D)``: ``[m, j]`` = the decoders of modality ``m`` read latent ``j``."""
+        out = np.zeros((len(self.modalities), self.latent_dim), dtype=bool)
+        for m, mod in enumerate(self.modalities):
+            out[m, self.decoder_inputs(mod)] = True
+        return out
+
+    def edge_classes(self) -> np.ndarray:
+        """``(D, D)`` string array: the class of every edge ``i -> j`` (``""`` on the diagonal).
+
+        - ``"cross-modal"``: parent and child in two different modality blocks. No
+          decoder that reads the child reads the parent, so a decoder cannot absorb it:
+          the class Sun et al. (ICLR 2025) identify under their Condition 4.3.
+        - ``"within-block"``: both in one modality block; ``"shared->modality"``: a
+          shared parent; ``"within-shared"``: both shared; ``"modality->shared"``: into
+          the shared block. Every decoder that reads the child of the first three also
+          reads the parent (:meth:`absorbable_mask`): the likelihood does not decide them.
+        """
+        blocks = np.array(self.block_of)
+        shared = blocks == SHARED
+        out = np.full((self.latent_dim, self.latent_dim), "cross-modal", dtype=object)
+        same = blocks[:, None] == blocks[None, :]
+        out[same & ~shared[:, None]] = "within-block"
+        out[shared[:, None] & ~shared[None, :]] = "shared->modality"
+        out[shared[:, None] & shared[None, :]] = "within-shared"
+        out[~shared[:, None] & shared[None, :]] = "modality->shared"
+        np.fill_diagonal(out, "")
+        return out
+
+    def identified_mask(self) -> np.ndarray:
+        """Boolean ``(D, D)``: ``True`` for the edges the data can decide (``"cross-modal"``).
+
+        Every other edge can be absorbed by a decoder, or points into the shared block,
+        which sparsity does not make informative (Sun et al., App. C.4).
+        """
+        return self.edge_classes() == "cross-modal"
+
     def absorbable_mask(self) -> np.ndarray:
         """Boolean ``(D, D)``: ``True`` where a decoder can absorb the edge ``i -> j``.
 
-        The decoder of a modality reads the shared block and that modality's block, so
-        every decoder that reads ``z_j`` also reads ``z_i`` exactly when both lie in one
-        block or ``i`` lies in the shared block. Then replacing ``z_j`` by
+        The decoder of a modality reads the shared block and that modality's block
+        (:meth:`decoder_inputs`), so every decoder that reads ``z_j`` also reads ``z_i``
+        exactly when both lie in one block or ``i`` lies in the shared block. Then replacing ``z_j`` by
         ``z_j - g(z_i)`` (any function ``g``; unit Jacobian) and composing those decoders
         with the inverse leaves the likelihood and the prior density unchanged, and the
         edge's mechanism becomes ``f_j - g``: the data do not fix it, and an edge whose
@@ -246,10 +295,13 @@ class LatentLayout:
         modality blocks, or from a modality block into the shared block, cannot be
         absorbed. The diagonal is ``False``.
         """
-        blocks = np.array(self.block_of)
-        same = blocks[:, None] == blocks[None, :]
-        from_shared = np.broadcast_to((blocks == SHARED)[:, None], same.shape)
-        return (same | from_shared) & ~np.eye(len(blocks), dtype=bool)
+        readers = self.reader_mask()  # (M, D)
+        # i -> j is absorbable when every modality whose decoders read j also reads i
+        # (a latent no decoder reads is not absorbable: nothing could take up its edges)
+        reads_j = readers[:, None, :]  # (M, 1, j)
+        reads_i = readers[:, :, None]  # (M, i, 1)
+        covered = np.all(~reads_j | reads_i, axis=0) & readers.any(axis=0)[None, :]
+        return covered & ~np.eye(self.latent_dim, dtype=bool)
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:
