@@ -341,7 +341,8 @@ def build_inference_data(
         config = json.dumps(dict(attrs or {}), sort_keys=True)
     except TypeError as err:
         raise TypeError(f"attrs: expected a JSON-serialisable mapping; {err}") from None
-    meta = {"layout": json.dumps(layout.to_dict()), "config": config, "num_chains": C, **_versions()}
+    meta = {"layout": json.dumps(layout.to_dict()), "config": config, "num_chains": C,
+            "edge_classes": json.dumps(layout.edge_classes().tolist()), **_versions()}
     for ds in groups.values():
         ds.attrs.update(meta)
     return az.InferenceData(**groups)
@@ -392,6 +393,7 @@ def config_of(idata: az.InferenceData) -> dict:
     attrs = dict(idata.posterior.attrs)
     config = json.loads(attrs.pop("config", "{}"))
     attrs.pop("layout", None)
+    attrs.pop("edge_classes", None)
     return {"config": config, **{k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.items()}}
 
 
@@ -481,6 +483,8 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
     Columns: ``parent``, ``child``, ``parent_block``, ``child_block``, ``allowed``
     (by the layout's prior knowledge), ``absorbable`` (a decoder can absorb the edge,
     so the likelihood does not fix it: :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`),
+    ``edge_class`` and ``identified`` (:meth:`~pyro_personax.layout.LatentLayout.edge_classes`;
+    cross-modal edges are the ones the data decide),
     ``p_edge`` (pooled over chains: the mean of the chains' exact marginals when the
     InferenceData holds them, else of the draws), ``p_edge_chain_<c>`` per chain, ``strength_mean``, ``strength_hdi_low`` and
     ``strength_hdi_high`` (NaN without edge strengths), ``r_hat`` and ``ess_bulk``
@@ -517,6 +521,8 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
         "child_block": blocks[children],
         "allowed": layout.allowed_mask()[mask],
         "absorbable": layout.absorbable_mask()[mask],
+        "edge_class": layout.edge_classes()[mask].astype(str),
+        "identified": layout.identified_mask()[mask],
     }
     per_chain = edge_probability_array(idata)[:, mask]
     table["p_edge"] = per_chain.mean(axis=0)

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pyro_personax.graph import to_dag
+from pyro_personax.identifiability import UNDECIDED_REASON, select_edges, unpinned_latents
 from pyro_personax.inference import diagnostics, exports, plots
 from pyro_personax.metrics import edge_calibration
 
@@ -40,9 +41,9 @@ logger = logging.getLogger(__name__)
 
 REPORT_FILES = (
     "report.md", "report.html", "edges.csv", "adjacency.csv", "dag_adjacency.csv",
-    "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "forest.png",
+    "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "graph_undecided.png", "forest.png",
 )
-_TABLE_COLUMNS = ("parent", "child", "absorbable", "p_edge", "strength_mean", "strength_hdi_low",
+_TABLE_COLUMNS = ("parent", "child", "edge_class", "p_edge", "strength_mean", "strength_hdi_low",
                   "strength_hdi_high", "r_hat", "ess_bulk")
 
 
@@ -110,7 +111,12 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
     names, blocks = list(layout.names), list(layout.block_of)
     figs = {
         "Edge probabilities": plots.plot_edge_heatmap(P, names, blocks, out / "heatmap.png"),
-        "Graph": plots.plot_graph(P, names, blocks, out / "graph.png", threshold=threshold),
+        "Graph of the identified (cross-modal) edges": plots.plot_graph(
+            select_edges(layout, P, "identified"), names, blocks, out / "graph.png", threshold=threshold,
+            title="identified (cross-modal) edges"),
+        "Undecided edges (inside a block or from the shared block)": plots.plot_graph(
+            select_edges(layout, P, "undecided"), names, blocks, out / "graph_undecided.png", threshold=threshold,
+            title="undecided edges: not decided by the data"),
         "Edges across chains": plots.plot_forest(_candidate_rows(table), out / "forest.png"),
     }
     elbo = diagnostics.elbo_traces(idata)
@@ -151,6 +157,7 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
         f"- Latents: {D} ({', '.join(f'{b}: {n}' for b, n in _block_sizes(layout))}); "
         f"chains (independent restarts): {C}; draws per chain: {S}.",
         f"- Thresholded graph (P(edge) > {threshold:g}, made acyclic): {int(dag.sum())} edges.",
+        _identified_line(dag, layout),
         _absorbable_line(dag, layout),
         "- Cyclic edge draws per chain: " + ", ".join(f"{f:.1%}" for f in cyclic_fraction(E)) + ".",
     ]
@@ -160,6 +167,18 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
     if truth is not None:
         lines += _truth_lines(diagnostics.edge_probability_array(idata).mean(axis=0), dag, truth, layout.allowed_mask())
     return lines
+
+
+def _identified_line(dag: np.ndarray, layout) -> str:
+    """How many thresholded edges the data decide, and which latents they do not pin."""
+    ident = dag.astype(bool) & layout.identified_mask()
+    line = (f"- Identified (cross-modal) edges in the thresholded graph: {int(ident.sum())} of {int(dag.sum())}; "
+            f"the other {int(dag.sum() - ident.sum())} are undecided. {UNDECIDED_REASON}")
+    unpinned = unpinned_latents(layout, dag.astype(float), 0.5)
+    if unpinned:
+        line += (f" Warning: {', '.join(unpinned)} have no cross-modal neighbour, so the data do not pin which "
+                 "latent of their block each one is (Condition 4.3).")
+    return line
 
 
 def _absorbable_line(dag: np.ndarray, layout) -> str:

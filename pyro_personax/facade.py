@@ -23,6 +23,7 @@ import torch
 
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import to_dag, to_networkx
+from pyro_personax.identifiability import block_probabilities, select_edges, unpinned_latents
 from pyro_personax.inference import (
     AugLagConfig,
     ChainAlignment,
@@ -306,6 +307,12 @@ class PersonaX:
         not_converged = [c.chain for c in result.chains if not c.converged]
         if not_converged:
             logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
+        unpinned = self.unpinned_latents()
+        if unpinned:
+            logger.warning(
+                "latents %s have no cross-modal neighbour with P > 0.5: the data do not pin which latent of "
+                "their block each one is (Sun et al., Condition 4.3)", unpinned
+            )
         return result
 
     # ------------------------------------------------------------------ queries
@@ -373,7 +380,23 @@ class PersonaX:
         frame.index.name, frame.columns.name = "parent", "child"
         return frame
 
-    def graph(self, threshold: float = 0.5, chain: int | None = None) -> nx.DiGraph:
+    def edge_classes(self) -> pd.DataFrame:
+        """The class of every edge (:meth:`~pyro_personax.layout.LatentLayout.edge_classes`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``(D, D)`` strings, index = parents, columns = children: ``"cross-modal"``
+            (decided by the data) or ``"within-block"``, ``"shared->modality"``,
+            ``"within-shared"``, ``"modality->shared"`` (not decided; see
+            :mod:`pyro_personax.identifiability`), ``""`` on the diagonal.
+        """
+        names = list(self.layout.names)
+        frame = pd.DataFrame(self.layout.edge_classes(), index=names, columns=names)
+        frame.index.name, frame.columns.name = "parent", "child"
+        return frame
+
+    def graph(self, threshold: float = 0.5, chain: int | None = None, edges: str = "identified") -> nx.DiGraph:
         """Thresholded posterior graph, acyclic by construction.
 
         Edges with ``P > threshold`` are kept and, while a cycle remains, the least
@@ -385,14 +408,46 @@ class PersonaX:
             Inclusion threshold in ``[0, 1)``.
         chain
             One chain or ``None`` (pooled).
+        edges
+            ``"identified"`` (default: the cross-modal edges, which the data decide),
+            ``"undecided"`` (the others) or ``"all"``
+            (:func:`pyro_personax.identifiability.select_edges`).
 
         Returns
         -------
         networkx.DiGraph
-            Nodes = latent names; edge attribute ``"probability"``.
+            Nodes = latent names; edge attributes ``"probability"`` and ``"edge_class"``.
         """
-        probs = self._edge_array(chain)
-        return to_networkx(to_dag(probs, threshold), names=self.layout.names, edge_probs=probs)
+        probs = select_edges(self.layout, self._edge_array(chain), edges)
+        G = to_networkx(to_dag(probs, threshold), names=self.layout.names, edge_probs=probs)
+        classes = self.layout.edge_classes()
+        index = {n: i for i, n in enumerate(self.layout.names)}
+        for u, v, data in G.edges(data=True):
+            data["edge_class"] = str(classes[index[u], index[v]])
+        return G
+
+    def block_graph(self, num_samples: int = 4000, seed: int = 0) -> pd.DataFrame:
+        """``P(at least one edge from block A to block B)``, from whole graphs drawn from q(G).
+
+        Pooled over chains (``num_samples`` draws each). Off the diagonal it is decided
+        by the data between two modality blocks; see
+        :func:`pyro_personax.identifiability.block_probabilities`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Blocks x blocks, index = parent block, columns = child block.
+        """
+        draws = self.sample_posterior(num_samples, seed=seed)["edges"]
+        return block_probabilities(self.layout, draws.reshape(-1, *draws.shape[-2:]))
+
+    def unpinned_latents(self, threshold: float = 0.5) -> list[str]:
+        """Modality latents with no cross-modal neighbour in the thresholded graph.
+
+        The necessary part of Sun et al.'s Condition 4.3: the data do not pin which
+        latent of its block such a latent is (:func:`pyro_personax.identifiability.unpinned_latents`).
+        """
+        return unpinned_latents(self.layout, self._edge_array(None), threshold)
 
     def _batches(self, data: MultiModalData, batch_size: int):
         tensors = data.to_tensors()

@@ -60,8 +60,15 @@ def run(args: argparse.Namespace) -> int:
     paths = write_fit_outputs(px, data, args.out, num_samples=args.num_samples, seed=fit_config.seed,
                               overwrite=args.overwrite)
     print(f"fitted {px.num_chains} chain(s) on {data.num_entities} entities; run folder: {args.out}")
-    for parent, child, p in top_edges(px):
-        print(f"  P({parent} -> {child}) = {p:.2f}")
+    print("identified (cross-modal) edges, decided by the data:")
+    for parent, child, p in top_edges(px, edges="identified") or [("none", "", 0.0)]:
+        print(f"  P({parent} -> {child}) = {p:.2f}" if child else "  none with P >= 0.05")
+    print("undecided edges (inside a block or from the shared block; they follow the prior):")
+    for parent, child, p in top_edges(px, edges="undecided") or [("none", "", 0.0)]:
+        print(f"  P({parent} -> {child}) = {p:.2f}" if child else "  none with P >= 0.05")
+    unpinned = px.unpinned_latents()
+    if unpinned:
+        print(f"warning: {', '.join(unpinned)} have no cross-modal neighbour: the data do not pin them (Condition 4.3)")
     print(f"report: {paths['report'] / 'report.html'}")
     return 0
 

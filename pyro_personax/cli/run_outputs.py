@@ -80,10 +80,16 @@ def write_fit_outputs(
     return paths
 
 
-def top_edges(px, k: int = 8, min_prob: float = 0.05) -> list[tuple[str, str, float]]:
-    """The ``k`` most probable edges ``(parent, child, P)`` with ``P >= min_prob`` (pooled)."""
+def top_edges(px, k: int = 8, min_prob: float = 0.05, edges: str = "all") -> list[tuple[str, str, float]]:
+    """The ``k`` most probable edges ``(parent, child, P)`` with ``P >= min_prob`` (pooled).
+
+    ``edges``: ``"identified"``, ``"undecided"`` or ``"all"`` (see
+    :func:`pyro_personax.identifiability.select_edges`).
+    """
+    from pyro_personax.identifiability import select_edges
+
     probs = px.edge_probabilities()
-    P = probs.to_numpy()
+    P = select_edges(px.layout, probs.to_numpy(), edges)
     order = np.argsort(-P, axis=None)
     out = []
     for flat in order[:k]:

@@ -1,0 +1,123 @@
+"""What the data can decide about a latent graph: edge classes, block graph, pinned latents.
+
+Each modality's decoders read the shared block and that modality's own block
+(:meth:`~pyro_personax.layout.LatentLayout.decoder_inputs`). An edge whose parent every
+decoder of its child also reads (both in one block, or a shared parent) can be taken up
+by a decoder, so the likelihood does not decide it; only *cross-modal* edges (between
+two modality blocks) are identified, under the conditions of Sun et al. (ICLR 2025,
+arXiv 2411.06518, Theorem 4.4 with Condition 4.3). Their Condition 4.3 also needs every
+modality latent to be tied to other modalities: a latent with no cross-modal neighbour
+can be mixed with its block partners without changing the cross-modal graph, so its
+identity is not pinned (:func:`unpinned_latents`).
+
+Functions here work on numpy arrays in the layout's latent order (adjacency ``[i, j]`` =
+i -> j, see :mod:`pyro_personax.graph`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pyro_personax.graph import to_dag
+from pyro_personax.layout import SHARED, LatentLayout
+
+__all__ = ["EDGE_SELECTIONS", "select_edges", "block_probabilities", "unpinned_latents", "UNDECIDED_REASON"]
+
+EDGE_SELECTIONS = ("identified", "undecided", "all")
+
+#: One sentence on why the non-cross-modal edges are reported apart.
+UNDECIDED_REASON = (
+    "Edges inside one block or from the shared block are not decided by the data: the decoders that "
+    "read the child also read the parent and can take up the edge's mechanism, so their probability "
+    "reflects the edge prior, the penalty and the fit's start (Sun et al., ICLR 2025)."
+)
+
+
+def _check(layout: LatentLayout, probs, name: str = "probs") -> np.ndarray:
+    if not isinstance(layout, LatentLayout):
+        raise TypeError(f"layout: expected a LatentLayout; found {type(layout).__name__}")
+    P = np.asarray(probs, dtype=float)
+    D = layout.latent_dim
+    if P.shape[-2:] != (D, D):
+        raise ValueError(f"{name}: expected shape (..., {D}, {D}) for the layout's {D} latents; found {P.shape}")
+    return P
+
+
+def select_edges(layout: LatentLayout, probs, edges: str = "identified") -> np.ndarray:
+    """Edge probabilities ``(D, D)`` restricted to a class of edges (others set to 0).
+
+    Parameters
+    ----------
+    layout
+        The :class:`~pyro_personax.layout.LatentLayout`.
+    probs
+        ``(D, D)`` edge probabilities.
+    edges
+        ``"identified"`` (cross-modal), ``"undecided"`` (every other class) or ``"all"``.
+    """
+    if edges not in EDGE_SELECTIONS:
+        raise ValueError(f"edges: expected one of {EDGE_SELECTIONS}; found {edges!r}")
+    P = _check(layout, probs)
+    if edges == "all":
+        return P.copy()
+    identified = layout.identified_mask()
+    return np.where(identified if edges == "identified" else ~identified, P, 0.0)
+
+
+def block_probabilities(layout: LatentLayout, draws) -> pd.DataFrame:
+    """``P(at least one edge from block A to block B)`` from whole-graph draws.
+
+    Parameters
+    ----------
+    layout
+        The :class:`~pyro_personax.layout.LatentLayout`.
+    draws
+        0/1 graphs ``(S, D, D)`` drawn from the posterior (pool chains by stacking).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Blocks x blocks (index ``parent_block``, columns ``child_block``), the share of
+        draws with an edge from a latent of the row block to one of the column block
+        (within a block: an edge inside it).
+    """
+    E = _check(layout, draws, "draws")
+    if E.ndim != 3:
+        raise ValueError(f"draws: expected shape (S, D, D); found {E.shape}")
+    blocks = [b for b in layout.block_names if (b != SHARED or layout.shared_dim > 0)]
+    out = np.zeros((len(blocks), len(blocks)))
+    for a, pa in enumerate(blocks):
+        for b, ch in enumerate(blocks):
+            sub = E[:, layout.block_slice(pa), layout.block_slice(ch)]
+            out[a, b] = float((sub.reshape(len(E), -1) != 0).any(axis=1).mean()) if sub.size else 0.0
+    return pd.DataFrame(out, index=pd.Index(blocks, name="parent_block"), columns=pd.Index(blocks, name="child_block"))
+
+
+def unpinned_latents(layout: LatentLayout, probs, threshold: float = 0.5) -> list[str]:
+    """Modality latents with no cross-modal neighbour in the thresholded graph.
+
+    The necessary part of Sun et al.'s Condition 4.3: a modality latent without a
+    cross-modal edge (in either direction) with ``P > threshold`` after the graph is
+    made acyclic can be mixed with the other latents of its block without changing the
+    cross-modal graph, so the data do not pin which latent it is.
+
+    Parameters
+    ----------
+    layout
+        The :class:`~pyro_personax.layout.LatentLayout`.
+    probs
+        ``(D, D)`` edge probabilities.
+    threshold
+        Probability above which an edge counts.
+
+    Returns
+    -------
+    list of str
+        Names of the unpinned modality latents, in layout order.
+    """
+    P = _check(layout, probs)
+    dag = to_dag(select_edges(layout, P, "identified"), threshold) != 0
+    linked = dag.any(axis=0) | dag.any(axis=1)
+    blocks = np.array(layout.block_of)
+    return [n for n, b, ok in zip(layout.names, blocks, linked) if b != SHARED and not ok]
