@@ -85,8 +85,8 @@ class TrainerConfig:
     learning_rate
         ClippedAdam learning rate.
     graph_learning_rate
-        Learning rate of the guide's ``graph_parameters()`` (the edge logits of
-        ``q(G)``), or ``None`` = ``learning_rate``. The logits must travel several units
+        Learning rate of the guide's ``graph_parameters()`` (the order and edge logits
+        of ``q(G)``), or ``None`` = ``learning_rate``. The logits must travel several units
         from their prior value to express a confident edge, while Adam moves a
         parameter by about one learning rate per step; a small ``learning_rate`` that
         suits the networks can leave ``q(G)`` near its prior after a short fit.
@@ -135,7 +135,7 @@ class TrainerConfig:
     num_epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-2
-    graph_learning_rate: float | None = None
+    graph_learning_rate: float | None = 0.05
     clip_norm: float = 10.0
     lr_decay: float = 1.0
     sparsity: float | str | None = None

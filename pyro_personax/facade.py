@@ -213,7 +213,7 @@ class PersonaX:
         num_epochs: int = 100,
         batch_size: int = 256,
         learning_rate: float = 1e-2,
-        graph_learning_rate: float | None = None,
+        graph_learning_rate: float | None = 0.05,
         num_chains: int = 1,
         seed: int = 0,
         device: str | torch.device = "auto",
@@ -242,8 +242,8 @@ class PersonaX:
         num_epochs, batch_size, learning_rate
             Epochs, entities per minibatch, ClippedAdam learning rate.
         graph_learning_rate
-            Learning rate of the edge logits of ``q(G)`` (``None`` = ``learning_rate``;
-            see :class:`~pyro_personax.inference.TrainerConfig`).
+            Learning rate of the logits of ``q(G)`` (``None`` = ``learning_rate``; see
+            :class:`~pyro_personax.inference.TrainerConfig`).
         num_chains, seed
             Chain ``c`` uses seed ``seed + c``; the validation split uses ``seed``.
         device

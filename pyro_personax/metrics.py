@@ -794,6 +794,7 @@ def evaluate_recovery(
     train=None,
     test=None,
     seed: int = 0,
+    identified=None,
 ) -> dict:
     """All recovery metrics at once, graph metrics after matching latents.
 
@@ -818,12 +819,20 @@ def evaluate_recovery(
         Rows for :func:`r2` (default: its random split).
     seed
         Seed passed to :func:`r2`.
+    identified
+        Optional boolean ``(D, D)`` in the true latents' order: the edges the data
+        decide (e.g. ``truth.layout.identified_mask()``, the cross-modal edges). The
+        graph metrics are then also reported on those cells (``*_identified``) and,
+        apart, on the other off-diagonal cells (``*_undecided``).
 
     Returns
     -------
     dict
         ``mcc``, ``r2``, ``permutation`` and, when ``edge_probs`` is given, ``shd``,
-        ``edge_auroc`` and ``edge_auprc`` (NaN when undefined).
+        ``edge_auroc`` and ``edge_auprc`` (NaN when undefined); with ``identified``,
+        ``shd_<part>``, ``edge_auroc_<part>``, ``ece_<part>``, ``num_true_<part>`` and
+        ``recovered_<part>`` (true edges with ``P > threshold``) for ``<part>`` in
+        ``identified``, ``undecided``.
     """
     m = mcc(learned, true, method)
     out = {"mcc": m.value, "r2": r2(learned, true, train=train, test=test, seed=seed).value,
@@ -836,4 +845,23 @@ def evaluate_recovery(
         has_both = 0 < T[~np.eye(len(T), dtype=bool)].sum() < len(T) * (len(T) - 1)
         out["edge_auroc"] = edge_auroc(P, T.astype(float)) if has_both else np.nan
         out["edge_auprc"] = edge_auprc(P, T.astype(float)) if has_both else np.nan
+        if identified is not None:
+            out.update(_graph_scores_by_part(P, T, G, _as_binary(identified, "identified").astype(bool)))
+    return out
+
+
+def _graph_scores_by_part(P: np.ndarray, T: np.ndarray, G: np.ndarray, identified: np.ndarray) -> dict:
+    """SHD, AUROC, ECE and recovered true edges on the identified cells and, apart, the others."""
+    if identified.shape != T.shape:
+        raise ValueError(f"identified: expected shape {T.shape}; found {identified.shape}")
+    off = ~np.eye(len(T), dtype=bool)
+    out = {}
+    for part, mask in (("identified", identified & off), ("undecided", ~identified & off)):
+        t = T[mask].astype(bool)
+        out[f"num_true_{part}"] = int(t.sum())
+        out[f"recovered_{part}"] = int((G[mask] & t).sum())
+        out[f"shd_{part}"] = shd((G & mask).astype(float), (T.astype(bool) & mask).astype(float))
+        both = 0 < t.sum() < t.size
+        out[f"edge_auroc_{part}"] = edge_auroc(P, T.astype(float), mask=mask) if both else np.nan
+        out[f"ece_{part}"] = edge_calibration(P, T.astype(float), mask=mask)[1] if mask.any() else np.nan
     return out

@@ -375,3 +375,25 @@ def test_edge_probability_metric_errors(fn):
 def test_edge_log_loss_eps_error():
     with pytest.raises(ValueError, match="eps"):
         edge_log_loss(MIXED, CHAIN, eps=0.0)
+
+
+def test_evaluate_recovery_scores_identified_and_undecided_edges_apart():
+    from pyro_personax.layout import LatentLayout
+    from pyro_personax.metrics import evaluate_recovery
+
+    layout = LatentLayout(0, {"face": 2, "text": 1})  # face_1, face_2 | text_1
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(300, 3))
+    T = np.zeros((3, 3))
+    T[0, 1] = 1  # face_1 -> face_2: within a block
+    T[0, 2] = 1  # face_1 -> text_1: cross-modal
+    P = np.zeros((3, 3))
+    P[0, 2] = 0.9  # the cross-modal edge is found
+    P[1, 0] = 0.8  # the within-block edge is reversed
+    P[2, 1] = 0.2
+    out = evaluate_recovery(z, z, P, T, identified=layout.identified_mask(), seed=0)
+    assert out["num_true_identified"] == 1 and out["recovered_identified"] == 1
+    assert out["shd_identified"] == 0 and out["edge_auroc_identified"] == 1.0
+    assert out["num_true_undecided"] == 1 and out["recovered_undecided"] == 0
+    assert out["shd_undecided"] == 1  # one reversal
+    assert np.isclose(out["ece_identified"], (0.1 + 0.2) / 4)  # cells 0.9 (true), 0.2, 0, 0 over 4 cross-modal cells

@@ -24,7 +24,7 @@ Example (``run.toml``; relative paths are relative to the file)::
     num_chains = 4
     seed = 0
     # learning_rate = 0.01
-    # graph_learning_rate = 0.1  # edge logits of q(G); omitted = learning_rate
+    # graph_learning_rate = 0.05  # logits of q(G) (the default)
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class FitConfig:
     num_epochs: int = 100
     batch_size: int = 256
     learning_rate: float = 1e-2
-    graph_learning_rate: float | None = None
+    graph_learning_rate: float | None = 0.05
     num_chains: int = 4
     seed: int = 0
     device: str = "auto"
