@@ -248,6 +248,16 @@ class PersonaXModel(PyroModule):
     :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`) is not fixed by the
     likelihood: ``z_j -> z_j - g(z_i)`` with the decoders composed with the inverse
     changes only its mechanism.
+
+    **What the data can and cannot decide.** Only cross-modal edges (between two
+    modality blocks; :meth:`~pyro_personax.layout.LatentLayout.identified_mask`) are
+    identified, under Sun et al.'s (ICLR 2025) Condition 4.3: each block is identified
+    up to an invertible map, a single latent only when every mixing inside its block
+    would add cross-modal edges, so a modality latent with no cross-modal neighbour is
+    not pinned. Edges inside a block, from the shared block or into it, and the
+    orientation of a cross-modal edge beyond what the conditional independences and the
+    noise model fix, follow the prior and the fit's start.
+
     **Graph prior** (``graph_posterior="order"``, the default): a causal order ``pi``,
     uniform among the orders that put lower tiers first
     (:func:`~pyro_personax.graph.order_tiers`: the strongly connected components of
