@@ -62,12 +62,7 @@ def acyclicity(A: torch.Tensor) -> torch.Tensor:
 
 
 def _as_numpy_adjacency(A) -> np.ndarray:
-    if hasattr(A, "detach"):  # a torch tensor
-        A = A.detach().cpu().numpy()
-    A = np.asarray(A)
-    if A.ndim != 2 or A.shape[0] != A.shape[1]:
-        raise ValueError(f"adjacency must be a square (D, D) matrix; found shape {A.shape}")
-    return A
+    return _square_matrix(A, "", "adjacency")
 
 
 def topological_order(A) -> list[int] | None:
@@ -201,7 +196,8 @@ def _square_matrix(x, func: str, name: str) -> np.ndarray:
         x = x.detach().cpu().numpy()
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[0] != x.shape[1]:
-        raise ValueError(f"{func}: {name} must be a square (D, D) matrix; found shape {x.shape}")
+        where = f"{func}: " if func else ""
+        raise ValueError(f"{where}{name} must be a square (D, D) matrix; found shape {x.shape}")
     return x
 
 
