@@ -116,8 +116,11 @@ def test_demo_small(tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "most probable edges" in text and "report:" in text and "MCC" in text
-    # 8 of the 9 true persona edges lie inside one block or leave the shared block
-    assert "(true graph: 9 edges, 8 of them absorbable)" in text
+    # 7 of the 12 true persona edges join the face and the text block; the other 5 lie
+    # inside one block or leave the shared block
+    assert "(true graph: 12 edges, 7 of them cross-modal: the ones the data decide)" in text
+    assert "identified (cross-modal) edges: " in text and " of 7 recovered at P > 0.5, AUROC " in text
+    assert "over the 30 ordered cross-modal pairs" in text
     for name in ("level1/independence.csv", "level1/pvalue_heatmap.png", "run/posterior.nc",
                  "run/report/report.html", "data/table.parquet", "truth/adjacency.csv"):
         assert (out / name).stat().st_size > 0, name

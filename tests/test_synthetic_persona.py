@@ -74,7 +74,31 @@ def test_ground_truth_graph_and_layout(celeb):
     assert not (A.astype(bool) & ~allowed).any()
     assert tuple(truth.layout.modalities) == ("face", "text")
     face_edges = A[truth.layout.block_slice("face")][:, truth.layout.block_slice("face")]
-    assert face_edges.sum() == 2  # skin_tone -> attractiveness -> expression
+    assert face_edges.sum() == 1  # attractiveness -> expression
+
+
+def test_truth_has_identified_structure(celeb):
+    """Every face and text latent has a cross-modal neighbour, no two share the same set,
+    and the truth also has edges the data do not decide (within a block, from the shared block)."""
+    _, truth = celeb
+    layout = truth.layout
+    A = truth.adjacency.astype(bool)
+    classes = layout.edge_classes()
+    cross = A & (classes == "cross-modal")
+    np.testing.assert_array_equal(cross, A & layout.identified_mask())
+    assert cross.sum() == 7
+    neighbours = {}
+    for modality in layout.modalities:
+        for j in range(layout.latent_dim)[layout.block_slice(modality)]:
+            linked = np.flatnonzero(cross[j] | cross[:, j])
+            assert linked.size, f"{truth.names[j]} has no cross-modal neighbour"
+            neighbours[truth.names[j]] = frozenset(truth.names[i] for i in linked)
+    assert len(neighbours) == 8 and len(set(neighbours.values())) == 8, neighbours
+    assert neighbours["expression"] == {"extraversion", "agreeableness", "neuroticism"}
+    assert (A & (classes == "within-block")).sum() == 2
+    assert (A & (classes == "shared->modality")).sum() == 2
+    assert (A & (classes == "within-shared")).sum() == 1
+    assert not (A & (classes == "modality->shared")).any()
 
 
 def test_edges_carry_dependence_and_noise_is_non_gaussian(celeb):
@@ -90,7 +114,7 @@ def test_edges_carry_dependence_and_noise_is_non_gaussian(celeb):
         assert 1 - resid.var() / y.var() > 0.15, (p, c)
     # roots: Laplace (excess kurtosis about 3) and uniform (about -1.2)
     assert stats.kurtosis(z[:, idx["age"]]) > 1.5
-    assert stats.kurtosis(z[:, idx["skin_tone"]]) < -0.8
+    assert stats.kurtosis(z[:, idx["openness"]]) < -0.8
 
 
 def test_llm_scores_and_missing_rules(celeb):
@@ -126,9 +150,15 @@ def test_embeddings_encode_their_blocks(celeb):
     t = data.text["gpt4o"][ok]
     r2_text = RidgeCV().fit(t[:1500], z[ok][:1500, 5:]).score(t[1500:], z[ok][1500:, 5:])
     assert r2_text > 0.8
-    # skin_tone has no path into the text embedding (it has no descendants among traits or shared)
-    r2_leak = RidgeCV().fit(t[:1500], z[ok][:1500, 2]).score(t[1500:], z[ok][1500:, 2])
+    # skin_tone's own noise has no path into the text embedding (skin_tone has no descendants
+    # among traits or shared; the text only carries its parents conscientiousness, neuroticism)
+    basis = [np.ones(len(z))] + [g(z[:, k]) for k in (6, 9) for g in (
+        lambda x: x, np.square, lambda x: x**3, np.sin, np.tanh, lambda x: x / (1 + np.abs(x)))]
+    X = np.column_stack(basis)
+    own = z[:, 2] - X @ np.linalg.lstsq(X, z[:, 2], rcond=None)[0]
+    r2_leak = RidgeCV().fit(t[:1500], own[ok][:1500]).score(t[1500:], own[ok][1500:])
     assert r2_leak < 0.05
+    assert RidgeCV().fit(f[:1500], own[:1500]).score(f[1500:], own[1500:]) > 0.1  # the face does
 
 
 def test_biography_depends_on_traits(celeb):
