@@ -115,11 +115,16 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
 
 
 def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_particles: int = 16,
-                            learning_rate: float = 0.05, sparsity: float | str = "bic", seed: int = 0) -> np.ndarray:
+                            learning_rate: float = 0.05, sparsity: float | str = "bic", num_restarts: int = 3,
+                            seed: int = 0) -> np.ndarray:
     """Fit the guide's ``q(G)`` to ``p(G | z)`` with the latents observed and the mechanisms fixed.
 
     Only ``guide.graph_parameters()`` change (Adam, ``num_steps`` steps of the training
-    estimator with ``num_particles`` graphs); the model is left untouched.
+    estimator with ``num_particles`` graphs); the model is left untouched. The ELBO is
+    mode-seeking and a v-structure needs an order and an edge to move together, so the
+    fit is restarted ``num_restarts`` times (the first from the guide's values, the
+    others from random orders) and the restart with the highest ELBO (estimated with
+    1,024 graphs) is kept.
 
     Parameters
     ----------
@@ -129,17 +134,22 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     z
         Latents ``(N, D)``.
     num_steps, num_particles, learning_rate
-        Optimisation settings.
+        Optimisation settings of each restart.
     sparsity
         As in training.
+    num_restarts
+        Restarts (``>= 1``).
     seed
-        Seed of the graph draws.
+        Seed of the graph draws and of the restarts' initial orders.
 
     Returns
     -------
     numpy.ndarray
-        ``(D, D)`` fitted edge marginals (``guide.edge_probabilities()``).
+        ``(D, D)`` fitted edge marginals (``guide.edge_probabilities()``); the guide
+        keeps the best restart's graph parameters.
     """
+    if not isinstance(num_restarts, int) or num_restarts < 1:
+        raise ValueError(f"num_restarts: expected an int >= 1; found {num_restarts!r}")
     param = next(model.parameters())
     z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param)
     n = z.shape[0]
@@ -155,13 +165,27 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
             guide.graph_sites()
 
     loss_fn = GraphParticleELBO(graph_model, graph_guide, num_particles, mechanism_fit_weight=0.0)
+    evaluate = GraphParticleELBO(graph_model, graph_guide, 1024, mechanism_fit_weight=0.0)
     params = guide.graph_parameters()
-    optimizer = torch.optim.Adam(params, lr=learning_rate)
+    best, best_elbo = None, -float("inf")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for _ in range(num_steps):
-            optimizer.zero_grad(set_to_none=True)
-            (loss_fn() / n).backward()
-            model.zero_grad(set_to_none=True)
-            optimizer.step()
+        for restart in range(num_restarts):
+            if restart > 0:
+                with torch.no_grad():
+                    for p in params:
+                        p.copy_(torch.randn_like(p) if p.dim() == 1 else torch.zeros_like(p))
+            optimizer = torch.optim.Adam(params, lr=learning_rate)
+            for _ in range(num_steps):
+                optimizer.zero_grad(set_to_none=True)
+                (loss_fn() / n).backward()
+                model.zero_grad(set_to_none=True)
+                optimizer.step()
+            with torch.no_grad():
+                elbo = -float(evaluate())
+            if elbo > best_elbo:
+                best, best_elbo = [p.detach().clone() for p in params], elbo
+        with torch.no_grad():
+            for p, value in zip(params, best):
+                p.copy_(value)
     return guide.edge_probabilities().cpu().numpy()

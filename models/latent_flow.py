@@ -372,6 +372,10 @@ class DAGFlowLatent(TorchDistribution):
         loc, log_scale = self._loc_and_log_scale(value)
         return self.noise_flow.log_prob((value - loc) * torch.exp(-log_scale)) - log_scale
 
+    def column_log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """:meth:`node_log_prob`: term ``j`` depends on the edges into ``j`` (column ``j``) only."""
+        return self.node_log_prob(value)
+
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """``sum_j [log p_tau_j((z_j - f_j) exp(-s_j)) - s_j]``, shape ``(*sample, *batch)``."""
         if self._validate_args:

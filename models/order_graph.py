@@ -30,9 +30,16 @@ from __future__ import annotations
 import math
 
 import torch
-from pyro.distributions import TorchDistribution, constraints
+from pyro.distributions import TorchDistribution, Unit, constraints
 
-__all__ = ["CausalOrder", "EdgesGivenOrder", "order_ranks", "order_graph_edge_probs", "sample_order_graph"]
+__all__ = [
+    "CausalOrder",
+    "ColumnFactor",
+    "EdgesGivenOrder",
+    "order_ranks",
+    "order_graph_edge_probs",
+    "sample_order_graph",
+]
 
 #: Monte Carlo draws used for the order marginals of a tier that a required edge constrains.
 _MC_ORDER_DRAWS = 20000
@@ -233,14 +240,22 @@ class EdgesGivenOrder(TorchDistribution):
             u = torch.rand(shape, dtype=p.dtype, generator=generator).to(p.device)
             return (u < p).to(p.dtype)
 
-    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        """Sum of the open pairs' Bernoulli log-probabilities; ``-inf`` if a fixed entry differs."""
+    def column_log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Log-probability of each child's parent set ``(..., D)`` (column ``j`` = edges into ``j``).
+
+        Given the order the columns are independent; their sum is :meth:`log_prob`.
+        ``-inf`` in a column whose fixed entries differ.
+        """
         logits = self.logits
         value = value.to(logits.dtype)
         lp = torch.where(self.open, value * logits - torch.nn.functional.softplus(logits), torch.zeros_like(logits))
-        lp = lp.sum((-2, -1))
-        wrong = (~self.open & (value != self.fixed)).flatten(-2).any(-1)
+        lp = lp.sum(-2)
+        wrong = (~self.open & (value != self.fixed)).any(-2)
         return torch.where(wrong, torch.full_like(lp, -math.inf), lp)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """Sum of the open pairs' Bernoulli log-probabilities; ``-inf`` if a fixed entry differs."""
+        return self.column_log_prob(value).sum(-1)
 
 
 def order_graph_edge_probs(order_dist: CausalOrder, edge_logits: torch.Tensor, free: torch.Tensor, required: torch.Tensor) -> torch.Tensor:
@@ -261,3 +276,28 @@ def sample_order_graph(order_dist: CausalOrder, edge_logits: torch.Tensor, free:
     order = order_dist.sample((num_samples,), generator=generator)
     edges = EdgesGivenOrder(edge_logits.detach(), order, free, required).sample(generator=generator)
     return order, edges
+
+
+class ColumnFactor(Unit):
+    """A :func:`pyro.factor` term that is a sum over the children of a graph.
+
+    Parameters
+    ----------
+    column_log_factor
+        ``(*batch, D)``: the term of each child ``j`` (it depends on the edges into
+        ``j`` only); the factor is their sum. :meth:`column_log_prob` returns the parts,
+        so an estimator can charge each child's edges with their own part.
+    """
+
+    def __init__(self, column_log_factor: torch.Tensor, validate_args=None):
+        self.column_log_factor = column_log_factor
+        super().__init__(column_log_factor.sum(-1), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        D = self.column_log_factor.shape[-1]
+        return ColumnFactor(self.column_log_factor.expand(batch_shape + (D,)), validate_args=False)
+
+    def column_log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """``(*batch, D)``: each child's part of the factor."""
+        return self.column_log_factor

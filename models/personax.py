@@ -45,7 +45,13 @@ from .experts import product_of_experts, product_of_experts_full
 from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow, frozen
 from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
 from .networks import GroupedMLP
-from .order_graph import CausalOrder, EdgesGivenOrder, order_graph_edge_probs, sample_order_graph
+from .order_graph import (
+    CausalOrder,
+    ColumnFactor,
+    EdgesGivenOrder,
+    order_graph_edge_probs,
+    sample_order_graph,
+)
 from .spec import ModalitySpec, ModelSpec
 
 __all__ = [
@@ -494,7 +500,9 @@ class PersonaXModel(PyroModule):
         """
         G = self.edge_weights(self.sample_graph())
         weight = self.edge_penalty(sparsity, num_entities)
-        pyro.factor("sparsity", -weight * (G * self.free_mask.to(G.dtype)).abs().sum((-2, -1)))
+        per_child = -weight * (G * self.free_mask.to(G.dtype)).abs().sum(-2)  # (..., D)
+        unit = ColumnFactor(per_child)
+        pyro.sample("sparsity", unit, obs=unit.sample(), infer={"is_auxiliary": True})
         h = _acyclicity(G)
         pyro.factor("acyclicity", -(alpha * h + 0.5 * rho * h * h))
         return G
@@ -606,7 +614,8 @@ class PersonaXGuide(PyroModule):
     ::
 
         q(pi)           = CausalOrder(theta; tiers, required)   # "order": Plackett-Luce
-        q(G | pi)       = EdgesGivenOrder(phi; pi)     # "edges": Bernoulli(sigmoid(phi_ij)) if pi allows
+        q(G | pi)       = EdgesGivenOrder(phi; pi)     # "edges": Bernoulli(sigmoid(phi_ij)) if pi allows;
+                                                       # phi symmetric: pi orients each adjacency
         q(z_n | x_n)    = N(PoE loc, PoE covariance)   # product of per-measurement experts
         q(eta_nmk | x_nmk, s_n, z_nm) = N(enc_mk(...))  # per measurement
 
@@ -724,9 +733,19 @@ class PersonaXGuide(PyroModule):
         """Order posterior only: ``q(pi)``, a :class:`CausalOrder` with scores ``theta``."""
         return CausalOrder(self.order_logits, self.tiers, self.required_mask)
 
+    def adjacency_logits(self) -> torch.Tensor:
+        """Order posterior only: ``phi`` ``(D, D)``, symmetric: one logit per pair of latents.
+
+        Whether ``i`` and ``j`` are adjacent has one probability, ``sigmoid(phi_ij)``, and
+        the order orients the edge. When the order of a pair turns, the edge keeps what
+        was learned about it, so the order compares orientations of the same skeleton
+        instead of locking in the orientation whose edge was trained first.
+        """
+        return 0.5 * (self.edge_logits + self.edge_logits.transpose(-1, -2))
+
     def edges_given_order(self, order: torch.Tensor) -> EdgesGivenOrder:
         """Order posterior only: ``q(G | pi)`` for orders ``(..., D)``."""
-        return EdgesGivenOrder(self.edge_logits, order, self.free_mask, self.required_mask)
+        return EdgesGivenOrder(self.adjacency_logits(), order, self.free_mask, self.required_mask)
 
     def graph_parameters(self) -> list[nn.Parameter]:
         """The parameters of ``q(G)`` (held fixed during a trainer's graph warm-up)."""
@@ -741,7 +760,8 @@ class PersonaXGuide(PyroModule):
         This is the one source of edge probabilities: every report of the package uses it.
         """
         if self.graph_posterior == "order":
-            return order_graph_edge_probs(self.order_distribution(), self.edge_logits, self.free_mask, self.required_mask)
+            return order_graph_edge_probs(self.order_distribution(), self.adjacency_logits(), self.free_mask,
+                                          self.required_mask)
         return self.edge_distribution().edge_probs().detach()
 
     @torch.no_grad()
@@ -763,7 +783,7 @@ class PersonaXGuide(PyroModule):
             these values to score a draw.
         """
         if self.graph_posterior == "order":
-            order, edges = sample_order_graph(self.order_distribution(), self.edge_logits, self.free_mask,
+            order, edges = sample_order_graph(self.order_distribution(), self.adjacency_logits(), self.free_mask,
                                               self.required_mask, num_samples, generator)
             return {"order": order, "edges": edges}
         return {"edges": self.edge_distribution().sample((num_samples,), generator=generator)}

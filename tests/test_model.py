@@ -364,6 +364,10 @@ class _ShiftedMechanisms(torch.nn.Module):
     def params_per_edge(self):
         return self.inner.params_per_edge
 
+    @property
+    def effective_params_per_edge(self):
+        return self.inner.effective_params_per_edge
+
     def forward(self, z, adjacency):
         out = self.inner(z, adjacency)
         for i, j, g in self.shifts:
