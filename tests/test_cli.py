@@ -124,4 +124,22 @@ def test_demo_small(tmp_path, capsys):
     for name in ("level1/independence.csv", "level1/pvalue_heatmap.png", "run/posterior.nc",
                  "run/report/report.html", "data/table.parquet", "truth/adjacency.csv"):
         assert (out / name).stat().st_size > 0, name
-    assert main(args) == 2  # an existing demo is not overwritten
+    # the demo's own folder is reused: a second run replaces its outputs, and a file the
+    # user keeps there is untouched
+    (out / "notes.txt").write_text("mine")
+    before = (out / "truth" / "adjacency.csv").stat().st_mtime_ns
+    assert main(args) == 0
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "truth" / "adjacency.csv").stat().st_mtime_ns >= before
+
+
+def test_demo_refuses_a_folder_it_did_not_write(tmp_path, capsys):
+    out = tmp_path / "mine"
+    (out / "truth").mkdir(parents=True)
+    (out / "truth" / "latents.npy").write_bytes(b"user data")
+    args = ["demo", "--out", str(out), "-n", "60", "--num-epochs", "1", "--num-chains", "1",
+            "--level1-tests", "chisq", "--no-progress", "--device", "cpu"]
+    assert main(args) == 2
+    assert "was not written by personax demo" in capsys.readouterr().err
+    assert (out / "truth" / "latents.npy").read_bytes() == b"user data"
+    assert sorted(p.name for p in out.iterdir()) == ["truth"]

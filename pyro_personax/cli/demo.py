@@ -39,7 +39,9 @@ def register(subparsers) -> None:
                    help="Level I tests (default: kci rcit hsic chisq gsq)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
-    p.add_argument("--overwrite", action="store_true", help="replace an earlier demo in OUT")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace data/, truth/, level1/ and run/ in an OUT the demo did not write "
+                        "(a folder of an earlier demo is reused without it)")
     p.set_defaults(func=run)
 
 
@@ -56,6 +58,33 @@ def _level1(dataset, out: Path, args) -> tuple[int, int]:
     write_battery_outputs(table, paths, alpha=0.05)
     ok = table[table["status"] == "ok"]
     return int(ok["dependent"].sum()), len(ok)
+
+
+#: Marks a folder as written by ``personax demo``: a rerun replaces the demo's own outputs in it.
+DEMO_MARKER = ".personax-demo"
+DEMO_PARTS = ("data", "truth", "level1", "run")
+
+
+def _prepare_out(out: Path, overwrite: bool) -> bool:
+    """Check ``out`` and mark it as the demo's; return whether the demo's outputs may be replaced.
+
+    A folder an earlier demo wrote (it holds :data:`DEMO_MARKER`) is reused: the demo
+    replaces its own ``data/``, ``truth/``, ``level1/`` and ``run/`` and touches nothing
+    else. Any of those in a folder the demo did not write is an error unless
+    ``overwrite``.
+    """
+    marker = out / DEMO_MARKER
+    if marker.is_file():
+        return True
+    existing = [out / part for part in DEMO_PARTS if (out / part).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{existing[0]} already exists and was not written by personax demo; choose another --out "
+            "or pass --overwrite to replace it"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text("written by personax demo; a rerun replaces data/, truth/, level1/ and run/ here\n")
+    return overwrite
 
 
 def _truth_in_learned_order(truth_adjacency: np.ndarray, perm: np.ndarray) -> np.ndarray:
@@ -76,12 +105,11 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.synthetic import persona
 
     out: Path = args.out
-    check_run_dir(out / "run", args.overwrite)
-    if (out / "level1").exists() and not args.overwrite:
-        raise FileExistsError(f"{out / 'level1'} already exists; pass --overwrite to replace the demo in {out}")
+    overwrite = _prepare_out(out, args.overwrite)
+    check_run_dir(out / "run", overwrite)
     start = time.perf_counter()
     dataset, truth = persona(args.num_entities, seed=args.seed, kind=args.kind)
-    write_persona(dataset, out / "data", overwrite=args.overwrite)
+    write_persona(dataset, out / "data", overwrite=overwrite)
     write_truth(truth, out / "truth")
     print(f"[1/3] synthetic {args.kind} data: {dataset.num_entities} people, true latent DAG with "
           f"{int(truth.adjacency.sum())} edges over {truth.layout.latent_dim} latents -> {out / 'data'}")
@@ -99,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     match = mcc(learned, truth.latents)
     truth_learned = _truth_in_learned_order(truth.adjacency, match.permutation)
     paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth_adjacency=truth_learned,
-                              overwrite=args.overwrite)
+                              overwrite=overwrite)
     probs_true_order = permute_adjacency(px.edge_probabilities().to_numpy(), match.permutation)
     dag_true_order = to_dag(probs_true_order, 0.5)
     shd_value = shd(dag_true_order, truth.adjacency)
