@@ -247,7 +247,8 @@ def test_graph_warmup_holds_q_of_g_and_the_schedule_then_learns_the_graph():
 
 def test_graph_learning_rate_applies_to_the_edge_logits_only():
     train = _tensors(32)
-    config = _config(num_epochs=1, batch_size=32, learning_rate=0.01)  # one Adam step: |update| = lr
+    # one Adam step: |update| = lr; graph_learning_rate None = the networks' rate
+    config = _config(num_epochs=1, batch_size=32, learning_rate=0.01, graph_learning_rate=None)
     model_a, guide_a, _ = train_chain(build, train, None, config=config, seed=0)
     config = _config(num_epochs=1, batch_size=32, learning_rate=0.01, graph_learning_rate=0.5)
     model_b, guide_b, _ = train_chain(build, train, None, config=config, seed=0)
