@@ -46,8 +46,7 @@ __all__ = ["PersonaX"]
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 3  # 3: graph_posterior recorded ("order" default); 2: pairwise graph posterior only
-_READABLE_FORMATS = (2, 3)
+_FORMAT = 3  # 3: order / pairwise graph posterior, mechanisms with mask input and scale head
 _CONFIG = "config.json"
 _STATES = "chains.pt"
 
@@ -697,23 +696,20 @@ class PersonaX:
         if not (path / _CONFIG).is_file() or not (path / _STATES).is_file():
             raise ValueError(f"load: expected {_CONFIG} and {_STATES} in {str(path)!r}; found {sorted(p.name for p in path.glob('*')) if path.is_dir() else 'no directory'}")
         config = json.loads((path / _CONFIG).read_text())
-        if config.get("format") not in _READABLE_FORMATS:
+        if config.get("format") != _FORMAT:
             raise ValueError(
-                f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected one of {_READABLE_FORMATS}"
+                f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected {_FORMAT} "
+                "(a model saved by an earlier version of the package: refit it)"
             )
-        options = dict(config["model_options"])
-        if config["format"] == 2:  # written before the order posterior: pairwise, no tiers buffer
-            options.setdefault("graph_posterior", "pairwise")
-        px = cls(LatentLayout.from_dict(config["layout"]), mechanism=config["mechanism"], **options)
+        px = cls(LatentLayout.from_dict(config["layout"]), mechanism=config["mechanism"], **config["model_options"])
         px.spec = ModelSpec.from_dict(config["spec"])
         px.device = resolve_device(device)
         states = torch.load(path / _STATES, map_location=px.device, weights_only=True)
         with local_params():
             for state in states:
                 model, guide = px._build()
-                for module, key in ((model, "model"), (guide, "guide")):
-                    state[key].setdefault("tiers", module.tiers)  # format 2 had none (derived from the layout)
-                    module.load_state_dict(state[key])
+                model.load_state_dict(state["model"])
+                guide.load_state_dict(state["guide"])
                 px._models.append(model.to(px.device))
                 px._guides.append(guide.to(px.device))
         if config["fit_result"] is not None:
