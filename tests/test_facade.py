@@ -139,6 +139,13 @@ def test_save_load_round_trip(data, tmp_path):
     px.save(tmp_path / "px", overwrite=True)
     with pytest.raises(ValueError, match="expected config.json"):
         PersonaX.load(tmp_path / "missing")
+    import json
+
+    config = json.loads((tmp_path / "px" / "config.json").read_text())
+    assert config["model_options"]["graph_posterior"] == "order"  # the default is recorded
+    (tmp_path / "px" / "config.json").write_text(json.dumps({**config, "format": 2}))
+    with pytest.raises(ValueError, match="unsupported format 2.*refit"):
+        PersonaX.load(tmp_path / "px")
 
 
 def test_resume_continues_from_checkpoint(data, tmp_path):
