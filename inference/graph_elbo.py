@@ -24,21 +24,17 @@ is estimated without bias. Its gradient:
   children and of the order alone do not depend on them, so leaving them out removes
   variance and no bias.
 
-With ``mechanism_fit_weight > 0`` (the default) the mechanisms and noise flows are point
-estimates fitted on random parent sets instead (ENCO's distribution fitting, Lippe et
-al., 2022): the ELBO passes them no gradient, and the term ``w * E_M[log p(z | M)]``,
-``M`` a random mask (each free pair present with probability 1/2, required pairs
-present) and ``z`` held fixed, is added to the loss. Each ``f_j`` and ``tau_j`` then
-describe ``z_j`` given every candidate parent set, not only the sampled ones, so ``q(G)``
-compares graphs under conditionals that no graph was favoured in fitting: no
-rich-get-richer lock-in of the first orientation or of an edge switched off early. The
-term is not part of the ELBO: the reported loss excludes it. With weight 0 the ELBO
-trains them (the model's own point estimates).
+With ``mechanism_fit_weight > 0`` (the default) the mechanisms and noise flows, point
+estimates, are also fitted on random parent sets (ENCO's distribution fitting, Lippe et
+al., 2022): the term ``w * E_M[log p(z | M)]``, ``M`` a random mask (each free pair
+present with probability 1/2, required pairs present) and ``z`` held fixed, is added to
+the loss. Each ``f_j`` then describes ``z_j`` given every candidate parent set, not only
+the sampled ones, so an edge switched off early, or an orientation not yet drawn, is
+still scored with a trained mechanism when ``q(G)`` next draws it. The term is not part
+of the ELBO: the reported loss excludes it.
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import torch
 from pyro import poutine
@@ -176,9 +172,7 @@ class GraphParticleELBO(nn.Module):
         """Guide and model traces with ``graph_particles = K`` (log-probabilities computed)."""
         kwargs = {**kwargs, "graph_particles": self.num_particles}
         guide_tr = poutine.trace(self.guide).get_trace(*args, **kwargs)
-        fixed = self.mechanism_fit_weight > 0 and hasattr(self.model, "mechanisms_held_fixed")
-        with self.model.mechanisms_held_fixed() if fixed else contextlib.nullcontext():
-            model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(*args, **kwargs)
+        model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(*args, **kwargs)
         model_tr.compute_log_prob()
         guide_tr.compute_log_prob()
         return model_tr, guide_tr
