@@ -20,6 +20,7 @@ from .personax import (
     PersonaXGuide,
     PersonaXModel,
 )
+from .protocols import GraphPosterior, Mechanism
 from .spec import ModalitySpec, ModelSpec
 
 __all__ = [
@@ -30,8 +31,10 @@ __all__ = [
     "DEFAULT_SPARSITY",
     "EdgesGivenOrder",
     "GRAPH_POSTERIORS",
+    "GraphPosterior",
     "GroupedLinear",
     "GroupedMLP",
+    "Mechanism",
     "Mechanisms",
     "MeasurementSet",
     "ModalitySpec",

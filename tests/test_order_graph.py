@@ -135,3 +135,18 @@ def test_ten_thousand_draws_acyclic_with_a_batch_of_particles():
     assert float(acyclicity(edges.squeeze(1)).abs().max()) == 0.0
     lp = plate_dist.log_prob(order)
     assert tuple(lp.shape) == (10000, 1) and bool(torch.isfinite(lp).all())
+
+
+@pytest.mark.parametrize("graph_posterior", ["order", "pairwise"])
+def test_guides_and_mechanisms_follow_the_written_protocols(graph_posterior):
+    from pyro_personax.data import MultiModalData
+    from pyro_personax.layout import LatentLayout
+    from pyro_personax.models import GraphPosterior, Mechanism, Mechanisms, ModelSpec, PersonaXGuide
+
+    spec = ModelSpec.from_data(MultiModalData({"face": np.zeros((4, 2, 3))}))
+    guide = PersonaXGuide(LatentLayout(0, {"face": 2}), spec, graph_posterior=graph_posterior)
+    assert isinstance(guide, GraphPosterior)
+    draws = guide.sample_graphs(5, torch.Generator().manual_seed(0))
+    assert tuple(draws["edges"].shape) == (5, 2, 2) and ("order" in draws) == (graph_posterior == "order")
+    assert isinstance(Mechanisms(3), Mechanism) and isinstance(Mechanisms(3, "linear"), Mechanism)
+    assert not isinstance(torch.nn.Linear(2, 2), Mechanism)
