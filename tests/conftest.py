@@ -3,6 +3,9 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import importlib.util  # noqa: E402
+from pathlib import Path  # noqa: E402
+
 import pyro  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
@@ -28,3 +31,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def load_benchmark(name: str):
+    """The module ``benchmarks/<name>.py`` (benchmarks are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,23 +1,17 @@
 """The calibration benchmark's converters from causal-learn outputs to edge probabilities."""
 
 import argparse
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 from pyro_personax.metrics import expected_shd
-
-PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "calibration_graph_posterior.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("calibration_graph_posterior", PATH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("calibration_graph_posterior")
 
 
 def test_causal_learn_encoding_by_hand(bench):

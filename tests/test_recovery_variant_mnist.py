@@ -18,15 +18,13 @@ PersonaX's MCC was 0.76-0.87; the colour latents reached held-out R^2 0.90-0.96 
 fashion rotation (Z21) 0.82-0.87 (0.74-0.81 with only the 2 true fashion dimensions).
 """
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import load_benchmark
 
 from pyro_personax.synthetic.variant_mnist import variant_mnist
 
-BENCHMARK = Path(__file__).resolve().parents[1] / "benchmarks" / "recovery_variant_mnist.py"
 NUM_ENTITIES = 2000
 EPOCHS = 40
 
@@ -41,10 +39,7 @@ R2_MARGIN = 0.03
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("recovery_variant_mnist", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("recovery_variant_mnist")
 
 
 @pytest.fixture(scope="module")
