@@ -439,6 +439,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
         sparsity=args.sparsity,
         learning_rate=args.learning_rate,
         graph_learning_rate=args.graph_learning_rate,
+        mechanisms_in_elbo=args.mechanisms_in_elbo,
         batch_size=args.batch_size,
         num_chains=args.num_chains,
         seed=seed,
@@ -507,6 +508,8 @@ def parse_args(argv=None):
     p.add_argument(
         "--graph-learning-rate", type=float, default=GRAPH_LEARNING_RATE, help="learning rate of the edge logits of q(G)"
     )
+    p.add_argument("--mechanisms-in-elbo", action="store_true",
+                   help="train the mechanisms by the ELBO as well as on random parent sets (sharper latents)")
     p.add_argument(
         "--fashion-dims", type=int, default=LATENT_DIMS["fashion"], help="fashion latent dimensions (true factors: 2)"
     )

@@ -24,17 +24,21 @@ is estimated without bias. Its gradient:
   children and of the order alone do not depend on them, so leaving them out removes
   variance and no bias.
 
-With ``mechanism_fit_weight > 0`` (the default) the mechanisms and noise flows, point
-estimates, are also fitted on random parent sets (ENCO's distribution fitting, Lippe et
-al., 2022): the term ``w * E_M[log p(z | M)]``, ``M`` a random mask (each free pair
-present with probability 1/2, required pairs present) and ``z`` held fixed, is added to
-the loss. Each ``f_j`` then describes ``z_j`` given every candidate parent set, not only
-the sampled ones, so an edge switched off early, or an orientation not yet drawn, is
-still scored with a trained mechanism when ``q(G)`` next draws it. The term is not part
-of the ELBO: the reported loss excludes it.
+With ``mechanism_fit_weight > 0`` (the default) the mechanisms and noise flows are point
+estimates fitted on random parent sets instead (ENCO's distribution fitting, Lippe et
+al., 2022): the ELBO passes them no gradient, and the term ``w * E_M[log p(z | M)]``,
+``M`` a random mask (each free pair present with probability 1/2, required pairs
+present) and ``z`` held fixed, is added to the loss. Each ``f_j`` and ``tau_j`` then
+describe ``z_j`` given every candidate parent set, not only the sampled ones, so ``q(G)``
+compares graphs under conditionals that no graph was favoured in fitting: no
+rich-get-richer lock-in of the first orientation or of an edge switched off early. The
+term is not part of the ELBO: the reported loss excludes it. With weight 0, or with
+``mechanisms_in_elbo=True``, the ELBO trains them too.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from pyro import poutine
@@ -154,12 +158,18 @@ class GraphParticleELBO(nn.Module):
         Graphs ``K >= 2`` drawn per step.
     mechanism_fit_weight
         Weight ``w >= 0`` of the random-parent-set fit of the mechanisms (0: off).
+    mechanisms_in_elbo
+        With ``w > 0``: also train the mechanisms and noise flows by the ELBO (the prior
+        ``p(z | G)`` then fits the drawn graphs, which pulls the latents more sharply and
+        lets the first graphs drawn shape the mechanisms). ``False`` (default): only
+        the random-parent-set fit trains them.
 
     Calling it with the model's arguments returns a scalar tensor whose value is the
     negative ELBO estimate and whose gradient is the estimator in the module docstring.
     """
 
-    def __init__(self, model: nn.Module, guide: nn.Module, num_particles: int = 8, mechanism_fit_weight: float = 1.0):
+    def __init__(self, model: nn.Module, guide: nn.Module, num_particles: int = 8, mechanism_fit_weight: float = 1.0,
+                 mechanisms_in_elbo: bool = False):
         super().__init__()
         if not isinstance(num_particles, int) or num_particles < 2:
             raise ValueError(f"num_particles: expected an int >= 2 (the leave-one-out baseline); found {num_particles!r}")
@@ -167,12 +177,16 @@ class GraphParticleELBO(nn.Module):
             raise ValueError(f"mechanism_fit_weight: expected a value >= 0; found {mechanism_fit_weight!r}")
         self.model, self.guide = model, guide
         self.num_particles, self.mechanism_fit_weight = num_particles, float(mechanism_fit_weight)
+        self.mechanisms_in_elbo = bool(mechanisms_in_elbo)
 
     def traces(self, *args, **kwargs):
         """Guide and model traces with ``graph_particles = K`` (log-probabilities computed)."""
         kwargs = {**kwargs, "graph_particles": self.num_particles}
         guide_tr = poutine.trace(self.guide).get_trace(*args, **kwargs)
-        model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(*args, **kwargs)
+        fixed = (self.mechanism_fit_weight > 0 and not self.mechanisms_in_elbo
+                 and hasattr(self.model, "mechanisms_held_fixed"))
+        with self.model.mechanisms_held_fixed() if fixed else contextlib.nullcontext():
+            model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(*args, **kwargs)
         model_tr.compute_log_prob()
         guide_tr.compute_log_prob()
         return model_tr, guide_tr

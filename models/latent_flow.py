@@ -26,6 +26,7 @@ from torch import nn
 
 __all__ = [
     "DAGFlowLatent",
+    "frozen",
     "Mechanisms",
     "MonotoneNoiseFlow",
     "mechanisms",
@@ -425,3 +426,44 @@ class DAGFlowLatent(TorchDistribution):
             z = loc + torch.exp(log_scale) * u
         return z
 
+
+class _MethodCall(nn.Module):
+    """``forward(method, *args)`` calls ``inner.<method>(*args)`` (for :func:`torch.func.functional_call`)."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, method: str, *args):
+        return getattr(self.inner, method)(*args)
+
+
+class _Frozen(nn.Module):
+    """A view of a module whose calls use its parameters detached (gradients reach inputs only)."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.caller = _MethodCall(module)
+        self.latent_dim = getattr(module, "latent_dim", None)
+
+    def _call(self, method: str, *args):
+        params = {f"inner.{k}": v.detach() for k, v in self.caller.inner.named_parameters()}
+        return torch.func.functional_call(self.caller, params, (method, *args))
+
+    def forward(self, *args):
+        return self._call("forward", *args)
+
+    def log_prob(self, u: torch.Tensor) -> torch.Tensor:
+        return self._call("log_prob", u)
+
+    def jacobian(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        return self._call("jacobian", z, adjacency)
+
+    def loc_and_log_scale(self, z: torch.Tensor, adjacency: torch.Tensor):
+        return self._call("loc_and_log_scale", z, adjacency)
+
+
+def frozen(module: nn.Module) -> nn.Module:
+    """``module`` with its parameters held fixed: same calls (``forward``, ``log_prob``,
+    ``jacobian``), no gradient to its parameters."""
+    return _Frozen(module)

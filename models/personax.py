@@ -42,7 +42,7 @@ from pyro_personax.layout import LatentLayout
 
 from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
 from .experts import product_of_experts, product_of_experts_full
-from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
+from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow, frozen
 from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
 from .networks import GroupedMLP
 from .order_graph import (
@@ -372,6 +372,7 @@ class PersonaXModel(PyroModule):
         _graph_masks(self, layout)
         self.register_buffer("prior_logits", _prior_logits(self.free_mask, self.required_mask, self.edge_prior))
         self._linext_cache: dict[bytes, float] = {}
+        self._mechanisms_fixed = False
         self.decoders = nn.ModuleDict()
         self.raw_scales = nn.ParameterDict()
         for m in spec.modalities:
@@ -401,10 +402,28 @@ class PersonaXModel(PyroModule):
         return _acyclicity(self.edge_weights(edges))
 
     def latent_distribution(self, edges: torch.Tensor) -> DAGFlowLatent:
-        """``p(z | G)`` for edges ``(..., D, D)``: a :class:`DAGFlowLatent` of batch shape ``(...)``."""
-        return DAGFlowLatent(
-            self.edge_weights(edges), self.mechanisms, self.noise_flow, self.edge_gradient, self.cyclic_logdet
-        )
+        """``p(z | G)`` for edges ``(..., D, D)``: a :class:`DAGFlowLatent` of batch shape ``(...)``.
+
+        Inside :meth:`mechanisms_held_fixed` its mechanisms and noise flows pass no
+        gradient to their parameters (only to ``z``).
+        """
+        mech, flow = self.mechanisms, self.noise_flow
+        if self._mechanisms_fixed:
+            mech, flow = frozen(mech), frozen(flow)
+        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.edge_gradient, self.cyclic_logdet)
+
+    @contextlib.contextmanager
+    def mechanisms_held_fixed(self):
+        """Context in which ``p(z | G)`` gives no gradient to the mechanisms and noise flows.
+
+        Used when they are fitted by another criterion (random parent sets, see
+        :class:`~pyro_personax.inference.graph_elbo.GraphParticleELBO`).
+        """
+        before, self._mechanisms_fixed = self._mechanisms_fixed, True
+        try:
+            yield self
+        finally:
+            self._mechanisms_fixed = before
 
     @torch.no_grad()
     def mechanism_strength(self, z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:

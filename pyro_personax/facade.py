@@ -230,6 +230,7 @@ class PersonaX:
         auglag: AugLagConfig | None = None,
         graph_particles: int = 8,
         mechanism_fit_weight: float = 1.0,
+        mechanisms_in_elbo: bool = False,
         checkpoint_every: int = 1,
     ) -> FitResult:
         """Train ``num_chains`` independent restarts by SVI.
@@ -272,10 +273,10 @@ class PersonaX:
             = ``num_epochs // 10``.
         auglag
             Augmented-Lagrangian configuration (pairwise graph posterior).
-        graph_particles, mechanism_fit_weight
-            Graphs drawn per step from the order posterior and the weight of the
-            mechanisms' fit on random parent sets (see
-            :class:`~pyro_personax.inference.TrainerConfig`).
+        graph_particles, mechanism_fit_weight, mechanisms_in_elbo
+            Graphs drawn per step from the order posterior, the weight of the
+            mechanisms' fit on random parent sets, and whether the ELBO trains them too
+            (see :class:`~pyro_personax.inference.TrainerConfig`).
 
         Returns
         -------
@@ -291,6 +292,7 @@ class PersonaX:
             kl_warmup=KLWarmup(kl_warmup_epochs), graph_warmup_epochs=num_epochs // 10 if graph_warmup_epochs is None else graph_warmup_epochs,
             patience=patience, checkpoint_every=checkpoint_every,
             graph_particles=graph_particles, mechanism_fit_weight=mechanism_fit_weight,
+            mechanisms_in_elbo=mechanisms_in_elbo,
             progress=progress,
         )
         dev = resolve_device(device)
