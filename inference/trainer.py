@@ -1,8 +1,11 @@
 """SVI training of the Level II model: minibatches, schedules, early stopping, chains.
 
 One *chain* is an independent restart: its own model and guide modules, built after
-``pyro.set_rng_seed(seed + chain)``, trained by ``TraceMeanField_ELBO`` (the exact KL
-divergence of the graph posterior from its prior, Monte Carlo for the rest) with Pyro's
+``pyro.set_rng_seed(seed + chain)``, trained by
+:class:`~pyro_personax.inference.graph_elbo.GraphParticleELBO` for an order-based graph
+posterior (``graph_particles`` graphs per step) or by ``TraceMeanField_ELBO`` for the
+pairwise one (the exact KL divergence of the graph posterior from its prior, Monte
+Carlo for the rest), with Pyro's
 :class:`~pyro.optim.clipped_adam.ClippedAdam` (per-element gradient clipping and
 learning-rate decay) over minibatches of the ``"entity"`` plate. Parameters stay local
 to each chain's modules (``pyro.settings`` ``module_local_params``), so chains never
@@ -11,7 +14,7 @@ share Pyro's global parameter store.
 Per epoch::
 
     for each minibatch idx:  loss = -ELBO(batch[idx]; subsample=idx, alpha, rho, T, kl_weight)
-        every auglag.steps_per_round steps: h = E_q[h(G)]; alpha, rho updated from h
+        pairwise posterior, every auglag.steps_per_round steps: h = E_q[h(G)]; alpha, rho updated
     h = E_q[h(G)] recorded; validation ELBO (no gradients) -> early stopping, best acyclic state kept
 """
 
