@@ -113,9 +113,7 @@ class _Terms:
             out = out + loo_score_surrogate(self.particle, self.log_q_order)
         if self.log_q_columns is not None:
             cost = self.columns + torch.as_tensor(self.edges_global).reshape(-1, 1)
-            cost = cost.expand_as(self.log_q_columns)
-            for j in range(cost.shape[-1]):
-                out = out + loo_score_surrogate(cost[:, j], self.log_q_columns[:, j])
+            out = out + loo_score_surrogate(cost.expand_as(self.log_q_columns), self.log_q_columns)
         return out
 
 
@@ -129,21 +127,22 @@ def loo_score_surrogate(cost: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor
     Parameters
     ----------
     cost
-        ``(K,)`` per-particle terms ``f_k`` (detached inside).
+        ``(K, ...)`` per-particle terms ``f_k`` (detached inside); trailing dimensions
+        are independent estimators (one per child, say), summed in the result.
     log_q
-        ``(K,)`` ``log q`` of each particle's discrete draws, with gradient.
+        ``(K, ...)`` ``log q`` of each particle's discrete draws, with gradient.
 
     Returns
     -------
     torch.Tensor
-        Scalar ``1/K sum_k (f_k - mean_{j != k} f_j) (log q_k - stop_grad(log q_k))``:
-        value 0, gradient the estimator of ``grad E_q[f]`` through the sampling
-        distribution.
+        Scalar ``sum over trailing cells of 1/K sum_k (f_k - mean_{j != k} f_j)
+        (log q_k - stop_grad(log q_k))``: value 0, gradient the estimator of
+        ``grad E_q[f]`` through the sampling distribution.
     """
     K = cost.shape[0]
     cost = cost.detach()
-    baseline = (cost.sum() - cost) / (K - 1)
-    return ((cost - baseline) * (log_q - log_q.detach())).mean()
+    baseline = (cost.sum(0) - cost) / (K - 1)
+    return ((cost - baseline) * (log_q - log_q.detach())).mean(0).sum()
 
 
 class GraphParticleELBO(nn.Module):
