@@ -38,6 +38,23 @@ def pair_indices(num_nodes: int, device=None) -> tuple[torch.Tensor, torch.Tenso
     return rows, cols
 
 
+def uniform_noise(shape, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``U(0, 1)`` draws of ``shape`` with ``like``'s dtype and device.
+
+    ``generator``: a CPU :class:`torch.Generator` (the draws are then moved to the
+    device); ``None``: the global random state of ``like``'s device.
+    """
+    if generator is None:
+        return torch.rand(shape, dtype=like.dtype, device=like.device)
+    return torch.rand(shape, dtype=like.dtype, generator=generator).to(like.device)
+
+
+def gumbel_noise(shape, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard Gumbel draws of ``shape`` (see :func:`uniform_noise` for dtype, device, ``generator``)."""
+    u = uniform_noise(shape, like, generator)
+    return -torch.log(-torch.log(u.clamp(1e-12, 1 - 1e-7)))
+
+
 def _num_nodes(num_pairs: int) -> int:
     D = int(round((1 + math.sqrt(1 + 8 * num_pairs)) / 2))
     if D * (D - 1) // 2 != num_pairs:
@@ -149,12 +166,7 @@ class PairwiseEdges(TorchDistribution):
         ``generator``: a CPU :class:`torch.Generator` for the Gumbel noise (default: the
         global random state).
         """
-        shape = torch.Size(sample_shape) + self.logits.shape
-        if generator is None:
-            u = torch.rand(shape, dtype=self.logits.dtype, device=self.logits.device)
-        else:
-            u = torch.rand(shape, dtype=self.logits.dtype, generator=generator).to(self.logits.device)
-        gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1 - 1e-7)))
+        gumbel = gumbel_noise(torch.Size(sample_shape) + self.logits.shape, self.logits, generator)
         soft = torch.softmax((self.logits + gumbel) / self.temperature, dim=-1)
         hard = F.one_hot(soft.argmax(-1), _STATES).to(soft.dtype)
         return self.to_adjacency(hard + (soft - soft.detach()))  # exactly 0/1 forward

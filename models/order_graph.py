@@ -32,6 +32,8 @@ import math
 import torch
 from pyro.distributions import TorchDistribution, Unit, constraints
 
+from .edges import gumbel_noise, uniform_noise
+
 __all__ = [
     "CausalOrder",
     "ColumnFactor",
@@ -119,8 +121,7 @@ class CausalOrder(TorchDistribution):
         D = shape[-1]
         with torch.no_grad():
             logits = self.logits.detach().expand(shape)
-            u = torch.rand((D,) + shape, dtype=logits.dtype, generator=generator).to(logits.device)
-            gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1 - 1e-7)))
+            gumbel = gumbel_noise((D,) + shape, logits, generator)
             placed = torch.zeros(shape, dtype=torch.bool, device=logits.device)
             order = torch.empty(shape, dtype=torch.long, device=logits.device)
             for k in range(D):
@@ -237,8 +238,7 @@ class EdgesGivenOrder(TorchDistribution):
         shape = torch.Size(sample_shape) + self.batch_shape + self.event_shape
         with torch.no_grad():
             p = self.probs.detach().expand(shape)
-            u = torch.rand(shape, dtype=p.dtype, generator=generator).to(p.device)
-            return (u < p).to(p.dtype)
+            return (uniform_noise(shape, p, generator) < p).to(p.dtype)
 
     def column_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log-probability of each child's parent set ``(..., D)`` (column ``j`` = edges into ``j``).
