@@ -465,5 +465,5 @@ class _Frozen(nn.Module):
 
 def frozen(module: nn.Module) -> nn.Module:
     """``module`` with its parameters held fixed: same calls (``forward``, ``log_prob``,
-    ``jacobian``), no gradient to its parameters."""
+    ``jacobian``, ``loc_and_log_scale``), no gradient to its parameters."""
     return _Frozen(module)

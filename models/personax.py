@@ -28,6 +28,7 @@ import math
 import numbers
 from collections.abc import Mapping
 
+import numpy as np
 import pyro
 import torch
 import torch.nn.functional as F
@@ -249,20 +250,16 @@ class PersonaXModel(PyroModule):
     nothing in the likelihood; the default edge penalty ``lambda = k/2 log N`` (``k``
     the mechanism parameters one edge switches on, ``N`` the number of entities) is the
     BIC approximation of the Occam factor a posterior over those parameters would give.
-    The decoders read ``(s_n, z_nm)`` only, so an edge whose parent every decoder of its
-    child reads (one block, or a shared parent:
+    **What the data can and cannot decide.** The decoders read ``(s_n, z_nm)`` only, so
+    an edge whose parent every decoder of its child reads (one block, or a shared parent;
     :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`) is not fixed by the
     likelihood: ``z_j -> z_j - g(z_i)`` with the decoders composed with the inverse
-    changes only its mechanism.
-
-    **What the data can and cannot decide.** Only cross-modal edges (between two
-    modality blocks; :meth:`~pyro_personax.layout.LatentLayout.identified_mask`) are
-    identified, under Sun et al.'s (ICLR 2025) Condition 4.3: each block is identified
-    up to an invertible map, a single latent only when every mixing inside its block
-    would add cross-modal edges, so a modality latent with no cross-modal neighbour is
-    not pinned. Edges inside a block, from the shared block or into it, and the
-    orientation of a cross-modal edge beyond what the conditional independences and the
-    noise model fix, follow the prior and the fit's start.
+    changes only its mechanism. Only cross-modal edges
+    (:meth:`~pyro_personax.layout.LatentLayout.identified_mask`) are identified, under
+    Sun et al.'s (ICLR 2025) Condition 4.3: a single latent only when every mixing inside
+    its block would add cross-modal edges, so a modality latent with no cross-modal
+    neighbour is not pinned. The other edges, and orientations that neither conditional
+    independences nor the noise model fix, follow the prior and the fit's start.
 
     **Graph prior** (``graph_posterior="order"``, the default): a causal order ``pi``,
     uniform among the orders that put lower tiers first
@@ -279,10 +276,8 @@ class PersonaXModel(PyroModule):
     order-dependent weight. A tier larger than ``MAX_LINEAR_EXTENSION_TIER`` (20)
     latents gets no correction, and the prior is then the order-mixture prior. With
     ``graph_posterior="pairwise"`` the prior is independent ``Bernoulli(edge_prior)``
-    free edges conditioned on no two-cycle (per pair the states ``i -> j``, ``j -> i``,
-    none have weights ``p0 (1 - p0)``, ``p0 (1 - p0)``, ``(1 - p0)^2``;
-    :class:`~pyro_personax.models.edges.PairwiseEdges`), longer cycles being ruled out
-    only by the acyclicity factor, whose weights the trainer schedules.
+    free edges with no two-cycle (:class:`~pyro_personax.models.edges.PairwiseEdges`);
+    only the acyclicity factor, scheduled by the trainer, rules out longer cycles.
     Likelihoods: Normal (per measurement and feature learned scale), Bernoulli, or a
     tabular row of Normal / Bernoulli / Categorical columns.
 
@@ -371,6 +366,10 @@ class PersonaXModel(PyroModule):
         self.noise_flow = MonotoneNoiseFlow(D, noise_flow, count_bins=spline_bins, bound=spline_bound)
         _graph_masks(self, layout)
         self.register_buffer("prior_logits", _prior_logits(self.free_mask, self.required_mask, self.edge_prior))
+        self._edge_prior_logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
+        tiers = self.tiers.numpy()
+        # the tiers of the linear-extension count, or None where a tier is too large for it
+        self._linext_tiers = tiers if np.bincount(tiers).max() <= MAX_LINEAR_EXTENSION_TIER else None
         self._linext_cache: dict[bytes, float] = {}
         self._mechanisms_fixed = False
         self.decoders = nn.ModuleDict()
@@ -438,8 +437,7 @@ class PersonaXModel(PyroModule):
         number of parameters, measured by simulation under the null).
         """
         if check_sparsity(sparsity) == "bic":
-            k = getattr(self.mechanisms, "effective_params_per_edge", None) or self.mechanisms.params_per_edge
-            return 0.5 * k * math.log(max(num_entities, 1))
+            return 0.5 * self.mechanisms.effective_params_per_edge * math.log(max(num_entities, 1))
         return float(sparsity)
 
     def edge_prior_distribution(self) -> PairwiseEdges:
@@ -453,8 +451,7 @@ class PersonaXModel(PyroModule):
 
     def edges_given_order(self, order: torch.Tensor) -> EdgesGivenOrder:
         """``p(G | pi)``: ``Bernoulli(edge_prior)`` on the free pairs that ``order`` allows."""
-        logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
-        logits = torch.full(self.free_mask.shape, logit, device=self.free_mask.device)
+        logits = torch.full(self.free_mask.shape, self._edge_prior_logit, device=self.free_mask.device)
         return EdgesGivenOrder(logits, order, self.free_mask, self.required_mask)
 
     def linear_extension_correction(self, edges: torch.Tensor) -> torch.Tensor:
@@ -462,8 +459,8 @@ class PersonaXModel(PyroModule):
 
         0 when a tier has more than ``MAX_LINEAR_EXTENSION_TIER`` latents (no correction).
         """
-        tiers = self.tiers.cpu().numpy()
-        if int(torch.bincount(self.tiers).max()) > MAX_LINEAR_EXTENSION_TIER:
+        tiers = self._linext_tiers
+        if tiers is None:
             return edges.new_zeros(edges.shape[:-2])
         flat = edges.detach().reshape(-1, *edges.shape[-2:]).cpu().numpy() != 0
         out = []
@@ -518,8 +515,7 @@ class PersonaXModel(PyroModule):
         G = edges.to(torch.get_default_dtype())
         free = self.free_mask.to(G)
         count = (G * free).sum((-2, -1))
-        logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
-        lp = count * (logit - self.edge_penalty(sparsity, num_entities))
+        lp = count * (self._edge_prior_logit - self.edge_penalty(sparsity, num_entities))
         breaks = ((G != 0) & ~self.free_mask & ~self.required_mask).flatten(-2).any(-1)
         breaks = breaks | ((G == 0) & self.required_mask).flatten(-2).any(-1)
         return torch.where(breaks, torch.full_like(lp, -math.inf), lp)

@@ -361,10 +361,6 @@ class _ShiftedMechanisms(torch.nn.Module):
         self.inner, self.shifts = inner, shifts
 
     @property
-    def params_per_edge(self):
-        return self.inner.params_per_edge
-
-    @property
     def effective_params_per_edge(self):
         return self.inner.effective_params_per_edge
 
