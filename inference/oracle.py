@@ -63,6 +63,15 @@ class ExactGraphPosterior:
         return [(self.graphs[i], float(self.probs[i])) for i in idx]
 
 
+def _latents(model, z) -> torch.Tensor:
+    """``z`` (numpy or torch) as ``(N, D)`` in the model's dtype and device; an error names a wrong shape."""
+    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(next(model.parameters()))
+    D = model.layout.latent_dim
+    if z.dim() != 2 or z.shape[-1] != D:
+        raise ValueError(f"z: expected shape (N, {D}); found {tuple(z.shape)}")
+    return z
+
+
 def _node_table(model, z: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``T[b, j] = sum_n log p_tau_j(z_nj - f_j(parents b))``, ``b`` a bitmask of parents; ``(2^D, D)``."""
     D = z.shape[-1]
@@ -97,11 +106,8 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
     -------
     ExactGraphPosterior
     """
-    param = next(model.parameters())
-    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param)
-    D = model.layout.latent_dim
-    if z.dim() != 2 or z.shape[-1] != D:
-        raise ValueError(f"z: expected shape (N, {D}); found {tuple(z.shape)}")
+    z = _latents(model, z)
+    D = z.shape[-1]
     allowed = (model.free_mask | model.required_mask).cpu().numpy()
     graphs = enumerate_dags(allowed, required=model.required_mask.cpu().numpy())
     n = z.shape[0] if num_entities is None else num_entities
@@ -150,8 +156,7 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     """
     if not isinstance(num_restarts, int) or num_restarts < 1:
         raise ValueError(f"num_restarts: expected an int >= 1; found {num_restarts!r}")
-    param = next(model.parameters())
-    z = torch.as_tensor(np.asarray(z) if not isinstance(z, torch.Tensor) else z).to(param)
+    z = _latents(model, z)
     n = z.shape[0]
 
     def graph_model(graph_particles: int):
