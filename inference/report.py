@@ -31,7 +31,12 @@ import numpy as np
 import pandas as pd
 
 from pyro_personax.graph import to_dag
-from pyro_personax.identifiability import UNDECIDED_REASON, select_edges, unpinned_latents
+from pyro_personax.identifiability import (
+    UNDECIDED_REASON,
+    select_edges,
+    unpinned_latents,
+    unpinned_warning,
+)
 from pyro_personax.inference import diagnostics, exports, plots
 from pyro_personax.metrics import edge_calibration
 
@@ -176,8 +181,7 @@ def _identified_line(dag: np.ndarray, layout) -> str:
             f"the other {int(dag.sum() - ident.sum())} are undecided. {UNDECIDED_REASON}")
     unpinned = unpinned_latents(layout, dag.astype(float), 0.5)
     if unpinned:
-        line += (f" Warning: {', '.join(unpinned)} have no cross-modal neighbour, so the data do not pin which "
-                 "latent of their block each one is (Condition 4.3).")
+        line += f" Warning: {unpinned_warning(unpinned)}."
     return line
 
 

@@ -23,7 +23,12 @@ import torch
 
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import to_dag, to_networkx
-from pyro_personax.identifiability import block_probabilities, select_edges, unpinned_latents
+from pyro_personax.identifiability import (
+    block_probabilities,
+    select_edges,
+    unpinned_latents,
+    unpinned_warning,
+)
 from pyro_personax.inference import (
     AugLagConfig,
     ChainAlignment,
@@ -310,10 +315,7 @@ class PersonaX:
             logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
         unpinned = self.unpinned_latents()
         if unpinned:
-            logger.warning(
-                "latents %s have no cross-modal neighbour with P > 0.5: the data do not pin which latent of "
-                "their block each one is (Sun et al., Condition 4.3)", unpinned
-            )
+            logger.warning("%s", unpinned_warning(unpinned))
         return result
 
     # ------------------------------------------------------------------ queries
@@ -376,8 +378,12 @@ class PersonaX:
         pandas.DataFrame
             ``(D, D)``, index = parent names, columns = child names.
         """
+        return self._parent_child_frame(self._edge_array(chain))
+
+    def _parent_child_frame(self, matrix: np.ndarray) -> pd.DataFrame:
+        """A ``(D, D)`` matrix as a DataFrame: index ``parent``, columns ``child`` (latent names)."""
         names = list(self.layout.names)
-        frame = pd.DataFrame(self._edge_array(chain), index=names, columns=names)
+        frame = pd.DataFrame(matrix, index=names, columns=names)
         frame.index.name, frame.columns.name = "parent", "child"
         return frame
 
@@ -392,10 +398,7 @@ class PersonaX:
             ``"within-shared"``, ``"modality->shared"`` (not decided; see
             :mod:`pyro_personax.identifiability`), ``""`` on the diagonal.
         """
-        names = list(self.layout.names)
-        frame = pd.DataFrame(self.layout.edge_classes(), index=names, columns=names)
-        frame.index.name, frame.columns.name = "parent", "child"
-        return frame
+        return self._parent_child_frame(self.layout.edge_classes())
 
     def graph(self, threshold: float = 0.5, chain: int | None = None, edges: str = "identified") -> nx.DiGraph:
         """Thresholded posterior graph, acyclic by construction.
@@ -422,9 +425,8 @@ class PersonaX:
         probs = select_edges(self.layout, self._edge_array(chain), edges)
         G = to_networkx(to_dag(probs, threshold), names=self.layout.names, edge_probs=probs)
         classes = self.layout.edge_classes()
-        index = {n: i for i, n in enumerate(self.layout.names)}
         for u, v, data in G.edges(data=True):
-            data["edge_class"] = str(classes[index[u], index[v]])
+            data["edge_class"] = str(classes[self.layout.index(u), self.layout.index(v)])
         return G
 
     def block_graph(self, num_samples: int = 4000, seed: int = 0) -> pd.DataFrame:

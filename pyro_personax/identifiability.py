@@ -22,7 +22,14 @@ import pandas as pd
 from pyro_personax.graph import to_dag
 from pyro_personax.layout import SHARED, LatentLayout
 
-__all__ = ["EDGE_SELECTIONS", "select_edges", "block_probabilities", "unpinned_latents", "UNDECIDED_REASON"]
+__all__ = [
+    "EDGE_SELECTIONS",
+    "select_edges",
+    "block_probabilities",
+    "unpinned_latents",
+    "unpinned_warning",
+    "UNDECIDED_REASON",
+]
 
 EDGE_SELECTIONS = ("identified", "undecided", "all")
 
@@ -121,3 +128,9 @@ def unpinned_latents(layout: LatentLayout, probs, threshold: float = 0.5) -> lis
     linked = dag.any(axis=0) | dag.any(axis=1)
     blocks = np.array(layout.block_of)
     return [n for n, b, ok in zip(layout.names, blocks, linked) if b != SHARED and not ok]
+
+
+def unpinned_warning(names) -> str:
+    """The one sentence every output uses to warn about :func:`unpinned_latents` ``names``."""
+    return (f"latents {', '.join(names)} have no cross-modal neighbour with P > 0.5: the data do not pin which "
+            "latent of their block each one is (Sun et al., Condition 4.3)")

@@ -34,11 +34,24 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
+def _print_edges(px, edges: str, heading: str) -> None:
+    """Print ``heading`` and the most probable edges of one class (``top_edges(px, edges=...)``)."""
+    from pyro_personax.cli.run_outputs import top_edges
+
+    print(heading)
+    found = top_edges(px, edges=edges)
+    for parent, child, p in found:
+        print(f"  P({parent} -> {child}) = {p:.2f}")
+    if not found:
+        print("  none with P >= 0.05")
+
+
 def run(args: argparse.Namespace) -> int:
     """Fit and write the run folder; returns the exit status."""
     from pyro_personax import PersonaX
     from pyro_personax.cli.config import load_data, read_run_config
-    from pyro_personax.cli.run_outputs import check_run_dir, top_edges, write_fit_outputs
+    from pyro_personax.cli.run_outputs import check_run_dir, write_fit_outputs
+    from pyro_personax.identifiability import unpinned_warning
 
     config = read_run_config(args.config)
     overrides = {k: getattr(args, k) for k in ("num_epochs", "num_chains", "seed", "device")}
@@ -60,15 +73,11 @@ def run(args: argparse.Namespace) -> int:
     paths = write_fit_outputs(px, data, args.out, num_samples=args.num_samples, seed=fit_config.seed,
                               overwrite=args.overwrite)
     print(f"fitted {px.num_chains} chain(s) on {data.num_entities} entities; run folder: {args.out}")
-    print("identified (cross-modal) edges, decided by the data:")
-    for parent, child, p in top_edges(px, edges="identified") or [("none", "", 0.0)]:
-        print(f"  P({parent} -> {child}) = {p:.2f}" if child else "  none with P >= 0.05")
-    print("undecided edges (inside a block or from the shared block; they follow the prior):")
-    for parent, child, p in top_edges(px, edges="undecided") or [("none", "", 0.0)]:
-        print(f"  P({parent} -> {child}) = {p:.2f}" if child else "  none with P >= 0.05")
+    _print_edges(px, "identified", "identified (cross-modal) edges, decided by the data:")
+    _print_edges(px, "undecided", "undecided edges (inside a block or from the shared block; they follow the prior):")
     unpinned = px.unpinned_latents()
     if unpinned:
-        print(f"warning: {', '.join(unpinned)} have no cross-modal neighbour: the data do not pin them (Condition 4.3)")
+        print(f"warning: {unpinned_warning(unpinned)}")
     print(f"report: {paths['report'] / 'report.html'}")
     return 0
 
