@@ -24,8 +24,7 @@ Methods (``--methods``):
   ``edge_probabilities()``, re-indexed to the true latents by Spearman matching of
   ``get_latent_representation`` (:func:`~pyro_personax.metrics.mcc`; with one latent per
   modality the matching should be the identity, and a warning is printed when it is
-  not). When the installed model has no ``graph_posterior`` option, ``pairwise`` runs
-  the model's default and ``order`` is skipped (a note says so).
+  not).
 - ``pc``: causal-learn's PC with the test ``--pc-test`` (default ``rcit``, the
   randomised kernel test, which handles the nonlinear mechanisms and runs in seconds at
   N = 2000; KCI is too slow there). ``pc-fisherz`` and ``pc-rcit`` name the test
@@ -67,7 +66,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import inspect
 import logging
 import os
 import time
@@ -220,15 +218,7 @@ def orientation_draws(P) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- methods
-def graph_posterior_supported() -> bool:
-    """Whether the installed model takes a ``graph_posterior=`` option."""
-    from pyro_personax import facade
-
-    classes = (facade.PersonaX, facade.PersonaXModel, facade.PersonaXGuide)
-    return any("graph_posterior" in inspect.signature(c.__init__).parameters for c in classes)
-
-
-def fit_model(data, truth, name: str | None, epochs: int, seed: int) -> dict:
+def fit_model(data, truth, name: str, epochs: int, seed: int) -> dict:
     """Fit the library model and return its probabilities and draws in the truth's order.
 
     Parameters
@@ -236,7 +226,7 @@ def fit_model(data, truth, name: str | None, epochs: int, seed: int) -> dict:
     data, truth
         From :func:`make_graph`.
     name
-        ``graph_posterior`` value, or ``None`` for the model's default.
+        ``graph_posterior`` value.
     epochs, seed
         ``fit(num_epochs=epochs, seed=seed)``.
 
@@ -247,9 +237,8 @@ def fit_model(data, truth, name: str | None, epochs: int, seed: int) -> dict:
     """
     from pyro_personax import PersonaX
 
-    options = {} if name is None else {"graph_posterior": name}
     start = time.perf_counter()
-    px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0, **options)
+    px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0, graph_posterior=name)
     px.fit(data, num_epochs=epochs, seed=seed, progress=False)
     wall = time.perf_counter() - start
     probs = px.edge_probabilities().to_numpy(dtype=float)
@@ -370,32 +359,24 @@ def pool(pairs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------- driver
-def expand_methods(methods, supported: bool) -> list[str]:
-    """Row names for ``--methods``: ``null`` gives two rows; ``order`` is dropped (with a
-    note) when the model has no ``graph_posterior`` option."""
+def expand_methods(methods) -> list[str]:
+    """Row names for ``--methods``: ``null`` gives two rows."""
     rows = []
     for m in methods:
-        if m == "null":
-            rows += list(NULL_ROWS)
-        elif m == "order" and not supported:
-            print("note: the installed PersonaX has no graph_posterior= option; 'order' is skipped", flush=True)
-        else:
-            rows.append(m)
-    if "pairwise" in rows and not supported:
-        print("note: 'pairwise' runs the model's current default graph posterior", flush=True)
+        rows += list(NULL_ROWS) if m == "null" else [m]
     return rows
 
 
-def run_method(method: str, data, truth, seed: int, args, supported: bool) -> dict:
+def run_method(method: str, data, truth, seed: int, args) -> dict:
     """One fit of one method on one graph; returns ``probs``, ``draws``, ``wall_s`` (...)."""
     if method in MODEL_METHODS:
-        return fit_model(data, truth, method if supported else None, args.epochs, seed)
+        return fit_model(data, truth, method, args.epochs, seed)
     if method in NULL_ROWS:
         return run_null(truth, method, seed)
     return run_reference(method, truth, seed, args.pc_test)
 
 
-def run_graph(g: int, args, methods, supported: bool) -> tuple[list[dict], dict]:
+def run_graph(g: int, args, methods) -> tuple[list[dict], dict]:
     """Every method on graph ``g``: per-graph rows and ``{method: (probs, truth)}``."""
     seed = args.seed + g
     data, truth, info = make_graph(g, seed, args.num_entities)
@@ -404,7 +385,7 @@ def run_graph(g: int, args, methods, supported: bool) -> tuple[list[dict], dict]
     for method in methods:
         row = {"method": method, **info, "error": ""}
         try:
-            fit = run_method(method, data, truth, seed, args, supported)
+            fit = run_method(method, data, truth, seed, args)
             row.update(score(fit, truth, sampled=method in MODEL_METHODS or method in NULL_ROWS))
             kept[method] = (np.clip(fit["probs"], 0.0, 1.0), np.asarray(truth.adjacency, dtype=float))
             print(f"  {method:<13} AUROC {row['auroc']:.3f}  E-SHD {row['expected_shd']:.2f}  "
@@ -484,8 +465,7 @@ def main(argv=None) -> pd.DataFrame:
     logging.basicConfig(level=logging.ERROR)
     import torch
 
-    supported = graph_posterior_supported()
-    methods = expand_methods(args.methods, supported)
+    methods = expand_methods(args.methods)
     print(
         f"graph-posterior calibration: {args.num_graphs} graphs (seeds {args.seed}..{args.seed + args.num_graphs - 1}), "
         f"N={args.num_entities}, {NUM_MEASUREMENTS} x {MEASUREMENT_DIM}-d measurements per latent, "
@@ -495,7 +475,7 @@ def main(argv=None) -> pd.DataFrame:
     )
     rows, pooled = [], {m: [] for m in methods}
     for g in range(args.num_graphs):
-        graph_rows, kept = run_graph(g, args, methods, supported)
+        graph_rows, kept = run_graph(g, args, methods)
         rows += graph_rows
         for method, pair in kept.items():
             pooled[method].append(pair)

@@ -86,7 +86,7 @@ def test_a_failed_fit_is_a_row_of_nan_and_the_run_goes_on(bench, monkeypatch, ca
 
     monkeypatch.setattr(bench, "run_reference", broken)
     args = argparse.Namespace(seed=0, num_entities=100, epochs=1, pc_test="fisherz", verbose=False)
-    rows, kept = bench.run_graph(0, args, ["ges", "null 0.5"], supported=True)
+    rows, kept = bench.run_graph(0, args, ["ges", "null 0.5"])
     assert rows[0]["error"] == "RuntimeError: boom" and np.isnan(rows[0]["auroc"])
     assert rows[1]["error"] == "" and rows[1]["auroc"] == 0.5
     assert list(kept) == ["null 0.5"]
@@ -96,6 +96,6 @@ def test_a_failed_fit_is_a_row_of_nan_and_the_run_goes_on(bench, monkeypatch, ca
     assert table.loc["null 0.5", "Brier"] == pytest.approx(0.25)
 
 
-def test_order_is_skipped_without_a_graph_posterior_option(bench):
-    assert bench.expand_methods(["order", "pairwise", "null"], supported=False) == ["pairwise", *bench.NULL_ROWS]
-    assert bench.expand_methods(["order", "pc"], supported=True) == ["order", "pc"]
+def test_null_expands_to_two_rows(bench):
+    assert bench.expand_methods(["order", "pairwise", "null"]) == ["order", "pairwise", *bench.NULL_ROWS]
+    assert bench.expand_methods(["order", "pc"]) == ["order", "pc"]
