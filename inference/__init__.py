@@ -18,6 +18,7 @@ from pyro_personax.inference.oracle import (
     ExactGraphPosterior,
     exact_graph_posterior,
     fit_graph_given_latents,
+    fit_mechanisms_given_latents,
 )
 from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import (
@@ -51,6 +52,7 @@ __all__ = [
     "exact_graph_posterior",
     "exchangeable_groups",
     "fit_graph_given_latents",
+    "fit_mechanisms_given_latents",
     "fit_chains",
     "identity_alignment",
     "index_batch",

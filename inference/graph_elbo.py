@@ -44,9 +44,10 @@ import torch
 from pyro import poutine
 from torch import nn
 
+from pyro_personax.models.edges import uniform_noise
 from pyro_personax.models.order_graph import CausalOrder
 
-__all__ = ["GraphParticleELBO", "GRAPH_PLATE", "loo_score_surrogate"]
+__all__ = ["GraphParticleELBO", "GRAPH_PLATE", "loo_score_surrogate", "random_parent_set_log_prob"]
 
 GRAPH_PLATE = "graphs"
 
@@ -210,13 +211,40 @@ class GraphParticleELBO(nn.Module):
         returned loss stays the negative ELBO.
         """
         z = guide_tr.nodes["z"]["value"].detach()
-        scale = model_tr.nodes["z"]["scale"]
-        model = self.model
-        free = model.free_mask
-        u = torch.rand((self.num_particles,) + tuple(free.shape), device=z.device)
-        masks = ((u < 0.5) & free) | model.required_mask
-        masks = masks.to(z.dtype).unsqueeze(-3)  # (K, 1, D, D)
-        residual = z - model.mechanisms(z, masks)  # (K, B, D)
-        node_lp = model.noise_flow.log_prob(residual)
-        fit = node_lp.sum(-1).sum(-1).mean() * scale
+        node_lp = random_parent_set_log_prob(self.model, z, self.num_particles)  # (K, B, D)
+        fit = node_lp.sum(-1).sum(-1).mean() * model_tr.nodes["z"]["scale"]
         return fit - fit.detach()
+
+
+def random_parent_set_log_prob(model, z: torch.Tensor, num_masks: int,
+                               generator: torch.Generator | None = None) -> torch.Tensor:
+    """Node terms ``log p(z_j | M_k[:, j])`` under ``num_masks`` random parent masks.
+
+    Each free pair of ``model`` is a parent with probability 1/2 (independently; the
+    masks need not be acyclic, since each node term is a conditional of its own),
+    required pairs always. The mechanisms' location, log-scale and noise flow all enter
+    (:meth:`~pyro_personax.models.latent_flow.DAGFlowLatent.node_log_prob`).
+
+    Parameters
+    ----------
+    model
+        A :class:`~pyro_personax.models.PersonaXModel` (``free_mask``, ``required_mask``,
+        ``latent_distribution``).
+    z
+        Latents ``(..., B, D)``; a leading dimension of size ``num_masks`` pairs one
+        latent draw with each mask.
+    num_masks
+        ``K`` masks.
+    generator
+        CPU generator of the masks (default: the random state of ``z``'s device).
+
+    Returns
+    -------
+    torch.Tensor
+        ``(K, B, D)`` (or ``z``'s broadcast shape with ``K`` in front).
+    """
+    free = model.free_mask.to(z.device)
+    u = uniform_noise((num_masks,) + tuple(free.shape), z, generator)
+    masks = ((u < 0.5) & free) | model.required_mask.to(z.device)
+    masks = masks.to(z.dtype).unsqueeze(-3)  # (K, 1, D, D)
+    return model.latent_distribution(masks).node_log_prob(z)

@@ -14,9 +14,11 @@ latents). ``log p(z | G) = sum_j L_j(parents of j)`` decomposes over nodes, so t
 
 :func:`fit_graph_given_latents` fits the guide's ``q(G)`` to the same target by the
 training estimator (:class:`~pyro_personax.inference.graph_elbo.GraphParticleELBO`),
-with the latents observed and the mechanisms fixed: comparing its marginals with
+with the latents observed and the mechanisms fixed, scoring its graphs by the same node
+table (up to ``MAX_TABLE_LATENTS = 12`` latents): comparing its marginals with
 :func:`exact_graph_posterior`'s isolates what the variational family and the gradient
-estimator lose.
+estimator lose. :func:`fit_mechanisms_given_latents` fits the mechanisms and noise
+flows to given latents by the criterion training uses.
 """
 
 from __future__ import annotations
@@ -26,11 +28,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyro
 import torch
+from pyro.distributions import TorchDistribution, constraints
 
 from pyro_personax.graph import enumerate_dags
-from pyro_personax.inference.graph_elbo import GraphParticleELBO
+from pyro_personax.inference.graph_elbo import GraphParticleELBO, random_parent_set_log_prob
 
-__all__ = ["ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents"]
+__all__ = ["ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents", "fit_mechanisms_given_latents"]
 
 
 @dataclass(frozen=True)
@@ -72,15 +75,57 @@ def _latents(model, z) -> torch.Tensor:
     return z
 
 
+MAX_TABLE_LATENTS = 12
+
+
+@torch.no_grad()
 def _node_table(model, z: torch.Tensor, batch_size: int) -> torch.Tensor:
-    """``T[b, j] = sum_n log p_tau_j(z_nj - f_j(parents b))``, ``b`` a bitmask of parents; ``(2^D, D)``."""
+    """``T[b, j] = sum_n log p(z_nj | parents b)``, ``b`` a bitmask of parents; ``(2^D, D)``.
+
+    ``z`` is evaluated under every parent mask, ``batch_size`` rows and as many masks at
+    a time as keep one evaluation near ``2^22`` cells.
+    """
     D = z.shape[-1]
+    if D > MAX_TABLE_LATENTS:
+        raise ValueError(f"z: the node table covers at most {MAX_TABLE_LATENTS} latents; found {D}")
     bits = torch.arange(2**D, device=z.device).unsqueeze(-1).bitwise_right_shift(torch.arange(D, device=z.device)) & 1
     masks = bits.to(z.dtype).unsqueeze(-1).expand(-1, D, D) * (1 - torch.eye(D, dtype=z.dtype, device=z.device))
+    chunk = max(1, (1 << 22) // (batch_size * D * D))
     table = z.new_zeros(2**D, D)
-    for rows in z.split(batch_size):
-        table += model.latent_distribution(masks).node_log_prob(rows.unsqueeze(-2)).sum(-3)
+    for start in range(0, 2**D, chunk):
+        part = masks[start:start + chunk]
+        for rows in z.split(batch_size):
+            table[start:start + chunk] += model.latent_distribution(part).node_log_prob(rows.unsqueeze(-2)).sum(-3)
     return table
+
+
+def _parent_codes(edges: torch.Tensor) -> torch.Tensor:
+    """``(..., D)`` bitmask of the parents of each child of 0/1 ``edges`` ``(..., D, D)``."""
+    D = edges.shape[-1]
+    powers = 2 ** torch.arange(D, device=edges.device).view(D, 1)
+    return (edges.round().long() * powers).sum(-2)
+
+
+class _NodeTableLikelihood(TorchDistribution):
+    """``log p(z | G) = sum_j T[parents_G(j), j]`` for graphs ``G`` ``(*batch, D, D)``, from a node table.
+
+    The value is a placeholder (the latents are in the table); ``column_log_prob`` gives
+    the per-child terms, so the training estimator charges each child's edges with its own.
+    """
+
+    arg_constraints: dict = {}
+    support = constraints.real
+
+    def __init__(self, table: torch.Tensor, edges: torch.Tensor):
+        self.table, self.edges = table, edges
+        super().__init__(edges.shape[:-2], validate_args=False)
+
+    def column_log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        D = self.table.shape[-1]
+        return self.table[_parent_codes(self.edges), torch.arange(D, device=self.table.device)]
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return self.column_log_prob(value).sum(-1)
 
 
 @torch.no_grad()
@@ -113,8 +158,7 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
     n = z.shape[0] if num_entities is None else num_entities
     table = _node_table(model, z, batch_size)
     G = torch.as_tensor(graphs, device=z.device).long()
-    codes = (G * (2 ** torch.arange(D, device=z.device)).view(1, D, 1)).sum(-2)  # (G, D): parents of j
-    log_lik = table[codes, torch.arange(D, device=z.device)].sum(-1)
+    log_lik = table[_parent_codes(G), torch.arange(D, device=z.device)].sum(-1)
     log_joint = (log_lik + model.graph_log_prior(G.to(z.dtype), sparsity, n)).double()
     log_post = log_joint - torch.logsumexp(log_joint, 0)
     return ExactGraphPosterior(graphs, log_post.cpu().numpy().astype(np.float64))
@@ -122,7 +166,7 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
 
 def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_particles: int = 16,
                             learning_rate: float = 0.05, sparsity: float | str = "bic", num_restarts: int = 3,
-                            seed: int = 0) -> np.ndarray:
+                            batch_size: int = 256, seed: int = 0) -> np.ndarray:
     """Fit the guide's ``q(G)`` to ``p(G | z)`` with the latents observed and the mechanisms fixed.
 
     Only ``guide.graph_parameters()`` change (Adam, ``num_steps`` steps of the training
@@ -138,13 +182,15 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
         :class:`~pyro_personax.models.PersonaXModel` / ``PersonaXGuide`` with
         ``graph_posterior="order"``.
     z
-        Latents ``(N, D)``.
+        Latents ``(N, D)``, ``D <= MAX_TABLE_LATENTS``.
     num_steps, num_particles, learning_rate
         Optimisation settings of each restart.
     sparsity
         As in training.
     num_restarts
         Restarts (``>= 1``).
+    batch_size
+        Rows per evaluation of the node table.
     seed
         Seed of the graph draws and of the restarts' initial orders.
 
@@ -158,12 +204,12 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
         raise ValueError(f"num_restarts: expected an int >= 1; found {num_restarts!r}")
     z = _latents(model, z)
     n = z.shape[0]
+    table = _node_table(model, z, batch_size)
 
     def graph_model(graph_particles: int):
         with pyro.plate("graphs", graph_particles, dim=-2):
             G = model.graph_sites(n, sparsity=sparsity)
-            with pyro.plate("entity", n, dim=-1):
-                pyro.sample("z", model.latent_distribution(G).expand((graph_particles, n)), obs=z)
+            pyro.sample("z", _NodeTableLikelihood(table, G), obs=table.new_zeros(G.shape[:-2]))
 
     def graph_guide(graph_particles: int):
         with pyro.plate("graphs", graph_particles, dim=-2):
@@ -194,3 +240,48 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
             for p, value in zip(params, best):
                 p.copy_(value)
     return guide.edge_probabilities().cpu().numpy()
+
+
+def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: int = 16, learning_rate: float = 0.02,
+                                 batch_size: int | None = None, seed: int = 0) -> list[float]:
+    """Fit a model's mechanisms and noise flows to observed latents on random parent sets.
+
+    Maximises ``E_M[sum_n log p(z_n | M)]`` over random masks ``M`` (the criterion
+    training uses, :func:`~pyro_personax.inference.graph_elbo.random_parent_set_log_prob`)
+    with Adam; only ``model.mechanisms`` and ``model.noise_flow`` change. Together with
+    :func:`exact_graph_posterior` or :func:`fit_graph_given_latents` it gives the graph
+    posterior the model reaches when its latents are exactly the given ones.
+
+    Parameters
+    ----------
+    model
+        A :class:`~pyro_personax.models.PersonaXModel`.
+    z
+        Latents ``(N, D)`` (numpy or torch), in the model's latent order.
+    num_steps, num_masks, learning_rate
+        Adam steps, masks per step and step size.
+    batch_size
+        Rows per step (default: all).
+    seed
+        Seed of the masks and rows.
+
+    Returns
+    -------
+    list of float
+        The mean node log-likelihood per entity at each step.
+    """
+    z = _latents(model, z)
+    n = z.shape[0]
+    params = list(model.mechanisms.parameters()) + list(model.noise_flow.parameters())
+    optimizer = torch.optim.Adam(params, lr=learning_rate)
+    generator = torch.Generator().manual_seed(seed)
+    trace = []
+    for _ in range(num_steps):
+        rows = z if batch_size is None or batch_size >= n else z[torch.randperm(n, generator=generator)[:batch_size]]
+        fit = random_parent_set_log_prob(model, rows, num_masks, generator).sum(-1).mean()
+        optimizer.zero_grad(set_to_none=True)
+        (-fit).backward()
+        optimizer.step()
+        trace.append(float(fit.detach()))
+    return trace
+

@@ -7,7 +7,11 @@ import torch
 from pyro_personax.data import MultiModalData
 from pyro_personax.graph import enumerate_dags
 from pyro_personax.inference import local_params
-from pyro_personax.inference.oracle import exact_graph_posterior, fit_graph_given_latents
+from pyro_personax.inference.oracle import (
+    exact_graph_posterior,
+    fit_graph_given_latents,
+    fit_mechanisms_given_latents,
+)
 from pyro_personax.layout import LatentLayout
 from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
 from pyro_personax.synthetic.graphs import erdos_renyi_dag, simulate_sem
@@ -22,24 +26,11 @@ def _problem(D, N, seed):
     return layout, spec, A, z
 
 
-def _fit_mechanisms(model, z, steps=300):
-    """Maximum likelihood of the mechanisms and noise flows on random parent sets."""
-    params = list(model.mechanisms.parameters()) + list(model.noise_flow.parameters())
-    opt = torch.optim.Adam(params, lr=0.02)
-    D = z.shape[-1]
-    for _ in range(steps):
-        masks = ((torch.rand(16, D, D) < 0.5) & model.free_mask).float()
-        loss = -model.latent_distribution(masks).node_log_prob(z.unsqueeze(-2)).sum(-1).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-
 def test_exact_posterior_equals_brute_force_on_three_latents():
     layout, spec, A, z = _problem(3, 200, seed=0)
     with local_params():
         model = PersonaXModel(layout, spec)
-        _fit_mechanisms(model, z, steps=50)
+        fit_mechanisms_given_latents(model, z, num_steps=50)
         ex = exact_graph_posterior(model, z, sparsity=2.0)
         assert len(ex.graphs) == 25 and ex.probs.sum() == pytest.approx(1.0, abs=1e-6)
         G = torch.as_tensor(enumerate_dags(np.ones((3, 3), dtype=bool))).float()
@@ -61,7 +52,7 @@ def test_fitted_order_posterior_matches_the_exact_posterior_on_four_latents():
         with local_params():
             torch.manual_seed(seed)
             model, guide = PersonaXModel(layout, spec), PersonaXGuide(layout, spec)
-            _fit_mechanisms(model, z)
+            fit_mechanisms_given_latents(model, z)
             exact = exact_graph_posterior(model, z).edge_probabilities()
             fitted = fit_graph_given_latents(model, guide, z, num_steps=400, num_particles=16, seed=seed)
         off = ~np.eye(4, dtype=bool)
