@@ -25,6 +25,14 @@ Methods (``--methods``):
   ``get_latent_representation`` (:func:`~pyro_personax.metrics.mcc`; with one latent per
   modality the matching should be the identity, and a warning is printed when it is
   not).
+- ``order-true-latents``: the library model's graph posterior when its latents are
+  exactly the true ones (standardised): mechanisms and noise flows fitted to them on
+  random parent sets
+  (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`, the criterion
+  training uses), then the exact posterior over every DAG
+  (:func:`~pyro_personax.inference.oracle.exact_graph_posterior`) for up to 6 latents
+  and ``q(G)`` fitted to it (:func:`~pyro_personax.inference.oracle.fit_graph_given_latents`)
+  above. It bounds what a perfect representation gives the model's graph posterior.
 - ``pc``: causal-learn's PC with the test ``--pc-test`` (default ``rcit``, the
   randomised kernel test, which handles the nonlinear mechanisms and runs in seconds at
   N = 2000; KCI is too slow there). ``pc-fisherz`` and ``pc-rcit`` name the test
@@ -87,9 +95,10 @@ from pyro_personax.synthetic.graphs import (
 )
 
 MODEL_METHODS = ("order", "pairwise")
+TRUE_LATENT_MODEL = "order-true-latents"
 PC_TESTS = ("fisherz", "rcit")
 REFERENCE_METHODS = ("pc", "pc-fisherz", "pc-rcit", "ges", "lingam")
-METHODS = (*MODEL_METHODS, *REFERENCE_METHODS, "null")
+METHODS = (*MODEL_METHODS, TRUE_LATENT_MODEL, *REFERENCE_METHODS, "null")
 DEFAULT_METHODS = ("order", "pairwise", "pc", "ges", "lingam", "null")
 NULL_ROWS = ("null 0.5", "null density")
 NUM_MEASUREMENTS, MEASUREMENT_DIM = 3, 4
@@ -255,6 +264,47 @@ def fit_model(data, truth, name: str, epochs: int, seed: int) -> dict:
     }
 
 
+def fit_true_latents(data, truth, seed: int) -> dict:
+    """The model's graph posterior given the true latents (``order-true-latents``).
+
+    Returns
+    -------
+    dict
+        ``probs`` ``(D, D)``, ``draws`` ``(S, D, D)`` (whole graphs from the exact posterior
+        or from ``q(G)``), ``wall_s``.
+    """
+    import torch
+
+    from pyro_personax.inference import local_params
+    from pyro_personax.inference.oracle import (
+        exact_graph_posterior,
+        fit_graph_given_latents,
+        fit_mechanisms_given_latents,
+    )
+    from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
+
+    start = time.perf_counter()
+    z = np.asarray(truth.latents, dtype=float)
+    z = (z - z.mean(0)) / z.std(0)
+    D = z.shape[1]
+    layout = LatentLayout(0, {m: 1 for m in data.modalities})
+    spec = ModelSpec.from_data(data)
+    rng = np.random.default_rng(seed)
+    with local_params(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model, guide = PersonaXModel(layout, spec), PersonaXGuide(layout, spec)
+        fit_mechanisms_given_latents(model, z, seed=seed)
+        if D <= 6:
+            exact = exact_graph_posterior(model, z)
+            probs = exact.edge_probabilities()
+            draws = exact.graphs[rng.choice(len(exact.graphs), size=NUM_DRAWS, p=exact.probs / exact.probs.sum())]
+        else:
+            probs = fit_graph_given_latents(model, guide, z, seed=seed)
+            gen = torch.Generator().manual_seed(seed)
+            draws = guide.sample_graphs(NUM_DRAWS, gen)["edges"].cpu().numpy()
+    return {"probs": probs, "draws": np.asarray(draws, dtype=float), "wall_s": time.perf_counter() - start}
+
+
 def run_pc(z: np.ndarray, test: str, seed: int) -> np.ndarray:
     """PC (causal-learn) on ``z`` ``(N, D)`` with ``test``; returns ``(D, D)`` probabilities."""
     from causallearn.search.ConstraintBased.PC import pc
@@ -371,6 +421,8 @@ def run_method(method: str, data, truth, seed: int, args) -> dict:
     """One fit of one method on one graph; returns ``probs``, ``draws``, ``wall_s`` (...)."""
     if method in MODEL_METHODS:
         return fit_model(data, truth, method, args.epochs, seed)
+    if method == TRUE_LATENT_MODEL:
+        return fit_true_latents(data, truth, seed)
     if method in NULL_ROWS:
         return run_null(truth, method, seed)
     return run_reference(method, truth, seed, args.pc_test)
@@ -386,7 +438,7 @@ def run_graph(g: int, args, methods) -> tuple[list[dict], dict]:
         row = {"method": method, **info, "error": ""}
         try:
             fit = run_method(method, data, truth, seed, args)
-            row.update(score(fit, truth, sampled=method in MODEL_METHODS or method in NULL_ROWS))
+            row.update(score(fit, truth, sampled=method in (*MODEL_METHODS, TRUE_LATENT_MODEL, *NULL_ROWS)))
             kept[method] = (np.clip(fit["probs"], 0.0, 1.0), np.asarray(truth.adjacency, dtype=float))
             print(f"  {method:<13} AUROC {row['auroc']:.3f}  E-SHD {row['expected_shd']:.2f}  "
                   f"SHD {row['shd']}  {row['wall_s']:.1f} s", flush=True)
@@ -485,7 +537,7 @@ def main(argv=None) -> pd.DataFrame:
     print("\nper method: AUROC, AUPRC, E-SHD, SHD, MCC, cyclic, wall s are means over graphs; "
           "ECE, Brier, LL, LL/const, edge<.1, wrong>.9 are pooled over graphs")
     print(format_table(table))
-    for method in (m for m in methods if m in MODEL_METHODS and pooled[m]):
+    for method in (m for m in methods if m in (*MODEL_METHODS, TRUE_LATENT_MODEL) and pooled[m]):
         print(f"\npooled reliability of {method} ({N_BINS} bins):")
         print(pooled_report(pooled[method])["reliability"].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return table
