@@ -397,3 +397,37 @@ def test_evaluate_recovery_scores_identified_and_undecided_edges_apart():
     assert out["num_true_undecided"] == 1 and out["recovered_undecided"] == 0
     assert out["shd_undecided"] == 1  # one reversal
     assert np.isclose(out["ece_identified"], (0.1 + 0.2) / 4)  # cells 0.9 (true), 0.2, 0, 0 over 4 cross-modal cells
+
+
+def test_matching_within_blocks_keeps_each_true_latent_in_its_block(latents):
+    # learned column 2 (block "b") is a copy of true latent 0 (block "a"): a free matching
+    # takes it, a matching within blocks may not
+    rng = np.random.default_rng(5)
+    mixed = 0.6 * latents[:, 0] + 0.8 * rng.normal(size=400)
+    learned = np.column_stack([mixed, latents[:, 1], latents[:, 0], latents[:, 2]])
+    true = latents[:, :3]
+    assert match_latents(learned, true)[0] == 2
+    within = match_latents(learned, true, learned_blocks="aabb", true_blocks="aab")
+    np.testing.assert_array_equal(within, [0, 1, 3])
+    res = mcc(learned, true, learned_blocks="aabb", true_blocks="aab")
+    assert res.correlations[0] == pytest.approx(np.corrcoef(mixed, latents[:, 0])[0, 1], abs=0.05)
+    with pytest.raises(ValueError, match="give both"):
+        mcc(learned, true, learned_blocks="aabb")
+    with pytest.raises(ValueError, match=r"block 'b' has 1 learned latents for 2"):
+        match_latents(learned, true, learned_blocks="aaab", true_blocks="abb")
+    with pytest.raises(ValueError, match=r"true_blocks: expected one block name per latent \(3\); found 2"):
+        match_latents(learned, true, learned_blocks="aabb", true_blocks="ab")
+
+
+def test_evaluate_recovery_reports_mcc_over_the_pinned_latents(latents):
+    # true latents 0 -> 1 -> 2, blocks a, a, b: only 1 -> 2 is identified, so 1 and 2 are pinned
+    true = latents[:, :3]
+    noise = np.random.default_rng(2).normal(size=400)
+    learned = np.column_stack([noise, true[:, 1], true[:, 2]])  # latent 0 is lost
+    identified = np.array([[0, 0, 1], [0, 0, 1], [1, 1, 0]], dtype=bool)
+    out = evaluate_recovery(learned, true, CHAIN, CHAIN, identified=identified, learned_blocks="aab",
+                            true_blocks="aab")
+    assert out["mcc_pinned"] == pytest.approx(1.0)
+    assert out["mcc"] < 0.75
+    none = evaluate_recovery(learned, true, None, CHAIN * 0, identified=identified)
+    assert np.isnan(none["mcc_pinned"])
