@@ -155,9 +155,8 @@ def structural_noise(latents) -> np.ndarray:
     any smooth ``a`` explains the images as well as ``Z12`` does, with the same
     additive-noise form of ``p(Z12' | Z11)``; the same holds for ``Z22`` given ``Z21``.
     The learned latent matched to a child can therefore lie anywhere between the child
-    itself and its noise term (|Spearman| between the two: about 0.65 for ``Z12``, 0.67
-    for ``Z21`` and 0.61 for ``Z22`` at ``s = 1``). Scoring learned latents against these
-    columns tells which of the two a model has found.
+    itself and its noise term, which correlate only partly. Scoring learned latents
+    against these columns tells which of the two a model has found.
 
     Parameters
     ----------
@@ -196,15 +195,9 @@ def sparsest_equivalent(latents) -> tuple[np.ndarray, np.ndarray]:
 
     The edge between the blocks cannot be removed this way: a map within one block
     does not change that an entity's fashion image depends on its colour images. The
-    children inside a block and their edges are not pinned by the data: scored like a
-    learned representation at ``N = 10,000`` (seeds 0-2), this one has held-out R^2
-    0.999, Spearman MCC 0.81 and SHD 2 against the true graph, and replacing ``Z12``
-    alone gives MCC 0.91. Nor does the true graph settle it: ``e2 + f12(Z11) / 4`` and
-    ``e4 + f22(Z21) / 4`` in place of ``Z12`` and ``Z22`` keep all three true edges, the
-    likelihood and the prior density (the same maps, a quarter of each mechanism), and
-    score MCC 0.916-0.919. So the likelihood alone does not decide whether a fit
-    reaches MCC 0.92 or SHD 1 on this benchmark; the recovery benchmark prints this
-    representation as a row beside the model.
+    children inside a block and their edges are therefore not pinned by the data; the
+    recovery benchmark scores this representation as a row beside the model
+    (``docs/experiments.md`` has its scores).
 
     Parameters
     ----------
@@ -278,8 +271,7 @@ def generating_factors(latents) -> np.ndarray:
     each column is a strictly increasing function of one latent, so this is a perfect
     component-wise representation (MCC 1) that saturates where the images do. Scored
     like a learned representation it gives the ceiling of the recovery metrics on this
-    benchmark: held-out R^2 stays below 1 in the saturated tails (about 0.98 on
-    average at the defaults).
+    benchmark: held-out R^2 stays below 1 in the saturated tails.
 
     Parameters
     ----------
