@@ -519,7 +519,8 @@ def main(argv=None) -> pd.DataFrame:
 
     methods = expand_methods(args.methods)
     print(
-        f"graph-posterior calibration: {args.num_graphs} graphs (seeds {args.seed}..{args.seed + args.num_graphs - 1}), "
+        f"graph-posterior calibration: {args.num_graphs} graphs "
+        f"(seeds {args.seed}..{args.seed + args.num_graphs - 1}), "
         f"N={args.num_entities}, {NUM_MEASUREMENTS} x {MEASUREMENT_DIM}-d measurements per latent, "
         f"epochs {args.epochs}, PC test {args.pc_test}, torch threads {torch.get_num_threads()}, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
@@ -534,8 +535,10 @@ def main(argv=None) -> pd.DataFrame:
     if args.out:
         pd.DataFrame(rows).to_csv(args.out, index=False, mode="x")
     table = summarise(rows, pooled)
-    print("\nper method: AUROC, AUPRC, E-SHD, SHD, MCC, cyclic, wall s are means over graphs; "
-          "ECE, Brier, LL, LL/const, edge<.1, wrong>.9 are pooled over graphs")
+    print(
+        "\nper method: AUROC, AUPRC, E-SHD, SHD, MCC, cyclic, wall s are means over graphs; "
+        "ECE, Brier, LL, LL/const, edge<.1, wrong>.9 are pooled over graphs"
+    )
     print(format_table(table))
     for method in (m for m in methods if m in (*MODEL_METHODS, TRUE_LATENT_MODEL) and pooled[m]):
         print(f"\npooled reliability of {method} ({N_BINS} bins):")

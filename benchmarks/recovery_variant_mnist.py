@@ -392,11 +392,18 @@ def parse_args(argv=None):
         "--init-edge-logit", type=float, default=None, help="initial edge logit of q(G) (default: the library's)"
     )
     p.add_argument(
-        "--sparsity", type=_sparsity, default=None, help='edge penalty: a number >= 0 or "bic" (default: the library\'s)'
+        "--sparsity",
+        type=_sparsity,
+        default=None,
+        help='edge penalty: a number >= 0 or "bic" (default: the library\'s)',
     )
     p.add_argument("--num-chains", type=int, default=1)
-    p.add_argument("--colour-nuisance", type=int, default=NUISANCE_DIMS["colour"], help="nuisance size per colour image")
-    p.add_argument("--fashion-nuisance", type=int, default=NUISANCE_DIMS["fashion"], help="nuisance size of the fashion image")
+    p.add_argument(
+        "--colour-nuisance", type=int, default=NUISANCE_DIMS["colour"], help="nuisance size per colour image"
+    )
+    p.add_argument(
+        "--fashion-nuisance", type=int, default=NUISANCE_DIMS["fashion"], help="nuisance size of the fashion image"
+    )
     p.add_argument(
         "--fashion-template",
         type=int,
@@ -435,8 +442,10 @@ def main(argv=None) -> pd.DataFrame:
     print(table.to_string())
     model_rows = pd.DataFrame([r for r in rows if r["method"] == "PersonaX (ours)"])
     if len(model_rows):
-        print(f"\nPersonaX (ours): median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}; "
-              "within-block edges (Z11 -> Z12, Z21 -> Z22) are not identified: AUROC_UND is shown, not a target")
+        print(
+            f"\nPersonaX (ours): median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}; "
+            "within-block edges (Z11 -> Z12, Z21 -> Z22) are not identified: AUROC_UND is shown, not a target"
+        )
     print(
         "\nper true latent (mean over seeds): held-out R^2 from all learned latents (R2_) and from the "
         "latents of its own block (R2B_), matched |correlation| (MCC_) and the matched latent's "

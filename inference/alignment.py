@@ -99,7 +99,9 @@ class ChainAlignment:
     def __post_init__(self):
         perms = np.asarray(self.permutations)
         if perms.ndim != 2 or any(sorted(row) != list(range(perms.shape[1])) for row in perms.tolist()):
-            raise ValueError(f"permutations: expected (C, D) rows that are permutations of range(D); found {perms.tolist()}")
+            raise ValueError(
+                f"permutations: expected (C, D) rows that are permutations of range(D); found {perms.tolist()}"
+            )
         corr = np.asarray(self.correlations, dtype=float)
         if corr.shape != perms.shape:
             raise ValueError(f"correlations: expected shape {perms.shape}; found {corr.shape}")
@@ -113,12 +115,18 @@ class ChainAlignment:
 
     def to_dict(self) -> dict:
         """JSON-ready form (see :meth:`from_dict`)."""
-        return {"permutations": self.permutations.tolist(), "correlations": self.correlations.tolist(), "reference": self.reference}
+        return {
+            "permutations": self.permutations.tolist(),
+            "correlations": self.correlations.tolist(),
+            "reference": self.reference,
+        }
 
     @classmethod
     def from_dict(cls, d) -> ChainAlignment:
         """Inverse of :meth:`to_dict`."""
-        return cls(np.asarray(d["permutations"], dtype=int), np.asarray(d["correlations"], dtype=float), int(d["reference"]))
+        return cls(
+            np.asarray(d["permutations"], dtype=int), np.asarray(d["correlations"], dtype=float), int(d["reference"])
+        )
 
     def to_frame(self, names: Sequence[str]):
         """Long table: one row per (chain, reference latent).
@@ -138,7 +146,12 @@ class ChainAlignment:
         if len(names) != self.permutations.shape[1]:
             raise ValueError(f"names: expected {self.permutations.shape[1]} latent names; found {len(names)}")
         rows = [
-            {"chain": c, "latent": names[j], "matched": names[self.permutations[c, j]], "abs_spearman": self.correlations[c, j]}
+            {
+                "chain": c,
+                "latent": names[j],
+                "matched": names[self.permutations[c, j]],
+                "abs_spearman": self.correlations[c, j],
+            }
             for c in range(self.num_chains)
             for j in range(len(names))
         ]
@@ -156,9 +169,7 @@ class ChainAlignment:
 
 def identity_alignment(num_chains: int, latent_dim: int) -> ChainAlignment:
     """The alignment that keeps every chain's labels (``(C, D)`` identities)."""
-    return ChainAlignment(
-        np.tile(np.arange(latent_dim), (num_chains, 1)), np.ones((num_chains, latent_dim)), 0
-    )
+    return ChainAlignment(np.tile(np.arange(latent_dim), (num_chains, 1)), np.ones((num_chains, latent_dim)), 0)
 
 
 def align_chains(latents: Sequence[np.ndarray], layout: LatentLayout, reference: int = 0) -> ChainAlignment:

@@ -28,7 +28,13 @@ def get_rng_state() -> dict:
     py_state = random.getstate()
     state = {
         "torch": torch.get_rng_state(),
-        "numpy": [np_state[0], torch.as_tensor(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "numpy": [
+            np_state[0],
+            torch.as_tensor(np_state[1].astype(np.int64)),
+            int(np_state[2]),
+            int(np_state[3]),
+            float(np_state[4]),
+        ],
         "python": [py_state[0], list(py_state[1]), py_state[2]],
     }
     if torch.cuda.is_available():

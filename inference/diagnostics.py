@@ -486,7 +486,8 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
     ``edge_class`` and ``identified`` (:meth:`~pyro_personax.layout.LatentLayout.edge_classes`;
     cross-modal edges are the ones the data decide),
     ``p_edge`` (pooled over chains: the mean of the chains' exact marginals when the
-    InferenceData holds them, else of the draws), ``p_edge_chain_<c>`` per chain, ``strength_mean``, ``strength_hdi_low`` and
+    InferenceData holds them, else of the draws), ``p_edge_chain_<c>`` per chain, ``strength_mean``,
+    ``strength_hdi_low`` and
     ``strength_hdi_high`` (NaN without edge strengths), ``r_hat`` and ``ess_bulk``
     of the edge indicator over chains (= restarts). Cells constant across all draws
     (forbidden edges, edges every restart agrees on) have NaN R-hat and ESS; cells

@@ -172,7 +172,9 @@ class GraphParticleELBO(nn.Module):
                  mechanisms_in_elbo: bool = False):
         super().__init__()
         if not isinstance(num_particles, int) or num_particles < 2:
-            raise ValueError(f"num_particles: expected an int >= 2 (the leave-one-out baseline); found {num_particles!r}")
+            raise ValueError(
+                f"num_particles: expected an int >= 2 (the leave-one-out baseline); found {num_particles!r}"
+            )
         if not mechanism_fit_weight >= 0:
             raise ValueError(f"mechanism_fit_weight: expected a value >= 0; found {mechanism_fit_weight!r}")
         self.model, self.guide = model, guide
@@ -183,8 +185,11 @@ class GraphParticleELBO(nn.Module):
         """Guide and model traces with ``graph_particles = K`` (log-probabilities computed)."""
         kwargs = {**kwargs, "graph_particles": self.num_particles}
         guide_tr = poutine.trace(self.guide).get_trace(*args, **kwargs)
-        fixed = (self.mechanism_fit_weight > 0 and not self.mechanisms_in_elbo
-                 and hasattr(self.model, "mechanisms_held_fixed"))
+        fixed = (
+            self.mechanism_fit_weight > 0
+            and not self.mechanisms_in_elbo
+            and hasattr(self.model, "mechanisms_held_fixed")
+        )
         with self.model.mechanisms_held_fixed() if fixed else contextlib.nullcontext():
             model_tr = poutine.trace(poutine.replay(self.model, trace=guide_tr)).get_trace(*args, **kwargs)
         model_tr.compute_log_prob()
@@ -216,8 +221,9 @@ class GraphParticleELBO(nn.Module):
         return fit - fit.detach()
 
 
-def random_parent_set_log_prob(model, z: torch.Tensor, num_masks: int,
-                               generator: torch.Generator | None = None) -> torch.Tensor:
+def random_parent_set_log_prob(
+    model, z: torch.Tensor, num_masks: int, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Node terms ``log p(z_j | M_k[:, j])`` under ``num_masks`` random parent masks.
 
     Each free pair of ``model`` is a parent with probability 1/2 (independently; the

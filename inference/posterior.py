@@ -147,7 +147,8 @@ def collect_posterior(
             graphs = guide.sample_graphs(num_samples, generator)
             edges = graphs["edges"]
             out["edges"].append(align.relabel_edges(c, edges.cpu().numpy().astype(np.int8)))
-            out["edge_probabilities"].append(align.relabel_edges(c, guide.edge_probabilities().cpu().numpy().astype(np.float64)))
+            probs = guide.edge_probabilities().cpu().numpy().astype(np.float64)
+            out["edge_probabilities"].append(align.relabel_edges(c, probs))
             if sub is None:
                 continue
             param = next(guide.parameters())

@@ -58,7 +58,9 @@ def _as_idata(model_or_idata):
     if hasattr(model_or_idata, "to_inference_data"):
         idata = model_or_idata.to_inference_data()
         if not diagnostics.is_inference_data(idata):
-            raise TypeError(f"model_or_idata.to_inference_data(): expected an InferenceData; found {type(idata).__name__}")
+            raise TypeError(
+                f"model_or_idata.to_inference_data(): expected an InferenceData; found {type(idata).__name__}"
+            )
         return idata
     raise TypeError(
         "model_or_idata: expected an arviz.InferenceData or an object with .to_inference_data(); "
@@ -117,11 +119,21 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
     figs = {
         "Edge probabilities": plots.plot_edge_heatmap(P, names, blocks, out / "heatmap.png"),
         "Graph of the identified (cross-modal) edges": plots.plot_graph(
-            select_edges(layout, P, "identified"), names, blocks, out / "graph.png", threshold=threshold,
-            title="identified (cross-modal) edges"),
+            select_edges(layout, P, "identified"),
+            names,
+            blocks,
+            out / "graph.png",
+            threshold=threshold,
+            title="identified (cross-modal) edges",
+        ),
         "Undecided edges (inside a block or from the shared block)": plots.plot_graph(
-            select_edges(layout, P, "undecided"), names, blocks, out / "graph_undecided.png", threshold=threshold,
-            title="undecided edges: not decided by the data"),
+            select_edges(layout, P, "undecided"),
+            names,
+            blocks,
+            out / "graph_undecided.png",
+            threshold=threshold,
+            title="undecided edges: not decided by the data",
+        ),
         "Edges across chains": plots.plot_forest(_candidate_rows(table), out / "forest.png"),
     }
     elbo = diagnostics.elbo_traces(idata)
@@ -177,8 +189,10 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
 def _identified_line(dag: np.ndarray, layout) -> str:
     """How many thresholded edges the data decide, and which latents they do not pin."""
     ident = dag.astype(bool) & layout.identified_mask()
-    line = (f"- Identified (cross-modal) edges in the thresholded graph: {int(ident.sum())} of {int(dag.sum())}; "
-            f"the other {int(dag.sum() - ident.sum())} are undecided. {UNDECIDED_REASON}")
+    line = (
+        f"- Identified (cross-modal) edges in the thresholded graph: {int(ident.sum())} of {int(dag.sum())}; "
+        f"the other {int(dag.sum() - ident.sum())} are undecided. {UNDECIDED_REASON}"
+    )
     unpinned = unpinned_latents(layout, dag.astype(float), 0.5)
     if unpinned:
         line += f" Warning: {unpinned_warning(unpinned)}."
@@ -199,15 +213,18 @@ def _pareto_line(k: np.ndarray) -> str:
     """One summary line of Pareto-k per chain (``(C,)``) or per chain and entity (``(C, N)``)."""
     if k.ndim == 1:
         verdict = ["good" if v < 0.5 else "ok" if v < 0.7 else "not trustworthy" for v in k]
-        return "- Pareto k of the guide per chain: " + ", ".join(
-            f"{v:.2f} ({w})" for v, w in zip(k, verdict)) + " (k >= 0.7: the guide is not to be trusted)."
+        return (
+            "- Pareto k of the guide per chain: "
+            + ", ".join(f"{v:.2f} ({w})" for v, w in zip(k, verdict))
+            + " (k >= 0.7: the guide is not to be trusted)."
+        )
     parts = [
-        f"median {np.median(row):.2f}, max {np.max(row):.2f}, {np.mean(row >= 0.7):.0%} of entities >= 0.7"
-        for row in k
+        f"median {np.median(row):.2f}, max {np.max(row):.2f}, {np.mean(row >= 0.7):.0%} of entities >= 0.7" for row in k
     ]
     return (
         f"- Pareto k of the amortized latent posterior per entity ({k.shape[1]} entities), per chain: "
-        + "; ".join(parts) + " (k >= 0.7: the guide is not to be trusted for that entity)."
+        + "; ".join(parts)
+        + " (k >= 0.7: the guide is not to be trusted for that entity)."
     )
 
 
@@ -231,12 +248,26 @@ def _markdown_table(df: pd.DataFrame) -> str:
 
 
 def _write_markdown(out, title, lines, top, figs) -> None:
-    parts = [f"# {title}", "", "## Summary", "", *lines, "",
-             "R-hat and ESS are computed over chains that are independent restarts: they measure "
-             "run-to-run agreement (R-hat > 1.05: the restarts disagree). Cells that never vary have none.",
-             "", "## Edges with P(edge) >= 0.05", "", _markdown_table(top), "",
-             "Full table: [edges.csv](edges.csv); adjacency: [adjacency.csv](adjacency.csv); "
-             "graph: [graph.graphml](graph.graphml), [graph_dowhy.gml](graph_dowhy.gml).", "", "## Figures", ""]
+    parts = [
+        f"# {title}",
+        "",
+        "## Summary",
+        "",
+        *lines,
+        "",
+        "R-hat and ESS are computed over chains that are independent restarts: they measure "
+        "run-to-run agreement (R-hat > 1.05: the restarts disagree). Cells that never vary have none.",
+        "",
+        "## Edges with P(edge) >= 0.05",
+        "",
+        _markdown_table(top),
+        "",
+        "Full table: [edges.csv](edges.csv); adjacency: [adjacency.csv](adjacency.csv); "
+        "graph: [graph.graphml](graph.graphml), [graph_dowhy.gml](graph_dowhy.gml).",
+        "",
+        "## Figures",
+        "",
+    ]
     for caption, path in figs.items():
         parts += [f"### {caption}", "", f"![{caption}]({path.name})", ""]
     (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
@@ -244,22 +275,32 @@ def _write_markdown(out, title, lines, top, figs) -> None:
 
 def _write_html(out, title, lines, top, figs) -> None:
     items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines)
-    body = [f"<h1>{html.escape(title)}</h1>", "<h2>Summary</h2>", f"<ul>{items}</ul>",
-            "<p>R-hat and ESS are computed over chains that are independent restarts: they measure "
-            "run-to-run agreement (R-hat &gt; 1.05: the restarts disagree).</p>",
-            "<h2>Edges with P(edge) &ge; 0.05</h2>",
-            top.to_html(index=False, border=0, classes="edges", na_rep="") if not top.empty else "<p>None.</p>",
-            '<p>Full table: <a href="edges.csv">edges.csv</a>; adjacency: <a href="adjacency.csv">adjacency.csv</a>; '
-            'graph: <a href="graph.graphml">graph.graphml</a>, <a href="graph_dowhy.gml">graph_dowhy.gml</a>.</p>',
-            "<h2>Figures</h2>"]
+    body = [
+        f"<h1>{html.escape(title)}</h1>",
+        "<h2>Summary</h2>",
+        f"<ul>{items}</ul>",
+        "<p>R-hat and ESS are computed over chains that are independent restarts: they measure "
+        "run-to-run agreement (R-hat &gt; 1.05: the restarts disagree).</p>",
+        "<h2>Edges with P(edge) &ge; 0.05</h2>",
+        top.to_html(index=False, border=0, classes="edges", na_rep="") if not top.empty else "<p>None.</p>",
+        '<p>Full table: <a href="edges.csv">edges.csv</a>; adjacency: <a href="adjacency.csv">adjacency.csv</a>; '
+        'graph: <a href="graph.graphml">graph.graphml</a>, <a href="graph_dowhy.gml">graph_dowhy.gml</a>.</p>',
+        "<h2>Figures</h2>",
+    ]
     for caption, path in figs.items():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
-        body.append(f"<h3>{html.escape(caption)}</h3>"
-                    f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{data}" style="max-width:100%">')
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:2em auto;} table.edges{border-collapse:collapse;"
-             "font-size:0.85em} table.edges td,table.edges th{padding:2px 8px;border-bottom:1px solid #ddd}")
-    doc = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
+        body.append(
+            f"<h3>{html.escape(caption)}</h3>"
+            f'<img alt="{html.escape(caption)}" src="data:image/png;base64,{data}" style="max-width:100%">'
+        )
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:2em auto;} table.edges{border-collapse:collapse;"
+        "font-size:0.85em} table.edges td,table.edges th{padding:2px 8px;border-bottom:1px solid #ddd}"
+    )
+    doc = (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
+    )
     (out / "report.html").write_text(doc, encoding="utf-8")
 
 

@@ -221,8 +221,9 @@ class _ChainTrainer:
         self.guide.to(device)
         self.order_posterior = getattr(self.guide, "graph_posterior", "pairwise") == "order"
         if self.order_posterior:
-            self.loss_fn = GraphParticleELBO(self.model, self.guide, config.graph_particles, config.mechanism_fit_weight,
-                                             config.mechanisms_in_elbo)
+            self.loss_fn = GraphParticleELBO(
+                self.model, self.guide, config.graph_particles, config.mechanism_fit_weight, config.mechanisms_in_elbo
+            )
         else:
             self.loss_fn = TraceMeanField_ELBO()(self.model, self.guide)
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -479,7 +480,9 @@ def _epochs(trainer: _ChainTrainer, path, config: TrainerConfig) -> None:
         while trainer.epoch < config.num_epochs:
             stop = trainer._end_epoch(trainer._run_epoch(bar))
             r = trainer.result
-            logger.debug("chain %d epoch %d: elbo %.4g h %.3g", trainer.chain, trainer.epoch, r.train_elbo[-1], r.acyclicity[-1])
+            logger.debug(
+                "chain %d epoch %d: elbo %.4g h %.3g", trainer.chain, trainer.epoch, r.train_elbo[-1], r.acyclicity[-1]
+            )
             if bar is not None:
                 bar.set_postfix(elbo=f"{r.train_elbo[-1]:.4g}", h=f"{r.acyclicity[-1]:.2g}")
             r.stopped_early = bool(stop)
@@ -518,8 +521,15 @@ def fit_chains(
     models, guides, chains = [], [], []
     for c in range(num_chains):
         model, guide, result = train_chain(
-            build, train, validation, config=config, seed=seed, chain=c, device=device,
-            checkpoint_dir=checkpoint_dir, resume=resume,
+            build,
+            train,
+            validation,
+            config=config,
+            seed=seed,
+            chain=c,
+            device=device,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
         )
         models.append(model)
         guides.append(guide)

@@ -56,7 +56,9 @@ def product_of_experts(
         Mean and standard deviation of the product, ``loc``'s shape without ``dim``.
     """
     if loc.shape != precision.shape:
-        raise ValueError(f"loc and precision must have one shape; found {tuple(loc.shape)} and {tuple(precision.shape)}")
+        raise ValueError(
+            f"loc and precision must have one shape; found {tuple(loc.shape)} and {tuple(precision.shape)}"
+        )
     if prior_precision < 0:
         raise ValueError(f"prior_precision must be >= 0; found {prior_precision}")
     weight = precision
@@ -99,7 +101,8 @@ def product_of_experts_full(
     """
     if loc.shape[-1:] != precision.shape[-1:] or precision.shape[:-1] != loc.shape:
         raise ValueError(
-            f"loc (..., K, d) and precision (..., K, d, d) must agree; found {tuple(loc.shape)} and {tuple(precision.shape)}"
+            "loc (..., K, d) and precision (..., K, d, d) must agree; "
+            f"found {tuple(loc.shape)} and {tuple(precision.shape)}"
         )
     if not prior_precision > 0:
         raise ValueError(f"prior_precision must be > 0; found {prior_precision}")

@@ -180,7 +180,10 @@ class Mechanisms(nn.Module):
 
     @property
     def params_per_edge(self) -> int:
-        """Parameters one edge ``i -> j`` switches on: ``W_ij`` (+ the ``2 H`` weights ``w1[j, i]``, ``u1[j, i]`` of an MLP)."""
+        """Parameters one edge ``i -> j`` switches on.
+
+        ``W_ij``, plus the ``2 H`` weights ``w1[j, i]`` and ``u1[j, i]`` of an MLP.
+        """
         return 1 + (2 * self.w1.shape[-1] if self.kind == "mlp" else 0)
 
     @property
@@ -272,7 +275,9 @@ class Mechanisms(nn.Module):
         if z.dim() != 2 or z.shape[-1] != self.latent_dim:
             raise ValueError(f"z: expected shape (N, {self.latent_dim}); found {tuple(z.shape)}")
         if adjacency.shape != (self.latent_dim, self.latent_dim):
-            raise ValueError(f"edges: expected shape ({self.latent_dim}, {self.latent_dim}); found {tuple(adjacency.shape)}")
+            raise ValueError(
+                f"edges: expected shape ({self.latent_dim}, {self.latent_dim}); found {tuple(adjacency.shape)}"
+            )
         with torch.enable_grad():
             z = z.detach().clone().requires_grad_(True)
             f = self(z, adjacency.detach())

@@ -46,7 +46,9 @@ class MeasurementSet(TorchDistribution):
 
     def __init__(self, base, mask: torch.Tensor, validate_args=None):
         if len(base.batch_shape) < 1:
-            raise ValueError(f"base: needs a batch dimension of measurements; found batch shape {tuple(base.batch_shape)}")
+            raise ValueError(
+                f"base: needs a batch dimension of measurements; found batch shape {tuple(base.batch_shape)}"
+            )
         if mask.dtype != torch.bool:
             raise TypeError(f"mask: expected a bool tensor; found {mask.dtype}")
         batch = torch.broadcast_shapes(base.batch_shape, mask.shape)

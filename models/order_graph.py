@@ -85,7 +85,9 @@ class CausalOrder(TorchDistribution):
     support = constraints.independent(constraints.nonnegative_integer, 1)
     has_rsample = False
 
-    def __init__(self, logits: torch.Tensor, tiers: torch.Tensor, required: torch.Tensor | None = None, validate_args=None):
+    def __init__(
+        self, logits: torch.Tensor, tiers: torch.Tensor, required: torch.Tensor | None = None, validate_args=None
+    ):
         if logits.dim() < 1:
             raise ValueError(f"logits: expected shape (..., D); found {tuple(logits.shape)}")
         D = logits.shape[-1]
@@ -198,7 +200,9 @@ class EdgesGivenOrder(TorchDistribution):
     support = constraints.independent(constraints.boolean, 2)
     has_rsample = False
 
-    def __init__(self, logits: torch.Tensor, order: torch.Tensor, free: torch.Tensor, required: torch.Tensor, validate_args=None):
+    def __init__(
+        self, logits: torch.Tensor, order: torch.Tensor, free: torch.Tensor, required: torch.Tensor, validate_args=None
+    ):
         D = logits.shape[-1]
         if logits.dim() < 2 or logits.shape[-2] != D:
             raise ValueError(f"logits: expected shape (..., D, D); found {tuple(logits.shape)}")
@@ -258,7 +262,9 @@ class EdgesGivenOrder(TorchDistribution):
         return self.column_log_prob(value).sum(-1)
 
 
-def order_graph_edge_probs(order_dist: CausalOrder, edge_logits: torch.Tensor, free: torch.Tensor, required: torch.Tensor) -> torch.Tensor:
+def order_graph_edge_probs(
+    order_dist: CausalOrder, edge_logits: torch.Tensor, free: torch.Tensor, required: torch.Tensor
+) -> torch.Tensor:
     """Exact edge marginals ``(*batch, D, D)`` of the order-then-edges distribution.
 
     ``P(i -> j) = P(i before j) * sigmoid(phi_ij)`` for a free pair, 1 for a required
@@ -270,8 +276,14 @@ def order_graph_edge_probs(order_dist: CausalOrder, edge_logits: torch.Tensor, f
 
 
 @torch.no_grad()
-def sample_order_graph(order_dist: CausalOrder, edge_logits: torch.Tensor, free: torch.Tensor, required: torch.Tensor,
-                       num_samples: int, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_order_graph(
+    order_dist: CausalOrder,
+    edge_logits: torch.Tensor,
+    free: torch.Tensor,
+    required: torch.Tensor,
+    num_samples: int,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``num_samples`` whole graphs: orders ``(S, D)`` and adjacencies ``(S, D, D)``."""
     order = order_dist.sample((num_samples,), generator=generator)
     edges = EdgesGivenOrder(edge_logits.detach(), order, free, required).sample(generator=generator)

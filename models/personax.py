@@ -107,7 +107,10 @@ def _resolve_nuisance(spec: ModelSpec, nuisance_dim) -> dict[str, int]:
         unknown = set(nuisance_dim) - set(spec.names)
         if unknown:
             raise ValueError(f"nuisance_dim: unknown modalities {sorted(unknown)}; modalities are {list(spec.names)}")
-        out = {m.name: int(nuisance_dim.get(m.name, 0 if m.likelihood == "tabular" else DEFAULT_NUISANCE_DIM)) for m in spec.modalities}
+        out = {
+            m.name: int(nuisance_dim.get(m.name, 0 if m.likelihood == "tabular" else DEFAULT_NUISANCE_DIM))
+            for m in spec.modalities
+        }
     else:
         out = {m.name: 0 if m.likelihood == "tabular" else int(nuisance_dim) for m in spec.modalities}
     bad = {k: v for k, v in out.items() if v < 0}
@@ -377,11 +380,17 @@ class PersonaXModel(PyroModule):
         for m in spec.modalities:
             in_dim = _block_dim(layout, m.name) + self.nuisance_dims[m.name]
             if in_dim == 0:
-                raise ValueError(f"modality {m.name!r} has no latent input: shared_dim, its block size and nuisance_dim are all 0")
+                raise ValueError(
+                    f"modality {m.name!r} has no latent input: shared_dim, its block size and nuisance_dim are all 0"
+                )
             out_dim = tabular_param_dim(m.columns) if m.likelihood == "tabular" else m.measurement_dim
-            self.decoders[m.name] = GroupedMLP(m.num_measurements, in_dim, decoder_hidden_dim, out_dim, num_layers=decoder_layers)
+            self.decoders[m.name] = GroupedMLP(
+                m.num_measurements, in_dim, decoder_hidden_dim, out_dim, num_layers=decoder_layers
+            )
             if m.likelihood == "normal":
-                self.raw_scales[m.name] = nn.Parameter(torch.full((m.num_measurements, m.measurement_dim), _SOFTPLUS_ONE))
+                self.raw_scales[m.name] = nn.Parameter(
+                    torch.full((m.num_measurements, m.measurement_dim), _SOFTPLUS_ONE)
+                )
             elif m.likelihood == "tabular":
                 self.raw_scales[m.name] = nn.Parameter(torch.full((m.measurement_dim,), _SOFTPLUS_ONE))
 
@@ -446,8 +455,11 @@ class PersonaXModel(PyroModule):
 
     def order_prior_distribution(self) -> CausalOrder:
         """``p(pi)``: uniform choice among the available latents at every position."""
-        return CausalOrder(self.free_mask.new_zeros(self.free_mask.shape[-1], dtype=torch.get_default_dtype()),
-                           self.tiers, self.required_mask)
+        return CausalOrder(
+            self.free_mask.new_zeros(self.free_mask.shape[-1], dtype=torch.get_default_dtype()),
+            self.tiers,
+            self.required_mask,
+        )
 
     def edges_given_order(self, order: torch.Tensor) -> EdgesGivenOrder:
         """``p(G | pi)``: ``Bernoulli(edge_prior)`` on the free pairs that ``order`` allows."""
@@ -486,8 +498,9 @@ class PersonaXModel(PyroModule):
         pyro.factor("linear_extensions", self.linear_extension_correction(edges))
         return edges
 
-    def graph_sites(self, num_entities: int, *, sparsity: float | str = DEFAULT_SPARSITY, alpha: float = 0.0,
-                    rho: float = 1.0) -> torch.Tensor:
+    def graph_sites(
+        self, num_entities: int, *, sparsity: float | str = DEFAULT_SPARSITY, alpha: float = 0.0, rho: float = 1.0
+    ) -> torch.Tensor:
         """The graph part of the generative story: graph sites and the graph factors.
 
         Samples the graph (:meth:`sample_graph`) and adds the ``"sparsity"`` and
@@ -504,8 +517,9 @@ class PersonaXModel(PyroModule):
         pyro.factor("acyclicity", -(alpha * h + 0.5 * rho * h * h))
         return G
 
-    def graph_log_prior(self, edges: torch.Tensor, sparsity: float | str = DEFAULT_SPARSITY,
-                        num_entities: int = 1) -> torch.Tensor:
+    def graph_log_prior(
+        self, edges: torch.Tensor, sparsity: float | str = DEFAULT_SPARSITY, num_entities: int = 1
+    ) -> torch.Tensor:
         """Log prior weight of 0/1 DAGs ``(..., D, D)`` up to a constant, with the sparsity factor.
 
         ``|E| log(p0 / (1 - p0)) - lambda |E|`` over the free edges (``-inf`` for a graph
@@ -713,7 +727,9 @@ class PersonaXGuide(PyroModule):
                 out = 2 * b + (b * (b - 1) // 2 if posterior_covariance == "full" else 0)
                 self.encoders[m.name] = GroupedMLP(K, f, encoder_hidden_dim, out, num_layers=encoder_layers)
             if e > 0:
-                self.nuisance_encoders[m.name] = GroupedMLP(K, f + b, encoder_hidden_dim, 2 * e, num_layers=encoder_layers)
+                self.nuisance_encoders[m.name] = GroupedMLP(
+                    K, f + b, encoder_hidden_dim, 2 * e, num_layers=encoder_layers
+                )
 
     def edge_distribution(self, temperature: float = 1.0) -> PairwiseEdges:
         """Pairwise posterior only: ``q(G)`` as a :class:`PairwiseEdges` (relaxation ``temperature``).
@@ -721,7 +737,9 @@ class PersonaXGuide(PyroModule):
         Forbidden states have probability exactly 0 and required edges exactly 1.
         """
         if self.graph_posterior != "pairwise":
-            raise ValueError("edge_distribution: only for graph_posterior='pairwise'; use order_distribution / sample_graphs")
+            raise ValueError(
+                "edge_distribution: only for graph_posterior='pairwise'; use order_distribution / sample_graphs"
+            )
         logits = torch.where(self.pair_allowed, self.pair_logits, torch.full_like(self.pair_logits, IMPOSSIBLE))
         return PairwiseEdges(logits, temperature)
 
@@ -756,8 +774,9 @@ class PersonaXGuide(PyroModule):
         This is the one source of edge probabilities: every report of the package uses it.
         """
         if self.graph_posterior == "order":
-            return order_graph_edge_probs(self.order_distribution(), self.adjacency_logits(), self.free_mask,
-                                          self.required_mask)
+            return order_graph_edge_probs(
+                self.order_distribution(), self.adjacency_logits(), self.free_mask, self.required_mask
+            )
         return self.edge_distribution().edge_probs().detach()
 
     @torch.no_grad()
@@ -779,8 +798,14 @@ class PersonaXGuide(PyroModule):
             these values to score a draw.
         """
         if self.graph_posterior == "order":
-            order, edges = sample_order_graph(self.order_distribution(), self.adjacency_logits(), self.free_mask,
-                                              self.required_mask, num_samples, generator)
+            order, edges = sample_order_graph(
+                self.order_distribution(),
+                self.adjacency_logits(),
+                self.free_mask,
+                self.required_mask,
+                num_samples,
+                generator,
+            )
             return {"order": order, "edges": edges}
         return {"edges": self.edge_distribution().sample((num_samples,), generator=generator)}
 

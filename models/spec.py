@@ -41,7 +41,9 @@ class ModalitySpec:
 
     def __post_init__(self):
         if self.likelihood not in LIKELIHOODS:
-            raise ValueError(f"modality {self.name!r}: likelihood must be one of {LIKELIHOODS}; found {self.likelihood!r}")
+            raise ValueError(
+                f"modality {self.name!r}: likelihood must be one of {LIKELIHOODS}; found {self.likelihood!r}"
+            )
         if self.num_measurements < 1 or self.measurement_dim < 1:
             raise ValueError(
                 f"modality {self.name!r}: num_measurements and measurement_dim must be >= 1; "
@@ -50,13 +52,16 @@ class ModalitySpec:
         if self.likelihood == "tabular":
             if len(self.columns) != self.measurement_dim:
                 raise ValueError(
-                    f"modality {self.name!r}: {self.measurement_dim} tabular columns expected; found {len(self.columns)}"
+                    f"modality {self.name!r}: {self.measurement_dim} tabular columns expected; "
+                    f"found {len(self.columns)}"
                 )
             for c in self.columns:
                 if c.likelihood not in COLUMN_LIKELIHOODS:
                     raise ValueError(f"modality {self.name!r}, column {c.name!r}: unknown likelihood {c.likelihood!r}")
                 if c.likelihood == "categorical" and c.num_categories < 2:
-                    raise ValueError(f"modality {self.name!r}, column {c.name!r}: a categorical column needs >= 2 categories")
+                    raise ValueError(
+                        f"modality {self.name!r}, column {c.name!r}: a categorical column needs >= 2 categories"
+                    )
         elif self.columns:
             raise ValueError(f"modality {self.name!r}: columns are only for a tabular modality")
 
@@ -118,7 +123,11 @@ class ModelSpec:
         out = []
         for m in self.modalities:
             cols = [
-                {"name": c.name, "likelihood": c.likelihood, "categories": None if c.categories is None else list(c.categories)}
+                {
+                    "name": c.name,
+                    "likelihood": c.likelihood,
+                    "categories": None if c.categories is None else list(c.categories),
+                }
                 for c in m.columns
             ]
             out.append(
@@ -141,7 +150,9 @@ class ModelSpec:
                 TabularColumn(c["name"], c["likelihood"], None if c["categories"] is None else tuple(c["categories"]))
                 for c in m.get("columns", ())
             )
-            mods.append(ModalitySpec(m["name"], int(m["num_measurements"]), int(m["measurement_dim"]), m["likelihood"], cols))
+            mods.append(
+                ModalitySpec(m["name"], int(m["num_measurements"]), int(m["measurement_dim"]), m["likelihood"], cols)
+            )
         return cls(tuple(mods))
 
     def check_batch(self, batch: Mapping[str, ModalityTensors]) -> int:
@@ -176,7 +187,10 @@ class ModelSpec:
 def _check_modality(m: ModalitySpec, t, rows):
     values, mask = t[0], t[1]
     if not isinstance(values, torch.Tensor) or not isinstance(mask, torch.Tensor):
-        raise TypeError(f"batch[{m.name!r}]: values and mask must be torch tensors; found {type(values).__name__}, {type(mask).__name__}")
+        raise TypeError(
+            f"batch[{m.name!r}]: values and mask must be torch tensors; "
+            f"found {type(values).__name__}, {type(mask).__name__}"
+        )
     K, d = m.num_measurements, m.measurement_dim
     if values.dim() != 3 or tuple(values.shape[1:]) != (K, d):
         raise ValueError(f"batch[{m.name!r}].values: expected shape (B, {K}, {d}); found {tuple(values.shape)}")
@@ -186,7 +200,10 @@ def _check_modality(m: ModalitySpec, t, rows):
     if rows is not None and B != rows:
         raise ValueError(f"batch[{m.name!r}]: has {B} rows but other modalities have {rows}")
     if mask.dtype != torch.bool or tuple(mask.shape) != (B, K):
-        raise ValueError(f"batch[{m.name!r}].mask: expected a bool tensor of shape ({B}, {K}); found {mask.dtype} {tuple(mask.shape)}")
+        raise ValueError(
+            f"batch[{m.name!r}].mask: expected a bool tensor of shape ({B}, {K}); "
+            f"found {mask.dtype} {tuple(mask.shape)}"
+        )
     cell = t[2] if len(t) > 2 else None
     if m.likelihood == "tabular":
         if cell is None or cell.dtype != torch.bool or tuple(cell.shape) != (B, d):

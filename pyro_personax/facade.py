@@ -67,7 +67,8 @@ def _split_options(mechanism: str, options: dict) -> tuple[dict, dict]:
     unknown = sorted(set(options) - model_keys - guide_keys)
     if unknown:
         raise TypeError(
-            f"PersonaX: unknown model options {unknown}; accepted are {sorted((model_keys | guide_keys) - {'mechanism'})}"
+            f"PersonaX: unknown model options {unknown}; "
+            f"accepted are {sorted((model_keys | guide_keys) - {'mechanism'})}"
         )
     model_opts = {k: v for k, v in options.items() if k in model_keys}
     model_opts["mechanism"] = mechanism
@@ -75,7 +76,9 @@ def _split_options(mechanism: str, options: dict) -> tuple[dict, dict]:
     return model_opts, guide_opts
 
 
-def _layout_from_data(data: MultiModalData, latent_dims, shared_dim: int, shared_is_root: bool, knowledge: dict) -> LatentLayout:
+def _layout_from_data(
+    data: MultiModalData, latent_dims, shared_dim: int, shared_is_root: bool, knowledge: dict
+) -> LatentLayout:
     if latent_dims is None:
         raise ValueError("latent_dims: required with a MultiModalData (a mapping modality -> latent block size)")
     if not hasattr(latent_dims, "items"):
@@ -206,7 +209,9 @@ class PersonaX:
             raise TypeError(f"{what}: expected a MultiModalData; found {type(data).__name__}")
         spec = ModelSpec.from_data(data)
         if self.spec is not None and spec != self.spec:
-            raise ValueError(f"{what}: its modalities/shapes {spec.to_dict()} differ from the model's {self.spec.to_dict()}")
+            raise ValueError(
+                f"{what}: its modalities/shapes {spec.to_dict()} differ from the model's {self.spec.to_dict()}"
+            )
         return spec
 
     # ------------------------------------------------------------------ fit
@@ -290,13 +295,20 @@ class PersonaX:
         """
         spec = self._spec_of(data)
         config = TrainerConfig(
-            num_epochs=num_epochs, batch_size=batch_size, learning_rate=learning_rate,
-            graph_learning_rate=graph_learning_rate, clip_norm=clip_norm,
-            sparsity=sparsity, auglag=AugLagConfig() if auglag is None else auglag,
+            num_epochs=num_epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            graph_learning_rate=graph_learning_rate,
+            clip_norm=clip_norm,
+            sparsity=sparsity,
+            auglag=AugLagConfig() if auglag is None else auglag,
             temperature=TemperatureSchedule(temperature[0], temperature[1], anneal_epochs),
-            kl_warmup=KLWarmup(kl_warmup_epochs), graph_warmup_epochs=num_epochs // 10 if graph_warmup_epochs is None else graph_warmup_epochs,
-            patience=patience, checkpoint_every=checkpoint_every,
-            graph_particles=graph_particles, mechanism_fit_weight=mechanism_fit_weight,
+            kl_warmup=KLWarmup(kl_warmup_epochs),
+            graph_warmup_epochs=num_epochs // 10 if graph_warmup_epochs is None else graph_warmup_epochs,
+            patience=patience,
+            checkpoint_every=checkpoint_every,
+            graph_particles=graph_particles,
+            mechanism_fit_weight=mechanism_fit_weight,
             mechanisms_in_elbo=mechanisms_in_elbo,
             progress=progress,
         )
@@ -304,8 +316,15 @@ class PersonaX:
         train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
         self.spec = spec
         models, guides, result = fit_chains(
-            self._build, train_tensors, val_tensors, config=config, num_chains=num_chains, seed=seed,
-            device=dev, checkpoint_dir=checkpoint_dir, resume=resume,
+            self._build,
+            train_tensors,
+            val_tensors,
+            config=config,
+            num_chains=num_chains,
+            seed=seed,
+            device=dev,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
         )
         self._models, self._guides, self.fit_result, self.device = models, guides, result, dev
         self._fit_data = data
@@ -535,7 +554,9 @@ class PersonaX:
                 "chain %d's latents do not match chain 0's (latent %r: matched |Spearman| %.2f); the restarts found "
                 "different representations and pooled edge probabilities mix them; see chain_alignment and the "
                 "per-chain edge probabilities",
-                c, self.layout.names[j], corr[c, j],
+                c,
+                self.layout.names[j],
+                corr[c, j],
             )
         return self.chain_alignment
 
@@ -638,10 +659,19 @@ class PersonaX:
         if data is not None:
             self._spec_of(data)
         arrays = collect_posterior(
-            self, data, num_samples=num_samples, num_predictive=num_predictive,
-            max_entities=max_entities, seed=seed,
+            self,
+            data,
+            num_samples=num_samples,
+            num_predictive=num_predictive,
+            max_entities=max_entities,
+            seed=seed,
         )
-        attrs = {"mechanism": self.mechanism, "model_options": self.model_options, "num_samples": num_samples, "seed": seed}
+        attrs = {
+            "mechanism": self.mechanism,
+            "model_options": self.model_options,
+            "num_samples": num_samples,
+            "seed": seed,
+        }
         return build_inference_data(self.layout, attrs=attrs, **arrays)
 
     # ------------------------------------------------------------------ persistence
@@ -658,7 +688,9 @@ class PersonaX:
         try:
             return json.loads(json.dumps(config))
         except TypeError as err:
-            raise TypeError(f"save: model options must be JSON-serialisable; found {self.model_options!r} ({err})") from err
+            raise TypeError(
+                f"save: model options must be JSON-serialisable; found {self.model_options!r} ({err})"
+            ) from err
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Save the fitted model to the directory ``path``.
@@ -698,7 +730,10 @@ class PersonaX:
         """
         path = Path(path)
         if not (path / _CONFIG).is_file() or not (path / _STATES).is_file():
-            raise ValueError(f"load: expected {_CONFIG} and {_STATES} in {str(path)!r}; found {sorted(p.name for p in path.glob('*')) if path.is_dir() else 'no directory'}")
+            raise ValueError(
+                f"load: expected {_CONFIG} and {_STATES} in {str(path)!r}; "
+                f"found {sorted(p.name for p in path.glob('*')) if path.is_dir() else 'no directory'}"
+            )
         config = json.loads((path / _CONFIG).read_text())
         if config.get("format") != _FORMAT:
             raise ValueError(
@@ -725,4 +760,3 @@ class PersonaX:
     def __repr__(self) -> str:
         status = f"{self.num_chains} chains fitted" if self.num_chains else "not fitted"
         return f"PersonaX(latents={list(self.layout.names)}, mechanism={self.mechanism!r}, {status})"
-

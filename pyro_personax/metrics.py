@@ -873,7 +873,8 @@ def evaluate_recovery(
     fit = r2(learned, true, train=train, test=test, seed=seed).value if with_r2 else np.nan
     out = {"mcc": m.value, "r2": fit, "permutation": m.permutation}
     if identified is not None:
-        T = _as_binary(true_adjacency, "true_adjacency").astype(bool) & _as_binary(identified, "identified").astype(bool)
+        T = _as_binary(true_adjacency, "true_adjacency").astype(bool)
+        T &= _as_binary(identified, "identified").astype(bool)
         pinned = T.any(0) | T.any(1)
         out["mcc_pinned"] = float(np.abs(m.correlations[pinned]).mean()) if pinned.any() else np.nan
     if edge_probs is not None:

@@ -95,7 +95,9 @@ def test_fit_refuses_existing_run_and_bad_config(fitted_run, tmp_path, capsys):
     bad.write_text('[model]\nlatent_dims = { a = 1 }\nunknown_key = 3\n[data]\ndataset = "celeb"\npath = "x"\n')
     assert main(["fit", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "unknown_key" in capsys.readouterr().err
-    bad.write_text('[model]\nlatent_dims = { a = 1 }\n[data]\ndataset = "celeb"\npath = "x"\n[fit]\ngraph_learning_rate = 0\n')
+    bad.write_text(
+        '[model]\nlatent_dims = { a = 1 }\n[data]\ndataset = "celeb"\npath = "x"\n[fit]\ngraph_learning_rate = 0\n'
+    )
     assert main(["fit", str(bad), "--out", str(tmp_path / "r")]) == 2
     assert "[fit] graph_learning_rate" in capsys.readouterr().err
 
@@ -111,8 +113,23 @@ def test_report_rerenders_from_posterior(fitted_run, capsys):
 @pytest.mark.slow
 def test_demo_small(tmp_path, capsys):
     out = tmp_path / "demo"
-    args = ["demo", "--out", str(out), "-n", "150", "--num-epochs", "2", "--num-chains", "2",
-            "--level1-tests", "rcit", "chisq", "--no-progress", "--device", "cpu"]
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "-n",
+        "150",
+        "--num-epochs",
+        "2",
+        "--num-chains",
+        "2",
+        "--level1-tests",
+        "rcit",
+        "chisq",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "most probable edges" in text and "report:" in text and "MCC" in text
@@ -121,8 +138,14 @@ def test_demo_small(tmp_path, capsys):
     assert "(true graph: 12 edges, 7 of them cross-modal: the ones the data decide)" in text
     assert "identified (cross-modal) edges: " in text and " of 7 recovered at P > 0.5, AUROC " in text
     assert "over the 30 ordered cross-modal pairs" in text
-    for name in ("level1/independence.csv", "level1/pvalue_heatmap.png", "run/posterior.nc",
-                 "run/report/report.html", "data/table.parquet", "truth/adjacency.csv"):
+    for name in (
+        "level1/independence.csv",
+        "level1/pvalue_heatmap.png",
+        "run/posterior.nc",
+        "run/report/report.html",
+        "data/table.parquet",
+        "truth/adjacency.csv",
+    ):
         assert (out / name).stat().st_size > 0, name
     # the demo's own folder is reused: a second run replaces its outputs, and a file the
     # user keeps there is untouched
@@ -137,8 +160,22 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path, capsys):
     out = tmp_path / "mine"
     (out / "truth").mkdir(parents=True)
     (out / "truth" / "latents.npy").write_bytes(b"user data")
-    args = ["demo", "--out", str(out), "-n", "60", "--num-epochs", "1", "--num-chains", "1",
-            "--level1-tests", "chisq", "--no-progress", "--device", "cpu"]
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "-n",
+        "60",
+        "--num-epochs",
+        "1",
+        "--num-chains",
+        "1",
+        "--level1-tests",
+        "chisq",
+        "--no-progress",
+        "--device",
+        "cpu",
+    ]
     assert main(args) == 2
     assert "was not written by personax demo" in capsys.readouterr().err
     assert (out / "truth" / "latents.npy").read_bytes() == b"user data"

@@ -63,7 +63,9 @@ def test_prior_is_independent_edges_conditioned_on_no_two_cycle():
     probs = torch.tensor([[0.0, 0.2, 1.0], [0.3, 0.0, 0.0], [0.0, 0.4, 0.0]], dtype=torch.float64)
     d = PairwiseEdges(pair_state_logits(probs))
     A = _all_graphs(3)
-    independent = (probs * A + (1 - probs) * (1 - A)).masked_fill(torch.eye(3, dtype=torch.bool), 1.0).flatten(-2).prod(-1)
+    independent = (
+        (probs * A + (1 - probs) * (1 - A)).masked_fill(torch.eye(3, dtype=torch.bool), 1.0).flatten(-2).prod(-1)
+    )
     no_two_cycle = (A * A.transpose(-1, -2)).sum((-2, -1)) == 0
     expected = torch.where(no_two_cycle, independent, 0.0)
     expected = expected / expected.sum()
@@ -81,7 +83,9 @@ def test_two_required_directions_are_rejected():
 
 def test_rsample_gradient_reaches_the_logits_and_impossible_states_stay_out():
     logits = torch.zeros(3, 3, requires_grad=True)
-    masked = torch.where(torch.tensor([[True, True, True], [False, True, True], [True, True, True]]), logits, IMPOSSIBLE)
+    masked = torch.where(
+        torch.tensor([[True, True, True], [False, True, True], [True, True, True]]), logits, IMPOSSIBLE
+    )
     d = PairwiseEdges(masked, temperature=0.5)
     A = d.rsample((500,))
     assert A[:, 0, 2].sum().item() == 0  # pair (0, 2) can never be 0 -> 2

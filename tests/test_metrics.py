@@ -139,7 +139,9 @@ def test_block_r2_reads_each_true_block_from_its_own_learned_block():
     rng = np.random.default_rng(5)
     z = rng.normal(size=(600, 3))  # true blocks: a = (z0, z1), b = (z2,)
     noise = rng.normal(size=(600, 1))
-    learned = np.column_stack([np.tanh(z[:, 0]) + 0.3 * z[:, 1], np.tanh(z[:, 1]) + 0.5 * z[:, 1], noise[:, 0], z[:, 2]])
+    learned = np.column_stack(
+        [np.tanh(z[:, 0]) + 0.3 * z[:, 1], np.tanh(z[:, 1]) + 0.5 * z[:, 1], noise[:, 0], z[:, 2]]
+    )
     res = block_r2(learned, z, ["a", "a", "b", "b"], ["a", "a", "b"], seed=0)
     assert list(res) == ["a", "b"]
     assert res["a"].per_latent.shape == (2,) and res["b"].per_latent.shape == (1,)
@@ -425,8 +427,7 @@ def test_evaluate_recovery_reports_mcc_over_the_pinned_latents(latents):
     noise = np.random.default_rng(2).normal(size=400)
     learned = np.column_stack([noise, true[:, 1], true[:, 2]])  # latent 0 is lost
     identified = np.array([[0, 0, 1], [0, 0, 1], [1, 1, 0]], dtype=bool)
-    out = evaluate_recovery(learned, true, CHAIN, CHAIN, identified=identified, learned_blocks="aab",
-                            true_blocks="aab")
+    out = evaluate_recovery(learned, true, CHAIN, CHAIN, identified=identified, learned_blocks="aab", true_blocks="aab")
     assert out["mcc_pinned"] == pytest.approx(1.0)
     assert out["mcc"] < 0.75
     none = evaluate_recovery(learned, true, None, CHAIN * 0, identified=identified)

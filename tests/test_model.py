@@ -60,7 +60,9 @@ def _elbo(model, guide, batch, seed=0, **kw):
     return Trace_ELBO().loss(model, guide, batch, **kw)
 
 
-@pytest.mark.parametrize("mechanism, edge_gradient", [("mlp", "autograd"), ("linear", "autograd"), ("mlp", "difference")])
+@pytest.mark.parametrize(
+    "mechanism, edge_gradient", [("mlp", "autograd"), ("linear", "autograd"), ("mlp", "difference")]
+)
 def test_one_svi_step_with_validation(mechanism, edge_gradient):
     data = _data()
     model, guide = _pair(data, mechanism=mechanism, edge_gradient=edge_gradient)
@@ -82,7 +84,9 @@ def test_site_names_shapes_and_scales():
     gtr = poutine.trace(guide).get_trace(_rows(batch, idx), **kw)
     mtr = poutine.trace(poutine.replay(model, trace=gtr)).get_trace(_rows(batch, idx), **kw)
     D, B = 5, 4
-    shapes = {n: tuple(s["value"].shape) for n, s in mtr.nodes.items() if s["type"] == "sample" and not n.startswith("_")}
+    shapes = {
+        n: tuple(s["value"].shape) for n, s in mtr.nodes.items() if s["type"] == "sample" and not n.startswith("_")
+    }
     torch.testing.assert_close(mtr.nodes["entity"]["value"], idx)  # the subsample indices
     del shapes["entity"]
     assert shapes == {
@@ -96,7 +100,13 @@ def test_site_names_shapes_and_scales():
         "x_text": (B, 2, 3),
         "x_bio": (B, 1, 3),
     }
-    assert set(n for n, s in gtr.nodes.items() if s["type"] == "sample") == {"edges", "entity", "z", "eta_face", "eta_text"}
+    assert set(n for n, s in gtr.nodes.items() if s["type"] == "sample") == {
+        "edges",
+        "entity",
+        "z",
+        "eta_face",
+        "eta_text",
+    }
     scale = N / B
     assert mtr.nodes["x_face"]["scale"] == pytest.approx(scale)
     assert mtr.nodes["z"]["scale"] == pytest.approx(scale * 0.5)
@@ -168,6 +178,7 @@ def test_masked_measurement_leaves_the_elbo_unchanged(covariance):
 
 def _particle_elbos(model, guide, batch, num_particles, **kw):
     """Per-particle ELBO (num_particles,) from one vectorised trace."""
+
     def vec(fn):
         return pyro.plate("particles", num_particles, dim=-2)(fn)
 
@@ -235,7 +246,10 @@ def test_spec_roundtrip_json():
 @pytest.mark.parametrize(
     "layout, message",
     [
-        (LatentLayout(1, {"face": 2, "text": 1, "bio": 1, "audio": 1}), r"layout modalities \['audio'\] are not in the data"),
+        (
+            LatentLayout(1, {"face": 2, "text": 1, "bio": 1, "audio": 1}),
+            r"layout modalities \['audio'\] are not in the data",
+        ),
         (LatentLayout(1, {"face": 2, "text": 1}), r"data modalities \['bio'\] have no block"),
         (LatentLayout(1, {"face": 2, "text": 7, "bio": 1}), "block 'text' has 7 latents"),
     ],
@@ -313,7 +327,9 @@ def test_full_covariance_guide_with_zero_correlations_is_the_diagonal_guide():
     torch.testing.assert_close(cov, torch.diag_embed(scale_d**2))
     # the ELBO is the same too (the entropy of q(z | x) included)
     model = PersonaXModel(_layout(), spec)
-    assert _elbo(model, full, batch, num_entities=N) == pytest.approx(_elbo(model, diagonal, batch, num_entities=N), rel=1e-5)
+    assert _elbo(model, full, batch, num_entities=N) == pytest.approx(
+        _elbo(model, diagonal, batch, num_entities=N), rel=1e-5
+    )
 
 
 def test_full_covariance_guide_correlates_latents_within_the_experts_coordinates():
@@ -337,7 +353,9 @@ def test_full_covariance_guide_correlates_latents_within_the_experts_coordinates
 
 
 def test_bad_posterior_covariance_raises():
-    with pytest.raises(ValueError, match=r"posterior_covariance: expected one of \('diagonal', 'full'\); found 'dense'"):
+    with pytest.raises(
+        ValueError, match=r"posterior_covariance: expected one of \('diagonal', 'full'\); found 'dense'"
+    ):
         PersonaXGuide(_layout(), ModelSpec.from_data(_data()), posterior_covariance="dense")
 
 
@@ -471,7 +489,12 @@ def test_order_posterior_svi_step_trains_graph_encoders_and_only_fits_mechanisms
     assert torch.isfinite(loss)
     assert guide.order_logits.grad is not None and guide.edge_logits.grad.abs().sum() > 0
     assert model.mechanisms.w1.grad is not None  # from the random-parent-set fit
-    for p in (*model.mechanisms.parameters(), *model.noise_flow.parameters(), *guide.parameters(), *model.decoders.parameters()):
+    for p in (
+        *model.mechanisms.parameters(),
+        *model.noise_flow.parameters(),
+        *guide.parameters(),
+        *model.decoders.parameters(),
+    ):
         p.grad = None
     with torch.no_grad():
         model.mechanisms.w2.add_(0.5)  # non-zero mechanisms, so the ELBO depends on them

@@ -50,7 +50,9 @@ class TinyModel(PyroModule):
                 temperature=0.5, kl_weight=1.0, observe=True):
         t = batch["x"]
         prior = torch.full((D, D), 0.3) * _offdiag(self.weights) + 1e-4
-        edges = pyro.sample("edges", dist.RelaxedBernoulliStraightThrough(torch.tensor(temperature), probs=prior).to_event(2))
+        edges = pyro.sample(
+            "edges", dist.RelaxedBernoulliStraightThrough(torch.tensor(temperature), probs=prior).to_event(2)
+        )
         w = self.edge_weights(edges)
         pyro.factor("sparsity", -sparsity * w.abs().sum())
         h = acyclicity(w)
@@ -88,8 +90,19 @@ class TinyGuide(PyroModule):
         loc = self.encoder(mean_x)
         return loc, self.log_scale.exp().expand_as(loc)
 
-    def forward(self, batch, *, num_entities, subsample=None, alpha=0.0, rho=1.0, sparsity=0.1,
-                temperature=0.5, kl_weight=1.0, observe=True):
+    def forward(
+        self,
+        batch,
+        *,
+        num_entities,
+        subsample=None,
+        alpha=0.0,
+        rho=1.0,
+        sparsity=0.1,
+        temperature=0.5,
+        kl_weight=1.0,
+        observe=True,
+    ):
         logits = self.logits - 1e4 * torch.eye(D)
         pyro.sample("edges", dist.RelaxedBernoulliStraightThrough(torch.tensor(temperature), logits=logits).to_event(2))
         loc, scale = self.latent_posterior(batch)
@@ -159,9 +172,20 @@ def test_temperature_and_kl_schedules():
         TemperatureSchedule(0.0, 0.2)
 
 
-@pytest.mark.parametrize("kw", [{"num_epochs": 0}, {"batch_size": 0}, {"learning_rate": -1.0}, {"patience": 0},
-                                {"lr_decay": 1.5}, {"sparsity": -1.0}, {"graph_learning_rate": 0.0},
-                                {"graph_learning_rate": float("nan")}, {"graph_learning_rate": True}])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"num_epochs": 0},
+        {"batch_size": 0},
+        {"learning_rate": -1.0},
+        {"patience": 0},
+        {"lr_decay": 1.5},
+        {"sparsity": -1.0},
+        {"graph_learning_rate": 0.0},
+        {"graph_learning_rate": float("nan")},
+        {"graph_learning_rate": True},
+    ],
+)
 def test_trainer_config_validation(kw):
     with pytest.raises(ValueError, match=next(iter(kw))):
         TrainerConfig(**kw)
@@ -276,8 +300,9 @@ def test_resume_with_other_data_is_refused(tmp_path):
 def test_nonfinite_loss_names_epoch_step_and_site():
     # call 1 initialises parameters; calls 2..5 are epoch 0 (4 batches); call 7 is epoch 1, step 1
     with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1; non-finite terms: model:bad_term") as info:
-        train_chain(lambda: (TinyModel(poison_step=6), TinyGuide()), _tensors(64), None,
-                    config=_config(batch_size=16), seed=0)
+        train_chain(
+            lambda: (TinyModel(poison_step=6), TinyGuide()), _tensors(64), None, config=_config(batch_size=16), seed=0
+        )
     assert isinstance(info.value, RuntimeError)
 
 
@@ -294,8 +319,7 @@ def test_nonfinite_parameter_is_reported():
 
 def test_early_stopping_keeps_the_best_state():
     train, val = _tensors(80), _tensors(20, seed=1)
-    cfg = _config(num_epochs=20, learning_rate=1e-9, patience=2, min_delta=10.0,
-                  auglag=AugLagConfig(tolerance=1e3))
+    cfg = _config(num_epochs=20, learning_rate=1e-9, patience=2, min_delta=10.0, auglag=AugLagConfig(tolerance=1e3))
     _, _, r = train_chain(build, train, val, config=cfg, seed=0)
     assert r.stopped_early and r.num_epochs == 3 and r.best_epoch == 0
     assert r.converged

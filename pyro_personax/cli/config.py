@@ -63,7 +63,9 @@ class DataConfig:
             )
         if self.dataset is not None:
             if self.dataset not in ("celeb", "athle"):
-                raise ValueError(f"run configuration [data] dataset: expected 'celeb' or 'athle'; found {self.dataset!r}")
+                raise ValueError(
+                    f"run configuration [data] dataset: expected 'celeb' or 'athle'; found {self.dataset!r}"
+                )
             if self.path is None:
                 raise ValueError("run configuration [data]: 'dataset' needs a 'path' to the local copy")
 
@@ -82,7 +84,9 @@ class ModelConfig:
         if not isinstance(self.latent_dims, dict) or not self.latent_dims:
             raise ValueError("run configuration [model] latent_dims: expected a table modality -> block size")
         if self.mechanism not in ("mlp", "linear"):
-            raise ValueError(f"run configuration [model] mechanism: expected 'mlp' or 'linear'; found {self.mechanism!r}")
+            raise ValueError(
+                f"run configuration [model] mechanism: expected 'mlp' or 'linear'; found {self.mechanism!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ def register(subparsers) -> None:
     p.add_argument("--num-chains", type=int, help="override [fit] num_chains (independent restarts)")
     p.add_argument("--seed", type=int, help="override [fit] seed")
     p.add_argument("--device", help="override [fit] device: auto, cpu or cuda")
-    p.add_argument("--num-samples", type=int, default=200, help="posterior draws per chain in posterior.nc (default 200)")
+    p.add_argument(
+        "--num-samples", type=int, default=200, help="posterior draws per chain in posterior.nc (default 200)"
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run in OUT")
     p.set_defaults(func=run)
@@ -60,18 +62,28 @@ def run(args: argparse.Namespace) -> int:
     data = load_data(config.data)
     m = config.model
     px = PersonaX(
-        data, latent_dims=m.latent_dims, shared_dim=m.shared_dim, mechanism=m.mechanism,
-        forbidden=list(m.forbidden) or None, required=list(m.required) or None,
+        data,
+        latent_dims=m.latent_dims,
+        shared_dim=m.shared_dim,
+        mechanism=m.mechanism,
+        forbidden=list(m.forbidden) or None,
+        required=list(m.required) or None,
     )
     px.fit(
-        data, num_epochs=fit_config.num_epochs, batch_size=fit_config.batch_size,
-        learning_rate=fit_config.learning_rate, graph_learning_rate=fit_config.graph_learning_rate,
-        num_chains=fit_config.num_chains, seed=fit_config.seed,
-        device=fit_config.device, validation_fraction=fit_config.validation_fraction,
+        data,
+        num_epochs=fit_config.num_epochs,
+        batch_size=fit_config.batch_size,
+        learning_rate=fit_config.learning_rate,
+        graph_learning_rate=fit_config.graph_learning_rate,
+        num_chains=fit_config.num_chains,
+        seed=fit_config.seed,
+        device=fit_config.device,
+        validation_fraction=fit_config.validation_fraction,
         progress=not args.no_progress,
     )
-    paths = write_fit_outputs(px, data, args.out, num_samples=args.num_samples, seed=fit_config.seed,
-                              overwrite=args.overwrite)
+    paths = write_fit_outputs(
+        px, data, args.out, num_samples=args.num_samples, seed=fit_config.seed, overwrite=args.overwrite
+    )
     print(f"fitted {px.num_chains} chain(s) on {data.num_entities} entities; run folder: {args.out}")
     _print_edges(px, "identified", "identified (cross-modal) edges, decided by the data:")
     _print_edges(px, "undecided", "undecided edges (inside a block or from the shared block; they follow the prior):")
@@ -80,4 +92,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"warning: {unpinned_warning(unpinned)}")
     print(f"report: {paths['report'] / 'report.html'}")
     return 0
-
