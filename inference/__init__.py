@@ -20,6 +20,7 @@ from pyro_personax.inference.oracle import (
     fit_graph_given_latents,
     fit_mechanisms_given_latents,
 )
+from pyro_personax.inference.refine import GraphRefinement, refine_graph
 from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import (
     AugLagConfig,
@@ -42,6 +43,7 @@ __all__ = [
     "ChainResult",
     "ExactGraphPosterior",
     "FitResult",
+    "GraphRefinement",
     "GraphParticleELBO",
     "KLWarmup",
     "NonFiniteLossError",
@@ -57,6 +59,7 @@ __all__ = [
     "identity_alignment",
     "index_batch",
     "load_checkpoint",
+    "refine_graph",
     "local_params",
     "resolve_device",
     "save_checkpoint",

@@ -40,6 +40,9 @@ class ChainResult:
         Whether early stopping ended the chain.
     wall_time
         Seconds spent training this chain (summed over resumed runs).
+    graph_refined
+        Whether the graph stage after SVI ran
+        (:func:`~pyro_personax.inference.refine.refine_graph`).
     """
 
     chain: int
@@ -56,6 +59,7 @@ class ChainResult:
     best_epoch: int = -1
     stopped_early: bool = False
     wall_time: float = 0.0
+    graph_refined: bool = False
 
     @property
     def num_epochs(self) -> int:

@@ -44,6 +44,7 @@ from pyro_personax.inference.checkpoint import (
 )
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.nonfinite import nonfinite_loss_error, nonfinite_sites
+from pyro_personax.inference.refine import GraphRefinement, refine_graph
 from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import (
     AugLagConfig,
@@ -51,7 +52,7 @@ from pyro_personax.inference.schedule import (
     KLWarmup,
     TemperatureSchedule,
 )
-from pyro_personax.models.personax import check_sparsity
+from pyro_personax.models.personax import DEFAULT_SPARSITY, check_sparsity
 
 __all__ = ["TrainerConfig", "local_params", "index_batch", "train_chain", "fit_chains"]
 
@@ -133,6 +134,11 @@ class TrainerConfig:
         Order posterior: train the mechanisms by the ELBO as well as on random parent
         sets. Off by default: the graph posterior is better calibrated; on, the latents
         are recovered more sharply (see ``benchmarks/RESULTS.md``).
+    graph_refinement
+        Settings of the graph stage after SVI
+        (:class:`~pyro_personax.inference.refine.GraphRefinement`; order posterior with
+        at most 12 latents): the mechanisms and ``q(G)`` fitted again, with restarts, to
+        the learned latents. ``None`` turns it off.
     checkpoint_every
         Write a checkpoint every this many epochs (when a directory is given).
     progress
@@ -155,6 +161,7 @@ class TrainerConfig:
     graph_particles: int = 8
     mechanism_fit_weight: float = 1.0
     mechanisms_in_elbo: bool = False
+    graph_refinement: GraphRefinement | None = field(default_factory=GraphRefinement)
     checkpoint_every: int = 1
     progress: bool = True
 
@@ -467,8 +474,14 @@ def train_chain(
             logger.info("chain %d: no checkpoint at %s; starting from scratch", chain, path)
         wall_before = trainer.result.wall_time
         _epochs(trainer, path, config)
-        trainer.result.wall_time = wall_before + time.perf_counter() - start
         trainer.restore_best()
+        if config.graph_refinement is not None:
+            sparsity = DEFAULT_SPARSITY if config.sparsity is None else config.sparsity
+            trainer.result.graph_refined = refine_graph(
+                trainer.model, trainer.guide, train, sparsity=sparsity, settings=config.graph_refinement,
+                seed=seed + chain, device=device,
+            )
+        trainer.result.wall_time = wall_before + time.perf_counter() - start
     return trainer.model, trainer.guide, trainer.result
 
 

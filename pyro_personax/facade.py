@@ -33,6 +33,7 @@ from pyro_personax.inference import (
     AugLagConfig,
     ChainAlignment,
     FitResult,
+    GraphRefinement,
     KLWarmup,
     TemperatureSchedule,
     TrainerConfig,
@@ -241,6 +242,7 @@ class PersonaX:
         graph_particles: int = 8,
         mechanism_fit_weight: float = 1.0,
         mechanisms_in_elbo: bool = False,
+        refine_graph: bool = True,
         checkpoint_every: int = 1,
     ) -> FitResult:
         """Train ``num_chains`` independent restarts by SVI.
@@ -287,6 +289,10 @@ class PersonaX:
             Graphs drawn per step from the order posterior, the weight of the
             mechanisms' fit on random parent sets, and whether the ELBO trains them too
             (see :class:`~pyro_personax.inference.TrainerConfig`).
+        refine_graph
+            Run the graph stage after SVI: the mechanisms and ``q(G)`` fitted again, with
+            restarts, to the learned latents (order posterior, at most 12 latents; see
+            :func:`~pyro_personax.inference.refine.refine_graph`).
 
         Returns
         -------
@@ -310,6 +316,7 @@ class PersonaX:
             graph_particles=graph_particles,
             mechanism_fit_weight=mechanism_fit_weight,
             mechanisms_in_elbo=mechanisms_in_elbo,
+            graph_refinement=GraphRefinement() if refine_graph else None,
             progress=progress,
         )
         dev = resolve_device(device)

@@ -1,0 +1,130 @@
+"""The graph stage after SVI: q(G) fitted again, with restarts, to the learned latents.
+
+Joint training moves the latents, the mechanisms and ``q(G)`` together, and the order
+part of ``q(G)`` is fitted by a mode-seeking objective: an order (and with it the
+orientation of its edges) chosen while the latents were still poor can persist, and a
+v-structure needs an order and an edge to move together. With the encoders and
+decoders trained, :func:`refine_graph` does one round of coordinate ascent on the parts
+of the ELBO that depend on the graph:
+
+1. ``z``: the posterior means of ``q(z | x)`` of the training entities (they stand in
+   for draws of ``q(z | x)``, whose spread is small once the latents are learned);
+2. the mechanisms and noise flows: fitted further to ``z`` on random parent sets, the
+   criterion training uses
+   (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`);
+3. ``q(G)``: fitted to ``p(G | z)`` with the same prior, sparsity factor and gradient
+   estimator as in training, from the trained ``q(G)`` and from random orders; the
+   restart with the highest ELBO is kept
+   (:func:`~pyro_personax.inference.oracle.fit_graph_given_latents`).
+
+Graphs are scored through a table of node terms, so the stage applies to the order
+posterior with at most ``MAX_TABLE_LATENTS`` latents; otherwise it is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+from pyro_personax.inference.oracle import (
+    MAX_TABLE_LATENTS,
+    fit_graph_given_latents,
+    fit_mechanisms_given_latents,
+)
+
+__all__ = ["GraphRefinement", "refine_graph"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GraphRefinement:
+    """Settings of the graph stage after SVI (see :func:`refine_graph`).
+
+    Parameters
+    ----------
+    mechanism_steps
+        Adam steps of the mechanisms' fit to the learned latents (``>= 0``).
+    graph_steps
+        Adam steps of each restart of the ``q(G)`` fit (``>= 1``).
+    num_restarts
+        Restarts of the ``q(G)`` fit: the trained ``q(G)`` and ``num_restarts - 1``
+        random orders (``>= 1``).
+    num_particles
+        Graphs per step of the ``q(G)`` fit (``>= 2``).
+    batch_size
+        Entities per encoder call and per node-table evaluation.
+    """
+
+    mechanism_steps: int = 300
+    graph_steps: int = 1000
+    num_restarts: int = 3
+    num_particles: int = 16
+    batch_size: int = 1024
+
+    def __post_init__(self):
+        lows = {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2, "batch_size": 1}
+        for name, low in lows.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+
+
+def applies(model, guide) -> bool:
+    """Whether :func:`refine_graph` runs for this pair (order posterior, at most ``MAX_TABLE_LATENTS`` latents)."""
+    return (getattr(guide, "graph_posterior", None) == "order"
+            and hasattr(guide, "latent_posterior")
+            and model.layout.latent_dim <= MAX_TABLE_LATENTS)
+
+
+@torch.no_grad()
+def posterior_means(guide, train, batch_size: int, device: torch.device) -> torch.Tensor:
+    """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (modality -> ``ModalityTensors``)."""
+    from pyro_personax.inference.trainer import index_batch
+
+    n = next(iter(train.values())).values.shape[0]
+    rows = torch.arange(n)
+    return torch.cat([guide.latent_posterior(index_batch(train, idx, device))[0] for idx in rows.split(batch_size)])
+
+
+def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefinement | None = None, seed: int = 0,
+                 device: torch.device | str = "cpu") -> bool:
+    """Fit the mechanisms and ``q(G)`` again to the learned latents (in place).
+
+    Parameters
+    ----------
+    model, guide
+        A trained :class:`~pyro_personax.models.PersonaXModel` / ``PersonaXGuide``.
+    train
+        The training rows: modality -> ``ModalityTensors`` with ``N`` rows.
+    sparsity
+        The sparsity factor of training (a weight or ``"bic"``, with ``N`` the training rows).
+    settings
+        :class:`GraphRefinement` (default settings when ``None``).
+    seed
+        Seed of the mechanisms' masks and of the restarts.
+    device
+        Device of the modules.
+
+    Returns
+    -------
+    bool
+        Whether the stage ran (it is skipped, with a log line, where :func:`applies` is false).
+    """
+    settings = GraphRefinement() if settings is None else settings
+    if not applies(model, guide):
+        logger.info("graph refinement skipped: it needs the order posterior and at most %d latents",
+                    MAX_TABLE_LATENTS)
+        return False
+    device = torch.device(device)
+    z = posterior_means(guide, train, settings.batch_size, device)
+    if settings.mechanism_steps:
+        with torch.enable_grad():
+            fit_mechanisms_given_latents(model, z, num_steps=settings.mechanism_steps, seed=seed)
+    with torch.enable_grad():
+        fit_graph_given_latents(model, guide, z, num_steps=settings.graph_steps, num_particles=settings.num_particles,
+                                sparsity=sparsity, num_restarts=settings.num_restarts,
+                                batch_size=min(settings.batch_size, 256), seed=seed)
+    return True

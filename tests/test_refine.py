@@ -1,0 +1,67 @@
+"""The graph stage after SVI: q(G) refitted, with restarts, to the learned latents."""
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_personax import PersonaX
+from pyro_personax.inference import GraphRefinement, TrainerConfig, refine_graph
+from pyro_personax.inference.oracle import exact_graph_posterior
+from pyro_personax.inference.refine import applies, posterior_means
+from pyro_personax.layout import LatentLayout
+from pyro_personax.synthetic.graphs import erdos_renyi_dag, observe_latents, simulate_sem
+
+N = 400
+
+
+@pytest.fixture(scope="module")
+def problem():
+    layout = LatentLayout(0, {f"m{k + 1}": 1 for k in range(4)})
+    A = erdos_renyi_dag(layout, expected_degree=1.5, seed=3)
+    z = simulate_sem(A, N, mechanism="mlp", noise="laplace", seed=3)
+    data, truth = observe_latents(z, A, layout, num_measurements=2, measurement_dim=4, seed=3)
+    return data, truth
+
+
+def _fit(data, **kw):
+    px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0)
+    px.fit(data, num_epochs=4, seed=0, progress=False, validation_fraction=None, **kw)
+    return px
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="num_restarts: expected an int >= 1; found 0"):
+        GraphRefinement(num_restarts=0)
+    with pytest.raises(ValueError, match="num_particles"):
+        GraphRefinement(num_particles=1)
+    assert TrainerConfig().graph_refinement == GraphRefinement()
+
+
+@pytest.mark.slow
+def test_refined_posterior_is_the_exact_posterior_given_the_learned_latents(problem):
+    """After the stage, q(G)'s marginals match p(G | posterior means) under the refitted mechanisms."""
+    data, _ = problem
+    px = _fit(data)
+    assert px.fit_result.chains[0].graph_refined
+    model, guide = px.model(0), px.guide(0)
+    train = data.to_tensors()
+    z = posterior_means(guide, train, 256, torch.device("cpu"))
+    exact = exact_graph_posterior(model, z).edge_probabilities()
+    fitted = guide.edge_probabilities().detach().numpy()
+    off = ~np.eye(4, dtype=bool)
+    assert np.abs(exact - fitted)[off].mean() < 0.05
+
+
+@pytest.mark.slow
+def test_the_stage_can_be_turned_off(problem):
+    data, _ = problem
+    assert not _fit(data, refine_graph=False).fit_result.chains[0].graph_refined
+
+
+def test_the_stage_applies_to_the_order_posterior_only(problem):
+    data, _ = problem
+    dims = {m: 1 for m in data.modalities}
+    assert applies(*PersonaX(data, latent_dims=dims, shared_dim=0)._build())
+    model, guide = PersonaX(data, latent_dims=dims, shared_dim=0, graph_posterior="pairwise")._build()
+    assert not applies(model, guide)
+    assert not refine_graph(model, guide, data.to_tensors())
