@@ -104,6 +104,7 @@ EQUIVALENT_ROW = "sparsest equivalent (as likely as the truth)"
 LATENT_DIMS = {"colour": 2, "fashion": 4}
 NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 BLOCKS = ("colour", "colour", "fashion", "fashion")  # block of Z11, Z12, Z21, Z22
+PROGRESS_COLUMNS = ("R2", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_SPURIOUS_X", "SHD", "wall_s")
 
 
 def latent_dims(args) -> dict[str, int]:
@@ -428,6 +429,8 @@ def main(argv=None) -> pd.DataFrame:
     rows = []
     for seed in args.seeds:
         rows += run_seed(seed, args, with_model=not args.pca_only)
+        for row in rows[-1:] if not args.pca_only else []:
+            print(f"seed {seed}: " + ", ".join(f"{k} {row[k]:.3f}" for k in PROGRESS_COLUMNS), flush=True)
     if args.csv:
         pd.DataFrame(rows).to_csv(args.csv, index=False, mode="x")
     table = summarise(rows)

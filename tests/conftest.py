@@ -24,6 +24,20 @@ def _pyro_state():
     pyro.clear_param_store()
 
 
+@pytest.fixture(autouse=True)
+def _short_graph_stage(request, monkeypatch):
+    """A short graph stage after SVI in every ``PersonaX.fit`` of the suite, except in tests
+    marked ``graph_stage``, which run the default one (about 3,000 q(G) steps per chain)."""
+    if "graph_stage" in request.keywords:
+        return
+    import functools
+
+    import pyro_personax.facade as facade
+
+    short = functools.partial(facade.GraphRefinement, mechanism_steps=20, graph_steps=20, num_restarts=2)
+    monkeypatch.setattr(facade, "GraphRefinement", short)
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

@@ -45,6 +45,7 @@ def _matched_edges(px, data, z):
 
 
 @pytest.mark.slow
+@pytest.mark.graph_stage
 def test_recovers_v_structure():
     data, z = _simulate(2000, seed=0)
     px = PersonaX(data, latent_dims={name: 1 for name in NAMES}, mechanism="mlp")

@@ -38,6 +38,7 @@ def test_settings_are_checked():
 
 
 @pytest.mark.slow
+@pytest.mark.graph_stage
 def test_refined_posterior_is_the_exact_posterior_given_the_learned_latents(problem):
     """After the stage, q(G)'s marginals match p(G | posterior means) under the refitted mechanisms."""
     data, _ = problem
