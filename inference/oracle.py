@@ -23,6 +23,7 @@ flows to given latents by the criterion training uses.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -166,7 +167,7 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
 
 def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_particles: int = 16,
                             learning_rate: float = 0.05, sparsity: float | str = "bic", num_restarts: int = 3,
-                            batch_size: int = 256, seed: int = 0) -> np.ndarray:
+                            batch_size: int = 256, seed: int = 0, progress: bool = False) -> np.ndarray:
     """Fit the guide's ``q(G)`` to ``p(G | z)`` with the latents observed and the mechanisms fixed.
 
     Only ``guide.graph_parameters()`` change (Adam, ``num_steps`` steps of the training
@@ -193,6 +194,8 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
         Rows per evaluation of the node table.
     seed
         Seed of the graph draws and of the restarts' initial orders.
+    progress
+        Show a progress bar over the steps of all restarts.
 
     Returns
     -------
@@ -219,7 +222,7 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     evaluate = GraphParticleELBO(graph_model, graph_guide, 1024, mechanism_fit_weight=0.0)
     params = guide.graph_parameters()
     best, best_elbo = None, -float("inf")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _steps_bar(progress, num_restarts * num_steps) as bar:
         torch.manual_seed(seed)
         for restart in range(num_restarts):
             if restart > 0:
@@ -232,6 +235,8 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
                 (loss_fn() / n).backward()
                 model.zero_grad(set_to_none=True)
                 optimizer.step()
+                if bar is not None:
+                    bar.update(1)
             with torch.no_grad():
                 elbo = -float(evaluate())
             if elbo > best_elbo:
@@ -240,6 +245,15 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
             for p, value in zip(params, best):
                 p.copy_(value)
     return guide.edge_probabilities().cpu().numpy()
+
+
+def _steps_bar(enabled: bool, total: int):
+    """A tqdm bar over the q(G) steps (a do-nothing context when disabled)."""
+    if not enabled:
+        return contextlib.nullcontext()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc="graph stage", unit="step", leave=False)
 
 
 def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: int = 16, learning_rate: float = 0.02,

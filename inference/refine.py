@@ -90,7 +90,7 @@ def posterior_means(guide, train, batch_size: int, device: torch.device) -> torc
 
 
 def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefinement | None = None, seed: int = 0,
-                 device: torch.device | str = "cpu") -> bool:
+                 device: torch.device | str = "cpu", progress: bool = False) -> bool:
     """Fit the mechanisms and ``q(G)`` again to the learned latents (in place).
 
     Parameters
@@ -107,6 +107,8 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         Seed of the mechanisms' masks and of the restarts.
     device
         Device of the modules.
+    progress
+        Show a progress bar over the ``q(G)`` steps.
 
     Returns
     -------
@@ -126,5 +128,5 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
     with torch.enable_grad():
         fit_graph_given_latents(model, guide, z, num_steps=settings.graph_steps, num_particles=settings.num_particles,
                                 sparsity=sparsity, num_restarts=settings.num_restarts,
-                                batch_size=min(settings.batch_size, 256), seed=seed)
+                                batch_size=min(settings.batch_size, 256), seed=seed, progress=progress)
     return True

@@ -479,7 +479,7 @@ def train_chain(
             sparsity = DEFAULT_SPARSITY if config.sparsity is None else config.sparsity
             trainer.result.graph_refined = refine_graph(
                 trainer.model, trainer.guide, train, sparsity=sparsity, settings=config.graph_refinement,
-                seed=seed + chain, device=device,
+                seed=seed + chain, device=device, progress=config.progress,
             )
         trainer.result.wall_time = wall_before + time.perf_counter() - start
     return trainer.model, trainer.guide, trainer.result
