@@ -65,11 +65,16 @@ class GraphRefinement:
     batch_size: int = 1024
 
     def __post_init__(self):
-        lows = {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2, "batch_size": 1}
-        for name, low in lows.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+        check_int_fields(self, {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2,
+                                "batch_size": 1})
+
+
+def check_int_fields(config, lows: dict[str, int]) -> None:
+    """Raise a ``ValueError`` naming the first field of ``config`` that is not an int ``>=`` its bound in ``lows``."""
+    for name, low in lows.items():
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
 
 
 def applies(model, guide) -> bool:

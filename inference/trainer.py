@@ -44,7 +44,7 @@ from pyro_personax.inference.checkpoint import (
 )
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.nonfinite import nonfinite_loss_error, nonfinite_sites
-from pyro_personax.inference.refine import GraphRefinement, refine_graph
+from pyro_personax.inference.refine import GraphRefinement, check_int_fields, refine_graph
 from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import (
     AugLagConfig,
@@ -166,11 +166,8 @@ class TrainerConfig:
     progress: bool = True
 
     def __post_init__(self):
-        ints = {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0, "graph_particles": 2}
-        for name, low in ints.items():
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+        check_int_fields(self, {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0,
+                                "graph_particles": 2})
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ValueError(f"patience: expected None or an int >= 1; found {self.patience!r}")
         for name in ("learning_rate", "clip_norm", "graph_learning_rate"):
