@@ -33,6 +33,7 @@ import pandas as pd
 from pyro_personax.graph import to_dag
 from pyro_personax.identifiability import (
     UNDECIDED_REASON,
+    measurement_map_note,
     select_edges,
     unpinned_latents,
     unpinned_warning,
@@ -190,9 +191,12 @@ def _identified_line(dag: np.ndarray, layout) -> str:
     """How many thresholded edges the data decide, and which latents they do not pin."""
     ident = dag.astype(bool) & layout.identified_mask()
     line = (
-        f"- Identified (cross-modal) edges in the thresholded graph: {int(ident.sum())} of {int(dag.sum())}; "
+        f"- Identified edges in the thresholded graph: {int(ident.sum())} of {int(dag.sum())}; "
         f"the other {int(dag.sum() - ident.sum())} are undecided. {UNDECIDED_REASON}"
     )
+    note = measurement_map_note(layout)
+    if note:
+        line += f" Note: {note}."
     unpinned = unpinned_latents(layout, dag.astype(float), 0.5)
     if unpinned:
         line += f" Warning: {unpinned_warning(unpinned)}."

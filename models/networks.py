@@ -7,7 +7,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["GroupedLinear", "GroupedMLP"]
+__all__ = ["GroupedLinear", "GroupedMLP", "MaskedDecoder"]
 
 
 class GroupedLinear(nn.Module):
@@ -70,3 +70,45 @@ class GroupedMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply each group's MLP; ``x`` is ``(..., G, in)``."""
         return self.net(x)
+
+
+class MaskedDecoder(nn.Module):
+    """A decoder whose output features read declared subsets of its inputs.
+
+    Each group ``(inputs, outputs)`` has its own :class:`GroupedMLP` from the input
+    columns ``inputs`` to the output features ``outputs``; the groups' outputs are put
+    back in feature order, so an output feature depends only on its group's inputs.
+
+    Parameters
+    ----------
+    num_measurements
+        ``K`` (one set of weights per measurement, as :class:`GroupedMLP`).
+    groups
+        Sequence of ``(inputs, outputs)`` index sequences; the ``outputs`` of all groups
+        must partition ``range(out_dim)``.
+    hidden_dim, num_layers
+        Width and depth of each group's MLP.
+
+    Examples
+    --------
+    >>> net = MaskedDecoder(2, [([0, 2], [1]), ([1, 2], [0, 2])], 8)
+    >>> net(torch.zeros(5, 2, 3)).shape
+    torch.Size([5, 2, 3])
+    """
+
+    def __init__(self, num_measurements: int, groups, hidden_dim: int, *, num_layers: int = 2):
+        super().__init__()
+        outputs = [int(o) for _, outs in groups for o in outs]
+        if sorted(outputs) != list(range(len(outputs))):
+            raise ValueError(f"groups: the output features must partition range(out_dim); found {sorted(outputs)}")
+        self.nets = nn.ModuleList(
+            GroupedMLP(num_measurements, len(ins), hidden_dim, len(outs), num_layers=num_layers) for ins, outs in groups
+        )
+        for g, (ins, _) in enumerate(groups):
+            self.register_buffer(f"inputs_{g}", torch.as_tensor([int(i) for i in ins], dtype=torch.long))
+        self.register_buffer("order", torch.argsort(torch.as_tensor(outputs, dtype=torch.long)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x (..., K, in) -> (..., K, out)``."""
+        outs = [net(x.index_select(-1, getattr(self, f"inputs_{g}"))) for g, net in enumerate(self.nets)]
+        return torch.cat(outs, dim=-1).index_select(-1, self.order)

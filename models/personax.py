@@ -45,7 +45,7 @@ from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
 from .experts import product_of_experts, product_of_experts_full
 from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow, frozen
 from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
-from .networks import GroupedMLP
+from .networks import GroupedMLP, MaskedDecoder
 from .order_graph import (
     CausalOrder,
     ColumnFactor,
@@ -68,6 +68,8 @@ __all__ = [
 
 DEFAULT_SPARSITY = "bic"
 DEFAULT_NUISANCE_DIM = 2
+#: Choices of ``latent_transform``: a per-latent monotone spline after the structural equations, or none.
+LATENT_TRANSFORMS = ("spline", "identity")
 POSTERIOR_COVARIANCES = ("diagonal", "full")
 GRAPH_POSTERIORS = ("order", "pairwise")
 DEFAULT_GRAPH_POSTERIOR = "order"
@@ -99,6 +101,40 @@ def _check_layout_spec(layout, spec) -> None:
                 f"layout block {m.name!r} has {size} latents but modality {m.name!r} has only "
                 f"{m.num_measurements} x {m.measurement_dim} = {observed} observed dimensions"
             )
+    _check_measurement_map(layout, spec)
+
+
+def _check_measurement_map(layout: LatentLayout, spec: ModelSpec) -> None:
+    """Every mapped modality is not tabular and its groups cover its features exactly once."""
+    for mod in layout.measurement_map:
+        m = spec[mod]
+        if m.likelihood == "tabular":
+            raise ValueError(f"measurement_map[{mod!r}]: not available for a tabular modality")
+        features = sorted(f for group, _ in layout.decoder_groups(mod) for f in group)
+        if features != list(range(m.measurement_dim)):
+            missing = sorted(set(range(m.measurement_dim)) - set(features))
+            extra = sorted(set(features) - set(range(m.measurement_dim)))
+            raise ValueError(
+                f"measurement_map[{mod!r}]: the groups must cover the {m.measurement_dim} features of {mod!r} once; "
+                f"features in no group: {missing}, out of range: {extra}"
+            )
+
+
+def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, hidden_dim: int, layers: int):
+    """The decoder of modality ``m``: a :class:`GroupedMLP`, or a :class:`MaskedDecoder` under a measurement map.
+
+    A masked group reads the columns of its latents among :meth:`LatentLayout.decoder_inputs` and
+    every nuisance column.
+    """
+    if m.name not in layout.measurement_map:
+        return GroupedMLP(m.num_measurements, in_dim, hidden_dim, out_dim, num_layers=layers)
+    position = {int(j): c for c, j in enumerate(layout.decoder_inputs(m.name))}
+    lat_dim = len(position)
+    groups = [
+        ([position[int(j)] for j in inputs] + list(range(lat_dim, in_dim)), list(features))
+        for features, inputs in layout.decoder_groups(m.name)
+    ]
+    return MaskedDecoder(m.num_measurements, groups, hidden_dim, num_layers=layers)
 
 
 def _resolve_nuisance(spec: ModelSpec, nuisance_dim) -> dict[str, int]:
@@ -262,7 +298,11 @@ class PersonaXModel(PyroModule):
     Sun et al.'s (ICLR 2025) Condition 4.3: a single latent only when every mixing inside
     its block would add cross-modal edges, so a modality latent with no cross-modal
     neighbour is not pinned. The other edges, and orientations that neither conditional
-    independences nor the noise model fix, follow the prior and the fit's start.
+    independences nor the noise model fix, follow the prior and the fit's start. A
+    layout's optional measurement map (which features read which latents of a block;
+    :class:`~pyro_personax.layout.LatentLayout`) gives each group of features its own
+    decoder of its latents, so a within-block edge whose child a group reads without its
+    parent is decided too, under that assumption.
 
     **Graph prior** (``graph_posterior="order"``, the default): a causal order ``pi``,
     uniform among the orders that put lower tiers first
@@ -296,8 +336,15 @@ class PersonaXModel(PyroModule):
         Hidden width of each node's network.
     noise_flow
         ``"spline"``, ``"affine"`` or ``"identity"`` (see :class:`MonotoneNoiseFlow`).
+    latent_transform
+        ``"identity"`` (default): ``z = y``, additive-noise structural equations.
+        ``"spline"``: each latent is a learned monotone function of its structural
+        equation's output, ``z_j = h_j(y_j)`` (a post-nonlinear model,
+        :class:`DAGFlowLatent` ``output_flow``). The measurements fix each latent only up
+        to such a function; with it the graph score no longer depends on which one the
+        encoder lands on, at the price of less sharply oriented edges.
     spline_bins, spline_bound
-        Spline settings of the noise flow.
+        Spline settings of the noise flow and of the latent transform.
     nuisance_dim
         Size ``e`` of every measurement's nuisance (an int applies to measurement
         modalities, tabular ones get 0), or a mapping modality -> size. Must equal the
@@ -342,6 +389,7 @@ class PersonaXModel(PyroModule):
         mechanism: str = "mlp",
         mechanism_hidden_dim: int = 16,
         noise_flow: str = "spline",
+        latent_transform: str = "identity",
         spline_bins: int = 8,
         spline_bound: float = 3.0,
         nuisance_dim: int | Mapping[str, int] = DEFAULT_NUISANCE_DIM,
@@ -367,6 +415,13 @@ class PersonaXModel(PyroModule):
         D = layout.latent_dim
         self.mechanisms = Mechanisms(D, mechanism, hidden_dim=mechanism_hidden_dim)
         self.noise_flow = MonotoneNoiseFlow(D, noise_flow, count_bins=spline_bins, bound=spline_bound)
+        if latent_transform not in LATENT_TRANSFORMS:
+            raise ValueError(f"latent_transform: expected one of {LATENT_TRANSFORMS}; found {latent_transform!r}")
+        self.latent_transform = latent_transform
+        self.output_flow = (
+            MonotoneNoiseFlow(D, "spline", count_bins=spline_bins, bound=spline_bound, affine=False)
+            if latent_transform == "spline" else None
+        )
         _graph_masks(self, layout)
         self.register_buffer("prior_logits", _prior_logits(self.free_mask, self.required_mask, self.edge_prior))
         self._edge_prior_logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
@@ -384,9 +439,7 @@ class PersonaXModel(PyroModule):
                     f"modality {m.name!r} has no latent input: shared_dim, its block size and nuisance_dim are all 0"
                 )
             out_dim = tabular_param_dim(m.columns) if m.likelihood == "tabular" else m.measurement_dim
-            self.decoders[m.name] = GroupedMLP(
-                m.num_measurements, in_dim, decoder_hidden_dim, out_dim, num_layers=decoder_layers
-            )
+            self.decoders[m.name] = _decoder(layout, m, in_dim, out_dim, decoder_hidden_dim, decoder_layers)
             if m.likelihood == "normal":
                 self.raw_scales[m.name] = nn.Parameter(
                     torch.full((m.num_measurements, m.measurement_dim), _SOFTPLUS_ONE)
@@ -415,10 +468,16 @@ class PersonaXModel(PyroModule):
         Inside :meth:`mechanisms_held_fixed` its mechanisms and noise flows pass no
         gradient to their parameters (only to ``z``).
         """
-        mech, flow = self.mechanisms, self.noise_flow
+        mech, flow, out = self.mechanisms, self.noise_flow, self.output_flow
         if self._mechanisms_fixed:
             mech, flow = frozen(mech), frozen(flow)
-        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.edge_gradient, self.cyclic_logdet)
+            out = None if out is None else frozen(out)
+        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.edge_gradient, self.cyclic_logdet, out)
+
+    def mechanism_parameters(self) -> list[nn.Parameter]:
+        """The parameters of ``p(z | G)`` other than the graph: mechanisms, noise flows, output map."""
+        modules = [self.mechanisms, self.noise_flow] + ([self.output_flow] if self.output_flow is not None else [])
+        return [p for module in modules for p in module.parameters()]
 
     @contextlib.contextmanager
     def mechanisms_held_fixed(self):
@@ -435,8 +494,9 @@ class PersonaXModel(PyroModule):
 
     @torch.no_grad()
     def mechanism_strength(self, z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-        """Mean ``|d f_j / d z_i|`` over rows of ``z (N, D)`` under ``edges (D, D)``; ``(D, D)``."""
-        return self.mechanisms.strength(z, self.edge_weights(edges))
+        """Mean ``|d f_j / d y_i|`` over rows of ``z (N, D)`` (``y = h^{-1}(z)``) under ``edges (D, D)``; ``(D, D)``."""
+        y = z if self.output_flow is None else self.output_flow.inverse(z)
+        return self.mechanisms.strength(y, self.edge_weights(edges))
 
     def edge_penalty(self, sparsity: float | str, num_entities: int) -> float:
         """Weight ``lambda`` of the L1 edge factor: ``sparsity`` itself, or ``"bic"``.

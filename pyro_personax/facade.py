@@ -25,6 +25,7 @@ from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import to_dag, to_networkx
 from pyro_personax.identifiability import (
     block_probabilities,
+    measurement_map_note,
     select_edges,
     unpinned_latents,
     unpinned_warning,
@@ -43,6 +44,7 @@ from pyro_personax.inference import (
     index_batch,
     local_params,
     resolve_device,
+    torch_threads,
 )
 from pyro_personax.inference.posterior import _subsample_rows
 from pyro_personax.layout import LatentLayout
@@ -128,6 +130,12 @@ class PersonaX:
         With data: prior knowledge as ``(parent, child)`` latent-name pairs (see
         :class:`~pyro_personax.layout.LatentLayout`, which holds every kind of prior
         knowledge when more is needed).
+    measurement_map
+        With data: an optional assumption, off by default,
+        ``{modality: [(feature_indices, latent_names), ...]}``: which features of a
+        modality's measurement read which latents of its block (see
+        :class:`~pyro_personax.layout.LatentLayout`). The within-block edges it makes
+        decidable are classed ``"within-block (measurement map)"`` in every output.
     mechanism
         ``"mlp"`` or ``"linear"`` causal mechanisms.
     **model_options
@@ -169,19 +177,20 @@ class PersonaX:
         shared_is_root: bool = True,
         forbidden=None,
         required=None,
+        measurement_map=None,
         mechanism: str = "mlp",
         **model_options,
     ):
         self.spec: ModelSpec | None = None
         if isinstance(layout_or_data, LatentLayout):
-            if latent_dims is not None or forbidden is not None or required is not None:
+            if any(a is not None for a in (latent_dims, forbidden, required, measurement_map)):
                 raise ValueError(
-                    "latent_dims, forbidden, required: give either a LatentLayout (which holds them) "
+                    "latent_dims, forbidden, required, measurement_map: give either a LatentLayout (which holds them) "
                     "or data with these arguments, not both"
                 )
             self.layout = layout_or_data
         elif isinstance(layout_or_data, MultiModalData):
-            knowledge = {"forbidden": forbidden, "required": required}
+            knowledge = {"forbidden": forbidden, "required": required, "measurement_map": measurement_map}
             self.layout = _layout_from_data(layout_or_data, latent_dims, shared_dim, shared_is_root, knowledge)
             self.spec = ModelSpec.from_data(layout_or_data)
         else:
@@ -244,6 +253,7 @@ class PersonaX:
         mechanisms_in_elbo: bool = False,
         refine_graph: bool = True,
         checkpoint_every: int = 1,
+        num_threads: int | None = None,
     ) -> FitResult:
         """Train ``num_chains`` independent restarts by SVI.
 
@@ -293,6 +303,10 @@ class PersonaX:
             Run the graph stage after SVI: the mechanisms and ``q(G)`` fitted again, with
             restarts, to the learned latents (order posterior, at most 12 latents; see
             :func:`~pyro_personax.inference.refine.refine_graph`).
+        num_threads
+            Torch intra-op threads during the fit (``None``: 1,
+            :data:`~pyro_personax.inference.DEFAULT_NUM_THREADS`); the previous setting
+            is restored afterwards.
 
         Returns
         -------
@@ -320,25 +334,29 @@ class PersonaX:
             progress=progress,
         )
         dev = resolve_device(device)
-        train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
-        self.spec = spec
-        models, guides, result = fit_chains(
-            self._build,
-            train_tensors,
-            val_tensors,
-            config=config,
-            num_chains=num_chains,
-            seed=seed,
-            device=dev,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-        )
-        self._models, self._guides, self.fit_result, self.device = models, guides, result, dev
-        self._fit_data = data
-        self.align_chains(data, seed=seed)
+        with torch_threads(num_threads):
+            train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
+            self.spec = spec
+            models, guides, result = fit_chains(
+                self._build,
+                train_tensors,
+                val_tensors,
+                config=config,
+                num_chains=num_chains,
+                seed=seed,
+                device=dev,
+                checkpoint_dir=checkpoint_dir,
+                resume=resume,
+            )
+            self._models, self._guides, self.fit_result, self.device = models, guides, result, dev
+            self._fit_data = data
+            self.align_chains(data, seed=seed)
         not_converged = [c.chain for c in result.chains if not c.converged]
         if not_converged:
             logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
+        note = measurement_map_note(self.layout)
+        if note:
+            logger.info("%s", note)
         unpinned = self.unpinned_latents()
         if unpinned:
             logger.warning("%s", unpinned_warning(unpinned))

@@ -29,6 +29,7 @@ __all__ = [
     "unpinned_latents",
     "unpinned_warning",
     "UNDECIDED_REASON",
+    "measurement_map_note",
 ]
 
 EDGE_SELECTIONS = ("identified", "undecided", "all")
@@ -134,3 +135,11 @@ def unpinned_warning(names) -> str:
     """The one sentence every output uses to warn about :func:`unpinned_latents` ``names``."""
     return (f"latents {', '.join(names)} have no cross-modal neighbour with P > 0.5: the data do not pin which "
             "latent of their block each one is (Sun et al., Condition 4.3)")
+
+
+def measurement_map_note(layout: LatentLayout) -> str | None:
+    """The sentence every output adds when ``layout`` declares a measurement map; ``None`` without one."""
+    if not layout.measurement_map:
+        return None
+    return (f"a measurement map is assumed for {', '.join(layout.measurement_map)}: the within-block edges it "
+            "separates count as identified only if the map is true (Yao et al., ICLR 2024)")

@@ -15,6 +15,13 @@ Prior knowledge is a set of hard masks over edges:
   (``forbidden_blocks``), edges against an order of tiers (``tiers``), single edges
   (``forbidden``), and an explicit user ``mask`` (``True`` = edge allowed);
 - *required* edges (always in the graph).
+
+An optional *measurement map* (off by default) declares, for a modality, which of its
+measurement features read which latents of its block: each group of features is then
+decoded from the shared block and its declared latents only (the partial-observability
+assumption of Yao et al., ICLR 2024). It changes which edges a decoder can absorb
+(:meth:`LatentLayout.absorbable_mask`), and every edge it makes decidable is classed
+``"within-block (measurement map)"``.
 """
 
 from __future__ import annotations
@@ -26,9 +33,65 @@ import numpy as np
 
 from pyro_personax.graph import is_dag
 
-__all__ = ["LatentLayout", "SHARED"]
+__all__ = ["LatentLayout", "SHARED", "MAPPED_CLASS"]
 
 SHARED = "shared"
+
+#: Edge class of a within-block edge that a declared measurement map makes decidable.
+MAPPED_CLASS = "within-block (measurement map)"
+
+
+def _check_measurement_map(spec, modality_dims: Mapping[str, int], names: Sequence[str], block_of) -> dict:
+    """Normalise a measurement map to ``{modality: ((features, latent_names), ...)}``."""
+    if spec is None:
+        return {}
+    if not isinstance(spec, Mapping):
+        raise TypeError(
+            f"measurement_map: expected a mapping modality -> [(features, latents), ...]; found {type(spec).__name__}"
+        )
+    out = {}
+    for mod, groups in spec.items():
+        if mod not in modality_dims:
+            raise ValueError(f"measurement_map: unknown modality {mod!r}; modalities are {list(modality_dims)}")
+        block = [n for n, b in zip(names, block_of) if b == mod]
+        if isinstance(groups, (str, bytes)) or not isinstance(groups, Iterable):
+            raise TypeError(f"measurement_map[{mod!r}]: expected a list of (features, latents) pairs; found {groups!r}")
+        groups = list(groups)
+        if len(groups) == 0:
+            raise ValueError(f"measurement_map[{mod!r}]: expected at least one (features, latents) group; found none")
+        seen_features: set[int] = set()
+        read: set[str] = set()
+        norm = []
+        for g, group in enumerate(groups):
+            if len(group) != 2:
+                raise ValueError(f"measurement_map[{mod!r}][{g}]: expected a (features, latents) pair; found {group!r}")
+            features, latents = group
+            feats = []
+            for f in features:
+                if not isinstance(f, (int, np.integer)) or isinstance(f, bool) or f < 0:
+                    raise ValueError(
+                        f"measurement_map[{mod!r}][{g}]: features must be non-negative int column indices; found {f!r}"
+                    )
+                if int(f) in seen_features:
+                    raise ValueError(f"measurement_map[{mod!r}]: feature {int(f)} is in more than one group")
+                seen_features.add(int(f))
+                feats.append(int(f))
+            lats = [str(n) for n in latents] if not isinstance(latents, str) else [latents]
+            unknown = [n for n in lats if n not in block]
+            if unknown:
+                raise ValueError(
+                    f"measurement_map[{mod!r}][{g}]: latents {unknown} are not in block {mod!r}; its latents"
+                    f" are {block}"
+                )
+            if not feats or not lats:
+                raise ValueError(f"measurement_map[{mod!r}][{g}]: a group needs at least one feature and one latent")
+            read.update(lats)
+            norm.append((tuple(feats), tuple(lats)))
+        unread = [n for n in block if n not in read]
+        if unread:
+            raise ValueError(f"measurement_map[{mod!r}]: latents {unread} are read by no group of features")
+        out[mod] = tuple(norm)
+    return out
 
 
 def _edge_matrix(spec, names: Sequence[str], what: str) -> np.ndarray:
@@ -80,6 +143,14 @@ class LatentLayout:
         Single edges, as ``(parent, child)`` name pairs or a ``(D, D)`` boolean matrix.
     mask
         Optional ``(D, D)`` boolean matrix, ``True`` where an edge is allowed.
+    measurement_map
+        Optional assumption, off by default: ``{modality: [(features, latents), ...]}``.
+        Each group lists column indices of the modality's measurement vector and the
+        names of the latents of its block they read; the groups must cover every
+        feature once (checked against the data when the model is built) and read every
+        latent of the block. The model then decodes each group from the shared block
+        and its latents only, and within-block edges it makes decidable get the class
+        :data:`MAPPED_CLASS`. Not available for tabular modalities.
 
     Examples
     --------
@@ -99,6 +170,7 @@ class LatentLayout:
     forbidden: object = None
     required: object = None
     mask: object = None
+    measurement_map: object = None
     _forbidden: np.ndarray = field(init=False, repr=False)
     _required: np.ndarray = field(init=False, repr=False)
 
@@ -135,6 +207,9 @@ class LatentLayout:
         object.__setattr__(self, "_forbidden", self._build_forbidden())
         object.__setattr__(self, "_required", _edge_matrix(self.required, names, "required"))
         self._check_required()
+        object.__setattr__(
+            self, "measurement_map", _check_measurement_map(self.measurement_map, dims, names, self.block_of)
+        )
 
     # ------------------------------------------------------------------ structure
     @property
@@ -237,18 +312,40 @@ class LatentLayout:
 
         This is the one rule of the package for "which latents a decoder reads": the
         model's decoders and encoders, the edge classes (:meth:`edge_classes`,
-        :meth:`absorbable_mask`) and the chain alignment follow it.
+        :meth:`absorbable_mask`) and the chain alignment follow it, together with the
+        :meth:`decoder_groups` of a modality that has a measurement map.
         """
         if modality not in self.modality_dims:
             raise ValueError(f"unknown modality {modality!r}; modalities are {list(self.modalities)}")
         idx = np.arange(self.latent_dim)
         return np.concatenate([idx[self.block_slice(SHARED)], idx[self.block_slice(modality)]])
 
+    def decoder_groups(self, modality: str) -> list[tuple[tuple[int, ...] | None, np.ndarray]]:
+        """The readers of ``modality``: ``(features, latent indices)`` per group of features.
+
+        Without a measurement map there is one group, ``(None, decoder_inputs(modality))``
+        (every feature reads the whole block). With one, each declared group reads the
+        shared block and its declared latents, in layout order.
+        """
+        inputs = self.decoder_inputs(modality)
+        if modality not in self.measurement_map:
+            return [(None, inputs)]
+        shared = np.arange(self.latent_dim)[self.block_slice(SHARED)]
+        return [
+            (features, np.concatenate([shared, np.sort([self.index(n) for n in latents])]))
+            for features, latents in self.measurement_map[modality]
+        ]
+
     def reader_mask(self) -> np.ndarray:
-        """Boolean ``(M, D)``: ``[m, j]`` = the decoders of modality ``m`` read latent ``j``."""
-        out = np.zeros((len(self.modalities), self.latent_dim), dtype=bool)
-        for m, mod in enumerate(self.modalities):
-            out[m, self.decoder_inputs(mod)] = True
+        """Boolean ``(R, D)``: ``[r, j]`` = reader ``r`` reads latent ``j``.
+
+        The readers are the modalities' :meth:`decoder_groups`, in modality order: one per
+        modality, or one per group of features where a measurement map is declared.
+        """
+        rows = [inputs for mod in self.modalities for _, inputs in self.decoder_groups(mod)]
+        out = np.zeros((len(rows), self.latent_dim), dtype=bool)
+        for r, inputs in enumerate(rows):
+            out[r, inputs] = True
         return out
 
     def edge_classes(self) -> np.ndarray:
@@ -261,12 +358,16 @@ class LatentLayout:
           shared parent; ``"within-shared"``: both shared; ``"modality->shared"``: into
           the shared block. Every decoder that reads the child of the first three also
           reads the parent (:meth:`absorbable_mask`): the likelihood does not decide them.
+        - :data:`MAPPED_CLASS`: a within-block edge that a declared measurement map makes
+          decidable (a group of features reads the child but not the parent): identified
+          only under that assumption (Yao et al., ICLR 2024).
         """
         blocks = np.array(self.block_of)
         shared = blocks == SHARED
         out = np.full((self.latent_dim, self.latent_dim), "cross-modal", dtype=object)
         same = blocks[:, None] == blocks[None, :]
         out[same & ~shared[:, None]] = "within-block"
+        out[same & ~shared[:, None] & ~self.absorbable_mask()] = MAPPED_CLASS
         out[shared[:, None] & ~shared[None, :]] = "shared->modality"
         out[shared[:, None] & shared[None, :]] = "within-shared"
         out[~shared[:, None] & shared[None, :]] = "modality->shared"
@@ -274,19 +375,23 @@ class LatentLayout:
         return out
 
     def identified_mask(self) -> np.ndarray:
-        """Boolean ``(D, D)``: ``True`` for the edges the data can decide (``"cross-modal"``).
+        """Boolean ``(D, D)``: ``True`` for the edges the data can decide.
 
-        Every other edge can be absorbed by a decoder, or points into the shared block,
-        which sparsity does not make informative (Sun et al., App. C.4).
+        These are the cross-modal edges, and the within-block edges a measurement map
+        makes decidable (:data:`MAPPED_CLASS`). Every other edge can be absorbed by a
+        decoder, or points into the shared block, which sparsity does not make
+        informative (Sun et al., App. C.4).
         """
-        return self.edge_classes() == "cross-modal"
+        return np.isin(self.edge_classes(), ["cross-modal", MAPPED_CLASS])
 
     def absorbable_mask(self) -> np.ndarray:
         """Boolean ``(D, D)``: ``True`` where a decoder can absorb the edge ``i -> j``.
 
         The decoder of a modality reads the shared block and that modality's block
         (:meth:`decoder_inputs`), so every decoder that reads ``z_j`` also reads ``z_i``
-        exactly when both lie in one block or ``i`` lies in the shared block. Then replacing ``z_j`` by
+        exactly when both lie in one block or ``i`` lies in the shared block (with a
+        measurement map, when every group of features that reads ``z_j`` also reads
+        ``z_i``: :meth:`reader_mask`). Then replacing ``z_j`` by
         ``z_j - g(z_i)`` (any function ``g``; unit Jacobian) and composing those decoders
         with the inverse leaves the likelihood and the prior density unchanged, and the
         edge's mechanism becomes ``f_j - g``: the data do not fix it, and an edge whose
@@ -295,11 +400,11 @@ class LatentLayout:
         modality blocks, or from a modality block into the shared block, cannot be
         absorbed. The diagonal is ``False``.
         """
-        readers = self.reader_mask()  # (M, D)
-        # i -> j is absorbable when every modality whose decoders read j also reads i
+        readers = self.reader_mask()  # (R, D)
+        # i -> j is absorbable when every reader of j also reads i
         # (a latent no decoder reads is not absorbable: nothing could take up its edges)
-        reads_j = readers[:, None, :]  # (M, 1, j)
-        reads_i = readers[:, :, None]  # (M, i, 1)
+        reads_j = readers[:, None, :]  # (R, 1, j)
+        reads_i = readers[:, :, None]  # (R, i, 1)
         covered = np.all(~reads_j | reads_i, axis=0) & readers.any(axis=0)[None, :]
         return covered & ~np.eye(self.latent_dim, dtype=bool)
 
@@ -315,6 +420,9 @@ class LatentLayout:
             "tiers": None if self.tiers is None else [list(t) for t in self.tiers],
             "forbidden": self._forbidden.astype(int).tolist(),
             "required": self._required.astype(int).tolist(),
+            "measurement_map": {
+                mod: [[list(f), list(n)] for f, n in groups] for mod, groups in self.measurement_map.items()
+            },
         }
 
     @classmethod
@@ -329,6 +437,7 @@ class LatentLayout:
             tiers=None if d["tiers"] is None else tuple(tuple(t) for t in d["tiers"]),
             forbidden=np.asarray(d["forbidden"], dtype=bool),
             required=np.asarray(d["required"], dtype=bool),
+            measurement_map=d.get("measurement_map") or None,
         )
 
     def edge_names(self, pairs: Iterable[tuple[int, int]]) -> list[tuple[str, str]]:

@@ -28,6 +28,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-chains", type=int, help="override [fit] num_chains (independent restarts)")
     p.add_argument("--seed", type=int, help="override [fit] seed")
     p.add_argument("--device", help="override [fit] device: auto, cpu or cuda")
+    p.add_argument("--num-threads", type=int, help="override [fit] num_threads: torch threads (default 1)")
     p.add_argument(
         "--num-samples", type=int, default=200, help="posterior draws per chain in posterior.nc (default 200)"
     )
@@ -53,10 +54,11 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax import PersonaX
     from pyro_personax.cli.config import load_data, read_run_config
     from pyro_personax.cli.run_outputs import check_run_dir, write_fit_outputs
-    from pyro_personax.identifiability import unpinned_warning
+    from pyro_personax.identifiability import measurement_map_note, unpinned_warning
+    from pyro_personax.inference import torch_threads
 
     config = read_run_config(args.config)
-    overrides = {k: getattr(args, k) for k in ("num_epochs", "num_chains", "seed", "device")}
+    overrides = {k: getattr(args, k) for k in ("num_epochs", "num_chains", "seed", "device", "num_threads")}
     fit_config = replace(config.fit, **{k: v for k, v in overrides.items() if v is not None})
     check_run_dir(args.out, args.overwrite)
     data = load_data(config.data)
@@ -79,14 +81,19 @@ def run(args: argparse.Namespace) -> int:
         seed=fit_config.seed,
         device=fit_config.device,
         validation_fraction=fit_config.validation_fraction,
+        num_threads=fit_config.num_threads,
         progress=not args.no_progress,
     )
-    paths = write_fit_outputs(
-        px, data, args.out, num_samples=args.num_samples, seed=fit_config.seed, overwrite=args.overwrite
-    )
+    with torch_threads(fit_config.num_threads):  # the posterior draws of the outputs, as the fit
+        paths = write_fit_outputs(
+            px, data, args.out, num_samples=args.num_samples, seed=fit_config.seed, overwrite=args.overwrite
+        )
     print(f"fitted {px.num_chains} chain(s) on {data.num_entities} entities; run folder: {args.out}")
     _print_edges(px, "identified", "identified (cross-modal) edges, decided by the data:")
     _print_edges(px, "undecided", "undecided edges (inside a block or from the shared block; they follow the prior):")
+    note = measurement_map_note(px.layout)
+    if note:
+        print(f"note: {note}")
     unpinned = px.unpinned_latents()
     if unpinned:
         print(f"warning: {unpinned_warning(unpinned)}")

@@ -1,7 +1,9 @@
 """Synthetic data with ground truth: persona data, variant MNIST, random DAGs."""
 
 from pyro_personax.synthetic.graphs import (
+    EXAMPLE_MEASUREMENT_MAP,
     erdos_renyi_dag,
+    measurement_map_example,
     observe_latents,
     scale_free_dag,
     simulate_sem,
@@ -34,6 +36,8 @@ __all__ = [
     "scale_free_dag",
     "simulate_sem",
     "observe_latents",
+    "measurement_map_example",
+    "EXAMPLE_MEASUREMENT_MAP",
     "read_idx",
     "write_idx",
 ]

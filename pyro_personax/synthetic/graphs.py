@@ -27,7 +27,11 @@ from pyro_personax.synthetic.truth import GroundTruth
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["erdos_renyi_dag", "scale_free_dag", "simulate_sem", "observe_latents"]
+__all__ = ["erdos_renyi_dag", "scale_free_dag", "simulate_sem", "observe_latents", "measurement_map_example"]
+
+#: The measurement map of :func:`measurement_map_example`: features 0-3 of modality ``a`` read
+#: ``a_1`` only, features 4-7 read ``a_2`` only.
+EXAMPLE_MEASUREMENT_MAP = {"a": [(tuple(range(0, 4)), ("a_1",)), (tuple(range(4, 8)), ("a_2",))]}
 
 MECHANISMS = ("linear", "mlp")
 NOISES = ("gaussian", "laplace", "uniform")
@@ -294,7 +298,9 @@ def observe_latents(
     ``K_m`` measurements has its own random map
     ``x_mk = g_mk(s, z_m) + noise_scale * eps`` (a two-layer tanh MLP with a linear
     skip, so the map is generically injective when ``measurement_dim`` is at least the
-    block size).
+    block size). Where the layout declares a measurement map for ``m``, each group of
+    features gets its own random map of the latents that group reads
+    (:meth:`~pyro_personax.layout.LatentLayout.decoder_groups`), so the map is true.
 
     Parameters
     ----------
@@ -340,16 +346,52 @@ def observe_latents(
     K = _per_modality(num_measurements, layout.modalities, "num_measurements")
     d = _per_modality(measurement_dim, layout.modalities, "measurement_dim")
     rng = np.random.default_rng(seed)
-    shared = z[:, layout.block_slice(SHARED)]
+    shared = z[:, layout.block_slice(SHARED)]  # every reader of m reads the shared block and its latents
     measurements = {}
     for m in layout.modalities:
-        inputs = np.concatenate([shared, z[:, layout.block_slice(m)]], axis=1)
-        if inputs.shape[1] == 0:
+        if shared.shape[1] + layout.modality_dims[m] == 0:
             raise ValueError(f"layout: modality {m!r} sees no latent (shared_dim 0 and block size 0)")
-        measurements[m] = [
-            _random_mlp_map(inputs, d[m], hidden_dim, rng) + noise_scale * rng.standard_normal((len(z), d[m]))
-            for _ in range(K[m])
-        ]
+        groups = layout.decoder_groups(m)
+        covered = sorted(f for features, _ in groups if features is not None for f in features)
+        if groups[0][0] is not None and covered != list(range(d[m])):
+            raise ValueError(
+                f"measurement_dim[{m!r}]: the layout's measurement map covers features {covered}; found d = {d[m]}"
+            )
+        measurements[m] = []
+        for _ in range(K[m]):
+            x = np.empty((len(z), d[m]))
+            for features, idx in groups:
+                cols = slice(None) if features is None else list(features)
+                width = d[m] if features is None else len(features)
+                x[:, cols] = _random_mlp_map(z[:, idx], width, hidden_dim, rng)
+            measurements[m].append(x + noise_scale * rng.standard_normal((len(z), d[m])))
     data = MultiModalData(measurements)
     info = {"generator": "observe_latents", "seed": seed, "noise_scale": noise_scale, "hidden_dim": hidden_dim}
     return data, GroundTruth(z, np.asarray(adjacency).astype(int), layout, info)
+
+
+def measurement_map_example(num_entities: int = 2000, *, seed: int = 0) -> tuple[MultiModalData, GroundTruth]:
+    """A v-structure ``a_1 -> a_2 <- b_1`` observed through a true measurement map.
+
+    Blocks ``a`` (2 latents) and ``b`` (1 latent); MLP mechanisms with Laplace noise
+    (:func:`simulate_sem`); each modality has 2 measurements of 8 features
+    (:func:`observe_latents`), and the features of ``a`` follow
+    :data:`EXAMPLE_MEASUREMENT_MAP`. Without the map ``a_1 -> a_2`` is a within-block edge
+    the data do not decide; with it, it is decided (``b_1 -> a_2`` is cross-modal).
+
+    Returns
+    -------
+    (data, truth)
+        As :func:`observe_latents`; ``truth.layout`` holds the map.
+
+    Examples
+    --------
+    >>> data, truth = measurement_map_example(100)
+    >>> truth.layout.edge_classes()[0, 1]
+    'within-block (measurement map)'
+    """
+    layout = LatentLayout(0, {"a": 2, "b": 1}, measurement_map=EXAMPLE_MEASUREMENT_MAP)
+    A = np.zeros((3, 3), dtype=int)
+    A[0, 1] = A[2, 1] = 1
+    z = simulate_sem(A, num_entities, mechanism="mlp", noise="laplace", seed=seed)
+    return observe_latents(z, A, layout, num_measurements=2, measurement_dim=8, seed=seed)
