@@ -262,7 +262,7 @@ def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: i
 
     Maximises ``E_M[sum_n log p(z_n | M)]`` over random masks ``M`` (the criterion
     training uses, :func:`~pyro_personax.inference.graph_elbo.random_parent_set_log_prob`)
-    with Adam; only ``model.mechanisms`` and ``model.noise_flow`` change. Together with
+    with Adam; only :meth:`~pyro_personax.models.PersonaXModel.mechanism_parameters` change. Together with
     :func:`exact_graph_posterior` or :func:`fit_graph_given_latents` it gives the graph
     posterior the model reaches when its latents are exactly the given ones.
 
@@ -286,7 +286,7 @@ def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: i
     """
     z = _latents(model, z)
     n = z.shape[0]
-    params = list(model.mechanisms.parameters()) + list(model.noise_flow.parameters())
+    params = model.mechanism_parameters()
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
     trace = []

@@ -5,14 +5,18 @@ Exogenous noise ``eps ~ N(0, I)`` passes through a per-dimension monotone flow
 i -> j, see :mod:`pyro_personax.graph`)::
 
     u_j = tau_j(eps_j)                      # monotone 1-D noise flow
-    z_j = f_j(A[:, j] * z) + exp(s_j(A[:, j] * z)) u_j   # f_j, s_j: mechanism of node j
+    y_j = f_j(A[:, j] * y) + exp(s_j(A[:, j] * y)) u_j   # f_j, s_j: mechanism of node j
+    z_j = h_j(y_j)                          # optional monotone output map (post-nonlinear)
 
-(``s = 0`` for linear mechanisms). Under a DAG the map ``z -> u`` is triangular, with
-diagonal ``exp(-s_j)`` depending on the parents only, so
+(``s = 0`` for linear mechanisms; without an output map ``z = y``). Under a DAG the map
+``y -> u`` is triangular, with diagonal ``exp(-s_j)`` depending on the parents only, so
 
-    log p(z | A) = sum_j [log p_tau_j((z_j - f_j) exp(-s_j)) - s_j]
+    log p(z | A) = sum_j [log p_tau_j((y_j - f_j) exp(-s_j)) - s_j - log h_j'(y_j)]
 
-is exact and needs no topological order; ancestral sampling needs ``D`` passes.
+is exact and needs no topological order; ancestral sampling needs ``D`` passes. The
+output map does not depend on the graph: it lets the graph score stay the same when a
+latent is replaced by a monotone function of itself, the freedom the measurements leave
+in each latent.
 """
 
 from __future__ import annotations
@@ -59,6 +63,8 @@ class MonotoneNoiseFlow(nn.Module):
         ``"spline"``, ``"affine"`` or ``"identity"``.
     count_bins, bound
         Spline bins and half-width of its bounding box.
+    affine
+        Learn ``loc`` and ``log_scale``; ``False`` holds them at 0 (a pure spline).
 
     Examples
     --------
@@ -68,7 +74,9 @@ class MonotoneNoiseFlow(nn.Module):
     True
     """
 
-    def __init__(self, latent_dim: int, kind: str = "spline", *, count_bins: int = 8, bound: float = 3.0):
+    def __init__(
+        self, latent_dim: int, kind: str = "spline", *, count_bins: int = 8, bound: float = 3.0, affine: bool = True
+    ):
         super().__init__()
         if kind not in NOISE_FLOWS:
             raise ValueError(f"noise_flow: expected one of {NOISE_FLOWS}; found {kind!r}")
@@ -76,9 +84,12 @@ class MonotoneNoiseFlow(nn.Module):
             raise ValueError(f"latent_dim must be >= 1; found {latent_dim}")
         self.latent_dim, self.kind = int(latent_dim), kind
         self.spline = None
-        if kind != "identity":
+        if kind != "identity" and affine:
             self.loc = nn.Parameter(torch.zeros(latent_dim))
             self.log_scale = nn.Parameter(torch.zeros(latent_dim))
+        elif kind != "identity":
+            self.register_buffer("loc", torch.zeros(latent_dim))
+            self.register_buffer("log_scale", torch.zeros(latent_dim))
         if kind == "spline":
             if count_bins < 2:
                 raise ValueError(f"count_bins must be >= 2; found {count_bins}")
@@ -317,6 +328,10 @@ class DAGFlowLatent(TorchDistribution):
         Add ``log |det(I - J)|`` (``J`` the Jacobian of the mechanisms), the change of
         variables of ``z -> u`` for a cyclic graph; it is 0 under a DAG, and keeps a cyclic
         sample from scoring higher than its acyclic versions (``"autograd"`` only).
+    output_flow
+        Optional per-latent monotone map ``h`` (a :class:`MonotoneNoiseFlow`): the
+        structural equations hold for ``y`` and ``z_j = h_j(y_j)`` (a post-nonlinear
+        model). ``None``: ``z = y``.
 
     Examples
     --------
@@ -337,17 +352,20 @@ class DAGFlowLatent(TorchDistribution):
         noise_flow: MonotoneNoiseFlow,
         edge_gradient: str = "autograd",
         cyclic_logdet: bool = False,
+        output_flow: MonotoneNoiseFlow | None = None,
         validate_args=None,
     ):
         self.cyclic_logdet = bool(cyclic_logdet)
+        self.output_flow = output_flow
         if edge_gradient not in EDGE_GRADIENTS:
             raise ValueError(f"edge_gradient: expected one of {EDGE_GRADIENTS}; found {edge_gradient!r}")
         self.edge_gradient = edge_gradient
         if adjacency.dim() < 2 or adjacency.shape[-1] != adjacency.shape[-2]:
             raise ValueError(f"adjacency: expected shape (..., D, D); found {tuple(adjacency.shape)}")
         D = adjacency.shape[-1]
-        if noise_flow.latent_dim != D:
-            raise ValueError(f"noise_flow: has dimension {noise_flow.latent_dim}; the graph has {D} nodes")
+        for name, flow in (("noise_flow", noise_flow), ("output_flow", output_flow)):
+            if flow is not None and flow.latent_dim != D:
+                raise ValueError(f"{name}: has dimension {flow.latent_dim}; the graph has {D} nodes")
         self.adjacency, self.mechanism, self.noise_flow = adjacency, mechanism, noise_flow
         super().__init__(adjacency.shape[:-2], torch.Size([D]), validate_args=validate_args)
 
@@ -355,7 +373,15 @@ class DAGFlowLatent(TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         D = self.event_shape[0]
         adjacency = self.adjacency.expand(batch_shape + (D, D))
-        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.edge_gradient, self.cyclic_logdet)
+        return DAGFlowLatent(
+            adjacency, self.mechanism, self.noise_flow, self.edge_gradient, self.cyclic_logdet, self.output_flow
+        )
+
+    def _structural(self, z: torch.Tensor):
+        """``y = h^{-1}(z)`` and ``log |d h / d y|`` elementwise (``z`` and 0 without an output flow)."""
+        if self.output_flow is None:
+            return z, torch.zeros_like(z)
+        return self.output_flow._inverse_and_logdet(z)
 
     def _loc_and_log_scale(self, z: torch.Tensor):
         if hasattr(self.mechanism, "loc_and_log_scale"):
@@ -364,9 +390,10 @@ class DAGFlowLatent(TorchDistribution):
         return loc, torch.zeros_like(loc)
 
     def noise(self, z: torch.Tensor) -> torch.Tensor:
-        """Exogenous noise ``u = (z - f(A * z)) exp(-s)`` (after the noise flow), shape ``(..., D)``."""
-        loc, log_scale = self._loc_and_log_scale(z)
-        return (z - loc) * torch.exp(-log_scale)
+        """Exogenous noise ``u = (y - f(A * y)) exp(-s)``, ``y = h^{-1}(z)`` (after the noise flow); ``(..., D)``."""
+        y = self._structural(z)[0]
+        loc, log_scale = self._loc_and_log_scale(y)
+        return (y - loc) * torch.exp(-log_scale)
 
     def node_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Per-node terms ``log p_tau_j(z_j - f_j(A[:, j] * z))``, shape ``(*sample, *batch, D)``.
@@ -374,8 +401,9 @@ class DAGFlowLatent(TorchDistribution):
         Under a DAG their sum over ``j`` is :meth:`log_prob`; term ``j`` depends on the
         graph only through the parents of ``j``.
         """
-        loc, log_scale = self._loc_and_log_scale(value)
-        return self.noise_flow.log_prob((value - loc) * torch.exp(-log_scale)) - log_scale
+        y, log_det = self._structural(value)
+        loc, log_scale = self._loc_and_log_scale(y)
+        return self.noise_flow.log_prob((y - loc) * torch.exp(-log_scale)) - log_scale - log_det
 
     def column_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """:meth:`node_log_prob`: term ``j`` depends on the edges into ``j`` (column ``j``) only."""
@@ -394,11 +422,12 @@ class DAGFlowLatent(TorchDistribution):
         return node_lp.sum(-1) + ((A - A.detach()) * diff).sum((-2, -1))
 
     def _with_adjacency(self, adjacency: torch.Tensor) -> DAGFlowLatent:
-        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.edge_gradient, validate_args=False)
+        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.edge_gradient,
+                             output_flow=self.output_flow, validate_args=False)
 
     def _cyclic_logdet(self, z):
-        """``log |det(I - J)|`` of the map ``z -> u`` (0 under a DAG), shape ``(...)``."""
-        J = self.mechanism.jacobian(z, self.adjacency)
+        """``log |det(I - J)|`` of the map ``y -> u`` (0 under a DAG), shape ``(...)``."""
+        J = self.mechanism.jacobian(self._structural(z)[0], self.adjacency)
         eye = torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
         return torch.linalg.slogdet(eye - J)[1]
 
@@ -424,12 +453,12 @@ class DAGFlowLatent(TorchDistribution):
         return self.from_noise(self.noise_flow(eps))
 
     def from_noise(self, u: torch.Tensor) -> torch.Tensor:
-        """Solve the structural equations ``z = f(A * z) + u`` for ``z`` (``D`` passes)."""
-        z = u
+        """Solve the structural equations ``y = f(A * y) + exp(s) u`` (``D`` passes); return ``z = h(y)``."""
+        y = u
         for _ in range(self.event_shape[0]):  # node at depth k is exact after k + 1 passes
-            loc, log_scale = self._loc_and_log_scale(z)
-            z = loc + torch.exp(log_scale) * u
-        return z
+            loc, log_scale = self._loc_and_log_scale(y)
+            y = loc + torch.exp(log_scale) * u
+        return y if self.output_flow is None else self.output_flow(y)
 
 
 class _MethodCall(nn.Module):
@@ -460,6 +489,9 @@ class _Frozen(nn.Module):
 
     def log_prob(self, u: torch.Tensor) -> torch.Tensor:
         return self._call("log_prob", u)
+
+    def _inverse_and_logdet(self, u: torch.Tensor):
+        return self._call("_inverse_and_logdet", u)
 
     def jacobian(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         return self._call("jacobian", z, adjacency)

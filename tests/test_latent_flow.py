@@ -225,3 +225,22 @@ def test_mechanism_jacobian_matches_autograd():
     J = f.jacobian(z, A)
     ref = torch.stack([torch.autograd.functional.jacobian(lambda x: f(x, A), z[n]) for n in range(4)])
     torch.testing.assert_close(J, ref, atol=1e-12, rtol=0)
+
+
+def test_output_flow_is_a_change_of_variables_of_the_structural_latents():
+    """With an output map ``z = h(y)``: ``log p(z) = log p_Y(h^{-1}(z)) - log h'(y)``, and sampling inverts it."""
+    D = 3
+    G = _random_dag(D, 4)
+    f, tau = _random_mechanisms(D, "mlp"), _perturbed_flow(D, seed=1)
+    h = MonotoneNoiseFlow(D, "spline", affine=False).double()
+    assert all(n.startswith("spline.") for n, _ in h.named_parameters())  # affine=False: loc and scale held at 0
+    with torch.no_grad():
+        for p in h.parameters():
+            p.add_(0.5 * torch.randn(p.shape, generator=torch.Generator().manual_seed(2), dtype=p.dtype))
+    with_h, without = DAGFlowLatent(G, f, tau, output_flow=h), DAGFlowLatent(G, f, tau)
+    torch.manual_seed(0)
+    z = with_h.rsample((200,))
+    y, log_det = h._inverse_and_logdet(z)
+    torch.testing.assert_close(with_h.log_prob(z), without.log_prob(y) - log_det.sum(-1))
+    torch.testing.assert_close(with_h.noise(z), without.noise(y))
+    torch.testing.assert_close(with_h.from_noise(with_h.noise(z)), z)
