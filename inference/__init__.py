@@ -11,7 +11,7 @@ from pyro_personax.inference.alignment import (
     identity_alignment,
 )
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
-from pyro_personax.inference.devices import resolve_device
+from pyro_personax.inference.devices import DEFAULT_NUM_THREADS, resolve_device, torch_threads
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.nonfinite import NonFiniteLossError
 from pyro_personax.inference.oracle import (
@@ -62,6 +62,8 @@ __all__ = [
     "refine_graph",
     "local_params",
     "resolve_device",
+    "torch_threads",
+    "DEFAULT_NUM_THREADS",
     "save_checkpoint",
     "train_chain",
 ]

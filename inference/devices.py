@@ -1,10 +1,61 @@
-"""Device resolution for training: ``"auto"`` picks CUDA when present, else CPU."""
+"""Device and thread settings for training: ``"auto"`` picks CUDA when present, else CPU.
+
+Training runs with :data:`DEFAULT_NUM_THREADS` torch threads unless told otherwise
+(:func:`torch_threads`). The model's operations are small (per-entity networks a few
+dozen units wide, minibatches of a few hundred rows), so intra-op threads gain little,
+and on a machine whose cores are busy their spin-waiting slows a fit down many times
+(``benchmarks/threads.py`` measures both).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import numbers
+
 import torch
 
-__all__ = ["resolve_device"]
+__all__ = ["resolve_device", "resolve_num_threads", "torch_threads", "DEFAULT_NUM_THREADS"]
+
+#: Torch intra-op threads used by ``fit`` when ``num_threads`` is not given.
+DEFAULT_NUM_THREADS = 1
+
+
+def resolve_num_threads(num_threads: int | None) -> int:
+    """``num_threads``, checked, or :data:`DEFAULT_NUM_THREADS` for ``None``."""
+    if num_threads is None:
+        return DEFAULT_NUM_THREADS
+    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads < 1:
+        raise ValueError(f"num_threads: expected None or an int >= 1; found {num_threads!r}")
+    return int(num_threads)
+
+
+@contextlib.contextmanager
+def torch_threads(num_threads: int | None):
+    """Run a block with ``num_threads`` torch intra-op threads, then restore the previous count.
+
+    Parameters
+    ----------
+    num_threads
+        Threads (``>= 1``), or ``None`` for :data:`DEFAULT_NUM_THREADS`.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    wanted = resolve_num_threads(num_threads)
+    before = torch.get_num_threads()
+    if wanted != before:
+        torch.set_num_threads(wanted)
+    try:
+        yield wanted
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:

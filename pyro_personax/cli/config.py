@@ -101,11 +101,14 @@ class FitConfig:
     seed: int = 0
     device: str = "auto"
     validation_fraction: float = 0.1
+    num_threads: int | None = None
 
     def __post_init__(self):
-        for name in ("num_epochs", "batch_size", "num_chains"):
+        for name in ("num_epochs", "batch_size", "num_chains", "num_threads"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if name == "num_threads" and value is None:
+                continue
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"run configuration [fit] {name}: expected a positive integer; found {value!r}")
         from pyro_personax.inference import TrainerConfig  # the trainer's own rules for the rates
 

@@ -38,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--level1-tests", nargs="+", default=["kci", "rcit", "hsic", "chisq", "gsq"],
                    help="Level I tests (default: kci rcit hsic chisq gsq)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--num-threads", type=int, default=None, help="torch threads of the fit (default 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--overwrite", action="store_true",
                    help="replace data/, truth/, level1/ and run/ in an OUT the demo did not write "
@@ -101,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.cli.simulate import write_truth
     from pyro_personax.data import write_persona
     from pyro_personax.graph import to_dag
+    from pyro_personax.inference import torch_threads
     from pyro_personax.metrics import edge_auroc, edge_calibration, mcc, permute_adjacency, shd
     from pyro_personax.synthetic import persona
 
@@ -122,12 +124,13 @@ def run(args: argparse.Namespace) -> int:
     layout = truth.layout
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
     px.fit(data, num_epochs=args.num_epochs, num_chains=args.num_chains, seed=args.seed,
-           device=args.device, progress=not args.no_progress)
+           device=args.device, num_threads=args.num_threads, progress=not args.no_progress)
     learned = px.get_latent_representation(data)
     match = mcc(learned, truth.latents)
     truth_learned = _truth_in_learned_order(truth.adjacency, match.permutation)
-    paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth_adjacency=truth_learned,
-                              overwrite=overwrite)
+    with torch_threads(args.num_threads):  # the posterior draws of the outputs, as the fit
+        paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth_adjacency=truth_learned,
+                                  overwrite=overwrite)
     probs_true_order = permute_adjacency(px.edge_probabilities().to_numpy(), match.permutation)
     dag_true_order = to_dag(probs_true_order, 0.5)
     shd_value = shd(dag_true_order, truth.adjacency)
