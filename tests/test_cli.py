@@ -136,8 +136,9 @@ def test_demo_small(tmp_path, capsys):
     # 7 of the 12 true persona edges join the face and the text block; the other 5 lie
     # inside one block or leave the shared block
     assert "(true graph: 12 edges, 7 of them cross-modal: the ones the data decide)" in text
-    assert "identified (cross-modal) edges: " in text and " of 7 recovered at P > 0.5, AUROC " in text
+    assert "identified (cross-modal) edges: " in text and " of 7 recovered at P > 0.5, SHD " in text
     assert "over the 30 ordered cross-modal pairs" in text
+    assert "undecided edges: " in text and " of 5 at P > 0.5" in text
     for name in (
         "level1/independence.csv",
         "level1/pvalue_heatmap.png",
