@@ -121,3 +121,17 @@ def test_the_map_makes_the_within_block_edge_recoverable():
     plain = PersonaX(data, latent_dims={"a": 2, "b": 1})
     assert plain.edge_classes().loc["a_1", "a_2"] == "within-block"
     assert not plain.layout.identified_mask()[0, 1]
+
+
+def test_a_mapped_fit_saves_loads_and_labels_its_outputs(tmp_path):
+    data, _ = _v_structure_data(0, n=120)
+    px = PersonaX(data, latent_dims={"a": 2, "b": 1}, measurement_map=MAP, latent_transform="spline")
+    px.fit(data, num_epochs=1, batch_size=60, progress=False, device="cpu", refine_graph=False)
+    px.save(tmp_path / "model")
+    again = PersonaX.load(tmp_path / "model")
+    assert again.layout.measurement_map == px.layout.measurement_map
+    np.testing.assert_allclose(again.edge_probabilities().to_numpy(), px.edge_probabilities().to_numpy())
+    np.testing.assert_allclose(again.get_latent_representation(data), px.get_latent_representation(data), atol=1e-6)
+    idata = px.to_inference_data(num_samples=20, seed=0)
+    assert MAPPED_CLASS in idata.posterior.attrs["edge_classes"]
+    assert "measurement_map" in idata.posterior.attrs["layout"]
