@@ -181,3 +181,27 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path, capsys):
     assert "was not written by personax demo" in capsys.readouterr().err
     assert (out / "truth" / "latents.npy").read_bytes() == b"user data"
     assert sorted(p.name for p in out.iterdir()) == ["truth"]
+
+
+def test_run_configuration_reaches_the_model_and_fit_options(tmp_path):
+    from pyro_personax.cli.config import read_run_config
+
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[data]\ndataset = "celeb"\npath = "x"\n'
+        '[model]\nlatent_dims = { face = 2, text = 1 }\nlatent_transform = "spline"\n'
+        'measurement_map = { face = [[[0, 1], ["face_1"]], [[2, 3], ["face_2"]]] }\n'
+        "[fit]\nrefine_graph = false\nnum_threads = 2\n"
+    )
+    config = read_run_config(path)
+    assert config.model.latent_transform == "spline"
+    assert config.model.measurement_map == {"face": [[[0, 1], ["face_1"]], [[2, 3], ["face_2"]]]}
+    assert config.fit.refine_graph is False and config.fit.num_threads == 2
+    path.write_text('[data]\ndataset = "celeb"\npath = "x"\n[model]\nlatent_dims = { a = 1 }\nlatent_transform = "x"\n')
+    with pytest.raises(ValueError, match=r"\[model\] latent_transform: expected 'identity' or 'spline'"):
+        read_run_config(path)
+    path.write_text(
+        '[data]\ndataset = "celeb"\npath = "x"\n[model]\nlatent_dims = { a = 1 }\n[fit]\nrefine_graph = 1\n'
+    )
+    with pytest.raises(ValueError, match=r"\[fit\] refine_graph: expected true or false"):
+        read_run_config(path)

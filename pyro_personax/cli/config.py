@@ -18,6 +18,9 @@ Example (``run.toml``; relative paths are relative to the file)::
     latent_dims = { face = 3, text = 5 }
     mechanism = "mlp"
     forbidden = [["text_1", "face_1"]]
+    # latent_transform = "spline"  # post-nonlinear latents (default "identity")
+    # optional assumption: which features of a modality read which latents of its block
+    # measurement_map = { face = [[[0, 1, 2, 3], ["face_1"]], [[4, 5, 6, 7], ["face_2", "face_3"]]] }
 
     [fit]
     num_epochs = 100
@@ -25,6 +28,8 @@ Example (``run.toml``; relative paths are relative to the file)::
     seed = 0
     # learning_rate = 0.01
     # graph_learning_rate = 0.05  # logits of q(G) (the default)
+    # refine_graph = true         # the graph stage after SVI (the default)
+    # num_threads = 1             # torch threads (the default)
 """
 
 from __future__ import annotations
@@ -79,6 +84,8 @@ class ModelConfig:
     mechanism: str = "mlp"
     forbidden: tuple = ()
     required: tuple = ()
+    latent_transform: str = "identity"
+    measurement_map: dict | None = None
 
     def __post_init__(self):
         if not isinstance(self.latent_dims, dict) or not self.latent_dims:
@@ -86,6 +93,16 @@ class ModelConfig:
         if self.mechanism not in ("mlp", "linear"):
             raise ValueError(
                 f"run configuration [model] mechanism: expected 'mlp' or 'linear'; found {self.mechanism!r}"
+            )
+        if self.latent_transform not in ("identity", "spline"):
+            raise ValueError(
+                "run configuration [model] latent_transform: expected 'identity' or 'spline'; "
+                f"found {self.latent_transform!r}"
+            )
+        if self.measurement_map is not None and not isinstance(self.measurement_map, dict):
+            raise ValueError(
+                "run configuration [model] measurement_map: expected a table modality -> [[features, latents], ...]; "
+                f"found {self.measurement_map!r}"
             )
 
 
@@ -102,8 +119,13 @@ class FitConfig:
     device: str = "auto"
     validation_fraction: float = 0.1
     num_threads: int | None = None
+    refine_graph: bool = True
 
     def __post_init__(self):
+        if not isinstance(self.refine_graph, bool):
+            raise ValueError(
+                f"run configuration [fit] refine_graph: expected true or false; found {self.refine_graph!r}"
+            )
         for name in ("num_epochs", "batch_size", "num_chains", "num_threads"):
             value = getattr(self, name)
             if name == "num_threads" and value is None:

@@ -70,6 +70,8 @@ def run(args: argparse.Namespace) -> int:
         mechanism=m.mechanism,
         forbidden=list(m.forbidden) or None,
         required=list(m.required) or None,
+        measurement_map=m.measurement_map,
+        latent_transform=m.latent_transform,
     )
     px.fit(
         data,
@@ -82,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         device=fit_config.device,
         validation_fraction=fit_config.validation_fraction,
         num_threads=fit_config.num_threads,
+        refine_graph=fit_config.refine_graph,
         progress=not args.no_progress,
     )
     with torch_threads(fit_config.num_threads):  # the posterior draws of the outputs, as the fit
