@@ -24,6 +24,7 @@ flows to given latents by the criterion training uses.
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,7 @@ from pyro.distributions import TorchDistribution, constraints
 
 from pyro_personax.graph import enumerate_dags
 from pyro_personax.inference.graph_elbo import GraphParticleELBO, random_parent_set_log_prob
+from pyro_personax.inference.nonfinite import NonFiniteLossError
 
 __all__ = ["ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents", "fit_mechanisms_given_latents"]
 
@@ -202,12 +204,25 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     numpy.ndarray
         ``(D, D)`` fitted edge marginals (``guide.edge_probabilities()``); the guide
         keeps the best restart's graph parameters.
+
+    Raises
+    ------
+    NonFiniteLossError
+        When the node log-likelihoods or a restart's ELBO are not finite (diverged
+        mechanisms), instead of keeping a graph posterior fitted to NaN.
     """
     if not isinstance(num_restarts, int) or num_restarts < 1:
         raise ValueError(f"num_restarts: expected an int >= 1; found {num_restarts!r}")
     z = _latents(model, z)
     n = z.shape[0]
     table = _node_table(model, z, batch_size)
+    bad = (~torch.isfinite(table)).any(0)
+    if bad.any():
+        names = [model.layout.names[j] for j in torch.nonzero(bad).flatten().tolist()]
+        raise NonFiniteLossError(
+            f"graph stage: log p(z_j | parents) is not finite for latents {names} under some parent sets; "
+            "the mechanisms or noise flows hold non-finite values"
+        )
 
     def graph_model(graph_particles: int):
         with pyro.plate("graphs", graph_particles, dim=-2):
@@ -239,6 +254,8 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
                     bar.update(1)
             with torch.no_grad():
                 elbo = -float(evaluate())
+            if not math.isfinite(elbo):
+                raise NonFiniteLossError(f"graph stage: the ELBO of q(G) is {elbo} after restart {restart}")
             if elbo > best_elbo:
                 best, best_elbo = [p.detach().clone() for p in params], elbo
         with torch.no_grad():
@@ -283,6 +300,11 @@ def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: i
     -------
     list of float
         The mean node log-likelihood per entity at each step.
+
+    Raises
+    ------
+    NonFiniteLossError
+        When the fit becomes non-finite.
     """
     z = _latents(model, z)
     n = z.shape[0]
@@ -293,6 +315,11 @@ def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: i
     for _ in range(num_steps):
         rows = z if batch_size is None or batch_size >= n else z[torch.randperm(n, generator=generator)[:batch_size]]
         fit = random_parent_set_log_prob(model, rows, num_masks, generator).sum(-1).mean()
+        if not torch.isfinite(fit):
+            raise NonFiniteLossError(
+                f"mechanism fit: the mean node log-likelihood is {float(fit.detach())} at step {len(trace)}; "
+                "the mechanisms or noise flows diverged"
+            )
         optimizer.zero_grad(set_to_none=True)
         (-fit).backward()
         optimizer.step()

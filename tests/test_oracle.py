@@ -89,3 +89,19 @@ def test_the_spline_latent_transform_makes_the_graph_score_ignore_monotone_disto
         P = probs["spline", name]
         assert P[0, 1] > 0.99 and P[2, 1] > 0.99
         assert np.max(np.where(truth.adjacency == 1, 0, P)) < 0.01
+
+
+def test_graph_stage_refuses_non_finite_mechanisms():
+    """Diverged mechanisms stop the graph stage with an error naming the latents, not a TypeError."""
+    from pyro_personax.inference.nonfinite import NonFiniteLossError
+
+    layout, spec, A, z = _problem(3, 50, seed=0)
+    model = PersonaXModel(layout, spec)
+    guide = PersonaXGuide(layout, spec)
+    with torch.no_grad():
+        model.noise_flow.loc[1] = float("nan")
+    message = r"graph stage: log p\(z_j \| parents\) is not finite for latents \['m2_1'\]"
+    with pytest.raises(NonFiniteLossError, match=message):
+        fit_graph_given_latents(model, guide, z, num_steps=2, num_restarts=1)
+    with pytest.raises(NonFiniteLossError, match="mechanism fit: the mean node log-likelihood is nan at step 0"):
+        fit_mechanisms_given_latents(model, z, num_steps=2)
