@@ -56,7 +56,7 @@ image varies in pose and in the garment drawn; ``--fashion-dims``) and
 :data:`NUISANCE_DIMS` (8 nuisance dimensions per colour image, none for the fashion
 image), plus ``--epochs``, ``--batch-size`` and the seeds. The other options
 (``--learning-rate``, ``--graph-learning-rate``, ``--posterior-covariance``,
-``--init-edge-logit``, ``--sparsity``, ``--mechanisms-in-elbo``) are passed only when
+``--init-edge-logit``, ``--latent-transform``, ``--sparsity``, ``--mechanisms-in-elbo``) are passed only when
 given, and the header then names them. ``docs/experiments.md`` ("Variant MNIST") logs
 the configurations tried in the past, with their numbers.
 
@@ -284,7 +284,7 @@ def run_equivalent(truth, train, test, seed: int) -> dict:
     return run_reference(EQUIVALENT_ROW, latents, truth, train, test, seed, edge_probs=adjacency)
 
 
-MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit")
+MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit", "latent_transform")
 FIT_OPTIONS = ("learning_rate", "graph_learning_rate", "sparsity", "mechanisms_in_elbo")
 
 
@@ -391,6 +391,10 @@ def parse_args(argv=None):
     )
     p.add_argument(
         "--init-edge-logit", type=float, default=None, help="initial edge logit of q(G) (default: the library's)"
+    )
+    p.add_argument(
+        "--latent-transform", choices=("identity", "spline"), default=None,
+        help="per-latent monotone map after the structural equations (default: the library's)",
     )
     p.add_argument(
         "--sparsity",
