@@ -25,7 +25,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from numbers import Real
 
@@ -34,7 +34,7 @@ import torch
 from pyro.infer import TraceMeanField_ELBO
 from pyro.optim.clipped_adam import ClippedAdam
 
-from pyro_personax.data.multimodal import ModalityTensors
+from pyro_personax.inference.batches import Batch, index_batch
 from pyro_personax.inference.checkpoint import (
     checkpoint_path,
     get_rng_state,
@@ -58,7 +58,6 @@ __all__ = ["TrainerConfig", "local_params", "index_batch", "train_chain", "fit_c
 
 logger = logging.getLogger(__name__)
 
-Batch = Mapping[str, ModalityTensors]
 
 
 def local_params():
@@ -183,25 +182,6 @@ class TrainerConfig:
         w = self.mechanism_fit_weight
         if isinstance(w, bool) or not isinstance(w, Real) or not (math.isfinite(w) and w >= 0):
             raise ValueError(f"mechanism_fit_weight: expected a finite value >= 0; found {w!r}")
-
-
-def index_batch(tensors: Batch, idx: torch.Tensor, device: torch.device | None = None) -> dict[str, ModalityTensors]:
-    """Rows ``idx`` of every modality, moved to ``device``.
-
-    Parameters
-    ----------
-    tensors
-        Modality -> :class:`ModalityTensors` with ``N`` rows.
-    idx
-        LongTensor ``(B,)`` of row indices (on the tensors' device).
-    device
-        Target device (default: unchanged).
-    """
-    out = {}
-    for m, t in tensors.items():
-        cell = None if t.cell_mask is None else t.cell_mask[idx].to(device)
-        out[m] = ModalityTensors(t.values[idx].to(device), t.mask[idx].to(device), cell)
-    return out
 
 
 def _num_rows(tensors: Batch) -> int:
