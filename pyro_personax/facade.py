@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pyro_personax.data.multimodal import MultiModalData
+from pyro_personax.data.multimodal import MultiModalData, check_seed
 from pyro_personax.graph import to_dag, to_networkx
 from pyro_personax.identifiability import (
     block_probabilities,
@@ -314,6 +314,7 @@ class PersonaX:
             Also stored as :attr:`fit_result`.
         """
         spec = self._spec_of(data)
+        check_seed(seed)
         config = TrainerConfig(
             num_epochs=num_epochs,
             batch_size=batch_size,

@@ -297,7 +297,11 @@ class LatentLayout:
                 f"forbidden_blocks, tiers, forbidden or mask): {pairs}"
             )
         if not is_dag(R):
-            raise ValueError("required edges contain a directed cycle; a causal graph must be acyclic")
+            import networkx as nx
+
+            cycle = nx.find_cycle(nx.DiGraph([(self.names[i], self.names[j]) for i, j in np.argwhere(R)]))
+            edges = ", ".join(f"{a} -> {b}" for a, b in cycle)
+            raise ValueError(f"required edges contain a directed cycle ({edges}); a causal graph must be acyclic")
 
     def allowed_mask(self) -> np.ndarray:
         """Boolean ``(D, D)``: ``True`` where an edge may exist (diagonal always ``False``)."""

@@ -79,7 +79,10 @@ def test_required_mask_and_roundtrip():
         (dict(required=[("face_1", "s1")]), "conflict with forbidden"),
         (dict(required=[("face_1", "face_1")]), "conflict with forbidden"),
         (dict(required=[("face_1", "face_2")], forbidden=[("face_1", "face_2")]), "conflict with forbidden"),
-        (dict(required=[("face_1", "face_2"), ("face_2", "face_1")]), "directed cycle"),
+        (
+            dict(required=[("face_1", "face_2"), ("face_2", "face_1")]),
+            r"directed cycle \(face_1 -> face_2, face_2 -> face_1\)",
+        ),
         (dict(required=[("face_1", "nose")]), "unknown latent 'nose'"),
         (dict(forbidden_blocks=[("face", "audio")]), "unknown block 'audio'"),
         (dict(tiers=[("face",), ("face",)]), "more than one tier"),

@@ -121,7 +121,7 @@ def test_split_is_reproducible_by_seed_and_disjoint():
     assert len(va1) == 10 and len(tr1) == 40
     assert set(tr1.entity_ids).isdisjoint(va1.entity_ids)
     assert set(tr1.entity_ids) | set(va1.entity_ids) == set(range(50))
-    with pytest.raises(ValueError, match="validation_fraction must be in"):
+    with pytest.raises(ValueError, match="validation_fraction must be a number in"):
         data.split(1.0)
 
 
@@ -185,3 +185,19 @@ def test_observed_mask_combines_measurement_and_cell_masks():
     np.testing.assert_array_equal(bio[:, 0, :], [[True, True], [False, True], [True, True]])
     with pytest.raises(ValueError, match="unknown modality"):
         data.observed_mask("text")
+
+
+def test_split_and_fit_name_a_bad_seed_or_fraction():
+    from pyro_personax import PersonaX
+
+    rng = np.random.default_rng(0)
+    data = MultiModalData({"a": rng.normal(size=(20, 1, 2)), "b": rng.normal(size=(20, 1, 2))})
+    for bad in ("0", -1, True, 1.5):
+        with pytest.raises(ValueError, match=r"seed: expected a non-negative int; found"):
+            data.split(0.1, seed=bad)
+    with pytest.raises(ValueError, match=r"validation_fraction must be a number in \(0, 1\); found '0.1'"):
+        data.split("0.1")
+    px = PersonaX(data, latent_dims={"a": 1, "b": 1}, mechanism="linear")
+    with pytest.raises(ValueError, match=r"seed: expected a non-negative int; found '0'"):
+        px.fit(data, seed="0", num_epochs=1, progress=False)
+    assert px.fit_result is None  # refused before anything ran

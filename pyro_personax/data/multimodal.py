@@ -13,6 +13,7 @@ plus a cell mask ``(N, P)`` (``NaN`` in the DataFrame = missing cell).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -324,8 +325,10 @@ class MultiModalData:
         -------
         (train, validation)
         """
-        if not 0.0 < validation_fraction < 1.0:
-            raise ValueError(f"validation_fraction must be in (0, 1); found {validation_fraction}")
+        if (isinstance(validation_fraction, bool) or not isinstance(validation_fraction, numbers.Real)
+                or not 0.0 < validation_fraction < 1.0):
+            raise ValueError(f"validation_fraction must be a number in (0, 1); found {validation_fraction!r}")
+        check_seed(seed)
         n_val = max(1, int(round(validation_fraction * self.num_entities)))
         if n_val >= self.num_entities:
             raise ValueError(f"split: {self.num_entities} entities are too few for a validation part")
@@ -380,3 +383,10 @@ class MultiModalData:
                 None if cell is None else torch.as_tensor(cell, device=device),
             )
         return out
+
+
+def check_seed(seed, name: str = "seed") -> int:
+    """``seed`` as an int, or a ``ValueError`` naming ``name`` unless it is a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"{name}: expected a non-negative int; found {seed!r}")
+    return int(seed)
