@@ -50,7 +50,10 @@ from pyro_personax.inference.posterior import _subsample_rows
 from pyro_personax.layout import LatentLayout
 from pyro_personax.models import DEFAULT_GRAPH_POSTERIOR, ModelSpec, PersonaXGuide, PersonaXModel
 
-__all__ = ["PersonaX"]
+__all__ = ["PersonaX", "MIN_ENTITIES"]
+
+#: Fewest entities ``fit`` accepts: with fewer, no latent distribution or graph can be learned.
+MIN_ENTITIES = 10
 
 logger = logging.getLogger(__name__)
 
@@ -315,6 +318,8 @@ class PersonaX:
         """
         spec = self._spec_of(data)
         check_seed(seed)
+        if data.num_entities < MIN_ENTITIES:
+            raise ValueError(f"data: fit needs at least {MIN_ENTITIES} entities; found {data.num_entities}")
         config = TrainerConfig(
             num_epochs=num_epochs,
             batch_size=batch_size,

@@ -201,3 +201,15 @@ def test_split_and_fit_name_a_bad_seed_or_fraction():
     with pytest.raises(ValueError, match=r"seed: expected a non-negative int; found '0'"):
         px.fit(data, seed="0", num_epochs=1, progress=False)
     assert px.fit_result is None  # refused before anything ran
+
+
+def test_duplicate_entity_ids_and_a_fit_on_too_few_entities_are_refused():
+    from pyro_personax import PersonaX
+
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match=r"entity_ids: must be unique; found duplicates \['x'\]"):
+        MultiModalData({"a": rng.normal(size=(3, 1, 2))}, entity_ids=["x", "x", "y"])
+    data = MultiModalData({"a": rng.normal(size=(3, 1, 2)), "b": rng.normal(size=(3, 1, 2))})
+    px = PersonaX(data, latent_dims={"a": 1, "b": 1}, mechanism="linear")
+    with pytest.raises(ValueError, match="fit needs at least 10 entities; found 3"):
+        px.fit(data, num_epochs=1, progress=False, validation_fraction=None)

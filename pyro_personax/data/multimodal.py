@@ -191,6 +191,9 @@ class MultiModalData:
             entity_ids = np.asarray(entity_ids)
             if entity_ids.shape != (self.num_entities,):
                 raise ValueError(f"entity_ids: expected shape ({self.num_entities},); found {entity_ids.shape}")
+            ids, counts = np.unique(entity_ids, return_counts=True)
+            if (counts > 1).any():
+                raise ValueError(f"entity_ids: must be unique; found duplicates {ids[counts > 1][:5].tolist()}")
         self.entity_ids = entity_ids
 
     # ------------------------------------------------------------------ validation helpers
