@@ -10,8 +10,9 @@ from pyro_personax.inference.alignment import (
     exchangeable_groups,
     identity_alignment,
 )
+from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
-from pyro_personax.inference.devices import DEFAULT_NUM_THREADS, resolve_device, torch_threads
+from pyro_personax.inference.devices import DEFAULT_NUM_THREADS, local_params, resolve_device, torch_threads
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.nonfinite import NonFiniteLossError
 from pyro_personax.inference.oracle import (
@@ -32,7 +33,6 @@ from pyro_personax.inference.trainer import (
     TrainerConfig,
     fit_chains,
     index_batch,
-    local_params,
     train_chain,
 )
 
@@ -43,6 +43,7 @@ __all__ = [
     "ChainResult",
     "ExactGraphPosterior",
     "FitResult",
+    "FittedChains",
     "GraphRefinement",
     "GraphParticleELBO",
     "KLWarmup",

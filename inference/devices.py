@@ -12,9 +12,10 @@ from __future__ import annotations
 import contextlib
 import numbers
 
+import pyro
 import torch
 
-__all__ = ["resolve_device", "resolve_num_threads", "torch_threads", "DEFAULT_NUM_THREADS"]
+__all__ = ["local_params", "resolve_device", "resolve_num_threads", "torch_threads", "DEFAULT_NUM_THREADS"]
 
 #: Torch intra-op threads used by ``fit`` when ``num_threads`` is not given.
 DEFAULT_NUM_THREADS = 1
@@ -96,3 +97,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if resolved.type not in ("cpu", "cuda"):
         raise ValueError(f"device: expected a CPU or CUDA device; found {resolved.type!r}")
     return resolved
+
+
+def local_params():
+    """Context in which :class:`~pyro.nn.PyroModule` parameters stay local to their module.
+
+    Build, train and call the modules of a chain inside it so that chains never share
+    Pyro's global parameter store.
+    """
+    return pyro.settings.context(module_local_params=True)

@@ -1,4 +1,4 @@
-"""Posterior draws of a fitted :class:`~pyro_personax.PersonaX`, as plain numpy arrays.
+"""Posterior draws of fitted chains (:class:`~pyro_personax.inference.FittedChains`), as numpy arrays.
 
 :func:`collect_posterior` gathers, chain by chain (a chain is one independent restart),
 what :func:`pyro_personax.inference.diagnostics.build_inference_data` turns into an
@@ -25,17 +25,12 @@ import numpy as np
 import torch
 from pyro import poutine
 
-from pyro_personax.inference.trainer import local_params
+from pyro_personax.inference.chains import FittedChains, subsample_rows
+from pyro_personax.inference.devices import local_params
 
 __all__ = ["collect_posterior", "noise_summary"]
 
 _NOISE_DRAWS = 4096
-
-
-def _subsample_rows(n: int, max_entities: int | None, seed: int) -> np.ndarray:
-    if max_entities is None or n <= max_entities:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=max_entities, replace=False))
 
 
 @torch.no_grad()
@@ -84,7 +79,7 @@ def _chain_draws(model, guide, batch, n: int, graphs: dict, num_predictive: int)
 
 
 def collect_posterior(
-    px,
+    chains: FittedChains,
     data=None,
     *,
     num_samples: int = 200,
@@ -96,8 +91,8 @@ def collect_posterior(
 
     Parameters
     ----------
-    px
-        A fitted :class:`~pyro_personax.PersonaX`.
+    chains
+        The :class:`~pyro_personax.inference.FittedChains` (``PersonaX.chains``).
     data
         The :class:`~pyro_personax.data.MultiModalData` to evaluate on (usually the
         training data). ``None``: only the graph posterior (edges, noise flows, ELBO);
@@ -120,7 +115,7 @@ def collect_posterior(
         Keyword arguments of ``build_inference_data`` (without ``layout`` and
         ``attrs``), including ``entity_ids`` (the subsample's rows, or the data's ids).
         Every per-latent array of every chain is in chain 0's latent labels
-        (``px.chain_alignment``, see :meth:`~pyro_personax.PersonaX.align_chains`).
+        (``chains.alignment``, see :meth:`~pyro_personax.inference.FittedChains.align`).
     """
     if num_predictive is None:
         num_predictive = min(20, num_samples)
@@ -130,18 +125,18 @@ def collect_posterior(
         )
     sub, rows = None, None
     if data is not None:
-        rows = _subsample_rows(data.num_entities, max_entities, seed)
+        rows = subsample_rows(data.num_entities, max_entities, seed)
         sub = data.subset(rows)
     keys = ("edges", "edge_probabilities", "edge_strengths", "latent_means", "log_weights")
     out = {k: [] for k in keys}
     noise = {"noise_scale": [], "noise_excess_kurtosis": []}
     predictive = {m: [] for m in (sub.modalities if sub is not None else ())}
-    align = px._alignment()
+    align = chains.alignment
     with torch.random.fork_rng(devices=[]), local_params():
-        for c in range(px.num_chains):
+        for c in range(chains.num_chains):
             torch.manual_seed(seed + c)
             generator = torch.Generator().manual_seed(seed + c)
-            model, guide = px.model(c), px.guide(c)
+            model, guide = chains.model(c), chains.guide(c)
             for k, v in noise_summary(model, generator).items():
                 noise[k].append(np.broadcast_to(align.relabel_latents(c, v), (num_samples, v.shape[0])))
             graphs = guide.sample_graphs(num_samples, generator)
@@ -163,7 +158,10 @@ def collect_posterior(
                 predictive[m].append(v.cpu().numpy())
     result = {k: (np.stack(v) if v else None) for k, v in out.items()}
     result["noise_params"] = {k: np.stack(v) for k, v in noise.items()}
-    result["elbo"] = [np.asarray(c.train_elbo, dtype=float) for c in px.fit_result.chains]
+    if chains.result is not None:
+        result["elbo"] = [np.asarray(c.train_elbo, dtype=float) for c in chains.result.chains]
+    else:
+        result["elbo"] = None
     result["posterior_predictive"] = {m: np.stack(v) for m, v in predictive.items() if v} or None
     result["observed"] = _observed(sub) if sub is not None and num_predictive else None
     if sub is not None:

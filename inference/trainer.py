@@ -35,6 +35,7 @@ from pyro.infer import TraceMeanField_ELBO
 from pyro.optim.clipped_adam import ClippedAdam
 
 from pyro_personax.inference.batches import Batch, index_batch
+from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import (
     checkpoint_path,
     get_rng_state,
@@ -42,6 +43,7 @@ from pyro_personax.inference.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from pyro_personax.inference.devices import local_params
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.nonfinite import nonfinite_loss_error, nonfinite_sites
 from pyro_personax.inference.refine import GraphRefinement, check_int_fields, refine_graph
@@ -52,21 +54,12 @@ from pyro_personax.inference.schedule import (
     KLWarmup,
     TemperatureSchedule,
 )
+from pyro_personax.layout import LatentLayout
 from pyro_personax.models.personax import DEFAULT_SPARSITY, check_sparsity
 
 __all__ = ["TrainerConfig", "local_params", "index_batch", "train_chain", "fit_chains"]
 
 logger = logging.getLogger(__name__)
-
-
-
-def local_params():
-    """Context in which :class:`~pyro.nn.PyroModule` parameters stay local to their module.
-
-    Build, train and call the modules of a chain inside it so that chains never share
-    Pyro's global parameter store.
-    """
-    return pyro.settings.context(module_local_params=True)
 
 
 @dataclass(frozen=True)
@@ -165,8 +158,10 @@ class TrainerConfig:
     progress: bool = True
 
     def __post_init__(self):
-        check_int_fields(self, {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0,
-                                "graph_particles": 2})
+        check_int_fields(
+            self,
+            {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0, "graph_particles": 2},
+        )
         if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
             raise ValueError(f"patience: expected None or an int >= 1; found {self.patience!r}")
         for name in ("learning_rate", "clip_norm", "graph_learning_rate"):
@@ -455,8 +450,14 @@ def train_chain(
         if config.graph_refinement is not None:
             sparsity = DEFAULT_SPARSITY if config.sparsity is None else config.sparsity
             trainer.result.graph_refined = refine_graph(
-                trainer.model, trainer.guide, train, sparsity=sparsity, settings=config.graph_refinement,
-                seed=seed + chain, device=device, progress=config.progress,
+                trainer.model,
+                trainer.guide,
+                train,
+                sparsity=sparsity,
+                settings=config.graph_refinement,
+                seed=seed + chain,
+                device=device,
+                progress=config.progress,
             )
         trainer.result.wall_time = wall_before + time.perf_counter() - start
     return trainer.model, trainer.guide, trainer.result
@@ -495,15 +496,19 @@ def fit_chains(
     device: torch.device | str = "cpu",
     checkpoint_dir=None,
     resume: bool = False,
-):
+    layout: LatentLayout | None = None,
+) -> FittedChains:
     """Train ``num_chains`` independent restarts one after another.
 
     Parameters are those of :func:`train_chain`; chain ``c`` uses seed ``seed + c``.
+    ``layout`` is the :class:`~pyro_personax.layout.LatentLayout` the chains share
+    (default: the built model's ``layout`` attribute).
 
     Returns
     -------
-    (models, guides, FitResult)
-        Lists of per-chain modules and the traces.
+    FittedChains
+        The per-chain modules and traces, not yet aligned
+        (:meth:`~pyro_personax.inference.FittedChains.align`).
     """
     if not isinstance(num_chains, int) or num_chains < 1:
         raise ValueError(f"num_chains: expected an int >= 1; found {num_chains!r}")
@@ -524,4 +529,10 @@ def fit_chains(
         models.append(model)
         guides.append(guide)
         chains.append(result)
-    return models, guides, FitResult(chains, time.perf_counter() - start, str(torch.device(device)))
+    result = FitResult(chains, time.perf_counter() - start, str(torch.device(device)))
+    layout = getattr(models[0], "layout", None) if layout is None else layout
+    if not isinstance(layout, LatentLayout):
+        raise TypeError(
+            f"layout: expected a LatentLayout (or a model with a layout attribute); found {type(layout).__name__}"
+        )
+    return FittedChains(layout, models, guides, result=result, device=device)

@@ -10,6 +10,7 @@ follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import logging
@@ -34,19 +35,15 @@ from pyro_personax.inference import (
     AugLagConfig,
     ChainAlignment,
     FitResult,
+    FittedChains,
     GraphRefinement,
     KLWarmup,
     TemperatureSchedule,
     TrainerConfig,
-    align_chains,
     fit_chains,
-    identity_alignment,
-    index_batch,
-    local_params,
     resolve_device,
     torch_threads,
 )
-from pyro_personax.inference.posterior import _subsample_rows
 from pyro_personax.layout import LatentLayout
 from pyro_personax.models import DEFAULT_GRAPH_POSTERIOR, ModelSpec, PersonaXGuide, PersonaXModel
 
@@ -67,9 +64,9 @@ def _constructor_options(cls) -> set[str]:
     return {n for n, p in params.items() if p.kind == inspect.Parameter.KEYWORD_ONLY and n != "name"}
 
 
-def _split_options(mechanism: str, options: dict) -> tuple[dict, dict]:
+def _split_options(mechanism: str, options: dict, model_cls=PersonaXModel, guide_cls=PersonaXGuide):
     """Route each option to the model and/or guide constructor that accepts it."""
-    model_keys, guide_keys = _constructor_options(PersonaXModel), _constructor_options(PersonaXGuide)
+    model_keys, guide_keys = _constructor_options(model_cls), _constructor_options(guide_cls)
     unknown = sorted(set(options) - model_keys - guide_keys)
     if unknown:
         raise TypeError(
@@ -109,6 +106,27 @@ def _split_tensors(data: MultiModalData, validation_fraction, seed: int):
     return train.to_tensors(), validation.to_tensors()
 
 
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _import_class(path: str | None, default: type, where) -> type:
+    """The class named ``"module:qualname"`` (``None``: ``default``), or a clear error naming ``where``."""
+    if path is None:
+        return default
+    module, _, name = path.partition(":")
+    try:
+        obj = importlib.import_module(module)
+        for part in name.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as err:
+        raise ValueError(
+            f"load: the class {path!r} named in {str(where)!r} cannot be imported ({err}); "
+            "import or install the module that defines it first"
+        ) from err
+    return obj
+
+
 class PersonaX:
     """Bayesian multimodal causal representation learning (PersonaX Level II).
 
@@ -141,6 +159,13 @@ class PersonaX:
         decidable are classed ``"within-block (measurement map)"`` in every output.
     mechanism
         ``"mlp"`` or ``"linear"`` causal mechanisms.
+    model_cls, guide_cls
+        The model and guide classes (default :class:`~pyro_personax.models.PersonaXModel`
+        and :class:`~pyro_personax.models.PersonaXGuide`): a subclass that overrides a
+        factory hook (a decoder, an encoder) keeps chain alignment, InferenceData,
+        :meth:`save` / :meth:`load` and the report. Both are built as
+        ``cls(layout, spec, **options)``; :meth:`load` imports them by their module and
+        name, so they must be importable.
     **model_options
         Further keyword options of :class:`~pyro_personax.models.PersonaXModel` and
         :class:`~pyro_personax.models.PersonaXGuide` (each goes to the constructor
@@ -148,6 +173,9 @@ class PersonaX:
 
     Attributes
     ----------
+    chains
+        The :class:`~pyro_personax.inference.FittedChains` of the last :meth:`fit` (or
+        :meth:`load`), or ``None``: per-chain models, guides, traces and alignment.
     fit_result
         :class:`~pyro_personax.inference.FitResult` of the last :meth:`fit` (traces
         per chain), or ``None``.
@@ -182,6 +210,8 @@ class PersonaX:
         required=None,
         measurement_map=None,
         mechanism: str = "mlp",
+        model_cls: type = PersonaXModel,
+        guide_cls: type = PersonaXGuide,
         **model_options,
     ):
         self.spec: ModelSpec | None = None
@@ -200,22 +230,41 @@ class PersonaX:
             raise TypeError(
                 f"layout_or_data: expected a LatentLayout or a MultiModalData; found {type(layout_or_data).__name__}"
             )
+        for what, cls, base in (("model_cls", model_cls, PersonaXModel), ("guide_cls", guide_cls, PersonaXGuide)):
+            if not (isinstance(cls, type) and issubclass(cls, base)):
+                raise TypeError(f"{what}: expected {base.__name__} or a subclass of it; found {cls!r}")
         self.mechanism = mechanism
+        self.model_cls, self.guide_cls = model_cls, guide_cls
         self.model_options = dict(model_options)
-        self._model_opts, self._guide_opts = _split_options(mechanism, self.model_options)
-        self.fit_result: FitResult | None = None
-        self.chain_alignment: ChainAlignment | None = None
+        self._model_opts, self._guide_opts = _split_options(mechanism, self.model_options, model_cls, guide_cls)
+        self.chains: FittedChains | None = None
         self._fit_data: MultiModalData | None = None  # the data of the last fit (not saved)
-        self._models: list = []
-        self._guides: list = []
-        self.device = torch.device("cpu")
         if self.spec is not None:
             self._build()  # fail early on an inconsistent layout, spec or option
 
     def _build(self):
-        model = PersonaXModel(self.layout, self.spec, **self._model_opts)
-        guide = PersonaXGuide(self.layout, self.spec, **self._guide_opts)
+        model = self.model_cls(self.layout, self.spec, **self._model_opts)
+        guide = self.guide_cls(self.layout, self.spec, **self._guide_opts)
         return model, guide
+
+    @property
+    def fit_result(self) -> FitResult | None:
+        """Traces of the last :meth:`fit` (:attr:`chains`), or ``None``."""
+        return None if self.chains is None else self.chains.result
+
+    @property
+    def chain_alignment(self) -> ChainAlignment | None:
+        """The chains' label alignment (:meth:`align_chains`), or ``None`` before one is computed."""
+        return self.chains.alignment if self.chains is not None and self.chains.is_aligned else None
+
+    @chain_alignment.setter
+    def chain_alignment(self, value: ChainAlignment | None) -> None:
+        self._fitted("chain_alignment").alignment = value
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the fitted modules (CPU before :meth:`fit`)."""
+        return torch.device("cpu") if self.chains is None else self.chains.device
 
     def _spec_of(self, data, what: str = "data") -> ModelSpec:
         if not isinstance(data, MultiModalData):
@@ -343,7 +392,7 @@ class PersonaX:
         with torch_threads(num_threads):
             train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
             self.spec = spec
-            models, guides, result = fit_chains(
+            chains = fit_chains(
                 self._build,
                 train_tensors,
                 val_tensors,
@@ -354,9 +403,9 @@ class PersonaX:
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
             )
-            self._models, self._guides, self.fit_result, self.device = models, guides, result, dev
-            self._fit_data = data
+            self.chains, self._fit_data = chains, data
             self.align_chains(data, seed=seed)
+        result = chains.result
         not_converged = [c.chain for c in result.chains if not c.converged]
         if not_converged:
             logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
@@ -369,15 +418,10 @@ class PersonaX:
         return result
 
     # ------------------------------------------------------------------ queries
-    def _check_fitted(self, what: str) -> None:
-        if not self._guides:
+    def _fitted(self, what: str) -> FittedChains:
+        if self.chains is None:
             raise RuntimeError(f"PersonaX.{what}: the model is not fitted; call fit(data) (or PersonaX.load) first")
-
-    def _chain(self, chain: int, what: str) -> int:
-        self._check_fitted(what)
-        if not isinstance(chain, (int, np.integer)) or not 0 <= chain < len(self._guides):
-            raise ValueError(f"{what}: chain must be an int in [0, {len(self._guides)}); found {chain!r}")
-        return int(chain)
+        return self.chains
 
     @property
     def graph_posterior(self) -> str:
@@ -387,7 +431,7 @@ class PersonaX:
     @property
     def num_chains(self) -> int:
         """Number of fitted chains (0 before fit)."""
-        return len(self._guides)
+        return 0 if self.chains is None else self.chains.num_chains
 
     def model(self, chain: int = 0) -> PersonaXModel:
         """The fitted :class:`PersonaXModel` of ``chain``.
@@ -396,23 +440,11 @@ class PersonaX:
         stay local to the module. Its latents carry the chain's own labels; map them to
         chain 0's with :attr:`chain_alignment`.
         """
-        return self._models[self._chain(chain, "model")]
+        return self._fitted("model").model(chain)
 
     def guide(self, chain: int = 0) -> PersonaXGuide:
         """The fitted :class:`PersonaXGuide` of ``chain`` (see :meth:`model`)."""
-        return self._guides[self._chain(chain, "guide")]
-
-    @torch.no_grad()
-    def _edge_array(self, chain: int | None) -> np.ndarray:
-        self._check_fitted("edge_probabilities")
-        chains = range(self.num_chains) if chain is None else [self._chain(chain, "edge_probabilities")]
-        return np.mean([self._chain_edge_probabilities(c).astype(np.float64) for c in chains], axis=0)
-
-    @torch.no_grad()
-    def _chain_edge_probabilities(self, chain: int) -> np.ndarray:
-        """``(D, D)`` edge probabilities of ``chain`` in chain 0's labels (the guide's dtype)."""
-        probs = self._guides[chain].edge_probabilities().detach().cpu().numpy()
-        return self._alignment().relabel_edges(chain, probs)
+        return self._fitted("guide").guide(chain)
 
     def edge_probabilities(self, chain: int | None = None) -> pd.DataFrame:
         """Posterior edge probabilities ``P(i -> j)``.
@@ -428,7 +460,7 @@ class PersonaX:
         pandas.DataFrame
             ``(D, D)``, index = parent names, columns = child names.
         """
-        return self._parent_child_frame(self._edge_array(chain))
+        return self._parent_child_frame(self._fitted("edge_probabilities").edge_probabilities(chain))
 
     def _parent_child_frame(self, matrix: np.ndarray) -> pd.DataFrame:
         """A ``(D, D)`` matrix as a DataFrame: index ``parent``, columns ``child`` (latent names)."""
@@ -472,7 +504,7 @@ class PersonaX:
         networkx.DiGraph
             Nodes = latent names; edge attributes ``"probability"`` and ``"edge_class"``.
         """
-        probs = select_edges(self.layout, self._edge_array(chain), edges)
+        probs = select_edges(self.layout, self._fitted("graph").edge_probabilities(chain), edges)
         G = to_networkx(to_dag(probs, threshold), names=self.layout.names, edge_probs=probs)
         classes = self.layout.edge_classes()
         for u, v, data in G.edges(data=True):
@@ -500,14 +532,8 @@ class PersonaX:
         The necessary part of Sun et al.'s Condition 4.3: the data do not pin which
         latent of its block such a latent is (:func:`pyro_personax.identifiability.unpinned_latents`).
         """
-        return unpinned_latents(self.layout, self._edge_array(None), threshold)
+        return unpinned_latents(self.layout, self._fitted("unpinned_latents").edge_probabilities(), threshold)
 
-    def _batches(self, data: MultiModalData, batch_size: int):
-        tensors = data.to_tensors()
-        for idx in torch.arange(data.num_entities).split(batch_size):
-            yield index_batch(tensors, idx, self.device)
-
-    @torch.no_grad()
     def get_latent_representation(self, data: MultiModalData, chain: int = 0, batch_size: int = 1024) -> np.ndarray:
         """Posterior means ``E_q[z | x]`` of the latents.
 
@@ -526,23 +552,9 @@ class PersonaX:
         numpy.ndarray
             ``(N, D)``, columns in :attr:`layout` order (``layout.names``).
         """
-        chain = self._chain(chain, "get_latent_representation")
-        return self._alignment().relabel_latents(chain, self._chain_latents(data, chain, batch_size))
-
-    @torch.no_grad()
-    def _chain_latents(self, data: MultiModalData, chain: int, batch_size: int = 1024) -> np.ndarray:
-        """Posterior means ``(N, D)`` of ``chain`` in that chain's own labels."""
-        guide = self._guides[chain]
+        chains = self._fitted("get_latent_representation")
         self._spec_of(data)
-        with local_params():
-            locs = [guide.latent_posterior(b)[0].cpu() for b in self._batches(data, batch_size)]
-        return torch.cat(locs).double().numpy()
-
-    def _alignment(self) -> ChainAlignment:
-        """:attr:`chain_alignment`, or the identity when there is none."""
-        if self.chain_alignment is None or self.chain_alignment.num_chains != self.num_chains:
-            return identity_alignment(self.num_chains, self.layout.latent_dim)
-        return self.chain_alignment
+        return chains.latent_means(data, chain, batch_size)
 
     def align_chains(self, data: MultiModalData, *, max_entities: int | None = 2000, seed: int = 0) -> ChainAlignment:
         """Match every chain's latent labels to chain 0's (called by :meth:`fit`).
@@ -572,24 +584,9 @@ class PersonaX:
             pair correlates below 0.5: the restarts then found different
             representations, and their pooled graph mixes different variables.
         """
-        self._check_fitted("align_chains")
+        chains = self._fitted("align_chains")
         self._spec_of(data)
-        if max_entities is not None and data.num_entities > max_entities:
-            data = data.subset(_subsample_rows(data.num_entities, max_entities, seed))
-        latents = [self._chain_latents(data, c) for c in range(self.num_chains)]
-        self.chain_alignment = align_chains(latents, self.layout)
-        corr = self.chain_alignment.correlations
-        if corr.min() < 0.5:
-            c, j = np.unravel_index(np.argmin(corr), corr.shape)
-            logger.warning(
-                "chain %d's latents do not match chain 0's (latent %r: matched |Spearman| %.2f); the restarts found "
-                "different representations and pooled edge probabilities mix them; see chain_alignment and the "
-                "per-chain edge probabilities",
-                c,
-                self.layout.names[j],
-                corr[c, j],
-            )
-        return self.chain_alignment
+        return chains.align(data, max_entities=max_entities, seed=seed)
 
     @torch.no_grad()
     def sample_posterior(self, num_samples: int, data: MultiModalData | None = None, seed: int = 0) -> dict:
@@ -613,32 +610,14 @@ class PersonaX:
             ``"z"``: ``(C, S, N, D)``. Every chain is in chain 0's labels
             (:meth:`align_chains`).
         """
-        self._check_fitted("sample_posterior")
-        if not isinstance(num_samples, int) or num_samples < 1:
+        chains = self._fitted("sample_posterior")
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
             raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
         gen = torch.Generator().manual_seed(seed)
-        probs = np.stack([self._chain_edge_probabilities(c).astype(np.float64) for c in range(self.num_chains)])
-        edges = []
-        with local_params():
-            for c, guide in enumerate(self._guides):
-                draws = guide.sample_graphs(num_samples, gen)["edges"].cpu().numpy()
-                edges.append(self._alignment().relabel_edges(c, draws))
-        out = {"edges": np.stack(edges), "edge_probabilities": probs}
+        out = {"edges": chains.sample_graphs(num_samples, gen), "edge_probabilities": chains.chain_edge_probabilities()}
         if data is not None:
             self._spec_of(data)
-            z = []
-            with local_params():
-                for c, guide in enumerate(self._guides):
-                    dists = [guide.latent_posterior_distribution(b) for b in self._batches(data, 1024)]
-                    loc = torch.cat([d.mean for d in dists]).cpu()
-                    eps = torch.randn((num_samples, *loc.shape), generator=gen, dtype=loc.dtype)
-                    if guide.posterior_covariance == "full":
-                        tril = torch.cat([d.scale_tril for d in dists]).cpu()
-                        draws = loc + (tril @ eps.unsqueeze(-1)).squeeze(-1)
-                    else:
-                        draws = loc + torch.cat([d.base_dist.scale for d in dists]).cpu() * eps
-                    z.append(torch.as_tensor(self._alignment().relabel_latents(c, draws)))
-            out["z"] = torch.stack(z).numpy()
+            out["z"] = chains.sample_latents(data, num_samples, gen)
         return out
 
     def to_inference_data(
@@ -685,12 +664,12 @@ class PersonaX:
         from pyro_personax.inference.diagnostics import build_inference_data
         from pyro_personax.inference.posterior import collect_posterior
 
-        self._check_fitted("to_inference_data")
+        chains = self._fitted("to_inference_data")
         data = self._fit_data if data is None else data
         if data is not None:
             self._spec_of(data)
         arrays = collect_posterior(
-            self,
+            chains,
             data,
             num_samples=num_samples,
             num_predictive=num_predictive,
@@ -707,12 +686,20 @@ class PersonaX:
 
     # ------------------------------------------------------------------ persistence
     def _config(self) -> dict:
+        for what, cls in (("model_cls", self.model_cls), ("guide_cls", self.guide_cls)):
+            if _import_class(_class_path(cls), None, "the model") is not cls:
+                raise ValueError(
+                    f"save: {what} {cls.__qualname__!r} cannot be imported by its name {_class_path(cls)!r} "
+                    "(defined inside a function?); define it at the top level of a module so load can find it"
+                )
         config = {
             "format": _FORMAT,
             "layout": self.layout.to_dict(),
             "spec": self.spec.to_dict(),
             "mechanism": self.mechanism,
             "model_options": {"graph_posterior": self.graph_posterior, **self.model_options},
+            "model_cls": _class_path(self.model_cls),
+            "guide_cls": _class_path(self.guide_cls),
             "fit_result": self.fit_result.to_dict() if self.fit_result is not None else None,
             "chain_alignment": self.chain_alignment.to_dict() if self.chain_alignment is not None else None,
         }
@@ -726,8 +713,9 @@ class PersonaX:
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Save the fitted model to the directory ``path``.
 
-        Writes ``config.json`` (layout, data spec, options, fit traces) and
-        ``chains.pt`` (per-chain model and guide state dicts).
+        Writes ``config.json`` (layout, data spec, options, the model and guide classes
+        by module and name, fit traces) and ``chains.pt`` (per-chain model and guide
+        state dicts).
 
         Parameters
         ----------
@@ -736,7 +724,7 @@ class PersonaX:
         overwrite
             Replace an existing path; otherwise an existing path is an error.
         """
-        self._check_fitted("save")
+        chains = self._fitted("save")
         path = Path(path)
         if path.exists() and not overwrite:
             raise ValueError(f"save: {str(path)!r} already exists; pass overwrite=True to replace it")
@@ -744,8 +732,7 @@ class PersonaX:
             path.unlink()
         path.mkdir(parents=True, exist_ok=True)
         config = self._config()
-        states = [{"model": m.state_dict(), "guide": g.state_dict()} for m, g in zip(self._models, self._guides)]
-        torch.save(states, path / _STATES)
+        torch.save(chains.state_dicts(), path / _STATES)
         (path / _CONFIG).write_text(json.dumps(config, indent=2))
 
     @classmethod
@@ -771,21 +758,29 @@ class PersonaX:
                 f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected {_FORMAT} "
                 "(a model saved by an earlier version of the package: refit it)"
             )
-        px = cls(LatentLayout.from_dict(config["layout"]), mechanism=config["mechanism"], **config["model_options"])
+        classes = {
+            key: _import_class(config.get(key), default, path / _CONFIG)
+            for key, default in (("model_cls", PersonaXModel), ("guide_cls", PersonaXGuide))
+        }
+        px = cls(
+            LatentLayout.from_dict(config["layout"]),
+            mechanism=config["mechanism"],
+            **classes,
+            **config["model_options"],
+        )
         px.spec = ModelSpec.from_dict(config["spec"])
-        px.device = resolve_device(device)
-        states = torch.load(path / _STATES, map_location=px.device, weights_only=True)
-        with local_params():
-            for state in states:
-                model, guide = px._build()
-                model.load_state_dict(state["model"])
-                guide.load_state_dict(state["guide"])
-                px._models.append(model.to(px.device))
-                px._guides.append(guide.to(px.device))
-        if config["fit_result"] is not None:
-            px.fit_result = FitResult.from_dict(config["fit_result"])
-        if config.get("chain_alignment") is not None:
-            px.chain_alignment = ChainAlignment.from_dict(config["chain_alignment"])
+        dev = resolve_device(device)
+        states = torch.load(path / _STATES, map_location=dev, weights_only=True)
+        result = FitResult.from_dict(config["fit_result"]) if config["fit_result"] is not None else None
+        alignment = config.get("chain_alignment")
+        px.chains = FittedChains.from_state_dicts(
+            px.layout,
+            px._build,
+            states,
+            result=result,
+            alignment=None if alignment is None else ChainAlignment.from_dict(alignment),
+            device=dev,
+        )
         return px
 
     def __repr__(self) -> str:

@@ -26,8 +26,9 @@ def data():
     mask = np.ones((n, 3), dtype=bool)
     mask[::7, 1] = False
     bio = pd.DataFrame({"height": rng.normal(size=n), "male": rng.random(n) > 0.5})
-    return MultiModalData({"face": face.astype(np.float32), "text": text.astype(np.float32)},
-                          masks={"text": mask}, tabular=bio)
+    return MultiModalData(
+        {"face": face.astype(np.float32), "text": text.astype(np.float32)}, masks={"text": mask}, tabular=bio
+    )
 
 
 def _px(data, **kw):
@@ -36,8 +37,14 @@ def _px(data, **kw):
 
 def test_queries_before_fit_raise(data):
     px = _px(data)
-    for call in (px.edge_probabilities, px.graph, lambda: px.get_latent_representation(data),
-                 lambda: px.sample_posterior(2), lambda: px.save("unused"), px.model):
+    for call in (
+        px.edge_probabilities,
+        px.graph,
+        lambda: px.get_latent_representation(data),
+        lambda: px.sample_posterior(2),
+        lambda: px.save("unused"),
+        px.model,
+    ):
         with pytest.raises(RuntimeError, match="not fitted; call fit"):
             call()
 
@@ -130,8 +137,9 @@ def test_save_load_round_trip(data, tmp_path):
     px.save(tmp_path / "px")
     loaded = PersonaX.load(tmp_path / "px")
     pd.testing.assert_frame_equal(px.edge_probabilities(), loaded.edge_probabilities(), check_exact=True)
-    np.testing.assert_array_equal(px.get_latent_representation(data, chain=1),
-                                  loaded.get_latent_representation(data, chain=1))
+    np.testing.assert_array_equal(
+        px.get_latent_representation(data, chain=1), loaded.get_latent_representation(data, chain=1)
+    )
     assert loaded.fit_result.to_dict() == px.fit_result.to_dict()
     assert loaded.layout.names == px.layout.names
     with pytest.raises(ValueError, match="overwrite=True"):
@@ -197,19 +205,19 @@ def two_chains(data):
 def test_align_chains_finds_swapped_labels_and_warns_on_disagreement(two_chains, data, monkeypatch, caplog):
     px = two_chains
     assert px.chain_alignment is not None and px.chain_alignment.num_chains == 2
-    own = px._chain_latents(data, 0)
+    own = px.chains.own_latent_means(data, 0)
     # chain 1 reporting chain 0's latents with the two face latents swapped (one flipped)
     swapped = np.column_stack([-own[:, 1], own[:, 0], own[:, 2:]])
-    monkeypatch.setattr(px, "_chain_latents", lambda d, c, batch_size=1024: own if c == 0 else swapped)
-    with caplog.at_level("WARNING", logger="pyro_personax.facade"):
+    monkeypatch.setattr(px.chains, "own_latent_means", lambda d, c, batch_size=1024: own if c == 0 else swapped)
+    with caplog.at_level("WARNING", logger="pyro_personax.inference.chains"):
         al = px.align_chains(data)
     assert al is px.chain_alignment
     assert al.permutations.tolist() == [[0, 1, 2, 3], [1, 0, 2, 3]]
     np.testing.assert_allclose(al.correlations, 1.0)
     assert "do not match" not in caplog.text
     noise = np.random.default_rng(0).normal(size=own.shape)
-    monkeypatch.setattr(px, "_chain_latents", lambda d, c, batch_size=1024: own if c == 0 else noise)
-    with caplog.at_level("WARNING", logger="pyro_personax.facade"):
+    monkeypatch.setattr(px.chains, "own_latent_means", lambda d, c, batch_size=1024: own if c == 0 else noise)
+    with caplog.at_level("WARNING", logger="pyro_personax.inference.chains"):
         px.align_chains(data)
     assert "chain 1's latents do not match chain 0's" in caplog.text
 
@@ -225,7 +233,7 @@ def test_every_output_is_in_chain_0_labels(two_chains, data, tmp_path):
         np.testing.assert_allclose(px.edge_probabilities(chain=1).to_numpy(), chain1)
         np.testing.assert_allclose(px.edge_probabilities(chain=0).to_numpy(), raw[0])
         np.testing.assert_allclose(px.edge_probabilities().to_numpy(), (raw[0] + chain1) / 2)
-        own = px._chain_latents(data, 1)
+        own = px.chains.own_latent_means(data, 1)
         np.testing.assert_array_equal(px.get_latent_representation(data, chain=1), own[:, perm])
         draws = px.sample_posterior(3, data=data)
         np.testing.assert_allclose(draws["edge_probabilities"][1], chain1, rtol=1e-6)

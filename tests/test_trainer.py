@@ -14,6 +14,7 @@ from pyro_personax.graph import acyclicity
 from pyro_personax.inference import (
     AugLagConfig,
     AugmentedLagrangian,
+    FittedChains,
     KLWarmup,
     NonFiniteLossError,
     TemperatureSchedule,
@@ -22,6 +23,7 @@ from pyro_personax.inference import (
     resolve_device,
     train_chain,
 )
+from pyro_personax.layout import LatentLayout
 
 D, K, DIM = 3, 2, 4
 
@@ -46,8 +48,19 @@ class TinyModel(PyroModule):
     def acyclicity(self, edges):
         return acyclicity(self.edge_weights(edges))
 
-    def forward(self, batch, *, num_entities, subsample=None, alpha=0.0, rho=1.0, sparsity=0.1,
-                temperature=0.5, kl_weight=1.0, observe=True):
+    def forward(
+        self,
+        batch,
+        *,
+        num_entities,
+        subsample=None,
+        alpha=0.0,
+        rho=1.0,
+        sparsity=0.1,
+        temperature=0.5,
+        kl_weight=1.0,
+        observe=True,
+    ):
         t = batch["x"]
         prior = torch.full((D, D), 0.3) * _offdiag(self.weights) + 1e-4
         edges = pyro.sample(
@@ -220,7 +233,9 @@ def test_same_seed_same_chain_and_different_seeds_differ():
 def test_fit_chains_are_independent_restarts_with_traces():
     train, val = _tensors(120), _tensors(30, seed=1)
     config = _config(auglag=AugLagConfig(steps_per_round=2, tolerance=1e-12))
-    models, guides, result = fit_chains(build, train, val, config=config, num_chains=2, seed=3)
+    chains = fit_chains(build, train, val, config=config, num_chains=2, seed=3, layout=LatentLayout(0, {"m": D}))
+    guides, result = chains.guides, chains.result
+    assert isinstance(chains, FittedChains) and not chains.is_aligned
     _, alone, _ = train_chain(build, train, val, config=config, seed=3, chain=1)
     assert torch.equal(guides[1].edge_probabilities(), alone.edge_probabilities())
     assert not torch.allclose(guides[0].edge_probabilities(), guides[1].edge_probabilities())
