@@ -9,7 +9,17 @@ from .latent_flow import (
     mechanisms,
     monotone_noise_flow,
 )
-from .likelihoods import MeasurementSet, TabularLikelihood
+from .likelihoods import (
+    BernoulliLikelihood,
+    Likelihood,
+    MeasurementSet,
+    NormalLikelihood,
+    TabularLikelihood,
+    TabularRowLikelihood,
+    get_likelihood,
+    register_likelihood,
+    registered_likelihoods,
+)
 from .networks import GroupedLinear, GroupedMLP
 from .order_graph import CausalOrder, EdgesGivenOrder
 from .personax import (
@@ -24,6 +34,13 @@ from .protocols import GraphPosterior, Mechanism
 from .spec import ModalitySpec, ModelSpec
 
 __all__ = [
+    "BernoulliLikelihood",
+    "Likelihood",
+    "NormalLikelihood",
+    "TabularRowLikelihood",
+    "get_likelihood",
+    "register_likelihood",
+    "registered_likelihoods",
     "CausalOrder",
     "DAGFlowLatent",
     "DEFAULT_GRAPH_POSTERIOR",

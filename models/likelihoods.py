@@ -9,6 +9,10 @@ sites' shapes ``(B, K, d)``.
 
 :class:`TabularLikelihood` scores one row of mixed columns (Normal, Bernoulli,
 Categorical) with a cell mask.
+
+:class:`Likelihood` objects say how a modality is decoded and scored; one is registered
+per likelihood name (:func:`register_likelihood`, :func:`get_likelihood`): ``"normal"``,
+``"bernoulli"`` and ``"tabular"`` here, and any a researcher adds.
 """
 
 from __future__ import annotations
@@ -18,10 +22,22 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from pyro.distributions import Bernoulli, Categorical, Normal, TorchDistribution, constraints
+from torch import nn
 
 from pyro_personax.data.multimodal import TabularColumn
 
-__all__ = ["MeasurementSet", "TabularLikelihood", "tabular_param_dim"]
+__all__ = [
+    "BernoulliLikelihood",
+    "Likelihood",
+    "MeasurementSet",
+    "NormalLikelihood",
+    "TabularLikelihood",
+    "TabularRowLikelihood",
+    "get_likelihood",
+    "register_likelihood",
+    "registered_likelihoods",
+    "tabular_param_dim",
+]
 
 
 class MeasurementSet(TorchDistribution):
@@ -182,3 +198,204 @@ class TabularLikelihood(TorchDistribution):
                 feats.append(v.unsqueeze(-1))
         feats.append(cell_mask.to(values.dtype))
         return torch.cat(feats, dim=-1)
+
+
+# ---------------------------------------------------------------------- likelihood objects
+class Likelihood:
+    """How the ``K`` measurements of one modality are scored, given its decoder's output.
+
+    A modality names its likelihood by a string (``MultiModalData(likelihoods=...)``);
+    :func:`get_likelihood` finds the object registered under it. Subclass this and
+    :func:`register_likelihood` an instance to add one. The model asks it for the
+    decoder's output size (:meth:`param_dim`), any extra learned parameter
+    (:meth:`make_parameter`), the distribution of the measurements
+    (:meth:`distribution`) and their mean (:meth:`mean`); the guide asks for the
+    encoder's input (:meth:`encoder_dim`, :meth:`encoder_features`).
+
+    Shapes: ``params (..., B, K, param_dim)``; a distribution with batch shape
+    ``(..., B, K)`` and event shape ``(d,)``; encoder features ``(B, K, encoder_dim)``.
+
+    Attributes
+    ----------
+    name
+        The string that selects it.
+    uses_nuisance
+        Whether the modality gets a per-measurement nuisance ``eta`` by default.
+    needs_cell_mask
+        Whether its tensors carry a per-feature cell mask (``ModalityTensors.cell_mask``).
+    """
+
+    name: str = ""
+    uses_nuisance: bool = True
+    needs_cell_mask: bool = False
+
+    def check_spec(self, m) -> None:
+        """Raise a ``ValueError`` naming the modality when ``m`` (a ``ModalitySpec``) does not suit it."""
+        if m.columns:
+            raise ValueError(f"modality {m.name!r}: columns are only for a tabular modality")
+
+    def param_dim(self, m) -> int:
+        """Decoder outputs per measurement (default: one per feature, ``d``)."""
+        return m.measurement_dim
+
+    def make_parameter(self, m) -> nn.Parameter | None:
+        """An extra learned parameter of the modality (a scale, say), or ``None``."""
+        return None
+
+    def distribution(self, params: torch.Tensor, parameter, m, t) -> TorchDistribution:
+        """The measurements' distribution: batch ``(..., B, K)``, event ``(d,)``.
+
+        ``parameter`` is what :meth:`make_parameter` made (or ``None``); ``t`` the
+        modality's :class:`~pyro_personax.data.multimodal.ModalityTensors`.
+        """
+        raise NotImplementedError(f"{type(self).__name__}.distribution")
+
+    def mean(self, params: torch.Tensor, parameter, m) -> torch.Tensor:
+        """Mean measurement ``(..., B, K, d)`` under decoder output ``params`` (a tabular row: ``Q`` wide)."""
+        raise NotImplementedError(f"{type(self).__name__}.mean")
+
+    def encoder_dim(self, m) -> int:
+        """Encoder inputs per measurement (default ``d``)."""
+        return m.measurement_dim
+
+    def encoder_features(self, m, t) -> torch.Tensor:
+        """Encoder input ``(B, K, encoder_dim)``: the values, 0 where a measurement is missing."""
+        values, mask = t[0], t[1]
+        return torch.where(mask.unsqueeze(-1), values, torch.zeros_like(values))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+_SOFTPLUS_ONE = 0.5413248546129181  # softplus^{-1}(1)
+
+
+def positive_scale(raw: torch.Tensor) -> torch.Tensor:
+    """``softplus(raw) + 1e-3``: a scale bounded away from 0."""
+    return F.softplus(raw) + 1e-3
+
+
+class NormalLikelihood(Likelihood):
+    """``x ~ Normal(decoder output, sigma)``, one learned ``sigma`` per measurement and feature."""
+
+    name = "normal"
+
+    def make_parameter(self, m) -> nn.Parameter:
+        return nn.Parameter(torch.full((m.num_measurements, m.measurement_dim), _SOFTPLUS_ONE))
+
+    def distribution(self, params, parameter, m, t):
+        return Normal(params, positive_scale(parameter)).to_event(1)
+
+    def mean(self, params, parameter, m):
+        return params
+
+
+class BernoulliLikelihood(Likelihood):
+    """``x ~ Bernoulli(logits = decoder output)``, per feature."""
+
+    name = "bernoulli"
+
+    def distribution(self, params, parameter, m, t):
+        return Bernoulli(logits=params).to_event(1)
+
+    def mean(self, params, parameter, m):
+        return torch.sigmoid(params)
+
+
+class TabularRowLikelihood(Likelihood):
+    """One row of mixed columns (:class:`TabularLikelihood`): Normal, Bernoulli, Categorical cells."""
+
+    name = "tabular"
+    uses_nuisance = False
+    needs_cell_mask = True
+
+    def check_spec(self, m) -> None:
+        if len(m.columns) != m.measurement_dim:
+            raise ValueError(
+                f"modality {m.name!r}: {m.measurement_dim} tabular columns expected; found {len(m.columns)}"
+            )
+        for c in m.columns:
+            if c.likelihood not in COLUMN_LIKELIHOODS:
+                raise ValueError(f"modality {m.name!r}, column {c.name!r}: unknown likelihood {c.likelihood!r}")
+            if c.likelihood == "categorical" and c.num_categories < 2:
+                raise ValueError(f"modality {m.name!r}, column {c.name!r}: a categorical column needs >= 2 categories")
+
+    def param_dim(self, m) -> int:
+        return tabular_param_dim(m.columns)
+
+    def make_parameter(self, m) -> nn.Parameter:
+        return nn.Parameter(torch.full((m.measurement_dim,), _SOFTPLUS_ONE))
+
+    def distribution(self, params, parameter, m, t):
+        return TabularLikelihood(params, m.columns, positive_scale(parameter), t[2].unsqueeze(-2))
+
+    def mean(self, params, parameter, m):
+        """The row's expected encoding ``(..., Q)``: per column the Normal mean, P(1), or the category probabilities."""
+        out, start = [], 0
+        for c in m.columns:
+            width = c.num_categories if c.likelihood == "categorical" else 1
+            theta = params[..., start : start + width]
+            start += width
+            if c.likelihood == "normal":
+                out.append(theta)
+            elif c.likelihood == "bernoulli":
+                out.append(torch.sigmoid(theta))
+            else:
+                out.append(torch.softmax(theta, dim=-1))
+        return torch.cat(out, dim=-1)
+
+    def encoder_dim(self, m) -> int:
+        return tabular_param_dim(m.columns) + m.measurement_dim
+
+    def encoder_features(self, m, t):
+        cell = t[2] & t[1]
+        return TabularLikelihood.encode(t[0][:, 0, :], m.columns, cell).unsqueeze(-2)
+
+
+COLUMN_LIKELIHOODS = ("normal", "bernoulli", "categorical")
+
+_REGISTRY: dict[str, Likelihood] = {}
+
+
+def register_likelihood(likelihood: Likelihood, *, overwrite: bool = False) -> Likelihood:
+    """Make ``likelihood`` selectable by its ``name``; returns it.
+
+    Parameters
+    ----------
+    likelihood
+        An instance of a :class:`Likelihood` subclass with a non-empty ``name``.
+    overwrite
+        Replace a likelihood registered under the same name (otherwise an error).
+    """
+    if not isinstance(likelihood, Likelihood):
+        raise TypeError(f"likelihood: expected a Likelihood instance; found {type(likelihood).__name__}")
+    name = likelihood.name
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"likelihood.name: expected a non-empty string; found {name!r}")
+    if name in _REGISTRY and not overwrite and _REGISTRY[name] is not likelihood:
+        raise ValueError(f"likelihood {name!r} is already registered ({_REGISTRY[name]!r}); pass overwrite=True")
+    _REGISTRY[name] = likelihood
+    return likelihood
+
+
+def get_likelihood(name: str) -> Likelihood:
+    """The likelihood registered under ``name``; a ``ValueError`` lists the registered ones otherwise.
+
+    Examples
+    --------
+    >>> get_likelihood("bernoulli")
+    BernoulliLikelihood(name='bernoulli')
+    """
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown likelihood {name!r}; registered are {registered_likelihoods()}") from None
+
+
+def registered_likelihoods() -> tuple[str, ...]:
+    """Names of the registered likelihoods."""
+    return tuple(_REGISTRY)
+
+
+for _lik in (NormalLikelihood(), BernoulliLikelihood(), TabularRowLikelihood()):
+    register_likelihood(_lik)

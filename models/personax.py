@@ -33,7 +33,7 @@ import pyro
 import torch
 import torch.nn.functional as F
 from pyro import poutine
-from pyro.distributions import Bernoulli, MultivariateNormal, Normal
+from pyro.distributions import MultivariateNormal, Normal
 from pyro.nn import PyroModule
 from torch import nn
 
@@ -44,7 +44,7 @@ from pyro_personax.layout import LatentLayout
 from .edges import IMPOSSIBLE, PairwiseEdges, pair_state_logits
 from .experts import product_of_experts, product_of_experts_full
 from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow, frozen
-from .likelihoods import MeasurementSet, TabularLikelihood, tabular_param_dim
+from .likelihoods import MeasurementSet
 from .networks import GroupedMLP, MaskedDecoder
 from .order_graph import (
     CausalOrder,
@@ -75,7 +75,6 @@ GRAPH_POSTERIORS = ("order", "pairwise")
 DEFAULT_GRAPH_POSTERIOR = "order"
 #: Largest tier for which the prior carries the exact linear-extension correction.
 MAX_LINEAR_EXTENSION_TIER = 20
-_SOFTPLUS_ONE = 0.5413248546129181  # softplus^{-1}(1)
 
 
 # ---------------------------------------------------------------------- shared checks
@@ -108,8 +107,11 @@ def _check_measurement_map(layout: LatentLayout, spec: ModelSpec) -> None:
     """Every mapped modality is not tabular and its groups cover its features exactly once."""
     for mod in layout.measurement_map:
         m = spec[mod]
-        if m.likelihood == "tabular":
-            raise ValueError(f"measurement_map[{mod!r}]: not available for a tabular modality")
+        if m.likelihood_object.param_dim(m) != m.measurement_dim:
+            raise ValueError(
+                f"measurement_map[{mod!r}]: needs a likelihood with one decoder output per feature; "
+                f"{m.likelihood!r} has {m.likelihood_object.param_dim(m)} for {m.measurement_dim} features"
+            )
         features = sorted(f for group, _ in layout.decoder_groups(mod) for f in group)
         if features != list(range(m.measurement_dim)):
             missing = sorted(set(range(m.measurement_dim)) - set(features))
@@ -144,11 +146,11 @@ def _resolve_nuisance(spec: ModelSpec, nuisance_dim) -> dict[str, int]:
         if unknown:
             raise ValueError(f"nuisance_dim: unknown modalities {sorted(unknown)}; modalities are {list(spec.names)}")
         out = {
-            m.name: int(nuisance_dim.get(m.name, 0 if m.likelihood == "tabular" else DEFAULT_NUISANCE_DIM))
+            m.name: int(nuisance_dim.get(m.name, DEFAULT_NUISANCE_DIM if m.likelihood_object.uses_nuisance else 0))
             for m in spec.modalities
         }
     else:
-        out = {m.name: 0 if m.likelihood == "tabular" else int(nuisance_dim) for m in spec.modalities}
+        out = {m.name: int(nuisance_dim) if m.likelihood_object.uses_nuisance else 0 for m in spec.modalities}
     bad = {k: v for k, v in out.items() if v < 0}
     if bad:
         raise ValueError(f"nuisance_dim must be >= 0; found {bad}")
@@ -250,21 +252,6 @@ def _block_latents(layout: LatentLayout, z: torch.Tensor, mod: str, num_measurem
     idx = torch.as_tensor(layout.decoder_inputs(mod), device=z.device)
     lat = z.index_select(-1, idx).unsqueeze(-2)
     return lat.expand(lat.shape[:-2] + (num_measurements, lat.shape[-1]))
-
-
-def _encoder_features(m: ModalitySpec, t) -> torch.Tensor:
-    """Encoder input ``(B, K, f)`` of one modality; missing measurements / cells are 0."""
-    values, mask = t[0], t[1]
-    if m.likelihood == "tabular":
-        cell = t[2] & mask
-        return TabularLikelihood.encode(values[:, 0, :], m.columns, cell).unsqueeze(-2)
-    return torch.where(mask.unsqueeze(-1), values, torch.zeros_like(values))
-
-
-def _encoder_dim(m: ModalitySpec) -> int:
-    if m.likelihood == "tabular":
-        return tabular_param_dim(m.columns) + m.measurement_dim
-    return m.measurement_dim
 
 
 # ---------------------------------------------------------------------- model
@@ -419,22 +406,33 @@ class PersonaXModel(PyroModule):
         self._linext_tiers = tiers if np.bincount(tiers).max() <= MAX_LINEAR_EXTENSION_TIER else None
         self._linext_cache: dict[bytes, float] = {}
         self._mechanisms_fixed = False
+        self.decoder_hidden_dim, self.decoder_layers = int(decoder_hidden_dim), int(decoder_layers)
         self.decoders = nn.ModuleDict()
-        self.raw_scales = nn.ParameterDict()
+        self.raw_scales = nn.ParameterDict()  # the likelihoods' extra parameters (scales)
         for m in spec.modalities:
             in_dim = _block_dim(layout, m.name) + self.nuisance_dims[m.name]
             if in_dim == 0:
                 raise ValueError(
                     f"modality {m.name!r} has no latent input: shared_dim, its block size and nuisance_dim are all 0"
                 )
-            out_dim = tabular_param_dim(m.columns) if m.likelihood == "tabular" else m.measurement_dim
-            self.decoders[m.name] = _decoder(layout, m, in_dim, out_dim, decoder_hidden_dim, decoder_layers)
-            if m.likelihood == "normal":
-                self.raw_scales[m.name] = nn.Parameter(
-                    torch.full((m.num_measurements, m.measurement_dim), _SOFTPLUS_ONE)
-                )
-            elif m.likelihood == "tabular":
-                self.raw_scales[m.name] = nn.Parameter(torch.full((m.measurement_dim,), _SOFTPLUS_ONE))
+            lik = m.likelihood_object
+            self.decoders[m.name] = self.make_decoder(m, in_dim, lik.param_dim(m))
+            parameter = lik.make_parameter(m)
+            if parameter is not None:
+                self.raw_scales[m.name] = parameter
+
+    # ------------------------------------------------------------------ factory hooks
+    def make_decoder(self, modality: ModalitySpec, in_dim: int, out_dim: int) -> nn.Module:
+        """The decoder of ``modality``: ``(..., K, in_dim) -> (..., K, out_dim)``; a subclass may override it.
+
+        Its input is the latents the modality reads (shared block first, then its own
+        block, :meth:`~pyro_personax.layout.LatentLayout.decoder_inputs`) concatenated
+        with the measurement's nuisance ``eta``; its output is what the modality's
+        likelihood takes (:meth:`~pyro_personax.models.likelihoods.Likelihood.param_dim`).
+        ``K`` is ``modality.num_measurements``. Default: a :class:`GroupedMLP` with one
+        set of weights per measurement (a :class:`MaskedDecoder` under a measurement map).
+        """
+        return _decoder(self.layout, modality, in_dim, out_dim, self.decoder_hidden_dim, self.decoder_layers)
 
     # ------------------------------------------------------------------ graph pieces
     def edge_weights(self, edges: torch.Tensor) -> torch.Tensor:
@@ -584,8 +582,23 @@ class PersonaXModel(PyroModule):
         return torch.where(breaks, torch.full_like(lp, -math.inf), lp)
 
     # ------------------------------------------------------------------ likelihood
-    def _scale(self, mod: str) -> torch.Tensor:
-        return F.softplus(self.raw_scales[mod]) + 1e-3
+    def _decode(self, mod: str, z: torch.Tensor, eta: torch.Tensor | None) -> torch.Tensor:
+        """Decoder output ``(..., B, K, param_dim)`` of modality ``mod``."""
+        lat = _block_latents(self.layout, z, mod, self.spec[mod].num_measurements)
+        return self.decoders[mod](_cat([lat, eta]))
+
+    def decoded_mean(self, mod: str, z: torch.Tensor, eta: torch.Tensor | None = None) -> torch.Tensor:
+        """Mean measurement ``(..., B, K, d)`` of modality ``mod`` given ``z (..., B, D)`` and ``eta (..., B, K, e)``.
+
+        ``eta`` ``None`` with a nuisance: its prior mean, 0. See
+        :meth:`~pyro_personax.models.likelihoods.Likelihood.mean` (a tabular row is its
+        expected encoding, ``Q`` wide).
+        """
+        m = self.spec[mod]
+        e = self.nuisance_dims[mod]
+        if eta is None and e > 0:
+            eta = z.new_zeros(z.shape[:-1] + (m.num_measurements, e))
+        return m.likelihood_object.mean(self._decode(mod, z, eta), self.raw_scales.get(mod), m)
 
     def likelihood(self, mod: str, z: torch.Tensor, eta: torch.Tensor | None, t) -> MeasurementSet:
         """``p(x_m | s, z_m, eta_m)`` of modality ``mod`` as a :class:`MeasurementSet`.
@@ -594,14 +607,7 @@ class PersonaXModel(PyroModule):
         :class:`~pyro_personax.data.multimodal.ModalityTensors`. Event shape ``(K, d)``.
         """
         m = self.spec[mod]
-        lat = _block_latents(self.layout, z, mod, m.num_measurements)
-        params = self.decoders[mod](_cat([lat, eta]))
-        if m.likelihood == "normal":
-            base = Normal(params, self._scale(mod)).to_event(1)
-        elif m.likelihood == "bernoulli":
-            base = Bernoulli(logits=params).to_event(1)
-        else:
-            base = TabularLikelihood(params, m.columns, self._scale(mod), t[2].unsqueeze(-2))
+        base = m.likelihood_object.distribution(self._decode(mod, z, eta), self.raw_scales.get(mod), m, t)
         return MeasurementSet(base, t[1])
 
     # ------------------------------------------------------------------ the model
@@ -755,6 +761,7 @@ class PersonaXGuide(PyroModule):
             )
         self.layout, self.spec = layout, spec
         self.posterior_covariance = posterior_covariance
+        self.encoder_hidden_dim, self.encoder_layers = int(encoder_hidden_dim), int(encoder_layers)
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
         self.graph_posterior = _check_graph_posterior(graph_posterior)
         _graph_masks(self, layout)
@@ -771,14 +778,26 @@ class PersonaXGuide(PyroModule):
         self.encoders = nn.ModuleDict()
         self.nuisance_encoders = nn.ModuleDict()
         for m in spec.modalities:
-            f, b, e, K = _encoder_dim(m), _block_dim(layout, m.name), self.nuisance_dims[m.name], m.num_measurements
+            f, b, e = m.likelihood_object.encoder_dim(m), _block_dim(layout, m.name), self.nuisance_dims[m.name]
             if b > 0:
                 out = 2 * b + (b * (b - 1) // 2 if posterior_covariance == "full" else 0)
-                self.encoders[m.name] = GroupedMLP(K, f, encoder_hidden_dim, out, num_layers=encoder_layers)
+                self.encoders[m.name] = self.make_encoder(m, f, out)
             if e > 0:
-                self.nuisance_encoders[m.name] = GroupedMLP(
-                    K, f + b, encoder_hidden_dim, 2 * e, num_layers=encoder_layers
-                )
+                self.nuisance_encoders[m.name] = self.make_encoder(m, f + b, 2 * e)
+
+    def make_encoder(self, modality: ModalitySpec, in_dim: int, out_dim: int) -> nn.Module:
+        """An encoder of ``modality``: ``(..., K, in_dim) -> (..., K, out_dim)``; a subclass may override it.
+
+        Called twice per modality: for the latent experts (input: the likelihood's
+        :meth:`~pyro_personax.models.likelihoods.Likelihood.encoder_features`; output:
+        locations, precisions and, with ``posterior_covariance="full"``, the lower
+        Cholesky entries) and, with a nuisance, for ``q(eta)`` (input: the features and
+        the block's latents; output: location and raw scale). Default: a
+        :class:`GroupedMLP`, one set of weights per measurement.
+        """
+        return GroupedMLP(
+            modality.num_measurements, in_dim, self.encoder_hidden_dim, out_dim, num_layers=self.encoder_layers
+        )
 
     def edge_distribution(self, temperature: float = 1.0) -> PairwiseEdges:
         """Pairwise posterior only: ``q(G)`` as a :class:`PairwiseEdges` (relaxation ``temperature``).
@@ -878,7 +897,7 @@ class PersonaXGuide(PyroModule):
         feats, experts = {}, {}
         for m in self.spec.modalities:
             t = batch[m.name]
-            feats[m.name] = _encoder_features(m, t)
+            feats[m.name] = m.likelihood_object.encoder_features(m, t)
             if m.name in self.encoders:
                 out = self.encoders[m.name](feats[m.name])
                 c = _block_dim(self.layout, m.name)

@@ -8,11 +8,9 @@ from dataclasses import dataclass
 import torch
 
 from pyro_personax.data.multimodal import ModalityTensors, TabularColumn
+from pyro_personax.models.likelihoods import Likelihood, get_likelihood
 
-__all__ = ["ModalitySpec", "ModelSpec", "LIKELIHOODS"]
-
-LIKELIHOODS = ("normal", "bernoulli", "tabular")
-COLUMN_LIKELIHOODS = ("normal", "bernoulli", "categorical")
+__all__ = ["ModalitySpec", "ModelSpec"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,9 @@ class ModalitySpec:
     measurement_dim
         ``d >= 1`` (number of columns for a tabular modality).
     likelihood
-        ``"normal"``, ``"bernoulli"`` or ``"tabular"``.
+        Name of a registered :class:`~pyro_personax.models.likelihoods.Likelihood`:
+        ``"normal"``, ``"bernoulli"``, ``"tabular"`` or one added with
+        :func:`~pyro_personax.models.likelihoods.register_likelihood`.
     columns
         For a tabular modality, its ``d`` columns.
     """
@@ -40,30 +40,21 @@ class ModalitySpec:
     columns: tuple[TabularColumn, ...] = ()
 
     def __post_init__(self):
-        if self.likelihood not in LIKELIHOODS:
-            raise ValueError(
-                f"modality {self.name!r}: likelihood must be one of {LIKELIHOODS}; found {self.likelihood!r}"
-            )
         if self.num_measurements < 1 or self.measurement_dim < 1:
             raise ValueError(
                 f"modality {self.name!r}: num_measurements and measurement_dim must be >= 1; "
                 f"found {self.num_measurements} and {self.measurement_dim}"
             )
-        if self.likelihood == "tabular":
-            if len(self.columns) != self.measurement_dim:
-                raise ValueError(
-                    f"modality {self.name!r}: {self.measurement_dim} tabular columns expected; "
-                    f"found {len(self.columns)}"
-                )
-            for c in self.columns:
-                if c.likelihood not in COLUMN_LIKELIHOODS:
-                    raise ValueError(f"modality {self.name!r}, column {c.name!r}: unknown likelihood {c.likelihood!r}")
-                if c.likelihood == "categorical" and c.num_categories < 2:
-                    raise ValueError(
-                        f"modality {self.name!r}, column {c.name!r}: a categorical column needs >= 2 categories"
-                    )
-        elif self.columns:
-            raise ValueError(f"modality {self.name!r}: columns are only for a tabular modality")
+        try:
+            lik = get_likelihood(self.likelihood)
+        except ValueError as err:
+            raise ValueError(f"modality {self.name!r}: {err}") from None
+        lik.check_spec(self)
+
+    @property
+    def likelihood_object(self) -> Likelihood:
+        """The registered :class:`~pyro_personax.models.likelihoods.Likelihood` named by :attr:`likelihood`."""
+        return get_likelihood(self.likelihood)
 
 
 @dataclass(frozen=True)
@@ -114,7 +105,7 @@ class ModelSpec:
         mods = []
         for m in data.modalities:
             lik = data.likelihood[m]
-            cols = tuple(data.tabular_columns.get(m, ())) if lik == "tabular" else ()
+            cols = tuple(data.tabular_columns.get(m, ()))
             mods.append(ModalitySpec(m, data.num_measurements[m], data.measurement_dim[m], lik, cols))
         return cls(tuple(mods))
 
@@ -205,7 +196,7 @@ def _check_modality(m: ModalitySpec, t, rows):
             f"found {mask.dtype} {tuple(mask.shape)}"
         )
     cell = t[2] if len(t) > 2 else None
-    if m.likelihood == "tabular":
+    if m.likelihood_object.needs_cell_mask:
         if cell is None or cell.dtype != torch.bool or tuple(cell.shape) != (B, d):
             found = None if cell is None else f"{cell.dtype} {tuple(cell.shape)}"
             raise ValueError(f"batch[{m.name!r}].cell_mask: expected a bool tensor of shape ({B}, {d}); found {found}")

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pyro_personax import PersonaX
 from pyro_personax.data.multimodal import MultiModalData
 
 
@@ -87,8 +88,13 @@ def test_likelihoods():
     assert data.likelihood["attr"] == "bernoulli"
     with pytest.raises(ValueError, match="bernoulli likelihood needs 0/1"):
         MultiModalData({"attr": [binary[0] * 2]}, likelihoods={"attr": "bernoulli"})
-    with pytest.raises(ValueError, match=r"likelihoods\['attr'\]: expected one of"):
-        MultiModalData({"attr": binary}, likelihoods={"attr": "poisson"})
+    for bad in ("", "tabular", 3):
+        with pytest.raises(ValueError, match=r"likelihoods\['attr'\]: expected a likelihood name"):
+            MultiModalData({"attr": binary}, likelihoods={"attr": bad})
+    # another name is the model's to check: an unregistered one is refused when a model is built
+    data = MultiModalData({"attr": binary}, likelihoods={"attr": "poisson"})
+    with pytest.raises(ValueError, match=r"modality 'attr': unknown likelihood 'poisson'; registered are"):
+        PersonaX(data, latent_dims={"attr": 1})
 
 
 def test_tabular_columns_and_cell_masks():

@@ -113,7 +113,9 @@ class MultiModalData:
         Optional mapping modality -> boolean ``(N, K)``; ``True`` where observed. A
         modality without a mask must be finite everywhere.
     likelihoods
-        Optional mapping modality -> ``"normal"`` (default) or ``"bernoulli"``.
+        Optional mapping modality -> likelihood name: ``"normal"`` (default),
+        ``"bernoulli"`` (0/1 values), or the name of a likelihood added with
+        :func:`pyro_personax.models.register_likelihood` (checked when a model is built).
     measurement_names
         Optional mapping modality -> ``K`` names (e.g. the LLM of each text).
     tabular
@@ -166,8 +168,11 @@ class MultiModalData:
             n_ref = self._check_rows(mod, values.shape[0], n_ref)
             mask = self._mask(mod, masks.get(mod), values.shape[:2])
             lik = likelihoods.get(mod, "normal")
-            if lik not in MEASUREMENT_LIKELIHOODS:
-                raise ValueError(f"likelihoods[{mod!r}]: expected one of {MEASUREMENT_LIKELIHOODS}; found {lik!r}")
+            if not isinstance(lik, str) or not lik or lik == TABULAR:
+                raise ValueError(
+                    f"likelihoods[{mod!r}]: expected a likelihood name such as {MEASUREMENT_LIKELIHOODS} "
+                    f"({TABULAR!r} is set by tabular=); found {lik!r}"
+                )
             self._check_values(mod, values, mask, lik)
             self.values[mod], self.masks[mod], self.likelihood[mod] = values, mask, lik
             self.measurement_names[mod] = self._names(mod, measurement_names.get(mod), values.shape[1])
