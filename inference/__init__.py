@@ -14,6 +14,7 @@ from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pyro_personax.inference.devices import DEFAULT_NUM_THREADS, local_params, resolve_device, torch_threads
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
+from pyro_personax.inference.interventions import Interventional, intervene, structural_program
 from pyro_personax.inference.nonfinite import NonFiniteLossError
 from pyro_personax.inference.oracle import (
     ExactGraphPosterior,
@@ -46,6 +47,7 @@ __all__ = [
     "FittedChains",
     "GraphRefinement",
     "GraphParticleELBO",
+    "Interventional",
     "KLWarmup",
     "NonFiniteLossError",
     "TemperatureSchedule",
@@ -58,6 +60,7 @@ __all__ = [
     "fit_mechanisms_given_latents",
     "fit_chains",
     "identity_alignment",
+    "intervene",
     "index_batch",
     "load_checkpoint",
     "refine_graph",
@@ -66,5 +69,6 @@ __all__ = [
     "torch_threads",
     "DEFAULT_NUM_THREADS",
     "save_checkpoint",
+    "structural_program",
     "train_chain",
 ]

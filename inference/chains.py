@@ -22,6 +22,7 @@ from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.inference.alignment import ChainAlignment, align_chains, identity_alignment
 from pyro_personax.inference.batches import index_batch
 from pyro_personax.inference.devices import local_params
+from pyro_personax.inference.interventions import Interventional, intervene
 from pyro_personax.inference.result import FitResult
 from pyro_personax.layout import LatentLayout
 
@@ -253,6 +254,56 @@ class FittedChains:
                 corr[c, j],
             )
         return self.alignment
+
+    # ------------------------------------------------------------------ interventions
+    def intervene(self, do, *, num_graphs: int = 100, num_samples: int = 1000, seed: int = 0) -> Interventional:
+        """``do(z_a = v)`` on every chain, pooled, in chain 0's labels.
+
+        Chain ``c`` runs :func:`~pyro_personax.inference.interventions.intervene` with its
+        own model and ``q(G)`` and seed ``seed + c``, on the latents it matches to the
+        named ones (:attr:`alignment`); its samples and graphs are relabelled to chain 0's
+        names and stacked after the previous chains'.
+
+        Parameters
+        ----------
+        do
+            Latent name (chain 0's labels) -> value, as for
+            :func:`~pyro_personax.inference.interventions.intervene`.
+        num_graphs, num_samples, seed
+            Graphs drawn from each chain's ``q(G)``, noise draws per graph, seed.
+
+        Returns
+        -------
+        Interventional
+            ``C * num_graphs`` graphs; latent samples ``(C * num_graphs * num_samples, D)``.
+        """
+        names, align = list(self.layout.names), self.alignment
+        if not hasattr(do, "items"):
+            raise ValueError(f"do: expected a mapping latent name -> value; found {type(do).__name__}")
+        unknown = [k for k in do if k not in names]
+        if unknown:
+            raise ValueError(f"do: unknown latents {unknown}; known latents are {names}")
+        parts = []
+        for c in range(self.num_chains):
+            own = {names[align.permutations[c, names.index(k)]]: v for k, v in do.items()}
+            parts.append(
+                intervene(
+                    self.models[c], self.guides[c], own, num_graphs=num_graphs, num_samples=num_samples, seed=seed + c
+                )
+            )
+        stack = np.concatenate
+        mods = list(parts[0].interventional_measurements)
+        return Interventional(
+            latent_names=tuple(names),
+            intervention=parts[0].intervention,
+            interventional=stack([align.relabel_latents(c, p.interventional) for c, p in enumerate(parts)]),
+            observational=stack([align.relabel_latents(c, p.observational) for c, p in enumerate(parts)]),
+            interventional_measurements={m: stack([p.interventional_measurements[m] for p in parts]) for m in mods},
+            observational_measurements={m: stack([p.observational_measurements[m] for p in parts]) for m in mods},
+            graphs=stack([align.relabel_edges(c, p.graphs) for c, p in enumerate(parts)]),
+            num_samples=parts[0].num_samples,
+            seed=int(seed),
+        )
 
     # ------------------------------------------------------------------ persistence
     def state_dicts(self) -> list[dict]:

@@ -9,7 +9,7 @@ import torch
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.facade import PersonaX
 from pyro_personax.graph import is_dag
-from pyro_personax.inference import ChainAlignment, FitResult, local_params
+from pyro_personax.inference import ChainAlignment, FitResult, intervene, local_params
 from pyro_personax.layout import LatentLayout
 
 OPTIONS = dict(mechanism="linear", noise_flow="affine", decoder_hidden_dim=8, encoder_hidden_dim=8, nuisance_dim=1)
@@ -240,6 +240,11 @@ def test_every_output_is_in_chain_0_labels(two_chains, data, tmp_path):
         idata = px.to_inference_data(data, num_samples=4, max_entities=None)
         z_mean = idata.latent_means["z_mean"].sel(chain=1).to_numpy()
         np.testing.assert_allclose(z_mean, own[:, perm], rtol=1e-5, atol=1e-6)
+        pooled = px.do({"face_1": 1.0}, num_graphs=3, num_samples=4, seed=5)
+        alone = intervene(px.model(1), px.guide(1), {"face_2": 1.0}, num_graphs=3, num_samples=4, seed=6)
+        np.testing.assert_array_equal(pooled.interventional[12:], alone.interventional[:, perm])
+        np.testing.assert_array_equal(pooled.graphs[3:], alone.graphs[:, perm][:, :, perm])
+        assert (pooled.interventional[:, 0] == 1.0).all() and pooled.num_graphs == 6
         px.save(tmp_path / "px")
         loaded = PersonaX.load(tmp_path / "px")
         np.testing.assert_array_equal(loaded.chain_alignment.permutations, px.chain_alignment.permutations)
