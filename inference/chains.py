@@ -67,6 +67,12 @@ class FittedChains:
     device
         Device of the modules.
 
+    Attributes
+    ----------
+    warnings
+        The warnings logged while the chains were fitted (set by ``PersonaX.fit``; the
+        report shows them).
+
     Examples
     --------
     >>> from pyro_personax.data import MultiModalData
@@ -104,6 +110,7 @@ class FittedChains:
         self.guides = guides
         self.result = result
         self.device = torch.device(device)
+        self.warnings: list[str] = []
         self._alignment: ChainAlignment | None = None
         self.alignment = alignment
 

@@ -5,7 +5,7 @@
 object with ``to_inference_data()``, and writes::
 
     out_dir/
-        report.md, report.html     summary, diagnostics, top edges, figures
+        report.md, report.html     verdict (inference.verdict), summary, top edges, figures
         edges.csv                  tidy edge table (diagnostics.edge_summary)
         adjacency.csv              pooled P(edge), rows = parents, columns = children
         dag_adjacency.csv          thresholded graph, acyclic by construction
@@ -38,7 +38,7 @@ from pyro_personax.identifiability import (
     unpinned_latents,
     unpinned_warning,
 )
-from pyro_personax.inference import diagnostics, exports, plots
+from pyro_personax.inference import diagnostics, exports, plots, verdict
 from pyro_personax.metrics import edge_calibration
 
 __all__ = ["edge_report", "cyclic_fraction", "REPORT_FILES"]
@@ -251,10 +251,13 @@ def _markdown_table(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _write_markdown(out, title, lines, top, figs) -> None:
+def _write_markdown(out, title, verdict, lines, top, figs) -> None:
     parts = [
         f"# {title}",
         "",
+        "## Verdict",
+        "",
+        verdict.to_markdown(),
         "## Summary",
         "",
         *lines,
@@ -277,10 +280,12 @@ def _write_markdown(out, title, lines, top, figs) -> None:
     (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
 
 
-def _write_html(out, title, lines, top, figs) -> None:
+def _write_html(out, title, verdict, lines, top, figs) -> None:
     items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines)
     body = [
         f"<h1>{html.escape(title)}</h1>",
+        "<h2>Verdict</h2>",
+        verdict.to_html(),
         "<h2>Summary</h2>",
         f"<ul>{items}</ul>",
         "<p>R-hat and ESS are computed over chains that are independent restarts: they measure "
@@ -368,7 +373,8 @@ def edge_report(
     figs = _figures(idata, table, P, layout, out, threshold, truth)
     lines = _summary_lines(idata, E, dag, threshold, truth, layout)
     top = _top_edges(table)
-    _write_markdown(out, title, lines, top, figs)
-    _write_html(out, title, lines, top, figs)
+    judged = verdict.assess(idata, threshold=threshold)
+    _write_markdown(out, title, judged, lines, top, figs)
+    _write_html(out, title, judged, lines, top, figs)
     logger.info("wrote edge report to %s", out)
     return out
