@@ -248,7 +248,7 @@ def fit_model(data, truth, name: str, epochs: int, seed: int) -> dict:
 
     start = time.perf_counter()
     px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0, graph_posterior=name)
-    px.fit(data, num_epochs=epochs, seed=seed, progress=False)
+    px.fit(data, num_chains=1, num_epochs=epochs, seed=seed, progress=False)
     wall = time.perf_counter() - start
     probs = px.edge_probabilities().to_numpy(dtype=float)
     draws = np.asarray(px.sample_posterior(NUM_DRAWS)["edges"], dtype=float)

@@ -39,7 +39,7 @@ def run(seed: int, config: str, num_entities: int, epochs: int) -> dict:
     data, truth = measurement_map_example(num_entities, seed=seed)
     start = time.perf_counter()
     px = PersonaX(data, latent_dims={"a": 2, "b": 1}, **CONFIGS[config])
-    px.fit(data, seed=seed, num_epochs=epochs, progress=False)
+    px.fit(data, num_chains=1, seed=seed, num_epochs=epochs, progress=False)
     seconds = time.perf_counter() - start
     learned = px.get_latent_representation(data)
     blocks = np.array(px.layout.block_of)

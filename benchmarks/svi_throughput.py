@@ -79,7 +79,10 @@ def run_one(n: int, threads: int, epochs: int, graph_posterior: str) -> dict:
     before_fit = _status_mib("VmRSS")  # the data is held once here
     fit_peak_ok = _reset_peak()
     start = time.perf_counter()
-    px.fit(data, num_epochs=epochs, batch_size=BATCH, validation_fraction=None, progress=False, device="cpu", seed=0)
+    px.fit(
+        data, num_chains=1, num_epochs=epochs, batch_size=BATCH, validation_fraction=None, progress=False,
+        device="cpu", seed=0,
+    )
     seconds = (time.perf_counter() - start) / epochs
     return {
         "n": n,

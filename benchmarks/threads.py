@@ -38,7 +38,7 @@ layout = truth.layout
 px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
 kw = {} if threads == "default" else {"num_threads": int(threads)}
 start = time.perf_counter()
-px.fit(data, num_epochs=epochs, seed=0, progress=False, device="cpu", refine_graph=stage, **kw)
+px.fit(data, num_chains=1, num_epochs=epochs, seed=0, progress=False, device="cpu", refine_graph=stage, **kw)
 print(time.perf_counter() - start, torch.get_num_threads())
 """
 

@@ -16,6 +16,7 @@ from pyro_personax.inference.devices import DEFAULT_NUM_THREADS, local_params, r
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.interventions import Interventional, intervene, structural_program
 from pyro_personax.inference.nonfinite import NonFiniteLossError
+from pyro_personax.inference.options import FitOptions
 from pyro_personax.inference.oracle import (
     ExactGraphPosterior,
     exact_graph_posterior,
@@ -43,6 +44,7 @@ __all__ = [
     "ChainAlignment",
     "ChainResult",
     "ExactGraphPosterior",
+    "FitOptions",
     "FitResult",
     "FittedChains",
     "GraphRefinement",

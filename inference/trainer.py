@@ -108,6 +108,7 @@ class TrainerConfig:
         is not updated: the encoders, decoders and mechanisms first learn the latents
         under graphs drawn from the initial ``q(G)``, then the graph is learned. Edge
         orientations otherwise lock in while the latents are still meaningless.
+        ``None``: ``num_epochs // 10``.
     patience
         Early stopping after this many epochs without a better validation ELBO (and an
         acyclic graph); the best state (acyclic ones first) is then kept. ``None``
@@ -147,7 +148,7 @@ class TrainerConfig:
     auglag: AugLagConfig = field(default_factory=AugLagConfig)
     temperature: TemperatureSchedule = field(default_factory=TemperatureSchedule)
     kl_warmup: KLWarmup = field(default_factory=KLWarmup)
-    graph_warmup_epochs: int = 0
+    graph_warmup_epochs: int | None = None
     patience: int | None = None
     min_delta: float = 0.0
     graph_particles: int = 8
@@ -158,6 +159,8 @@ class TrainerConfig:
     progress: bool = True
 
     def __post_init__(self):
+        if self.graph_warmup_epochs is None and isinstance(self.num_epochs, int):
+            object.__setattr__(self, "graph_warmup_epochs", self.num_epochs // 10)
         check_int_fields(
             self,
             {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0, "graph_particles": 2},
@@ -491,7 +494,7 @@ def fit_chains(
     validation: Batch | None = None,
     *,
     config: TrainerConfig,
-    num_chains: int = 1,
+    num_chains: int = 4,
     seed: int = 0,
     device: torch.device | str = "cpu",
     checkpoint_dir=None,

@@ -21,6 +21,7 @@ from .likelihoods import (
     registered_likelihoods,
 )
 from .networks import GroupedLinear, GroupedMLP
+from .options import ModelOptions
 from .order_graph import CausalOrder, EdgesGivenOrder
 from .personax import (
     DEFAULT_GRAPH_POSTERIOR,
@@ -55,6 +56,7 @@ __all__ = [
     "Mechanisms",
     "MeasurementSet",
     "ModalitySpec",
+    "ModelOptions",
     "ModelSpec",
     "MonotoneNoiseFlow",
     "PairwiseEdges",

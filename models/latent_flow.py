@@ -39,7 +39,6 @@ __all__ = [
 
 MECHANISMS = ("mlp", "linear")
 NOISE_FLOWS = ("spline", "affine", "identity")
-EDGE_GRADIENTS = ("autograd", "difference")
 #: Effective number of parameters of one MLP edge: twice the mean in-sample log-likelihood
 #: gain of an edge between independent latents when the mechanisms are fitted on random
 #: parent sets (Wilks), at the default width; ``benchmarks/edge_penalty.py`` measures it.
@@ -319,15 +318,10 @@ class DAGFlowLatent(TorchDistribution):
         A :class:`Mechanisms` (or any module ``(z (..., D), A (..., D, D)) -> (..., D)``).
     noise_flow
         A :class:`MonotoneNoiseFlow` of dimension ``D``.
-    edge_gradient
-        How :meth:`log_prob` differentiates in a 0/1 ``adjacency``: ``"autograd"`` (the
-        derivative) or ``"difference"`` (the exact change of the log density when the
-        edge is switched, evaluated at the same value; the value itself is unchanged).
-        Only the gradient differs; ``"difference"`` costs ``O(N D^3 H)``.
     cyclic_logdet
         Add ``log |det(I - J)|`` (``J`` the Jacobian of the mechanisms), the change of
         variables of ``z -> u`` for a cyclic graph; it is 0 under a DAG, and keeps a cyclic
-        sample from scoring higher than its acyclic versions (``"autograd"`` only).
+        sample from scoring higher than its acyclic versions.
     output_flow
         Optional per-latent monotone map ``h`` (a :class:`MonotoneNoiseFlow`): the
         structural equations hold for ``y`` and ``z_j = h_j(y_j)`` (a post-nonlinear
@@ -350,16 +344,12 @@ class DAGFlowLatent(TorchDistribution):
         adjacency: torch.Tensor,
         mechanism: nn.Module,
         noise_flow: MonotoneNoiseFlow,
-        edge_gradient: str = "autograd",
         cyclic_logdet: bool = False,
         output_flow: MonotoneNoiseFlow | None = None,
         validate_args=None,
     ):
         self.cyclic_logdet = bool(cyclic_logdet)
         self.output_flow = output_flow
-        if edge_gradient not in EDGE_GRADIENTS:
-            raise ValueError(f"edge_gradient: expected one of {EDGE_GRADIENTS}; found {edge_gradient!r}")
-        self.edge_gradient = edge_gradient
         if adjacency.dim() < 2 or adjacency.shape[-1] != adjacency.shape[-2]:
             raise ValueError(f"adjacency: expected shape (..., D, D); found {tuple(adjacency.shape)}")
         D = adjacency.shape[-1]
@@ -373,9 +363,7 @@ class DAGFlowLatent(TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         D = self.event_shape[0]
         adjacency = self.adjacency.expand(batch_shape + (D, D))
-        return DAGFlowLatent(
-            adjacency, self.mechanism, self.noise_flow, self.edge_gradient, self.cyclic_logdet, self.output_flow
-        )
+        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.cyclic_logdet, self.output_flow)
 
     def _structural(self, z: torch.Tensor):
         """``y = h^{-1}(z)`` and ``log |d h / d y|`` elementwise (``z`` and 0 without an output flow)."""
@@ -413,37 +401,14 @@ class DAGFlowLatent(TorchDistribution):
         """``sum_j [log p_tau_j((z_j - f_j) exp(-s_j)) - s_j]``, shape ``(*sample, *batch)``."""
         if self._validate_args:
             self._validate_sample(value)
-        if self.edge_gradient == "autograd" or not self.adjacency.requires_grad:
-            lp = self.node_log_prob(value).sum(-1)
-            return lp + self._cyclic_logdet(value) if self.cyclic_logdet else lp
-        A = self.adjacency
-        node_lp = self._with_adjacency(A.detach()).node_log_prob(value)
-        diff = self._flip_differences(value, A.detach(), node_lp.detach())
-        return node_lp.sum(-1) + ((A - A.detach()) * diff).sum((-2, -1))
-
-    def _with_adjacency(self, adjacency: torch.Tensor) -> DAGFlowLatent:
-        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.edge_gradient,
-                             output_flow=self.output_flow, validate_args=False)
+        lp = self.node_log_prob(value).sum(-1)
+        return lp + self._cyclic_logdet(value) if self.cyclic_logdet else lp
 
     def _cyclic_logdet(self, z):
         """``log |det(I - J)|`` of the map ``y -> u`` (0 under a DAG), shape ``(...)``."""
         J = self.mechanism.jacobian(self._structural(z)[0], self.adjacency)
         eye = torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
         return torch.linalg.slogdet(eye - J)[1]
-
-    @torch.no_grad()
-    def _flip_differences(self, z, A, node_lp):
-        """``log p_j(z | A with A_ij = 1) - log p_j(z | A with A_ij = 0)``, shape ``(..., D, D)``.
-
-        The exact change of the log density when one edge is switched (the derivative of
-        the multilinear extension of a 0/1 graph), used as the gradient of each edge.
-        """
-        D = A.shape[-1]
-        eye = torch.eye(D, dtype=A.dtype, device=A.device)
-        flipped = A.unsqueeze(-3) + eye.unsqueeze(-1) * (1 - 2 * A.unsqueeze(-3))  # (..., i', i, j)
-        lp_flip = self._with_adjacency(flipped).node_log_prob(z.unsqueeze(-2))  # (..., i', j)
-        sign = 2 * A - 1  # +1 where the edge is on: the flip switches it off
-        return sign * (node_lp.unsqueeze(-2) - lp_flip)
 
     def rsample(self, sample_shape=()) -> torch.Tensor:
         """Ancestral sample ``(*sample_shape, *batch, D)`` (``D`` passes)."""

@@ -330,10 +330,6 @@ class PersonaXModel(PyroModule):
         Width and depth of the per-measurement decoders.
     edge_prior
         Prior inclusion probability ``p0`` of every free edge (before excluding two-cycles).
-    edge_gradient
-        Gradient of ``log p(z | G)`` in the sampled 0/1 edges: ``"autograd"`` (its
-        derivative, the plain straight-through estimator) or ``"difference"`` (the exact
-        change when the edge is switched; see :class:`DAGFlowLatent`).
     cyclic_logdet
         Score a cyclic edge sample with the change of variables ``log |det(I - J)|``
         (0 under a DAG), so that cycles do not score higher than acyclic graphs
@@ -372,7 +368,6 @@ class PersonaXModel(PyroModule):
         decoder_hidden_dim: int = 64,
         decoder_layers: int = 2,
         edge_prior: float = 0.2,
-        edge_gradient: str = "autograd",
         cyclic_logdet: bool = True,
         graph_posterior: str = DEFAULT_GRAPH_POSTERIOR,
         name: str = "personax_model",
@@ -382,10 +377,7 @@ class PersonaXModel(PyroModule):
         if not 0.0 < edge_prior < 1.0:
             raise ValueError(f"edge_prior must be in (0, 1); found {edge_prior}")
         self.layout, self.spec, self.edge_prior = layout, spec, float(edge_prior)
-        if edge_gradient not in ("autograd", "difference"):
-            raise ValueError(f"edge_gradient: expected 'autograd' or 'difference'; found {edge_gradient!r}")
         self.graph_posterior = _check_graph_posterior(graph_posterior)
-        self.edge_gradient = edge_gradient
         self.cyclic_logdet = bool(cyclic_logdet) and self.graph_posterior == "pairwise"
         self.nuisance_dims = _resolve_nuisance(spec, nuisance_dim)
         D = layout.latent_dim
@@ -459,7 +451,7 @@ class PersonaXModel(PyroModule):
         if self._mechanisms_fixed:
             mech, flow = frozen(mech), frozen(flow)
             out = None if out is None else frozen(out)
-        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.edge_gradient, self.cyclic_logdet, out)
+        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.cyclic_logdet, out)
 
     def mechanism_parameters(self) -> list[nn.Parameter]:
         """The parameters of ``p(z | G)`` other than the graph: mechanisms, noise flows, output map."""

@@ -11,10 +11,10 @@ follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import logging
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 import networkx as nx
@@ -34,20 +34,21 @@ from pyro_personax.identifiability import (
 from pyro_personax.inference import (
     AugLagConfig,
     ChainAlignment,
+    FitOptions,
     FitResult,
     FittedChains,
     GraphRefinement,
-    KLWarmup,
-    TemperatureSchedule,
-    TrainerConfig,
     fit_chains,
     resolve_device,
     torch_threads,
 )
 from pyro_personax.layout import LatentLayout
-from pyro_personax.models import DEFAULT_GRAPH_POSTERIOR, ModelSpec, PersonaXGuide, PersonaXModel
+from pyro_personax.models import ModelOptions, ModelSpec, PersonaXGuide, PersonaXModel
 
 __all__ = ["PersonaX", "MIN_ENTITIES"]
+
+_FIT = FitOptions()  # the defaults of every fit option
+_MODEL = ModelOptions()  # the defaults of every model option
 
 #: Fewest entities ``fit`` accepts: with fewer, no latent distribution or graph can be learned.
 MIN_ENTITIES = 10
@@ -57,26 +58,6 @@ logger = logging.getLogger(__name__)
 _FORMAT = 3  # 3: order / pairwise graph posterior, mechanisms with mask input and scale head
 _CONFIG = "config.json"
 _STATES = "chains.pt"
-
-
-def _constructor_options(cls) -> set[str]:
-    params = inspect.signature(cls.__init__).parameters
-    return {n for n, p in params.items() if p.kind == inspect.Parameter.KEYWORD_ONLY and n != "name"}
-
-
-def _split_options(mechanism: str, options: dict, model_cls=PersonaXModel, guide_cls=PersonaXGuide):
-    """Route each option to the model and/or guide constructor that accepts it."""
-    model_keys, guide_keys = _constructor_options(model_cls), _constructor_options(guide_cls)
-    unknown = sorted(set(options) - model_keys - guide_keys)
-    if unknown:
-        raise TypeError(
-            f"PersonaX: unknown model options {unknown}; "
-            f"accepted are {sorted((model_keys | guide_keys) - {'mechanism'})}"
-        )
-    model_opts = {k: v for k, v in options.items() if k in model_keys}
-    model_opts["mechanism"] = mechanism
-    guide_opts = {k: v for k, v in options.items() if k in guide_keys}
-    return model_opts, guide_opts
 
 
 def _layout_from_data(
@@ -127,6 +108,24 @@ def _import_class(path: str | None, default: type, where) -> type:
     return obj
 
 
+class _WarningLog(logging.Handler):
+    """Collects the package's warnings while active (``with _WarningLog() as messages``)."""
+
+    def __init__(self):
+        super().__init__(level=logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+    def __enter__(self) -> list[str]:
+        logging.getLogger("pyro_personax").addHandler(self)
+        return self.messages
+
+    def __exit__(self, *exc) -> None:
+        logging.getLogger("pyro_personax").removeHandler(self)
+
+
 class PersonaX:
     """Bayesian multimodal causal representation learning (PersonaX Level II).
 
@@ -157,8 +156,6 @@ class PersonaX:
         modality's measurement read which latents of its block (see
         :class:`~pyro_personax.layout.LatentLayout`). The within-block edges it makes
         decidable are classed ``"within-block (measurement map)"`` in every output.
-    mechanism
-        ``"mlp"`` or ``"linear"`` causal mechanisms.
     model_cls, guide_cls
         The model and guide classes (default :class:`~pyro_personax.models.PersonaXModel`
         and :class:`~pyro_personax.models.PersonaXGuide`): a subclass that overrides a
@@ -166,13 +163,17 @@ class PersonaX:
         :meth:`save` / :meth:`load` and the report. Both are built as
         ``cls(layout, spec, **options)``; :meth:`load` imports them by their module and
         name, so they must be importable.
-    **model_options
-        Further keyword options of :class:`~pyro_personax.models.PersonaXModel` and
-        :class:`~pyro_personax.models.PersonaXGuide` (each goes to the constructor
-        that accepts it, ``nuisance_dim`` to both); must be JSON-serialisable.
+    mechanism, mechanism_hidden_dim, noise_flow, latent_transform, spline_bins, spline_bound, \
+    nuisance_dim, decoder_hidden_dim, decoder_layers, edge_prior, cyclic_logdet, graph_posterior, \
+    encoder_hidden_dim, encoder_layers, init_edge_logit, posterior_covariance
+        The model's and guide's options: the fields of
+        :class:`~pyro_personax.models.ModelOptions`, with its defaults (stored as
+        :attr:`options`); an illegal value is refused here, naming it.
 
     Attributes
     ----------
+    options
+        The :class:`~pyro_personax.models.ModelOptions` of the model and guide.
     chains
         The :class:`~pyro_personax.inference.FittedChains` of the last :meth:`fit` (or
         :meth:`load`), or ``None``: per-chain models, guides, traces and alignment.
@@ -209,10 +210,24 @@ class PersonaX:
         forbidden=None,
         required=None,
         measurement_map=None,
-        mechanism: str = "mlp",
         model_cls: type = PersonaXModel,
         guide_cls: type = PersonaXGuide,
-        **model_options,
+        mechanism: str = _MODEL.mechanism,
+        mechanism_hidden_dim: int = _MODEL.mechanism_hidden_dim,
+        noise_flow: str = _MODEL.noise_flow,
+        latent_transform: str = _MODEL.latent_transform,
+        spline_bins: int = _MODEL.spline_bins,
+        spline_bound: float = _MODEL.spline_bound,
+        nuisance_dim: int | dict = _MODEL.nuisance_dim,
+        decoder_hidden_dim: int = _MODEL.decoder_hidden_dim,
+        decoder_layers: int = _MODEL.decoder_layers,
+        edge_prior: float = _MODEL.edge_prior,
+        cyclic_logdet: bool = _MODEL.cyclic_logdet,
+        graph_posterior: str = _MODEL.graph_posterior,
+        encoder_hidden_dim: int = _MODEL.encoder_hidden_dim,
+        encoder_layers: int = _MODEL.encoder_layers,
+        init_edge_logit: float = _MODEL.init_edge_logit,
+        posterior_covariance: str = _MODEL.posterior_covariance,
     ):
         self.spec: ModelSpec | None = None
         if isinstance(layout_or_data, LatentLayout):
@@ -233,19 +248,44 @@ class PersonaX:
         for what, cls, base in (("model_cls", model_cls, PersonaXModel), ("guide_cls", guide_cls, PersonaXGuide)):
             if not (isinstance(cls, type) and issubclass(cls, base)):
                 raise TypeError(f"{what}: expected {base.__name__} or a subclass of it; found {cls!r}")
-        self.mechanism = mechanism
         self.model_cls, self.guide_cls = model_cls, guide_cls
-        self.model_options = dict(model_options)
-        self._model_opts, self._guide_opts = _split_options(mechanism, self.model_options, model_cls, guide_cls)
+        self.options = ModelOptions(
+            mechanism=mechanism,
+            mechanism_hidden_dim=mechanism_hidden_dim,
+            noise_flow=noise_flow,
+            latent_transform=latent_transform,
+            spline_bins=spline_bins,
+            spline_bound=spline_bound,
+            nuisance_dim=nuisance_dim,
+            decoder_hidden_dim=decoder_hidden_dim,
+            decoder_layers=decoder_layers,
+            edge_prior=edge_prior,
+            cyclic_logdet=cyclic_logdet,
+            graph_posterior=graph_posterior,
+            encoder_hidden_dim=encoder_hidden_dim,
+            encoder_layers=encoder_layers,
+            init_edge_logit=init_edge_logit,
+            posterior_covariance=posterior_covariance,
+        )
         self.chains: FittedChains | None = None
         self._fit_data: MultiModalData | None = None  # the data of the last fit (not saved)
         if self.spec is not None:
             self._build()  # fail early on an inconsistent layout, spec or option
 
     def _build(self):
-        model = self.model_cls(self.layout, self.spec, **self._model_opts)
-        guide = self.guide_cls(self.layout, self.spec, **self._guide_opts)
+        model = self.model_cls(self.layout, self.spec, **self.options.model_kwargs())
+        guide = self.guide_cls(self.layout, self.spec, **self.options.guide_kwargs())
         return model, guide
+
+    @property
+    def mechanism(self) -> str:
+        """``"mlp"`` or ``"linear"`` (:attr:`options`)."""
+        return self.options.mechanism
+
+    @property
+    def model_options(self) -> dict:
+        """The options that differ from :class:`~pyro_personax.models.ModelOptions`' defaults."""
+        return self.options.changed()
 
     @property
     def fit_result(self) -> FitResult | None:
@@ -281,84 +321,48 @@ class PersonaX:
         self,
         data: MultiModalData,
         *,
-        num_epochs: int = 100,
-        batch_size: int = 256,
-        learning_rate: float = 1e-2,
-        graph_learning_rate: float | None = 0.05,
-        num_chains: int = 1,
-        seed: int = 0,
-        device: str | torch.device = "auto",
-        progress: bool = True,
-        validation_fraction: float | None = 0.1,
+        num_epochs: int = _FIT.num_epochs,
+        batch_size: int = _FIT.batch_size,
+        learning_rate: float = _FIT.learning_rate,
+        graph_learning_rate: float | None = _FIT.graph_learning_rate,
+        num_chains: int = _FIT.num_chains,
+        seed: int = _FIT.seed,
+        device: str | torch.device = _FIT.device,
+        progress: bool = _FIT.progress,
+        validation_fraction: float | None = _FIT.validation_fraction,
         checkpoint_dir: str | os.PathLike | None = None,
         resume: bool = False,
-        patience: int | None = None,
-        sparsity: float | str | None = None,
-        clip_norm: float = 10.0,
-        temperature: tuple[float, float] = (1.0, 0.2),
-        anneal_epochs: int | None = None,
-        kl_warmup_epochs: int = 0,
-        graph_warmup_epochs: int | None = None,
-        auglag: AugLagConfig | None = None,
-        graph_particles: int = 8,
-        mechanism_fit_weight: float = 1.0,
-        mechanisms_in_elbo: bool = False,
-        refine_graph: bool = True,
-        checkpoint_every: int = 1,
-        num_threads: int | None = None,
+        patience: int | None = _FIT.patience,
+        min_delta: float = _FIT.min_delta,
+        sparsity: float | str | None = _FIT.sparsity,
+        clip_norm: float = _FIT.clip_norm,
+        lr_decay: float = _FIT.lr_decay,
+        temperature: tuple[float, float] = _FIT.temperature,
+        anneal_epochs: int | None = _FIT.anneal_epochs,
+        kl_warmup_epochs: int = _FIT.kl_warmup_epochs,
+        graph_warmup_epochs: int | None = _FIT.graph_warmup_epochs,
+        auglag: AugLagConfig = _FIT.auglag,
+        graph_particles: int = _FIT.graph_particles,
+        mechanism_fit_weight: float = _FIT.mechanism_fit_weight,
+        mechanisms_in_elbo: bool = _FIT.mechanisms_in_elbo,
+        refine_graph: bool | GraphRefinement = _FIT.refine_graph,
+        checkpoint_every: int = _FIT.checkpoint_every,
+        num_threads: int | None = _FIT.num_threads,
     ) -> FitResult:
-        """Train ``num_chains`` independent restarts by SVI.
+        """Train ``num_chains`` independent restarts by SVI, then align their latent labels.
 
         Parameters
         ----------
         data
             The :class:`~pyro_personax.data.MultiModalData` (``N`` entities).
-        num_epochs, batch_size, learning_rate
-            Epochs, entities per minibatch, ClippedAdam learning rate.
-        graph_learning_rate
-            Learning rate of the logits of ``q(G)`` (``None`` = ``learning_rate``; see
-            :class:`~pyro_personax.inference.TrainerConfig`).
-        num_chains, seed
-            Chain ``c`` uses seed ``seed + c``; the validation split uses ``seed``.
-        device
-            ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda"``.
-        progress
-            Show a progress bar.
-        validation_fraction
-            Held-out fraction for the validation ELBO; ``None`` or 0 = no split.
-        checkpoint_dir, resume, checkpoint_every
-            Per-chain checkpoints and resuming from them.
-        patience
-            Early stopping on the validation ELBO (``None`` = off).
-        sparsity
-            Weight of the L1 edge factor, ``"bic"`` (``k/2 log N``, see
-            :meth:`~pyro_personax.models.PersonaXModel.edge_penalty`) or ``None`` (the
-            model's default, ``"bic"``).
-        clip_norm
-            ClippedAdam gradient clipping bound.
-        temperature, anneal_epochs
-            Edge temperature annealed geometrically from ``temperature[0]`` to
-            ``temperature[1]`` over ``anneal_epochs`` (default ``num_epochs``).
-        kl_warmup_epochs
-            Linear KL warm-up length.
-        graph_warmup_epochs
-            Epochs during which ``q(G)`` stays at its initial value while the latents
-            are learned (see :class:`~pyro_personax.inference.TrainerConfig`); ``None``
-            = ``num_epochs // 10``.
-        auglag
-            Augmented-Lagrangian configuration (pairwise graph posterior).
-        graph_particles, mechanism_fit_weight, mechanisms_in_elbo
-            Graphs drawn per step from the order posterior, the weight of the
-            mechanisms' fit on random parent sets, and whether the ELBO trains them too
-            (see :class:`~pyro_personax.inference.TrainerConfig`).
-        refine_graph
-            Run the graph stage after SVI: the mechanisms and ``q(G)`` fitted again, with
-            restarts, to the learned latents (order posterior, at most 12 latents; see
-            :func:`~pyro_personax.inference.refine.refine_graph`).
-        num_threads
-            Torch intra-op threads during the fit (``None``: 1,
-            :data:`~pyro_personax.inference.DEFAULT_NUM_THREADS`); the previous setting
-            is restored afterwards.
+        checkpoint_dir, resume
+            Per-chain checkpoints, and resuming from them.
+        **options
+            Every other keyword is a field of
+            :class:`~pyro_personax.inference.FitOptions`, with its default and meaning
+            (``num_epochs``, ``num_chains``, ``seed``, ``device``, ``refine_graph``,
+            ``num_threads``, ...); an illegal value or combination is refused, naming it.
+            The thread setting is restored afterwards.
 
         Returns
         -------
@@ -369,27 +373,36 @@ class PersonaX:
         check_seed(seed)
         if data.num_entities < MIN_ENTITIES:
             raise ValueError(f"data: fit needs at least {MIN_ENTITIES} entities; found {data.num_entities}")
-        config = TrainerConfig(
+        options = FitOptions(
             num_epochs=num_epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,
             graph_learning_rate=graph_learning_rate,
-            clip_norm=clip_norm,
-            sparsity=sparsity,
-            auglag=AugLagConfig() if auglag is None else auglag,
-            temperature=TemperatureSchedule(temperature[0], temperature[1], anneal_epochs),
-            kl_warmup=KLWarmup(kl_warmup_epochs),
-            graph_warmup_epochs=num_epochs // 10 if graph_warmup_epochs is None else graph_warmup_epochs,
+            num_chains=num_chains,
+            seed=seed,
+            device=device,
+            progress=progress,
+            validation_fraction=validation_fraction,
             patience=patience,
-            checkpoint_every=checkpoint_every,
+            min_delta=min_delta,
+            sparsity=sparsity,
+            clip_norm=clip_norm,
+            lr_decay=lr_decay,
+            temperature=temperature,
+            anneal_epochs=anneal_epochs,
+            kl_warmup_epochs=kl_warmup_epochs,
+            graph_warmup_epochs=graph_warmup_epochs,
+            auglag=AugLagConfig() if auglag is None else auglag,
             graph_particles=graph_particles,
             mechanism_fit_weight=mechanism_fit_weight,
             mechanisms_in_elbo=mechanisms_in_elbo,
-            graph_refinement=GraphRefinement() if refine_graph else None,
-            progress=progress,
+            refine_graph=refine_graph,
+            checkpoint_every=checkpoint_every,
+            num_threads=num_threads,
         )
+        config = options.trainer_config()
         dev = resolve_device(device)
-        with torch_threads(num_threads):
+        with torch_threads(num_threads), _WarningLog() as emitted:
             train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
             self.spec = spec
             chains = fit_chains(
@@ -405,16 +418,17 @@ class PersonaX:
             )
             self.chains, self._fit_data = chains, data
             self.align_chains(data, seed=seed)
-        result = chains.result
-        not_converged = [c.chain for c in result.chains if not c.converged]
-        if not_converged:
-            logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
-        note = measurement_map_note(self.layout)
-        if note:
-            logger.info("%s", note)
-        unpinned = self.unpinned_latents()
-        if unpinned:
-            logger.warning("%s", unpinned_warning(unpinned))
+            result = chains.result
+            not_converged = [c.chain for c in result.chains if not c.converged]
+            if not_converged:
+                logger.warning("chains %s ended with a cyclic expected graph (h >= tolerance)", not_converged)
+            note = measurement_map_note(self.layout)
+            if note:
+                logger.info("%s", note)
+            unpinned = self.unpinned_latents()
+            if unpinned:
+                logger.warning("%s", unpinned_warning(unpinned))
+        chains.warnings = list(emitted)
         return result
 
     # ------------------------------------------------------------------ queries
@@ -426,7 +440,7 @@ class PersonaX:
     @property
     def graph_posterior(self) -> str:
         """``"order"`` (the default: causal order then edges) or ``"pairwise"``."""
-        return self.model_options.get("graph_posterior", DEFAULT_GRAPH_POSTERIOR)
+        return self.options.graph_posterior
 
     @property
     def num_chains(self) -> int:
@@ -724,7 +738,10 @@ class PersonaX:
             "model_options": self.model_options,
             "num_samples": num_samples,
             "seed": seed,
+            "fit_warnings": list(chains.warnings),
         }
+        if chains.is_aligned and chains.num_chains > 1:
+            attrs["chain_alignment_abs_spearman"] = chains.alignment.correlations[1:].tolist()
         return build_inference_data(self.layout, attrs=attrs, **arrays)
 
     # ------------------------------------------------------------------ persistence
@@ -749,6 +766,7 @@ class PersonaX:
             "guide_cls": _class_path(self.guide_cls),
             "fit_result": self.fit_result.to_dict() if self.fit_result is not None else None,
             "chain_alignment": self.chain_alignment.to_dict() if self.chain_alignment is not None else None,
+            "fit_warnings": list(self.chains.warnings) if self.chains is not None else [],
         }
         try:
             return json.loads(json.dumps(config))
@@ -809,12 +827,13 @@ class PersonaX:
             key: _import_class(config.get(key), default, path / _CONFIG)
             for key, default in (("model_cls", PersonaXModel), ("guide_cls", PersonaXGuide))
         }
-        px = cls(
-            LatentLayout.from_dict(config["layout"]),
-            mechanism=config["mechanism"],
-            **classes,
-            **config["model_options"],
-        )
+        try:
+            options = ModelOptions.from_mapping(
+                {"mechanism": config["mechanism"], **config["model_options"]}, f"load: {str(path / _CONFIG)!r}"
+            )
+        except ValueError as err:
+            raise ValueError(f"{err} (a model saved by another version of the package: refit it)") from None
+        px = cls(LatentLayout.from_dict(config["layout"]), **classes, **asdict(options))
         px.spec = ModelSpec.from_dict(config["spec"])
         dev = resolve_device(device)
         states = torch.load(path / _STATES, map_location=dev, weights_only=True)
@@ -828,6 +847,7 @@ class PersonaX:
             alignment=None if alignment is None else ChainAlignment.from_dict(alignment),
             device=dev,
         )
+        px.chains.warnings = [str(w) for w in config.get("fit_warnings", [])]
         return px
 
     def __repr__(self) -> str:

@@ -30,12 +30,11 @@ def _short_graph_stage(request, monkeypatch):
     marked ``graph_stage``, which run the default one (about 3,000 q(G) steps per chain)."""
     if "graph_stage" in request.keywords:
         return
-    import functools
 
-    import pyro_personax.facade as facade
+    import pyro_personax.inference.options as options
 
-    short = functools.partial(facade.GraphRefinement, mechanism_steps=20, graph_steps=20, num_restarts=2)
-    monkeypatch.setattr(facade, "GraphRefinement", short)
+    short = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2)
+    monkeypatch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", short)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -99,7 +99,7 @@ def test_fit_refuses_existing_run_and_bad_config(fitted_run, tmp_path, capsys):
         '[model]\nlatent_dims = { a = 1 }\n[data]\ndataset = "celeb"\npath = "x"\n[fit]\ngraph_learning_rate = 0\n'
     )
     assert main(["fit", str(bad), "--out", str(tmp_path / "r")]) == 2
-    assert "[fit] graph_learning_rate" in capsys.readouterr().err
+    assert "[fit]: graph_learning_rate" in capsys.readouterr().err
 
 
 def test_report_rerenders_from_posterior(fitted_run, capsys):
@@ -194,14 +194,14 @@ def test_run_configuration_reaches_the_model_and_fit_options(tmp_path):
         "[fit]\nrefine_graph = false\nnum_threads = 2\n"
     )
     config = read_run_config(path)
-    assert config.model.latent_transform == "spline"
+    assert config.model.options.latent_transform == "spline"
     assert config.model.measurement_map == {"face": [[[0, 1], ["face_1"]], [[2, 3], ["face_2"]]]}
     assert config.fit.refine_graph is False and config.fit.num_threads == 2
     path.write_text('[data]\ndataset = "celeb"\npath = "x"\n[model]\nlatent_dims = { a = 1 }\nlatent_transform = "x"\n')
-    with pytest.raises(ValueError, match=r"\[model\] latent_transform: expected 'identity' or 'spline'"):
+    with pytest.raises(ValueError, match=r"\[model\]: latent_transform: expected one of"):
         read_run_config(path)
     path.write_text(
         '[data]\ndataset = "celeb"\npath = "x"\n[model]\nlatent_dims = { a = 1 }\n[fit]\nrefine_graph = 1\n'
     )
-    with pytest.raises(ValueError, match=r"\[fit\] refine_graph: expected true or false"):
+    with pytest.raises(ValueError, match=r"\[fit\]: refine_graph: expected True, False or a GraphRefinement"):
         read_run_config(path)

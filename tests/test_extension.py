@@ -82,7 +82,7 @@ def test_a_model_class_load_cannot_import_is_refused_at_save(tmp_path, counts):
 
     data = _data(40)
     px = PersonaX(data, latent_dims={"face": 1, "counts": 1}, mechanism="linear", model_cls=Local)
-    px.fit(data, num_epochs=1, batch_size=40, progress=False, device="cpu", refine_graph=False)
+    px.fit(data, num_chains=1, num_epochs=1, batch_size=40, progress=False, device="cpu", refine_graph=False)
     with pytest.raises(ValueError, match=r"model_cls '.*<locals>.Local' cannot be imported by its name"):
         px.save(tmp_path / "model")
     with pytest.raises(TypeError, match="model_cls: expected PersonaXModel or a subclass of it"):

@@ -1,5 +1,7 @@
 """End-to-end tests of the PersonaX facade with the real Level II model (tiny data)."""
 
+import html
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -54,19 +56,21 @@ def test_constructor_validation(data):
         PersonaX(data)
     with pytest.raises(ValueError, match=r"missing \['bio'\]"):
         PersonaX(data, latent_dims={"face": 1, "text": 1})
-    with pytest.raises(TypeError, match=r"unknown model options \['hidden'\]"):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'hidden'"):
         _px(data, hidden=3)
+    with pytest.raises(ValueError, match="edge_prior: expected a number in"):
+        _px(data, edge_prior=1.5)
     with pytest.raises(TypeError, match="layout_or_data"):
         PersonaX({"face": 1})
     with pytest.raises(ValueError, match="graph_learning_rate"):
-        _px(data).fit(data, graph_learning_rate=-1.0, progress=False, device="cpu")
+        _px(data).fit(data, num_chains=1, graph_learning_rate=-1.0, progress=False, device="cpu")
 
 
 def test_same_seed_identical_and_different_seeds_differ(data):
     a, b, c = _px(data), _px(data), _px(data)
-    a.fit(data, seed=1, **FIT)
-    b.fit(data, seed=1, **FIT)
-    c.fit(data, seed=2, **FIT)
+    a.fit(data, num_chains=1, seed=1, **FIT)
+    b.fit(data, num_chains=1, seed=1, **FIT)
+    c.fit(data, num_chains=1, seed=2, **FIT)
     pd.testing.assert_frame_equal(a.edge_probabilities(), b.edge_probabilities(), check_exact=True)
     assert not np.allclose(a.edge_probabilities().to_numpy(), c.edge_probabilities().to_numpy())
 
@@ -101,7 +105,7 @@ def test_fit_and_queries(data):
 
 def test_sample_posterior_edges_match_probabilities(data):
     px = _px(data)
-    px.fit(data, seed=0, **FIT)
+    px.fit(data, num_chains=1, seed=0, **FIT)
     draws = px.sample_posterior(4000, seed=3)["edges"][0]
     np.testing.assert_allclose(draws.mean(0), px.edge_probabilities(0).to_numpy(), atol=0.03)
     same = px.sample_posterior(10, seed=3)["edges"]
@@ -111,7 +115,7 @@ def test_sample_posterior_edges_match_probabilities(data):
 def test_full_covariance_posterior_draws_follow_the_guide_covariance(data, tmp_path):
     # the pairwise fit of this fixture gives guide correlations well above the draws' SE
     px = _px(data, posterior_covariance="full", graph_posterior="pairwise")
-    px.fit(data, seed=0, **FIT)
+    px.fit(data, num_chains=1, seed=0, **FIT)
     q = px.guide(0).latent_posterior_distribution(data.to_tensors())
     z = px.sample_posterior(20000, data=data, seed=1)["z"][0]  # (S, N, D)
     cov = q.covariance_matrix.double().numpy()
@@ -159,11 +163,11 @@ def test_save_load_round_trip(data, tmp_path):
 def test_resume_continues_from_checkpoint(data, tmp_path):
     fit = {**FIT, "anneal_epochs": 4}
     straight = _px(data)
-    straight.fit(data, seed=4, **{**fit, "num_epochs": 4})
+    straight.fit(data, num_chains=1, seed=4, **{**fit, "num_epochs": 4})
     first = _px(data)
-    first.fit(data, seed=4, checkpoint_dir=tmp_path, **{**fit, "num_epochs": 2})
+    first.fit(data, num_chains=1, seed=4, checkpoint_dir=tmp_path, **{**fit, "num_epochs": 2})
     resumed = _px(data)
-    resumed.fit(data, seed=4, checkpoint_dir=tmp_path, resume=True, **{**fit, "num_epochs": 4})
+    resumed.fit(data, num_chains=1, seed=4, checkpoint_dir=tmp_path, resume=True, **{**fit, "num_epochs": 4})
     pd.testing.assert_frame_equal(straight.edge_probabilities(), resumed.edge_probabilities(), check_exact=True)
     assert straight.fit_result.chains[0].train_elbo == resumed.fit_result.chains[0].train_elbo
 
@@ -171,7 +175,7 @@ def test_resume_continues_from_checkpoint(data, tmp_path):
 def test_layout_construction_and_data_mismatch(data):
     layout = LatentLayout(1, {"face": 1, "text": 1, "bio": 0})
     px = PersonaX(layout, **OPTIONS)
-    px.fit(data, validation_fraction=None, **FIT)
+    px.fit(data, num_chains=1, validation_fraction=None, **FIT)
     assert np.isnan(px.fit_result.validation_elbo[0]).all()
     bio = pd.DataFrame({"height": np.zeros(10), "male": np.zeros(10, dtype=bool)})
     other = MultiModalData({"face": np.zeros((10, 2, 4)), "text": np.zeros((10, 3, 3))}, tabular=bio)
@@ -183,7 +187,7 @@ def test_layout_construction_and_data_mismatch(data):
 
 def test_modules_of_a_chain_are_usable(data):
     px = _px(data)
-    px.fit(data, seed=0, **FIT)
+    px.fit(data, num_chains=1, seed=0, **FIT)
     batch = data.to_tensors()
     with local_params(), torch.no_grad():
         h = px.model(0).acyclicity(px.guide(0).edge_probabilities())
@@ -251,3 +255,19 @@ def test_every_output_is_in_chain_0_labels(two_chains, data, tmp_path):
         np.testing.assert_allclose(loaded.edge_probabilities().to_numpy(), px.edge_probabilities().to_numpy())
     finally:
         px.chain_alignment = saved
+
+
+def test_the_report_opens_with_the_verdict_and_holds_every_warning_the_fit_logged(two_chains, data, tmp_path, caplog):
+    from pyro_personax.inference.report import edge_report
+
+    px = two_chains
+    assert px.chains.warnings, "this small fit logs warnings (unpinned latents at least)"
+    out = edge_report(px.to_inference_data(data, num_samples=20, max_entities=50), tmp_path / "report")
+    page = (out / "report.html").read_text()
+    text = (out / "report.md").read_text()
+    assert page.index("<h2>Verdict</h2>") < page.index("<h2>Summary</h2>")
+    assert text.index("## Verdict") < text.index("## Summary")
+    for warning in px.chains.warnings:
+        assert html.escape(warning) in page and warning in text
+    px.save(tmp_path / "px")
+    assert PersonaX.load(tmp_path / "px").chains.warnings == px.chains.warnings

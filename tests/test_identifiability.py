@@ -73,7 +73,7 @@ def test_fit_warns_about_unpinned_latents_and_graph_holds_identified_edges(caplo
     data = MultiModalData({"face": rng.normal(size=(80, 2, 3)), "text": rng.normal(size=(80, 2, 3))})
     px = PersonaX(data, latent_dims={"face": 2, "text": 1}, shared_dim=1, mechanism="linear")
     with caplog.at_level(logging.WARNING, logger="pyro_personax.facade"):
-        px.fit(data, num_epochs=2, batch_size=40, progress=False, device="cpu", validation_fraction=None)
+        px.fit(data, num_chains=1, num_epochs=2, batch_size=40, progress=False, device="cpu", validation_fraction=None)
     # independent noise: nothing is linked across modalities, so no modality latent is pinned
     assert any("Condition 4.3" in r.getMessage() and "face_1" in r.getMessage() for r in caplog.records)
     g = px.graph(threshold=0.0)

@@ -112,7 +112,7 @@ def test_the_map_makes_the_within_block_edge_recoverable():
     """
     data, truth = _v_structure_data(2)
     px = PersonaX(data, latent_dims={"a": 2, "b": 1}, measurement_map=MAP, latent_transform="spline")
-    px.fit(data, seed=2, progress=False)
+    px.fit(data, num_chains=1, seed=2, progress=False)
     P = px.edge_probabilities().to_numpy()
     assert P[0, 1] > 0.9 and P[2, 1] > 0.9  # a_1 -> a_2 (within-block, by the map) and b_1 -> a_2
     assert P[~truth.adjacency.astype(bool) & ~np.eye(3, dtype=bool)].max() < 0.1
@@ -126,7 +126,7 @@ def test_the_map_makes_the_within_block_edge_recoverable():
 def test_a_mapped_fit_saves_loads_and_labels_its_outputs(tmp_path):
     data, _ = _v_structure_data(0, n=120)
     px = PersonaX(data, latent_dims={"a": 2, "b": 1}, measurement_map=MAP, latent_transform="spline")
-    px.fit(data, num_epochs=1, batch_size=60, progress=False, device="cpu", refine_graph=False)
+    px.fit(data, num_chains=1, num_epochs=1, batch_size=60, progress=False, device="cpu", refine_graph=False)
     px.save(tmp_path / "model")
     again = PersonaX.load(tmp_path / "model")
     assert again.layout.measurement_map == px.layout.measurement_map

@@ -205,7 +205,7 @@ def test_split_and_fit_name_a_bad_seed_or_fraction():
         data.split("0.1")
     px = PersonaX(data, latent_dims={"a": 1, "b": 1}, mechanism="linear")
     with pytest.raises(ValueError, match=r"seed: expected a non-negative int; found '0'"):
-        px.fit(data, seed="0", num_epochs=1, progress=False)
+        px.fit(data, num_chains=1, seed="0", num_epochs=1, progress=False)
     assert px.fit_result is None  # refused before anything ran
 
 
@@ -218,4 +218,4 @@ def test_duplicate_entity_ids_and_a_fit_on_too_few_entities_are_refused():
     data = MultiModalData({"a": rng.normal(size=(3, 1, 2)), "b": rng.normal(size=(3, 1, 2))})
     px = PersonaX(data, latent_dims={"a": 1, "b": 1}, mechanism="linear")
     with pytest.raises(ValueError, match="fit needs at least 10 entities; found 3"):
-        px.fit(data, num_epochs=1, progress=False, validation_fraction=None)
+        px.fit(data, num_chains=1, num_epochs=1, progress=False, validation_fraction=None)

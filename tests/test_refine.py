@@ -25,7 +25,7 @@ def problem():
 
 def _fit(data, **kw):
     px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0)
-    px.fit(data, num_epochs=4, seed=0, progress=False, validation_fraction=None, **kw)
+    px.fit(data, num_chains=1, num_epochs=4, seed=0, progress=False, validation_fraction=None, **kw)
     return px
 
 

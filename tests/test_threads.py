@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from pyro_personax import PersonaX
-from pyro_personax.cli.config import FitConfig
 from pyro_personax.data import MultiModalData
-from pyro_personax.inference import DEFAULT_NUM_THREADS, torch_threads
+from pyro_personax.inference import DEFAULT_NUM_THREADS, FitOptions, torch_threads
 
 
 def test_torch_threads_sets_and_restores():
@@ -40,15 +39,18 @@ def test_fit_runs_with_the_requested_threads_and_restores_the_callers(monkeypatc
     monkeypatch.setattr(px, "_build", build)
     torch.set_num_threads(2)
     try:
-        px.fit(data, num_epochs=1, batch_size=30, progress=False, device="cpu", refine_graph=False)
+        px.fit(data, num_chains=1, num_epochs=1, batch_size=30, progress=False, device="cpu", refine_graph=False)
         assert seen[-1] == DEFAULT_NUM_THREADS and torch.get_num_threads() == 2
-        px.fit(data, num_epochs=1, batch_size=30, progress=False, device="cpu", refine_graph=False, num_threads=2)
+        px.fit(
+            data, num_chains=1, num_epochs=1, batch_size=30, progress=False, device="cpu", refine_graph=False,
+            num_threads=2,
+        )
         assert seen[-1] == 2 and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(1)
 
 
 def test_run_configuration_checks_num_threads():
-    assert FitConfig(num_threads=2).num_threads == 2 and FitConfig().num_threads is None
-    with pytest.raises(ValueError, match=r"\[fit\] num_threads: expected a positive integer; found 0"):
-        FitConfig(num_threads=0)
+    assert FitOptions(num_threads=2).num_threads == 2 and FitOptions().num_threads is None
+    with pytest.raises(ValueError, match=r"\[fit\]: num_threads: expected None or an int >= 1; found 0"):
+        FitOptions.from_mapping({"num_threads": 0}, "run configuration [fit]")

@@ -13,7 +13,7 @@ Example (``run.toml``; relative paths are relative to the file)::
     # [data.masks]               # optional, boolean (N, K), True = observed
     # face = "face_mask.npy"
 
-    [model]
+    [model]                       # the layout, and any field of pyro_personax.models.ModelOptions
     shared_dim = 2
     latent_dims = { face = 3, text = 5 }
     mechanism = "mlp"
@@ -22,26 +22,35 @@ Example (``run.toml``; relative paths are relative to the file)::
     # optional assumption: which features of a modality read which latents of its block
     # measurement_map = { face = [[[0, 1, 2, 3], ["face_1"]], [[4, 5, 6, 7], ["face_2", "face_3"]]] }
 
-    [fit]
+    [fit]                         # any field of pyro_personax.inference.FitOptions
     num_epochs = 100
     num_chains = 4
     seed = 0
     # learning_rate = 0.01
     # graph_learning_rate = 0.05  # logits of q(G) (the default)
-    # refine_graph = true         # the graph stage after SVI (the default)
     # num_threads = 1             # torch threads (the default)
+    # [fit.refine_graph]          # the graph stage after SVI: true, false, or its settings
+    # num_restarts = 3
+    # [fit.auglag]                # augmented Lagrangian (pairwise graph posterior)
+    # tolerance = 1e-6
+
+Every ``[fit]`` key is a field of :class:`~pyro_personax.inference.FitOptions`, with the
+same default as ``PersonaX.fit``.
 """
 
 from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["RunConfig", "DataConfig", "ModelConfig", "FitConfig", "read_run_config", "load_data"]
+from pyro_personax.inference.options import FitOptions
+from pyro_personax.models.options import ModelOptions
+
+__all__ = ["RunConfig", "DataConfig", "ModelConfig", "read_run_config", "load_data"]
 
 
 def _check_keys(section: str, given: dict, allowed: set[str]) -> None:
@@ -75,69 +84,42 @@ class DataConfig:
                 raise ValueError("run configuration [data]: 'dataset' needs a 'path' to the local copy")
 
 
+#: ``[model]`` keys that describe the latent layout; every other key is a model option.
+LAYOUT_KEYS = ("latent_dims", "shared_dim", "shared_is_root", "forbidden", "required", "measurement_map")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Arguments of :class:`pyro_personax.PersonaX`."""
+    """The layout arguments of :class:`pyro_personax.PersonaX` and its :class:`~pyro_personax.models.ModelOptions`."""
 
     latent_dims: dict
     shared_dim: int = 0
-    mechanism: str = "mlp"
+    shared_is_root: bool = True
     forbidden: tuple = ()
     required: tuple = ()
-    latent_transform: str = "identity"
     measurement_map: dict | None = None
+    options: ModelOptions = field(default_factory=ModelOptions)
 
     def __post_init__(self):
         if not isinstance(self.latent_dims, dict) or not self.latent_dims:
             raise ValueError("run configuration [model] latent_dims: expected a table modality -> block size")
-        if self.mechanism not in ("mlp", "linear"):
-            raise ValueError(
-                f"run configuration [model] mechanism: expected 'mlp' or 'linear'; found {self.mechanism!r}"
-            )
-        if self.latent_transform not in ("identity", "spline"):
-            raise ValueError(
-                "run configuration [model] latent_transform: expected 'identity' or 'spline'; "
-                f"found {self.latent_transform!r}"
-            )
         if self.measurement_map is not None and not isinstance(self.measurement_map, dict):
             raise ValueError(
                 "run configuration [model] measurement_map: expected a table modality -> [[features, latents], ...]; "
                 f"found {self.measurement_map!r}"
             )
 
-
-@dataclass(frozen=True)
-class FitConfig:
-    """Arguments of :meth:`pyro_personax.PersonaX.fit`."""
-
-    num_epochs: int = 100
-    batch_size: int = 256
-    learning_rate: float = 1e-2
-    graph_learning_rate: float | None = 0.05
-    num_chains: int = 4
-    seed: int = 0
-    device: str = "auto"
-    validation_fraction: float = 0.1
-    num_threads: int | None = None
-    refine_graph: bool = True
-
-    def __post_init__(self):
-        if not isinstance(self.refine_graph, bool):
-            raise ValueError(
-                f"run configuration [fit] refine_graph: expected true or false; found {self.refine_graph!r}"
-            )
-        for name in ("num_epochs", "batch_size", "num_chains", "num_threads"):
-            value = getattr(self, name)
-            if name == "num_threads" and value is None:
-                continue
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"run configuration [fit] {name}: expected a positive integer; found {value!r}")
-        from pyro_personax.inference import TrainerConfig  # the trainer's own rules for the rates
-
-        try:
-            TrainerConfig(learning_rate=self.learning_rate, graph_learning_rate=self.graph_learning_rate)
-        except ValueError as err:
-            raise ValueError(f"run configuration [fit] {err}") from None
+    def persona_kwargs(self) -> dict:
+        """Keyword arguments of ``PersonaX(data, ...)``."""
+        return {
+            "latent_dims": self.latent_dims,
+            "shared_dim": self.shared_dim,
+            "shared_is_root": self.shared_is_root,
+            "forbidden": list(self.forbidden) or None,
+            "required": list(self.required) or None,
+            "measurement_map": self.measurement_map,
+            **asdict(self.options),
+        }
 
 
 @dataclass(frozen=True)
@@ -146,7 +128,7 @@ class RunConfig:
 
     data: DataConfig
     model: ModelConfig
-    fit: FitConfig
+    fit: FitOptions
     source: Path | None = None
 
 
@@ -191,13 +173,23 @@ def read_run_config(path) -> RunConfig:
             mod: [base / f for f in files] if isinstance(files, list) else base / files
             for mod, files in data.get(key, {}).items()
         }
-    model = _section(raw, "model", ModelConfig)
+    model = raw.get("model", {})
+    if not isinstance(model, dict):
+        raise ValueError(f"run configuration: [model] must be a table; found {type(model).__name__}")
     if "latent_dims" not in model:
         raise ValueError("run configuration [model]: 'latent_dims' is required")
+    options = ModelOptions.from_mapping(
+        {k: v for k, v in model.items() if k not in LAYOUT_KEYS}, "run configuration [model]"
+    )
+    model = {k: v for k, v in model.items() if k in LAYOUT_KEYS}
     for key in ("forbidden", "required"):
         model[key] = tuple(tuple(p) for p in model.get(key, ()))
-    fit = _section(raw, "fit", FitConfig)
-    return RunConfig(DataConfig(**data), ModelConfig(**model), FitConfig(**fit), source=path)
+    model["options"] = options
+    fit = raw.get("fit", {})
+    if not isinstance(fit, dict):
+        raise ValueError(f"run configuration: [fit] must be a table; found {type(fit).__name__}")
+    fit_options = FitOptions.from_mapping(fit, "run configuration [fit]")
+    return RunConfig(DataConfig(**data), ModelConfig(**model), fit_options, source=path)
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:

@@ -33,7 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--kind", choices=("celeb", "athle"), default="celeb", help="dataset schema (default celeb)")
     p.add_argument("-n", "--num-entities", type=int, default=2000, help="synthetic people (default 2000)")
     p.add_argument("--num-epochs", type=int, default=60, help="training epochs per chain (default 60)")
-    p.add_argument("--num-chains", type=int, default=3, help="independent restarts (default 3)")
+    p.add_argument("--num-chains", type=int, default=None,
+                   help="independent restarts (default: PersonaX.fit's, FitOptions.num_chains)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, tests and training (default 0)")
     p.add_argument("--level1-tests", nargs="+", default=["kci", "rcit", "hsic", "chisq", "gsq"],
                    help="Level I tests (default: kci rcit hsic chisq gsq)")
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.cli.simulate import write_truth
     from pyro_personax.data import write_persona
     from pyro_personax.graph import to_dag
-    from pyro_personax.inference import torch_threads
+    from pyro_personax.inference import FitOptions, torch_threads
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic import persona
 
@@ -123,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     data = dataset.to_multimodal()
     layout = truth.layout
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
-    px.fit(data, num_epochs=args.num_epochs, num_chains=args.num_chains, seed=args.seed,
+    num_chains = FitOptions().num_chains if args.num_chains is None else args.num_chains
+    px.fit(data, num_epochs=args.num_epochs, num_chains=num_chains, seed=args.seed,
            device=args.device, num_threads=args.num_threads, progress=not args.no_progress)
     learned = px.get_latent_representation(data)
     blocks = np.array(layout.block_of)  # the model's layout is the truth's: match latents within blocks

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -62,31 +62,10 @@ def run(args: argparse.Namespace) -> int:
     fit_config = replace(config.fit, **{k: v for k, v in overrides.items() if v is not None})
     check_run_dir(args.out, args.overwrite)
     data = load_data(config.data)
-    m = config.model
-    px = PersonaX(
-        data,
-        latent_dims=m.latent_dims,
-        shared_dim=m.shared_dim,
-        mechanism=m.mechanism,
-        forbidden=list(m.forbidden) or None,
-        required=list(m.required) or None,
-        measurement_map=m.measurement_map,
-        latent_transform=m.latent_transform,
-    )
-    px.fit(
-        data,
-        num_epochs=fit_config.num_epochs,
-        batch_size=fit_config.batch_size,
-        learning_rate=fit_config.learning_rate,
-        graph_learning_rate=fit_config.graph_learning_rate,
-        num_chains=fit_config.num_chains,
-        seed=fit_config.seed,
-        device=fit_config.device,
-        validation_fraction=fit_config.validation_fraction,
-        num_threads=fit_config.num_threads,
-        refine_graph=fit_config.refine_graph,
-        progress=not args.no_progress,
-    )
+    px = PersonaX(data, **config.model.persona_kwargs())
+    if args.no_progress:
+        fit_config = replace(fit_config, progress=False)
+    px.fit(data, **{f.name: getattr(fit_config, f.name) for f in fields(fit_config)})
     with torch_threads(fit_config.num_threads):  # the posterior draws of the outputs, as the fit
         paths = write_fit_outputs(
             px, data, args.out, num_samples=args.num_samples, seed=fit_config.seed, overwrite=args.overwrite

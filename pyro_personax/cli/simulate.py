@@ -49,7 +49,7 @@ def _run_toml(data_table: str, layout, fit_epochs: int) -> str:
         "# Run configuration for `personax fit` (written by `personax simulate`).\n"
         f"[data]\n{data_table}\n"
         f"[model]\nshared_dim = {layout.shared_dim}\nlatent_dims = {{ {dims} }}\n\n"
-        f"[fit]\nnum_epochs = {fit_epochs}\nnum_chains = 2\nseed = 0\n"
+        f"[fit]\nnum_epochs = {fit_epochs}\nseed = 0\n"
     )
 
 

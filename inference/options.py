@@ -1,0 +1,196 @@
+"""One set of fit options, shared by ``PersonaX.fit``, the run configuration and the CLI.
+
+:class:`FitOptions` holds every setting of a Level II fit with its default, checks them
+together when it is built (an illegal value or combination is refused there, naming the
+option), and turns them into the trainer's :class:`~pyro_personax.inference.TrainerConfig`.
+``PersonaX.fit``'s keyword defaults are read from it, and the ``[fit]`` table of a run
+configuration is read into it, so no entry point has defaults of its own.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass, field, fields
+
+import torch
+
+from pyro_personax.inference.refine import GraphRefinement
+from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
+from pyro_personax.inference.trainer import TrainerConfig
+
+__all__ = ["FitOptions", "DEVICES", "DEFAULT_GRAPH_REFINEMENT"]
+
+DEVICES = ("auto", "cpu", "cuda")
+
+#: The graph stage's settings when ``refine_graph=True``.
+DEFAULT_GRAPH_REFINEMENT = GraphRefinement()
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Every setting of a Level II fit (:meth:`pyro_personax.PersonaX.fit`).
+
+    Parameters
+    ----------
+    num_epochs, batch_size, learning_rate
+        Epochs, entities per minibatch, ClippedAdam learning rate.
+    graph_learning_rate
+        Learning rate of the logits of ``q(G)`` (``None`` = ``learning_rate``; see
+        :class:`~pyro_personax.inference.TrainerConfig`).
+    num_chains, seed
+        Independent restarts; chain ``c`` uses seed ``seed + c``, the validation split
+        ``seed``. Two or more chains let the report check that the restarts agree.
+    device
+        ``"auto"`` (CUDA if present), ``"cpu"`` or ``"cuda"`` (or ``"cuda:<i>"``).
+    progress
+        Show progress bars.
+    validation_fraction
+        Held-out fraction for the validation ELBO; ``None`` or 0 = no split.
+    patience, min_delta
+        Early stopping on the validation ELBO (``None`` = off) and the smallest
+        improvement that counts.
+    sparsity
+        Weight of the L1 edge factor, ``"bic"`` or ``None`` (the model's default, ``"bic"``).
+    clip_norm, lr_decay
+        ClippedAdam gradient clipping bound and per-step learning-rate decay.
+    temperature, anneal_epochs
+        Edge temperature annealed geometrically from ``temperature[0]`` to
+        ``temperature[1]`` over ``anneal_epochs`` (``None``: ``num_epochs``).
+    kl_warmup_epochs
+        Linear KL warm-up length.
+    graph_warmup_epochs
+        Epochs during which ``q(G)`` stays at its initial value while the latents are
+        learned (``None``: ``num_epochs // 10``).
+    auglag
+        Augmented-Lagrangian settings (pairwise graph posterior).
+    graph_particles, mechanism_fit_weight, mechanisms_in_elbo
+        Graphs drawn per step from the order posterior, the weight of the mechanisms'
+        fit on random parent sets, and whether the ELBO trains them too.
+    refine_graph
+        The graph stage after SVI (:class:`~pyro_personax.inference.GraphRefinement`):
+        ``True`` for its default settings, ``False`` to skip it, or its settings.
+    checkpoint_every
+        Epochs between checkpoints (when a checkpoint directory is given).
+    num_threads
+        Torch intra-op threads during the fit (``None``: 1,
+        :data:`~pyro_personax.inference.DEFAULT_NUM_THREADS`).
+
+    Examples
+    --------
+    >>> FitOptions(num_epochs=20).trainer_config().graph_warmup_epochs
+    2
+    >>> FitOptions(num_chains=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: num_chains: expected an int >= 1; found 0
+    """
+
+    num_epochs: int = 100
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    graph_learning_rate: float | None = 0.05
+    num_chains: int = 4
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+    validation_fraction: float | None = 0.1
+    patience: int | None = None
+    min_delta: float = 0.0
+    sparsity: float | str | None = None
+    clip_norm: float = 10.0
+    lr_decay: float = 1.0
+    temperature: tuple[float, float] = (1.0, 0.2)
+    anneal_epochs: int | None = None
+    kl_warmup_epochs: int = 0
+    graph_warmup_epochs: int | None = None
+    auglag: AugLagConfig = field(default_factory=AugLagConfig)
+    graph_particles: int = 8
+    mechanism_fit_weight: float = 1.0
+    mechanisms_in_elbo: bool = False
+    refine_graph: bool | GraphRefinement = True
+    checkpoint_every: int = 1
+    num_threads: int | None = None
+
+    def __post_init__(self):
+        for name, low in (("num_chains", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+        if self.num_threads is not None and (
+            isinstance(self.num_threads, bool) or not isinstance(self.num_threads, numbers.Integral)
+            or self.num_threads < 1
+        ):
+            raise ValueError(f"num_threads: expected None or an int >= 1; found {self.num_threads!r}")
+        if not isinstance(self.device, (str, torch.device)):
+            raise ValueError(f"device: expected one of {DEVICES} (or 'cuda:<i>'); found {self.device!r}")
+        vf = self.validation_fraction
+        if vf is not None and (isinstance(vf, bool) or not isinstance(vf, numbers.Real) or not 0 <= vf < 1):
+            raise ValueError(f"validation_fraction: expected None or a number in [0, 1); found {vf!r}")
+        for name in ("progress", "mechanisms_in_elbo"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}: expected True or False; found {getattr(self, name)!r}")
+        if not isinstance(self.refine_graph, (bool, GraphRefinement)):
+            raise ValueError(
+                f"refine_graph: expected True, False or a GraphRefinement; found {type(self.refine_graph).__name__}"
+            )
+        if not isinstance(self.auglag, AugLagConfig):
+            raise ValueError(f"auglag: expected an AugLagConfig; found {type(self.auglag).__name__}")
+        if not (isinstance(self.temperature, (tuple, list)) and len(self.temperature) == 2):
+            raise ValueError(f"temperature: expected (initial, final); found {self.temperature!r}")
+        object.__setattr__(self, "temperature", tuple(self.temperature))
+        self.trainer_config()  # the trainer's own rules for everything else
+
+    def trainer_config(self) -> TrainerConfig:
+        """The :class:`~pyro_personax.inference.TrainerConfig` these options describe."""
+        refine = self.refine_graph
+        return TrainerConfig(
+            num_epochs=self.num_epochs,
+            batch_size=self.batch_size,
+            learning_rate=self.learning_rate,
+            graph_learning_rate=self.graph_learning_rate,
+            clip_norm=self.clip_norm,
+            lr_decay=self.lr_decay,
+            sparsity=self.sparsity,
+            auglag=self.auglag,
+            temperature=TemperatureSchedule(self.temperature[0], self.temperature[1], self.anneal_epochs),
+            kl_warmup=KLWarmup(self.kl_warmup_epochs),
+            graph_warmup_epochs=self.graph_warmup_epochs,
+            patience=self.patience,
+            min_delta=self.min_delta,
+            graph_particles=self.graph_particles,
+            mechanism_fit_weight=self.mechanism_fit_weight,
+            mechanisms_in_elbo=self.mechanisms_in_elbo,
+            graph_refinement=(DEFAULT_GRAPH_REFINEMENT if refine is True else None if refine is False else refine),
+            checkpoint_every=self.checkpoint_every,
+            progress=self.progress,
+        )
+
+    @classmethod
+    def from_mapping(cls, table, where: str = "fit options") -> FitOptions:
+        """Build from a plain mapping (a run configuration's ``[fit]`` table).
+
+        ``auglag`` and ``refine_graph`` may be tables of their settings; an unknown key is
+        refused, naming ``where`` and the allowed keys.
+        """
+        table = dict(table)
+        allowed = {f.name for f in fields(cls)}
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise ValueError(f"{where}: unknown keys {unknown}; allowed keys are {sorted(allowed)}")
+        for key, kind in (("auglag", AugLagConfig), ("refine_graph", GraphRefinement)):
+            if isinstance(table.get(key), dict):
+                sub = table[key]
+                known = {f.name for f in fields(kind)}
+                bad = sorted(set(sub) - known)
+                if bad:
+                    raise ValueError(f"{where} {key}: unknown keys {bad}; allowed keys are {sorted(known)}")
+                try:
+                    table[key] = kind(**sub)
+                except (TypeError, ValueError) as err:
+                    raise ValueError(f"{where} {key}: {err}") from None
+        if "temperature" in table and isinstance(table["temperature"], list):
+            table["temperature"] = tuple(table["temperature"])
+        try:
+            return cls(**table)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where}: {err}") from None
