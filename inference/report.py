@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import html
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -39,9 +40,9 @@ from pyro_personax.identifiability import (
     unpinned_warning,
 )
 from pyro_personax.inference import diagnostics, exports, plots, verdict
-from pyro_personax.metrics import edge_calibration
+from pyro_personax.metrics import edge_calibration, mcc
 
-__all__ = ["edge_report", "cyclic_fraction", "REPORT_FILES"]
+__all__ = ["edge_report", "cyclic_fraction", "match_truth", "TruthMatch", "REPORT_FILES"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,10 +144,11 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
     for mod, (obs, rep) in diagnostics.predictive_pairs(idata).items():
         figs[f"Posterior predictive check: {mod}"] = plots.plot_ppc(obs, rep, out / f"ppc_{mod}.png", modality=mod)
     if truth is not None:
-        allowed = layout.allowed_mask()
-        figs["Calibration against the true graph"] = plots.plot_calibration(
-            P, truth, out / "calibration.png", mask=allowed
-        )
+        identified = layout.allowed_mask() & layout.identified_mask()
+        if identified.any():
+            figs["Calibration of the identified edges against the true graph"] = plots.plot_calibration(
+                P, truth, out / "calibration.png", mask=identified, title="identified (cross-modal) edges"
+            )
     return figs
 
 
@@ -157,19 +159,106 @@ def _candidate_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[keep] if keep.any() else table
 
 
-def _truth_lines(P, dag, truth, allowed) -> list[str]:
-    _, ece = edge_calibration(P, truth, mask=allowed)
-    tp = int(np.sum((dag == 1) & (truth == 1)))
-    fp = int(np.sum((dag == 1) & (truth == 0)))
-    fn = int(np.sum((dag == 0) & (truth == 1)))
-    return [
-        f"- Against the given true graph ({int(truth.sum())} edges; latents assumed matched): "
-        f"ECE {ece:.3f} over {int(allowed.sum())} candidate edges; thresholded DAG has "
-        f"{tp} true, {fp} false and {fn} missed edges.",
-    ]
+@dataclass(frozen=True)
+class TruthMatch:
+    """A true graph put in the learned latents' order by matching the latents.
+
+    Attributes
+    ----------
+    adjacency
+        ``(D, D)`` 0/1 true graph in the learned labels (``[i, j]`` = learned i -> learned j).
+    mcc
+        Mean absolute Spearman correlation of the matched pairs.
+    permutation
+        Learned latent ``permutation[j]`` plays true latent ``j``.
+    num_entities
+        Entities the matching used.
+    """
+
+    adjacency: np.ndarray
+    mcc: float
+    permutation: np.ndarray
+    num_entities: int
 
 
-def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
+def match_truth(idata, true_latents, true_adjacency, *, true_blocks=None) -> TruthMatch:
+    """Match the learned latents to the true ones and put the true graph in the learned order.
+
+    The learned latents are chain 0's posterior means stored in ``idata.latent_means``
+    (an entity subsample); the true latents are indexed by those entities' rows. The
+    matching is the one of :func:`pyro_personax.metrics.mcc` (Hungarian matching of
+    absolute Spearman correlations), within blocks when ``true_blocks`` is given (the
+    learned blocks come from the layout).
+
+    Parameters
+    ----------
+    idata
+        InferenceData with a ``latent_means`` group whose ``entity`` coordinate holds row
+        indices into ``true_latents``.
+    true_latents
+        ``(N, D)`` true latents of every row of the data.
+    true_adjacency
+        ``(D, D)`` 0/1 true graph in the true latents' order.
+    true_blocks
+        Optional block name of every true latent.
+
+    Returns
+    -------
+    TruthMatch
+    """
+    if "latent_means" not in idata.groups():
+        raise ValueError(
+            "idata: matching latents to the truth needs the latent_means group (build the InferenceData with data)"
+        )
+    layout = diagnostics.layout_of(idata)
+    z = idata.latent_means["z_mean"]
+    learned = z.isel(chain=0).transpose("entity", "latent").values
+    true_latents = np.asarray(true_latents, dtype=float)
+    D = layout.latent_dim
+    if true_latents.ndim != 2 or true_latents.shape[1] != D:
+        raise ValueError(f"true_latents: expected shape (N, {D}); found {true_latents.shape}")
+    rows = np.asarray(z["entity"].values)
+    if not np.issubdtype(rows.dtype, np.integer) or rows.min() < 0 or rows.max() >= len(true_latents):
+        raise ValueError(
+            f"idata: its entity coordinate must hold row indices into true_latents (0..{len(true_latents) - 1}); "
+            f"found {rows[:5].tolist()}"
+        )
+    A = np.asarray(true_adjacency, dtype=float)
+    if A.shape != (D, D):
+        raise ValueError(f"true_adjacency: expected shape ({D}, {D}); found {A.shape}")
+    blocks = {} if true_blocks is None else {"learned_blocks": list(layout.block_of), "true_blocks": list(true_blocks)}
+    m = mcc(learned, true_latents[rows], "spearman", **blocks)
+    perm = np.asarray(m.permutation)
+    out = np.zeros((D, D), dtype=int)
+    out[np.ix_(perm, perm)] = (A != 0).astype(int)
+    return TruthMatch(out, float(m.value), perm, len(rows))
+
+
+def _truth_lines(P, dag, truth, layout, match: TruthMatch | None) -> list[str]:
+    allowed = layout.allowed_mask()
+    identified = allowed & layout.identified_mask()
+    how = (
+        f"latents matched to the truth by |Spearman| on {match.num_entities} entities, MCC {match.mcc:.2f}"
+        if match is not None
+        else "latents assumed matched"
+    )
+    lines = [f"- Against the true graph ({int(truth.sum())} edges; {how}):"]
+    for part, mask in (("identified (cross-modal)", identified), ("undecided", allowed & ~identified)):
+        if not mask.any():
+            continue
+        table, ece = edge_calibration(P, truth, mask=mask)
+        t, g = truth.astype(bool) & mask, dag.astype(bool) & mask
+        bins = ", ".join(
+            f"[{r.bin_lower:.1f}, {r.bin_upper:.1f}]: {int(r.count)}" for r in table.itertuples() if r.count > 0
+        )
+        lines.append(
+            f"- {part} edges: {int((g & t).sum())} of {int(t.sum())} true edges recovered, {int((g & ~t).sum())} "
+            f"false; ECE {ece:.3f} over {int(mask.sum())} candidate edges (cells per bin: {bins})."
+        )
+    return lines
+
+
+def _summary_lines(idata, E, dag, threshold, truth, layout, match=None) -> list[str]:
     C, S, D, _ = E.shape
     lines = [
         f"- Latents: {D} ({', '.join(f'{b}: {n}' for b, n in _block_sizes(layout))}); "
@@ -183,7 +272,8 @@ def _summary_lines(idata, E, dag, threshold, truth, layout) -> list[str]:
     if k is not None:
         lines.append(_pareto_line(k))
     if truth is not None:
-        lines += _truth_lines(diagnostics.edge_probability_array(idata).mean(axis=0), dag, truth, layout.allowed_mask())
+        P = diagnostics.edge_probability_array(idata).mean(axis=0)
+        lines += _truth_lines(P, dag, truth, layout, match)
     return lines
 
 
@@ -328,6 +418,8 @@ def edge_report(
     out_dir,
     *,
     truth_adjacency=None,
+    truth_latents=None,
+    truth_blocks=None,
     threshold: float = 0.5,
     overwrite: bool = False,
     title: str = "PersonaX edge report",
@@ -343,8 +435,14 @@ def edge_report(
     out_dir
         Report folder; see the module docstring for its files.
     truth_adjacency
-        Optional true graph ``(D, D)`` (array, or DataFrame indexed by latent names)
-        of latents already matched to the learned ones; adds the calibration curve.
+        Optional true graph ``(D, D)``: with ``truth_latents``, in the true latents' order
+        (array or DataFrame), and the latents are matched (:func:`match_truth`); without,
+        of latents already matched to the learned ones (array, or DataFrame indexed by
+        the learned latent names). Adds the scores against the truth, identified and
+        undecided edges apart, and the calibration curve of the identified edges.
+    truth_latents, truth_blocks
+        Optional true latents ``(N, D)`` of every data row, and the block of every true
+        latent (matching within blocks).
     threshold
         P(edge) above which an edge enters the thresholded graph (made acyclic by
         dropping the least probable edge of each cycle).
@@ -363,7 +461,15 @@ def edge_report(
         raise ValueError(f"threshold: expected a value in [0, 1); found {threshold}")
     idata = _as_idata(model_or_idata)
     layout = diagnostics.layout_of(idata)
-    truth = None if truth_adjacency is None else _truth_matrix(truth_adjacency, list(layout.names))
+    match = None
+    if truth_latents is not None:
+        if truth_adjacency is None:
+            raise ValueError("truth_latents: needs truth_adjacency (the true graph in the true latents' order)")
+        A = truth_adjacency.to_numpy() if isinstance(truth_adjacency, pd.DataFrame) else truth_adjacency
+        match = match_truth(idata, truth_latents, A, true_blocks=truth_blocks)
+        truth = match.adjacency
+    else:
+        truth = None if truth_adjacency is None else _truth_matrix(truth_adjacency, list(layout.names))
     out = _prepare_dir(out_dir, overwrite)
     table = diagnostics.edge_summary(idata)
     E = diagnostics.edge_draws(idata)
@@ -371,7 +477,7 @@ def edge_report(
     dag = to_dag(P, threshold)
     _write_tables(out, table, P, dag, layout, threshold)
     figs = _figures(idata, table, P, layout, out, threshold, truth)
-    lines = _summary_lines(idata, E, dag, threshold, truth, layout)
+    lines = _summary_lines(idata, E, dag, threshold, truth, layout, match)
     top = _top_edges(table)
     judged = verdict.assess(idata, threshold=threshold)
     _write_markdown(out, title, judged, lines, top, figs)

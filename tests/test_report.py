@@ -1,5 +1,7 @@
 """The edge report folder and the ``personax report`` command."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -122,7 +124,44 @@ def test_cli_report(idata, layout, truth, tmp_path, capsys):
     to_adjacency_csv(truth, layout.names, tmp_path / "truth.csv")
     assert main(["report", str(run_dir), "--truth", str(tmp_path / "truth.csv")]) == 0
     assert {p.name for p in (run_dir / "report").iterdir()} == _expected_files(True)
-    assert main(["report", str(run_dir)]) == 2
-    assert "exists" in capsys.readouterr().err
+    assert main(["report", str(run_dir)]) == 0  # the run's own report is re-rendered in place
+    assert {p.name for p in (run_dir / "report").iterdir()} == _expected_files(True)  # files of the last render kept
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "notes.txt").write_text("mine")
+    assert main(["report", str(run_dir), "--out", str(tmp_path / "elsewhere")]) == 2
+    assert "pass --overwrite to write into it" in capsys.readouterr().err
     assert main(["report", str(run_dir), "--overwrite", "--out", str(tmp_path / "elsewhere")]) == 0
     assert (tmp_path / "elsewhere" / "report.md").exists()
+    assert (tmp_path / "elsewhere" / "notes.txt").read_text() == "mine"
+
+
+def test_cli_report_matches_the_latents_of_a_truth_folder_as_simulate_writes_it(layout, truth, tmp_path):
+    rng = np.random.default_rng(1)
+    D, n_rows = layout.latent_dim, 60
+    true_latents = rng.normal(size=(n_rows, D))
+    perm = np.array([0, 2, 1, 4, 3])  # learned latent perm[j] plays true latent j (within blocks)
+    learned = np.empty_like(true_latents)
+    learned[:, perm] = np.tanh(true_latents)  # a monotone distortion: Spearman is unchanged
+    rows = np.arange(0, n_rows, 2)
+    P = np.zeros((D, D))
+    P[np.ix_(perm, perm)] = np.where(truth == 1, 0.9, 0.05)
+    P *= layout.allowed_mask()
+    E = (rng.random((C, S, D, D)) < P).astype(int)
+    idata = dg.build_inference_data(
+        layout, E, edge_probabilities=np.stack([P, P]), latent_means=np.stack([learned[rows]] * C), entity_ids=rows
+    )
+    run_dir = tmp_path / "run"
+    dg.save_inference_data(idata, run_dir / "posterior.nc")
+    folder = tmp_path / "truth"
+    folder.mkdir()
+    true_layout = LatentLayout(1, {"face": 2, "text": 2}, names=["age", "smile", "tone", "trait_a", "trait_b"])
+    np.save(folder / "latents.npy", true_latents)
+    to_adjacency_csv(truth, true_layout.names, folder / "adjacency.csv")
+    (folder / "layout.json").write_text(json.dumps(true_layout.to_dict()))
+    assert main(["report", str(run_dir), "--truth", str(folder)]) == 0
+    text = (run_dir / "report" / "report.md").read_text()
+    assert "latents matched to the truth by |Spearman| on 30 entities, MCC 1.00" in text
+    identified = [line for line in text.splitlines() if line.startswith("- identified (cross-modal) edges:")]
+    n_true = int((truth.astype(bool) & layout.identified_mask()).sum())
+    assert identified and f"{n_true} of {n_true} true edges recovered, 0 false" in identified[0]
+    assert (run_dir / "report" / "calibration.png").is_file()

@@ -26,13 +26,40 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("run_dir", metavar="RUN_DIR", type=Path, help="run folder containing posterior.nc")
     parser.add_argument("--out", type=Path, default=None, help="report folder (default RUN_DIR/report)")
-    parser.add_argument("--overwrite", action="store_true", help="replace the report files of an existing folder")
-    parser.add_argument("--truth", type=Path, default=None, metavar="ADJ.csv",
-                        help="true adjacency CSV (rows = parents, columns = children, latent names) "
-                        "for the calibration curve")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the report files of an existing report folder (RUN_DIR/report is "
+                        "re-rendered in place without it)")
+    parser.add_argument("--truth", type=Path, default=None, metavar="TRUTH",
+                        help="the truth folder `personax simulate` or `personax demo` writes (latents.npy, "
+                        "adjacency.csv, layout.json: the latents are matched to the learned ones), or an "
+                        "adjacency CSV of latents already matched (rows = parents, columns = children)")
     parser.add_argument("--threshold", type=float, default=0.5, help="P(edge) threshold of the graph (default 0.5)")
     parser.set_defaults(func=run)
     return parser
+
+
+def _truth_folder(folder: Path) -> dict:
+    """``edge_report`` truth arguments from a folder of ``latents.npy``, ``adjacency.csv``, ``layout.json``."""
+    import json
+
+    import numpy as np
+
+    from pyro_personax.inference.exports import read_adjacency_csv
+    from pyro_personax.layout import LatentLayout
+
+    files = {name: folder / name for name in ("latents.npy", "adjacency.csv", "layout.json")}
+    missing = [name for name, path in files.items() if not path.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"--truth {folder}: expected {sorted(files)} (as personax simulate writes); missing {missing}"
+        )
+    A, _ = read_adjacency_csv(files["adjacency.csv"])
+    layout = LatentLayout.from_dict(json.loads(files["layout.json"].read_text()))
+    return {
+        "truth_adjacency": A,
+        "truth_latents": np.load(files["latents.npy"], allow_pickle=False),
+        "truth_blocks": list(layout.block_of),
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,14 +73,23 @@ def run(args: argparse.Namespace) -> int:
     if not posterior.is_file():
         raise FileNotFoundError(f"RUN_DIR: expected {posterior} (written by save_inference_data); not found")
     idata = load_inference_data(posterior)
-    truth = None
-    if args.truth is not None:
+    truth = {}
+    if args.truth is not None and args.truth.is_dir():
+        truth = _truth_folder(args.truth)
+    elif args.truth is not None:
         import pandas as pd
 
         A, names = read_adjacency_csv(args.truth)
-        truth = pd.DataFrame(A, index=names, columns=names)
+        truth = {"truth_adjacency": pd.DataFrame(A, index=names, columns=names)}
     out = args.out if args.out is not None else run_dir / "report"
-    edge_report(idata, out, truth_adjacency=truth, threshold=args.threshold, overwrite=args.overwrite)
+    # the run's own report folder is re-rendered in place; another existing folder needs --overwrite
+    overwrite = args.overwrite or (args.out is None and (out / "report.html").is_file())
+    try:
+        edge_report(idata, out, threshold=args.threshold, overwrite=overwrite, **truth)
+    except FileExistsError:
+        raise FileExistsError(
+            f"{out} exists and holds no report of this run; choose another --out or pass --overwrite to write into it"
+        ) from None
     logger.info("report written to %s", out)
     print(out / "report.html")
     return 0
