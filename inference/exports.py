@@ -15,11 +15,11 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from pyro_personax.graph import to_dag
+from pyro_personax.graph import to_dag, to_networkx
 
 __all__ = [
     "adjacency_from_table",
-    "to_networkx",
+    "table_to_networkx",
     "to_adjacency_csv",
     "read_adjacency_csv",
     "to_causallearn",
@@ -91,10 +91,12 @@ def adjacency_from_table(
     return A, order
 
 
-def to_networkx(
+def table_to_networkx(
     table: pd.DataFrame, threshold: float = 0.5, *, acyclic: bool = True, blocks: Sequence[str] | None = None
 ) -> nx.DiGraph:
     """Directed graph of the edges with ``p_edge > threshold``, with the table's columns as attributes.
+
+    Built by :func:`pyro_personax.graph.to_networkx`.
 
     Parameters
     ----------
@@ -113,23 +115,27 @@ def to_networkx(
     -------
     networkx.DiGraph
         Every latent is a node; edge attributes ``p_edge``, ``strength_mean``,
-        ``strength_hdi_low``, ``strength_hdi_high``, ``r_hat``, ``ess_bulk`` where present.
+        ``strength_hdi_low``, ``strength_hdi_high``, ``r_hat``, ``ess_bulk``,
+        ``edge_class`` where present.
     """
     _check_table(table, "p_edge")
     if not 0.0 <= threshold < 1.0:
         raise ValueError(f"threshold: expected a value in [0, 1); found {threshold}")
     P, names = adjacency_from_table(table)
     keep = to_dag(P, threshold) if acyclic else (P > threshold).astype(int)
-    G = nx.DiGraph()
-    block_of = _blocks_from_table(table, names) if blocks is None else list(blocks)
-    for i, name in enumerate(names):
-        G.add_node(name, **({} if block_of is None else {"block": str(block_of[i])}))
-    rows = table.set_index(["parent", "child"])
-    attrs = [c for c in _EDGE_ATTRS if c in table.columns]
-    for i, j in zip(*np.nonzero(keep)):
-        row = rows.loc[(names[i], names[j])]
-        G.add_edge(names[i], names[j], **{c: float(row[c]) for c in attrs})
-    return G
+    block_of = _blocks_from_table(table, names) if blocks is None else [str(b) for b in blocks]
+    edge_attrs = {}
+    for column in (c for c in _EDGE_ATTRS if c in table.columns):
+        edge_attrs[column] = adjacency_from_table(table, names, column)[0]
+    if "edge_class" in table.columns:
+        index = {n: i for i, n in enumerate(names)}
+        classes = np.full((len(names), len(names)), "", dtype=object)
+        for parent, child, value in zip(table["parent"].astype(str), table["child"].astype(str), table["edge_class"]):
+            classes[index[parent], index[child]] = str(value)
+        edge_attrs["edge_class"] = classes
+    return to_networkx(
+        keep, names, edge_attrs=edge_attrs, node_attrs=None if block_of is None else {"block": block_of}
+    )
 
 
 def _blocks_from_table(table: pd.DataFrame, names: list[str]) -> list[str] | None:

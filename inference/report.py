@@ -408,7 +408,7 @@ def _write_tables(out, table, P, dag, layout, threshold) -> None:
     table.to_csv(out / "edges.csv", index=False)
     exports.to_adjacency_csv(P, names, out / "adjacency.csv", overwrite=True)
     exports.to_adjacency_csv(dag, names, out / "dag_adjacency.csv", overwrite=True)
-    G = exports.to_networkx(table, threshold, acyclic=True)
+    G = exports.table_to_networkx(table, threshold, acyclic=True)
     nx.write_graphml(G, out / "graph.graphml")
     (out / "graph_dowhy.gml").write_text(exports.to_dowhy_gml(dag, names) + "\n", encoding="utf-8")
 

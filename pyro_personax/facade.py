@@ -516,14 +516,11 @@ class PersonaX:
         Returns
         -------
         networkx.DiGraph
-            Nodes = latent names; edge attributes ``"probability"`` and ``"edge_class"``.
+            Nodes = latent names; edge attributes ``"p_edge"`` and ``"edge_class"``.
         """
         probs = select_edges(self.layout, self._fitted("graph").edge_probabilities(chain), edges)
-        G = to_networkx(to_dag(probs, threshold), names=self.layout.names, edge_probs=probs)
-        classes = self.layout.edge_classes()
-        for u, v, data in G.edges(data=True):
-            data["edge_class"] = str(classes[self.layout.index(u), self.layout.index(v)])
-        return G
+        attrs = {"p_edge": probs, "edge_class": self.layout.edge_classes()}
+        return to_networkx(to_dag(probs, threshold), self.layout.names, edge_attrs=attrs)
 
     def block_graph(self, num_samples: int = 4000, seed: int = 0) -> pd.DataFrame:
         """``P(at least one edge from block A to block B)``, from whole graphs drawn from q(G).

@@ -14,7 +14,7 @@ input's dtype and device.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import networkx as nx
@@ -143,10 +143,14 @@ def to_dag(edge_probs, threshold: float = 0.5) -> np.ndarray:
 def to_networkx(
     adjacency,
     names: Sequence[str] | None = None,
-    edge_probs=None,
-    weights=None,
+    *,
+    edge_attrs: Mapping[str, object] | None = None,
+    node_attrs: Mapping[str, Sequence] | None = None,
 ) -> nx.DiGraph:
     """Build a ``networkx.DiGraph`` from an adjacency ``(D, D)`` (``[i, j]`` = i -> j).
+
+    The one graph builder of the package: the facade's :meth:`~pyro_personax.PersonaX.graph`
+    and the report's exports use it, and name the edge probability ``"p_edge"``.
 
     Parameters
     ----------
@@ -154,28 +158,44 @@ def to_networkx(
         0/1 or weighted adjacency ``(D, D)``; non-zero entries become edges.
     names
         Node names, length ``D`` (default ``0..D-1``).
-    edge_probs
-        Optional ``(D, D)`` probabilities stored as the edge attribute ``probability``.
-    weights
-        Optional ``(D, D)`` values stored as the edge attribute ``weight``.
+    edge_attrs
+        Optional attribute name -> ``(D, D)`` values; entry ``[i, j]`` is stored on edge
+        i -> j (floats as ``float``, others as ``str``).
+    node_attrs
+        Optional attribute name -> ``D`` values, one per node.
+
+    Examples
+    --------
+    >>> G = to_networkx(np.array([[0, 1], [0, 0]]), ["a", "b"], edge_attrs={"p_edge": np.full((2, 2), 0.8)})
+    >>> G.edges["a", "b"]["p_edge"]
+    0.8
     """
     A = _as_numpy_adjacency(adjacency)
     D = A.shape[0]
     names = list(range(D)) if names is None else list(names)
     if len(names) != D:
         raise ValueError(f"to_networkx: {len(names)} names for a graph of {D} nodes")
+    edge_values = {}
+    for key, values in (edge_attrs or {}).items():
+        values = np.asarray(values)
+        if values.shape != (D, D):
+            raise ValueError(f"to_networkx: edge_attrs[{key!r}] has shape {values.shape}; expected ({D}, {D})")
+        edge_values[key] = values
     G = nx.DiGraph()
-    G.add_nodes_from(names)
-    P = None if edge_probs is None else _as_numpy_adjacency(edge_probs)
-    W = None if weights is None else _as_numpy_adjacency(weights)
-    for i, j in zip(*np.nonzero(A)):
+    for i, name in enumerate(names):
         attrs = {}
-        if P is not None:
-            attrs["probability"] = float(P[i, j])
-        if W is not None:
-            attrs["weight"] = float(W[i, j])
-        G.add_edge(names[i], names[j], **attrs)
+        for key, values in (node_attrs or {}).items():
+            if len(values) != D:
+                raise ValueError(f"to_networkx: node_attrs[{key!r}] has {len(values)} values; expected {D}")
+            attrs[key] = values[i]
+        G.add_node(name, **attrs)
+    for i, j in zip(*np.nonzero(A)):
+        G.add_edge(names[i], names[j], **{key: _attr(values[i, j]) for key, values in edge_values.items()})
     return G
+
+
+def _attr(value):
+    return float(value) if isinstance(value, (int, float, np.integer, np.floating)) else str(value)
 
 
 # --------------------------------------------------------------------------------------

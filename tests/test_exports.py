@@ -28,15 +28,15 @@ def test_adjacency_from_table(table):
     assert A[0, 1] == 0.9 and A[2, 0] == 0.6 and A[1, 0] == 0.05
 
 
-def test_to_networkx_is_acyclic_with_probabilities(table):
-    G = exports.to_networkx(table, 0.5)
+def test_table_to_networkx_is_acyclic_with_probabilities(table):
+    G = exports.table_to_networkx(table, 0.5)
     assert nx.is_directed_acyclic_graph(G)
     assert set(G.nodes) == set(NAMES)
     # the cycle a->b->c->a loses its least probable edge, c->a (0.6)
     assert set(G.edges) == {("a", "b"), ("b", "c")}
     assert G.edges["a", "b"]["p_edge"] == 0.9 and G.edges["b", "c"]["r_hat"] == pytest.approx(1.7)
     assert G.nodes["c"]["block"] == "y"
-    cyclic = exports.to_networkx(table, 0.5, acyclic=False)
+    cyclic = exports.table_to_networkx(table, 0.5, acyclic=False)
     assert ("c", "a") in cyclic.edges
 
 

@@ -92,7 +92,7 @@ def test_fit_and_queries(data):
     g = px.graph(threshold=0.3)
     assert isinstance(g, nx.DiGraph) and set(g.nodes) == set(names)
     assert nx.is_directed_acyclic_graph(g)
-    assert all(probs.loc[u, v] == pytest.approx(d["probability"]) for u, v, d in g.edges(data=True))
+    assert all(probs.loc[u, v] == pytest.approx(d["p_edge"]) for u, v, d in g.edges(data=True))
     z = px.get_latent_representation(data, chain=1)
     assert z.shape == (120, 3) and np.isfinite(z).all()
     draws = px.sample_posterior(5, data=data, seed=0)

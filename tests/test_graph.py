@@ -116,10 +116,13 @@ def test_to_dag_rejects_bad_input():
 def test_to_networkx_names_and_attributes():
     A = np.array([[0, 1], [0, 0]])
     P = np.array([[0, 0.8], [0.1, 0]])
-    G = to_networkx(A, names=["a", "b"], edge_probs=P, weights=2 * P)
+    G = to_networkx(A, names=["a", "b"], edge_attrs={"p_edge": P, "weight": 2 * P}, node_attrs={"block": ["x", "y"]})
     assert list(G.edges) == [("a", "b")]
-    assert G.edges["a", "b"]["probability"] == pytest.approx(0.8)
+    assert G.edges["a", "b"]["p_edge"] == pytest.approx(0.8)
     assert G.edges["a", "b"]["weight"] == pytest.approx(1.6)
+    assert G.nodes["b"]["block"] == "y"
+    with pytest.raises(ValueError, match=r"edge_attrs\['p_edge'\] has shape \(1, 1\)"):
+        to_networkx(A, edge_attrs={"p_edge": np.ones((1, 1))})
     assert nx.is_directed_acyclic_graph(G)
     with pytest.raises(ValueError, match="names"):
         to_networkx(A, names=["a"])
