@@ -25,6 +25,7 @@ import math
 
 import torch
 from pyro.distributions import TorchDistribution, constraints
+from pyro.distributions.torch_transform import TransformModule
 from pyro.distributions.transforms import Spline
 from torch import nn
 
@@ -46,13 +47,21 @@ MLP_EFFECTIVE_EDGE_PARAMS = 7.4
 _LOG_2PI = math.log(2 * math.pi)
 
 
-class MonotoneNoiseFlow(nn.Module):
+class MonotoneNoiseFlow(TransformModule):
     """Per-dimension monotone bijection ``u_j = tau_j(eps_j)`` of standard-normal noise.
 
     ``"spline"``: ``u = loc + exp(log_scale) * spline(eps)`` with Pyro's elementwise
     rational-linear spline (identity outside ``[-bound, bound]``, initialised close to the
     identity); ``"affine"``: ``u = loc + exp(log_scale) * eps``; ``"identity"``:
     ``u = eps`` (no parameters).
+
+    A Pyro :class:`~pyro.distributions.torch_transform.TransformModule` (elementwise,
+    bijective, increasing), so ``dist.TransformedDistribution(Normal(0, 1), [flow])`` is
+    the noise distribution; it keeps no cache, because one module is evaluated under
+    several parameter sets (the frozen copies of the graph stage) on the same tensors.
+    The spline is evaluated by Pyro's stateless ``Spline.spline_op``: the module call and
+    ``log_abs_det_jacobian`` of Pyro's ``Spline`` share an identity-keyed cache, which
+    such evaluations would read stale.
 
     Parameters
     ----------
@@ -71,12 +80,21 @@ class MonotoneNoiseFlow(nn.Module):
     >>> eps = torch.randn(5, 3)
     >>> torch.allclose(flow.inverse(flow(eps)), eps, atol=1e-5)
     True
+    >>> import pyro.distributions as dist
+    >>> noise = dist.TransformedDistribution(dist.Normal(torch.zeros(3), 1.0), [flow])
+    >>> torch.allclose(noise.log_prob(flow(eps)), flow.log_prob(flow(eps)), atol=1e-5)
+    True
     """
+
+    domain = constraints.real
+    codomain = constraints.real
+    bijective = True
+    sign = +1
 
     def __init__(
         self, latent_dim: int, kind: str = "spline", *, count_bins: int = 8, bound: float = 3.0, affine: bool = True
     ):
-        super().__init__()
+        super().__init__(cache_size=0)
         if kind not in NOISE_FLOWS:
             raise ValueError(f"noise_flow: expected one of {NOISE_FLOWS}; found {kind!r}")
         if latent_dim < 1:
@@ -103,6 +121,12 @@ class MonotoneNoiseFlow(nn.Module):
         """``u = tau(eps)``; ``eps`` and the result have shape ``(..., D)``."""
         return self._forward_and_logdet(eps)[0]
 
+    def _call(self, eps: torch.Tensor) -> torch.Tensor:
+        return self._forward_and_logdet(eps)[0]
+
+    def _inverse(self, u: torch.Tensor) -> torch.Tensor:
+        return self._inverse_and_logdet(u)[0]
+
     def _forward_and_logdet(self, eps):
         if self.kind == "identity":
             return eps, torch.zeros_like(eps)
@@ -126,8 +150,8 @@ class MonotoneNoiseFlow(nn.Module):
         eps, inv_logdet = self.spline.spline_op(y, inverse=True)
         return eps, logdet - inv_logdet
 
-    def log_abs_det_jacobian(self, eps: torch.Tensor) -> torch.Tensor:
-        """Elementwise ``log |d tau_j / d eps_j|``, shape ``(..., D)``."""
+    def log_abs_det_jacobian(self, eps: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
+        """Elementwise ``log |d tau_j / d eps_j|`` at ``eps``, shape ``(..., D)`` (``u = tau(eps)`` is not needed)."""
         return self._forward_and_logdet(eps)[1]
 
     def log_prob(self, u: torch.Tensor) -> torch.Tensor:
@@ -137,7 +161,10 @@ class MonotoneNoiseFlow(nn.Module):
 
 
 def monotone_noise_flow(latent_dim: int, kind: str = "spline", **kwargs) -> MonotoneNoiseFlow:
-    """Build a :class:`MonotoneNoiseFlow` (``kind``: ``"spline"``, ``"affine"``, ``"identity"``)."""
+    """Build a :class:`MonotoneNoiseFlow` (``kind``: ``"spline"``, ``"affine"``, ``"identity"``).
+
+    The lowercase builder, in the manner of Pyro's ``spline`` / ``affine_autoregressive``.
+    """
     return MonotoneNoiseFlow(latent_dim, kind, **kwargs)
 
 
