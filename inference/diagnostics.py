@@ -13,15 +13,17 @@ they found different graphs), whatever the within-chain mixing.
 Layout of the :class:`arviz.InferenceData` built by :func:`build_inference_data`
 (adjacencies follow :mod:`pyro_personax.graph`: ``[parent, child]``)::
 
-    posterior            edges          (chain, draw, parent, child)   0/1 edge draws
-                         edge_strength  (chain, draw, parent, child)   optional
+    posterior            edges          (chain, draw, edge)            0/1 draws of the varying free edges
+                         edge_strength  (chain, draw, edge)            optional, the same edges
                          <noise param>  (chain, draw, latent)          optional
-    sample_stats         elbo           (chain, step)                  NaN-padded
-                         log_weight     (chain, draw[, entity])        optional
-                         pareto_k       (chain[, entity])              optional
+    adjacency            edges          (chain, draw, parent, child)   every 0/1 edge draw
+                         edge_strength  (chain, draw, parent, child)   optional
+    edge_probabilities   p_edge         (chain, parent, child)         optional: exact marginals of q(G)
+    fit_trace            elbo           (chain, epoch)                 training ELBO, NaN-padded
+    sample_stats         log_weight     (chain, draw[, entity])        optional
+    psis                 pareto_k       (chain[, entity])              with log_weight
+    log_likelihood       x_<modality>   (chain, draw, entity)          optional
     latent_means         z_mean         (chain, entity, latent)        optional
-    edge_probabilities   p_edge         (chain, parent, child)         optional: exact
-                                                                       marginals of q(G)
     posterior_predictive x_<modality>   (chain, draw, entity, <modality>_measurement,
                                           <modality>_feature)
     observed_data        x_<modality>   (entity, <modality>_measurement, <modality>_feature)
@@ -30,6 +32,43 @@ Coordinates ``parent``, ``child`` and ``latent`` are the latent names of the lay
 the blocks of the layout are the non-dimension coordinates ``parent_block``,
 ``child_block`` and ``latent_block``. The layout and the configuration are stored as
 JSON strings in the attributes, with the library versions.
+
+**Edges: ``posterior`` and ``adjacency``.** ``adjacency.edges`` holds every cell of every
+draw. ``posterior.edges`` holds the cells on which ArviZ's diagnostics are defined
+(:func:`varying_edges`): the *free* edges (allowed by the layout, not required) whose
+draws vary within a chain, along a dimension ``edge`` labelled ``"parent->child"``
+(non-dimension coordinates ``edge_parent``, ``edge_child``, ``edge_class``). ArviZ's
+R-hat divides by the variance within (half-)chains, so a cell without it gives NaN or
+``inf`` and a RuntimeWarning per statistic: the diagonal, forbidden edges (always 0),
+required edges (always 1), free edges that no draw changed, and free edges that each
+restart holds fixed but the restarts disagree on (R-hat ``inf``: :func:`edge_summary`
+reports it, with the classic split R-hat over every pair). So
+``az.summary(idata, var_names=["edges"])`` runs without those warnings. One case is left
+to ArviZ: when exactly half of a cell's (split) draws are 1, its folded rank R-hat is
+0/0 and ArviZ warns, though the R-hat it reports is defined.
+
+**Groups outside ArviZ's schema.** ``sample_stats`` holds ``(chain, draw)`` statistics
+only, as ArviZ expects (``az.summary(idata, group="sample_stats")`` and ``az.extract``
+stack ``chain`` and ``draw``): the ELBO, one value per training epoch (``epoch`` 0 is the
+first, as :attr:`~pyro_personax.inference.ChainResult.best_epoch`), is in ``fit_trace``,
+and the Pareto ``k`` per chain (and entity) of the log-weights is in ``psis``.
+:func:`elbo_traces`, :func:`pareto_k_of` and :func:`edge_draws` also read files written
+before this layout (``sample_stats.elbo`` over ``step``, ``posterior.edges`` over
+``(parent, child)``).
+
+**Pointwise log-likelihood** (``log_likelihood.x_<m>``): ``log p(x_nm | z_n, eta_nm)``
+of entity ``n``'s measurements of modality ``m`` (observed ones only), with
+``(z_n, eta_n)`` drawn from the amortized ``q(z, eta | x)`` under the draw's graph. It is
+the likelihood *conditional on the latent posterior* of the entity, so
+``az.loo(idata, var_name="x_face")`` and
+``az.compare({"a": idata_a, "b": idata_b}, var_name="x_face")`` run on it, as an
+approximation for comparing models fitted to the same entities (same ``max_entities``
+and ``seed``), not an exact leave-one-out: ``q`` was fitted with ``x_n`` itself, and
+``z_n`` and ``eta_n`` are informed by ``x_n`` alone, so leaving ``x_n`` out moves their
+posterior far. Expect large Pareto ``k`` (ArviZ warns above ``min(1 - 1/log10(S), 0.7)``);
+where ``k`` is large the estimate of that entity's term is unreliable. ArviZ takes the
+relative efficiency ``reff`` from the ESS of the ``posterior`` group; draws within a
+chain are independent, so ``az.loo(..., reff=1.0)`` is the sound choice.
 """
 
 from __future__ import annotations
@@ -62,6 +101,7 @@ __all__ = [
     "predictive_pairs",
     "pareto_k_of",
     "config_of",
+    "varying_edges",
 ]
 
 logger = logging.getLogger(__name__)
@@ -101,37 +141,76 @@ def _versions() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- groups
-def _posterior(layout, E, edge_strengths, noise_params) -> xr.Dataset:
+def _strengths(W, C: int, S: int, D: int) -> np.ndarray | None:
+    if W is None:
+        return None
+    W = _array(W, "edge_strengths", 4).astype(float)
+    if W.shape not in ((C, S, D, D), (C, 1, D, D)):
+        raise ValueError(f"edge_strengths: expected shape ({C}, {S}, {D}, {D}) or ({C}, 1, {D}, {D}); found {W.shape}")
+    return np.broadcast_to(W, (C, S, D, D)).copy()
+
+
+def varying_edges(layout: LatentLayout, edges) -> np.ndarray:
+    """Boolean ``(D, D)``: the cells of ``posterior.edges`` for edge draws ``(C, S, D, D)``.
+
+    A free edge (allowed by the layout, not required, off the diagonal) whose draws
+    vary within at least one half of one chain: the halves of ArviZ's split R-hat,
+    ``[:S // 2]`` and ``[-(S // 2):]``, whose pooled within-half variance is its
+    denominator (see the module docstring).
+
+    Examples
+    --------
+    >>> layout = LatentLayout(0, {"a": 2})
+    >>> E = np.zeros((2, 4, 2, 2), dtype=int)
+    >>> E[:, 0, 0, 1] = 1  # a_1 -> a_2 varies in both chains
+    >>> E[0, :, 1, 0] = 1  # a_2 -> a_1: all 1 in chain 0, all 0 in chain 1
+    >>> varying_edges(layout, E).astype(int).tolist()
+    [[0, 1], [0, 0]]
+    """
+    E = np.asarray(edges)
+    free = layout.allowed_mask() & ~layout.required_mask() & ~np.eye(layout.latent_dim, dtype=bool)
+    half = E.shape[1] // 2
+    varies = np.zeros(free.shape, dtype=bool)
+    for part in (E[:, :half], E[:, E.shape[1] - half :]):
+        varies |= np.any(part != part[:, :1], axis=1).any(axis=0)
+    return free & varies
+
+
+def _edge_coords(layout: LatentLayout, mask: np.ndarray) -> dict:
+    names = np.array(layout.names, dtype=object)
+    parents, children = np.nonzero(mask)
+    return {
+        "edge": [f"{names[i]}->{names[j]}" for i, j in zip(parents, children)],
+        "edge_parent": ("edge", list(names[parents])),
+        "edge_child": ("edge", list(names[children])),
+        "edge_class": ("edge", [str(c) for c in layout.edge_classes()[mask]]),
+    }
+
+
+def _posterior(layout, E, W, noise_params) -> tuple[xr.Dataset, xr.Dataset]:
+    """The ``posterior`` (varying free edges, noise parameters) and ``adjacency`` (every cell) groups."""
     C, S, D, _ = E.shape
-    names = list(layout.names)
-    blocks = list(layout.block_of)
-    pc = ("chain", "draw", "parent", "child")
-    data = {"edges": (pc, E)}
-    if edge_strengths is not None:
-        W = _array(edge_strengths, "edge_strengths", 4).astype(float)
-        if W.shape not in ((C, S, D, D), (C, 1, D, D)):
-            raise ValueError(
-                f"edge_strengths: expected shape ({C}, {S}, {D}, {D}) or ({C}, 1, {D}, {D}); found {W.shape}"
-            )
-        data["edge_strength"] = (pc, np.broadcast_to(W, (C, S, D, D)).copy())
+    names, blocks = list(layout.names), list(layout.block_of)
+    mask = varying_edges(layout, E)
+    cd = ("chain", "draw")
+    data = {"edges": (cd + ("edge",), E[:, :, mask])}
+    full = {"edges": (cd + ("parent", "child"), E)}
+    if W is not None:
+        data["edge_strength"] = (cd + ("edge",), W[:, :, mask])
+        full["edge_strength"] = (cd + ("parent", "child"), W)
     for key, value in (noise_params or {}).items():
         if key in _RESERVED:
             raise ValueError(f"noise_params: name {key!r} is reserved; choose another name")
         arr = _array(value, f"noise_params[{key!r}]", 3)
         if arr.shape != (C, S, D):
             raise ValueError(f"noise_params[{key!r}]: expected shape ({C}, {S}, {D}); found {arr.shape}")
-        data[key] = (("chain", "draw", "latent"), arr)
-    coords = {
-        "chain": np.arange(C),
-        "draw": np.arange(S),
-        "parent": names,
-        "child": names,
-        "parent_block": ("parent", blocks),
-        "child_block": ("child", blocks),
-    }
+        data[key] = (cd + ("latent",), arr)
+    coords = {"chain": np.arange(C), "draw": np.arange(S), **_edge_coords(layout, mask)}
     if noise_params:
         coords.update(latent=names, latent_block=("latent", blocks))
-    return xr.Dataset(data, coords=coords)
+    pc = {"parent": names, "child": names, "parent_block": ("parent", blocks), "child_block": ("child", blocks)}
+    adjacency = xr.Dataset(full, coords={"chain": np.arange(C), "draw": np.arange(S), **pc})
+    return xr.Dataset(data, coords=coords), adjacency
 
 
 def _entity_coords(entity_ids, N: int) -> np.ndarray:
@@ -142,34 +221,53 @@ def _entity_coords(entity_ids, N: int) -> np.ndarray:
     return ids
 
 
-def _sample_stats(C: int, S: int, elbo, log_weights, entity_ids) -> xr.Dataset | None:
-    data, coords = {}, {"chain": np.arange(C)}
-    if elbo is not None:
-        if len(elbo) != C:
-            raise ValueError(f"elbo: expected one trace per chain ({C}); found {len(elbo)}")
-        traces = [_array(t, f"elbo[{c}]", 1).astype(float) for c, t in enumerate(elbo)]
-        T = max(len(t) for t in traces)
-        padded = np.full((C, T), np.nan)
-        for c, t in enumerate(traces):
-            padded[c, : len(t)] = t
-        data["elbo"] = (("chain", "step"), padded)
-        coords["step"] = np.arange(T)
-    if log_weights is not None:
-        lw = np.asarray(log_weights, dtype=float)
-        if lw.ndim not in (2, 3) or lw.shape[:2] != (C, S):
-            raise ValueError(f"log_weights: expected shape ({C}, {S}) or ({C}, {S}, N); found {lw.shape}")
-        coords["draw"] = np.arange(S)
-        if lw.ndim == 2:
-            data["log_weight"] = (("chain", "draw"), lw)
-            data["pareto_k"] = (("chain",), pareto_k(lw))
-        else:
-            N = lw.shape[2]
-            ids = _entity_coords(entity_ids, N)
-            k = pareto_k(lw.transpose(0, 2, 1).reshape(C * N, S)).reshape(C, N)
-            data["log_weight"] = (("chain", "draw", "entity"), lw)
-            data["pareto_k"] = (("chain", "entity"), k)
-            coords["entity"] = ids
-    return xr.Dataset(data, coords=coords) if data else None
+def _fit_trace(C: int, elbo) -> xr.Dataset | None:
+    """The ``fit_trace`` group: ELBO traces ``(chain, epoch)``, NaN-padded."""
+    if elbo is None:
+        return None
+    if len(elbo) != C:
+        raise ValueError(f"elbo: expected one trace per chain ({C}); found {len(elbo)}")
+    traces = [_array(t, f"elbo[{c}]", 1).astype(float) for c, t in enumerate(elbo)]
+    T = max(len(t) for t in traces)
+    padded = np.full((C, T), np.nan)
+    for c, t in enumerate(traces):
+        padded[c, : len(t)] = t
+    return xr.Dataset({"elbo": (("chain", "epoch"), padded)}, coords={"chain": np.arange(C), "epoch": np.arange(T)})
+
+
+def _importance(C: int, S: int, log_weights, entity_ids) -> tuple[xr.Dataset | None, xr.Dataset | None]:
+    """The ``sample_stats`` (``log_weight``) and ``psis`` (``pareto_k``) groups."""
+    if log_weights is None:
+        return None, None
+    lw = np.asarray(log_weights, dtype=float)
+    if lw.ndim not in (2, 3) or lw.shape[:2] != (C, S):
+        raise ValueError(f"log_weights: expected shape ({C}, {S}) or ({C}, {S}, N); found {lw.shape}")
+    coords = {"chain": np.arange(C)}
+    if lw.ndim == 2:
+        k, dims = pareto_k(lw), ("chain",)
+    else:
+        N = lw.shape[2]
+        coords["entity"] = _entity_coords(entity_ids, N)
+        k, dims = pareto_k(lw.transpose(0, 2, 1).reshape(C * N, S)).reshape(C, N), ("chain", "entity")
+    stats = xr.Dataset({"log_weight": (("chain", "draw") + dims[1:], lw)}, coords={**coords, "draw": np.arange(S)})
+    return stats, xr.Dataset({"pareto_k": (dims, k)}, coords=coords)
+
+
+def _log_likelihood(C: int, S: int, log_likelihood, entity_ids) -> xr.Dataset | None:
+    """The ``log_likelihood`` group: ``x_<modality>`` ``(chain, draw, entity)``."""
+    if not log_likelihood:
+        return None
+    data, N = {}, None
+    for mod, arr in log_likelihood.items():
+        ll = _array(arr, f"log_likelihood[{mod!r}]", 3).astype(float)
+        N = ll.shape[2] if N is None else N
+        if ll.shape != (C, S, N):
+            raise ValueError(f"log_likelihood[{mod!r}]: expected shape ({C}, {S}, {N}); found {ll.shape}")
+        if not np.all(np.isfinite(ll)):
+            raise ValueError(f"log_likelihood[{mod!r}]: expected finite values; found NaN or inf")
+        data[f"x_{mod}"] = (("chain", "draw", "entity"), ll)
+    coords = {"chain": np.arange(C), "draw": np.arange(S), "entity": _entity_coords(entity_ids, N)}
+    return xr.Dataset(data, coords=coords)
 
 
 def _modality_dims(mod: str) -> tuple[str, str]:
@@ -258,6 +356,7 @@ def build_inference_data(
     posterior_predictive: Mapping[str, np.ndarray] | None = None,
     observed: Mapping[str, np.ndarray] | None = None,
     log_weights=None,
+    log_likelihood: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping | None = None,
     entity_ids=None,
 ) -> az.InferenceData:
@@ -273,7 +372,8 @@ def build_inference_data(
         ``latent`` and its blocks the coordinates ``parent_block`` etc.
     edges
         0/1 edge draws, shape ``(C, S, D, D)``: ``C`` chains, ``S`` draws per chain,
-        ``[..., i, j]`` = edge i -> j.
+        ``[..., i, j]`` = edge i -> j; stored whole in ``adjacency.edges`` and, for the
+        free edges whose draws vary (:func:`varying_edges`), in ``posterior.edges``.
     edge_probabilities
         Exact edge marginals of each chain's ``q(G)``, shape ``(C, D, D)``, stored in
         the group ``edge_probabilities`` as ``p_edge``; every edge probability read
@@ -282,12 +382,13 @@ def build_inference_data(
     edge_strengths
         Edge strengths (for example the mean absolute partial derivative of ``f_j``
         with respect to ``z_i`` over the data), shape ``(C, S, D, D)``, or
-        ``(C, 1, D, D)`` for one value per chain, which is repeated over the draws.
+        ``(C, 1, D, D)`` for one value per chain, which is repeated over the draws;
+        stored like ``edges``.
     noise_params
         Per-latent noise-flow parameters of interest, name -> ``(C, S, D)``.
     elbo
-        ``C`` one-dimensional ELBO traces (lengths may differ); padded with NaN into
-        ``sample_stats.elbo`` with dims ``(chain, step)``.
+        ``C`` one-dimensional ELBO traces, one value per epoch (lengths may differ);
+        padded with NaN into ``fit_trace.elbo`` with dims ``(chain, epoch)``.
     latent_means
         Posterior means of the latents, shape ``(C, N, D)``, stored in the group
         ``latent_means`` as ``z_mean`` with dims ``(chain, entity, latent)``.
@@ -300,8 +401,13 @@ def build_inference_data(
     log_weights
         ``log p(x, latents) - log q(latents)`` per draw, shape ``(C, S)`` (one joint
         weight per draw: Pareto-k per chain) or ``(C, S, N)`` (one weight per entity and
-        draw: Pareto-k per chain and entity, dims ``(chain, entity)``); see
-        :func:`pareto_k`.
+        draw: Pareto-k per chain and entity, dims ``(chain, entity)``), stored in
+        ``sample_stats.log_weight``, with ``psis.pareto_k`` (:func:`pareto_k`).
+    log_likelihood
+        Modality -> pointwise log-likelihood ``log p(x_nm | latents)``, shape
+        ``(C, S, N)``, stored as ``log_likelihood.x_<modality>`` with dims
+        ``(chain, draw, entity)`` for ``az.loo`` and ``az.compare`` (see the module
+        docstring for what it estimates).
     attrs
         JSON-serialisable configuration, stored as the attribute ``config``.
     entity_ids
@@ -316,27 +422,31 @@ def build_inference_data(
     --------
     >>> layout = LatentLayout(0, {"a": 2})
     >>> edges = np.zeros((2, 10, 2, 2), dtype=int)
+    >>> edges[:, ::3, 0, 1] = 1  # a_1 -> a_2 in every third draw; a_2 -> a_1 never
     >>> idata = build_inference_data(layout, edges, elbo=[np.arange(5.0), np.arange(3.0)])
-    >>> idata.posterior["edges"].dims
-    ('chain', 'draw', 'parent', 'child')
+    >>> idata.posterior["edges"].dims, idata.posterior["edge"].values.tolist()
+    (('chain', 'draw', 'edge'), ['a_1->a_2'])
+    >>> idata.adjacency["edges"].dims, idata.fit_trace["elbo"].dims
+    (('chain', 'draw', 'parent', 'child'), ('chain', 'epoch'))
     """
     E = _check_edges(layout, edges)
-    C, S = E.shape[:2]
-    groups = {"posterior": _posterior(layout, E, edge_strengths, noise_params)}
-    stats = _sample_stats(C, S, elbo, log_weights, entity_ids)
-    if stats is not None:
-        groups["sample_stats"] = stats
+    C, S, D, _ = E.shape
+    posterior, adjacency = _posterior(layout, E, _strengths(edge_strengths, C, S, D), noise_params)
+    stats, psis = _importance(C, S, log_weights, entity_ids)
     pp, obs = _predictive(C, posterior_predictive, observed, entity_ids)
-    if pp is not None:
-        groups["posterior_predictive"] = pp
-    if obs is not None:
-        groups["observed_data"] = obs
-    lm = _latent_means(layout, C, latent_means, entity_ids)
-    if lm is not None:
-        groups["latent_means"] = lm
-    ep = _edge_probabilities(layout, C, edge_probabilities)
-    if ep is not None:
-        groups["edge_probabilities"] = ep
+    candidates = {
+        "posterior": posterior,
+        "adjacency": adjacency,
+        "edge_probabilities": _edge_probabilities(layout, C, edge_probabilities),
+        "fit_trace": _fit_trace(C, elbo),
+        "sample_stats": stats,
+        "psis": psis,
+        "log_likelihood": _log_likelihood(C, S, log_likelihood, entity_ids),
+        "latent_means": _latent_means(layout, C, latent_means, entity_ids),
+        "posterior_predictive": pp,
+        "observed_data": obs,
+    }
+    groups = {k: v for k, v in candidates.items() if v is not None}
     try:
         config = json.dumps(dict(attrs or {}), sort_keys=True)
     except TypeError as err:
@@ -397,11 +507,21 @@ def config_of(idata: az.InferenceData) -> dict:
     return {"config": config, **{k: (v.item() if hasattr(v, "item") else v) for k, v in attrs.items()}}
 
 
+def _full_matrix(idata: az.InferenceData, var: str):
+    """``var`` with dims ``(chain, draw, parent, child)``: from ``adjacency``, or an older file's ``posterior``."""
+    pcd = ("chain", "draw", "parent", "child")
+    for group in ("adjacency", "posterior"):
+        if group in idata.groups() and var in idata[group] and set(idata[group][var].dims) == set(pcd):
+            return idata[group][var].transpose(*pcd)
+    return None
+
+
 def edge_draws(idata: az.InferenceData) -> np.ndarray:
-    """Edge draws ``(C, S, D, D)`` of ``idata.posterior.edges``."""
-    if "posterior" not in idata.groups() or "edges" not in idata.posterior:
-        raise ValueError("idata: expected a posterior group with a variable 'edges'")
-    return idata.posterior["edges"].transpose("chain", "draw", "parent", "child").values
+    """Edge draws ``(C, S, D, D)``, every cell (``idata.adjacency.edges``)."""
+    draws = _full_matrix(idata, "edges")
+    if draws is None:
+        raise ValueError("idata: expected an adjacency group with a variable 'edges' (chain, draw, parent, child)")
+    return draws.values
 
 
 def edge_probability_array(idata: az.InferenceData) -> np.ndarray:
@@ -412,16 +532,18 @@ def edge_probability_array(idata: az.InferenceData) -> np.ndarray:
 
 
 def elbo_traces(idata: az.InferenceData) -> np.ndarray | None:
-    """NaN-padded ELBO traces ``(C, T)``, or None when absent."""
-    if "sample_stats" in idata.groups() and "elbo" in idata.sample_stats:
-        return idata.sample_stats["elbo"].transpose("chain", "step").values
+    """NaN-padded ELBO traces ``(C, T)``, one value per epoch, or None when absent."""
+    for group, dim in (("fit_trace", "epoch"), ("sample_stats", "step")):
+        if group in idata.groups() and "elbo" in idata[group]:
+            return idata[group]["elbo"].transpose("chain", dim).values
     return None
 
 
 def pareto_k_of(idata: az.InferenceData) -> np.ndarray | None:
     """Stored Pareto-k, ``(C,)`` or ``(C, N)`` (per entity), or None when absent."""
-    if "sample_stats" in idata.groups() and "pareto_k" in idata.sample_stats:
-        return idata.sample_stats["pareto_k"].values
+    for group in ("psis", "sample_stats"):
+        if group in idata.groups() and "pareto_k" in idata[group]:
+            return idata[group]["pareto_k"].values
     return None
 
 
@@ -463,12 +585,12 @@ def _chain_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r_hat, ess
 
 
-def _strength_columns(post, hdi_prob: float, mask: np.ndarray) -> dict[str, np.ndarray]:
-    if "edge_strength" not in post:
+def _strength_columns(idata, hdi_prob: float, mask: np.ndarray) -> dict[str, np.ndarray]:
+    W = _full_matrix(idata, "edge_strength")
+    if W is None:
         nan = np.full(int(mask.sum()), np.nan)
         return {"strength_mean": nan, "strength_hdi_low": nan, "strength_hdi_high": nan}
-    W = post["edge_strength"].transpose("chain", "draw", "parent", "child").values
-    cells = W[:, :, mask]
+    cells = W.values[:, :, mask]
     hdi = az.hdi(cells, hdi_prob=hdi_prob)
     return {
         "strength_mean": cells.mean(axis=(0, 1)),
@@ -529,7 +651,7 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
     table["p_edge"] = per_chain.mean(axis=0)
     for c in range(C):
         table[f"p_edge_chain_{c}"] = per_chain[c]
-    table.update(_strength_columns(idata.posterior, hdi_prob, mask))
+    table.update(_strength_columns(idata, hdi_prob, mask))
     table.update(r_hat=r_hat, ess_bulk=ess)
     df = pd.DataFrame(table)
     df = df.sort_values(["p_edge", "parent", "child"], ascending=[False, True, True], kind="stable")
@@ -539,8 +661,9 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
 def posterior_summary(idata: az.InferenceData, var_names: Sequence[str] | None = None) -> pd.DataFrame:
     """``arviz.summary`` of the posterior with constant cells dropped.
 
-    Cells that never vary (the masked diagonal, forbidden edges) have no defined
-    R-hat; they are left out of the summary here and only here, never from the data.
+    Cells that never vary (a noise parameter fixed in every chain, a strength that no
+    draw changes) have no defined R-hat; they are left out of the summary here and only
+    here, never from the data (``posterior.edges`` holds varying cells only already).
 
     Parameters
     ----------
@@ -553,7 +676,7 @@ def posterior_summary(idata: az.InferenceData, var_names: Sequence[str] | None =
     -------
     pandas.DataFrame
         One row per non-constant cell, as :func:`arviz.summary` returns it; rows of
-        adjacency variables are labelled ``var[parent->child]``.
+        the edge variables are labelled ``var[parent->child]`` (their ``edge`` coordinate).
     """
     post = idata.posterior
     names = list(post.data_vars) if var_names is None else list(var_names)
@@ -563,6 +686,8 @@ def posterior_summary(idata: az.InferenceData, var_names: Sequence[str] | None =
             raise ValueError(f"var_names: unknown posterior variable {var!r}; found {list(post.data_vars)}")
         da = post[var].transpose("chain", "draw", ...)
         values = da.values.reshape(da.shape[0], da.shape[1], -1).astype(float)
+        if values.shape[-1] == 0:
+            continue
         coords = [da[d].values for d in da.dims[2:]]
         labels = [
             f"{var}[{'->'.join(str(c[i]) for c, i in zip(coords, idx))}]" if coords else var

@@ -204,12 +204,13 @@ def plot_forest(table: pd.DataFrame, path, *, max_edges: int = 30, title: str = 
 
 
 def plot_elbo(elbo, path, *, title: str = "") -> Path:
-    """ELBO traces, one line per chain (NaN padding is not drawn).
+    """Training ELBO traces against the epoch, one line per chain (NaN padding is not drawn).
 
     Parameters
     ----------
     elbo
-        ``(C, T)`` ELBO values, NaN after the end of shorter traces.
+        ``(C, T)`` ELBO values, one per epoch (column 0 = the first epoch), NaN after
+        the end of shorter traces.
     path
         PNG file to write.
     title
@@ -226,7 +227,7 @@ def plot_elbo(elbo, path, *, title: str = "") -> Path:
     for c in range(E.shape[0]):
         ok = np.isfinite(E[c])
         ax.plot(np.nonzero(ok)[0], E[c, ok], lw=1, label=f"chain {c}")
-    ax.set_xlabel("step")
+    ax.set_xlabel("epoch")
     ax.set_ylabel("ELBO")
     ax.legend(fontsize=8)
     ax.set_title(title or "ELBO per chain (independent restarts)")

@@ -711,9 +711,13 @@ class PersonaX:
         Returns
         -------
         arviz.InferenceData
-            ``posterior`` (``edges``, ``edge_strength``, noise-flow summaries),
-            ``sample_stats`` (``elbo``, per-entity ``log_weight`` and ``pareto_k``),
-            ``latent_means``, ``posterior_predictive`` and ``observed_data``.
+            ``posterior`` (``edges`` and ``edge_strength`` over the free edges whose draws
+            vary, noise-flow summaries), ``adjacency`` (every edge draw, ``(chain, draw,
+            parent, child)``), ``edge_probabilities``, ``fit_trace`` (``elbo`` per epoch),
+            ``sample_stats`` (per-entity ``log_weight``), ``psis`` (``pareto_k``),
+            ``log_likelihood`` (``x_<modality>`` per entity: ``az.loo`` / ``az.compare``),
+            ``latent_means``, ``posterior_predictive`` and ``observed_data``; see
+            :mod:`pyro_personax.inference.diagnostics`.
         """
         from pyro_personax.inference.diagnostics import build_inference_data
         from pyro_personax.inference.posterior import collect_posterior

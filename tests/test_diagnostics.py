@@ -1,10 +1,12 @@
 """InferenceData layout, Pareto-k, edge summary, R-hat over restarts, netCDF round-trip."""
 
 import json
+import warnings
 
 import arviz as az
 import numpy as np
 import pytest
+import xarray as xr
 
 from pyro_personax.inference import diagnostics as dg
 from pyro_personax.layout import LatentLayout
@@ -50,25 +52,37 @@ def idata(layout):
 
 def test_groups_dims_and_coords(idata, layout):
     assert set(idata.groups()) == {
-        "posterior", "sample_stats", "posterior_predictive", "observed_data", "latent_means"
+        "posterior", "adjacency", "fit_trace", "sample_stats", "psis", "posterior_predictive", "observed_data",
+        "latent_means",
     }
     post = idata.posterior
-    assert post["edges"].dims == ("chain", "draw", "parent", "child")
-    assert post["edge_strength"].dims == ("chain", "draw", "parent", "child")
+    assert post["edges"].dims == ("chain", "draw", "edge")
+    assert post["edge_strength"].dims == ("chain", "draw", "edge")
     assert post["noise_scale"].dims == ("chain", "draw", "latent")
-    assert list(post["parent"].values) == list(layout.names)
-    assert list(post["child"].values) == list(layout.names)
-    assert list(post["parent_block"].values) == list(layout.block_of)
-    assert idata.sample_stats["elbo"].dims == ("chain", "step")
-    assert idata.sample_stats["pareto_k"].dims == ("chain",)
+    # the free edges whose draws vary: three cells of _probs
+    assert list(post["edge"].values) == ["s1->face_1", "face_1->face_2", "text_1->text_2"]
+    assert list(post["edge_parent"].values) == ["s1", "face_1", "text_1"]
+    assert list(post["edge_child"].values) == ["face_1", "face_2", "text_2"]
+    assert list(post["edge_class"].values) == ["shared->modality", "within-block", "within-block"]
+    full = idata.adjacency
+    assert full["edges"].dims == ("chain", "draw", "parent", "child")
+    assert full["edge_strength"].dims == ("chain", "draw", "parent", "child")
+    assert list(full["parent"].values) == list(layout.names)
+    assert list(full["child"].values) == list(layout.names)
+    assert list(full["parent_block"].values) == list(layout.block_of)
+    np.testing.assert_array_equal(post["edges"].sel(edge="face_1->face_2").values, full["edges"].values[:, :, 1, 2])
+    assert idata.fit_trace["elbo"].dims == ("chain", "epoch")
+    assert idata.psis["pareto_k"].dims == ("chain",)
+    assert set(idata.sample_stats.data_vars) == {"log_weight"}
     assert idata.latent_means["z_mean"].dims == ("chain", "entity", "latent")
     assert idata.posterior_predictive["x_face"].dims == ("chain", "draw", "entity", "face_measurement", "face_feature")
     assert idata.observed_data["x_face"].dims == ("entity", "face_measurement", "face_feature")
     for group in idata.groups():
         assert "sample" not in idata[group].dims
-    elbo = idata.sample_stats["elbo"].values
+    elbo = idata.fit_trace["elbo"].values
     assert elbo.shape == (C, 10)
     assert np.isnan(elbo[2, 4:]).all() and np.array_equal(elbo[2, :4], np.arange(4.0))
+    assert list(idata.fit_trace["epoch"].values) == list(range(10))
 
 
 def test_attrs_hold_layout_config_and_versions(idata, layout):
@@ -84,7 +98,7 @@ def test_strength_per_chain_is_repeated_over_draws(layout):
     E = _edges(layout, [_probs(layout)] * 2)
     W = np.arange(2 * D * D, dtype=float).reshape(2, 1, D, D)
     idata = dg.build_inference_data(layout, E, edge_strengths=W)
-    got = idata.posterior["edge_strength"].values
+    got = idata.adjacency["edge_strength"].values
     assert got.shape == (2, S, D, D)
     assert np.array_equal(got[1, 17], W[1, 0])
 
@@ -98,6 +112,9 @@ def test_strength_per_chain_is_repeated_over_draws(layout):
         ({"noise_params": {"edges": np.zeros((2, 4, 5))}}, "reserved"),
         ({"elbo": [np.zeros(3)]}, "one trace per chain"),
         ({"log_weights": np.zeros((2, 3))}, "log_weights: expected shape"),
+        ({"log_likelihood": {"face": np.zeros((2, 4))}}, "log_likelihood\\['face'\\]: expected a 3-d"),
+        ({"log_likelihood": {"face": np.zeros((2, 3, 6))}}, "log_likelihood\\['face'\\]: expected shape"),
+        ({"log_likelihood": {"face": np.full((2, 4, 6), np.nan)}}, "finite"),
         ({"observed": {"face": np.zeros((3, 2))}}, "observed"),
         ({"attrs": {"bad": object()}}, "JSON"),
     ],
@@ -127,7 +144,8 @@ def test_netcdf_round_trip_preserves_values(idata, tmp_path):
         for var in idata[group].data_vars:
             np.testing.assert_array_equal(back[group][var].values, idata[group][var].values)
             assert back[group][var].dims == idata[group][var].dims
-    assert list(back.posterior["parent"].values) == list(idata.posterior["parent"].values)
+    assert list(back.adjacency["parent"].values) == list(idata.adjacency["parent"].values)
+    assert list(back.posterior["edge"].values) == list(idata.posterior["edge"].values)
     assert json.loads(back.posterior.attrs["layout"]) == json.loads(idata.posterior.attrs["layout"])
     dg.save_inference_data(idata, path, overwrite=True)
 
@@ -142,7 +160,7 @@ def test_edge_summary_table(idata, layout):
     top = table.iloc[0]
     assert (top["parent"], top["child"]) == ("s1", "face_1")
     assert abs(top["p_edge"] - 0.9) < 0.04
-    E = idata.posterior["edges"].values
+    E = dg.edge_draws(idata)
     assert np.isclose(top["p_edge_chain_1"], E[1, :, 0, 1].mean())
     assert top["strength_hdi_low"] <= top["strength_mean"] <= top["strength_hdi_high"]
     constant = table[table["p_edge"] == 0]
@@ -200,7 +218,7 @@ def test_per_entity_log_weights_give_pareto_k_per_chain_and_entity(layout):
     idata = dg.build_inference_data(
         layout, np.zeros((2, 1000, 5, 5), dtype=int), log_weights=lw, entity_ids=np.array([10, 11, 12])
     )
-    k = idata.sample_stats["pareto_k"]
+    k = idata.psis["pareto_k"]
     assert k.dims == ("chain", "entity")
     assert list(k["entity"].values) == [10, 11, 12]
     assert (k.values[0] < 0.5).all() and (k.values[1, :2] < 0.5).all()
@@ -229,3 +247,85 @@ def test_rhat_of_binary_draws_with_median_one_half_is_finite():
     r_hat, ess = dg._chain_diagnostics(draws)
     assert np.isfinite(r_hat[0]) and 0.95 < r_hat[0] < 1.2
     assert np.isfinite(ess[0])
+
+
+# --------------------------------------------------------------------------- edges ArviZ can summarise
+def _mixed_edges(layout):
+    """Draws with every kind of cell: varying, never drawn, required, and fixed per restart but disagreeing."""
+    D = layout.latent_dim
+    P = np.zeros((D, D))
+    P[0, 1], P[1, 2], P[3, 4] = 0.9, 0.6, 0.3
+    E = _edges(layout, [P] * 2, seed=5)
+    E[:, :, 3, 1] = 1  # required text_1 -> face_1
+    E[0, :, 1, 3] = 1  # face_1 -> text_1: always in restart 0, never in restart 1
+    E[:, 7, 2, 3] = 1  # face_2 -> text_1: drawn once in each chain's first half
+    return E
+
+
+def test_posterior_edges_hold_the_cells_arviz_can_diagnose():
+    layout = LatentLayout(1, {"face": 2, "text": 2}, required=[("text_1", "face_1")])
+    E = _mixed_edges(layout)
+    idata = dg.build_inference_data(layout, E)
+    edges = idata.posterior["edge"].values.tolist()
+    assert edges == ["s1->face_1", "face_1->face_2", "face_2->text_1", "text_1->text_2"]
+    assert dg.varying_edges(layout, E).sum() == len(edges)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
+        summary = az.summary(idata, var_names=["edges"])
+    assert list(summary.index) == [f"edges[{e}]" for e in edges] and summary["r_hat"].notna().all()
+    # every cell stays readable, and the edge table still reports the restarts' disagreement
+    np.testing.assert_array_equal(dg.edge_draws(idata), E)
+    table = dg.edge_summary(idata).set_index(["parent", "child"])
+    assert np.isinf(table.loc[("face_1", "text_1"), "r_hat"])
+    assert table.loc[("text_1", "face_1"), "p_edge"] == 1.0
+
+
+def test_files_in_the_earlier_layout_are_still_read(layout):
+    """posterior.edges over (parent, child), sample_stats.elbo over step and sample_stats.pareto_k."""
+    E = _edges(layout, [_probs(layout)] * 2)
+    D = layout.latent_dim
+    names = list(layout.names)
+    post = xr.Dataset(
+        {"edges": (("chain", "draw", "parent", "child"), E),
+         "edge_strength": (("chain", "draw", "parent", "child"), E * 2.0)},
+        coords={"chain": [0, 1], "draw": np.arange(S), "parent": names, "child": names},
+        attrs={"layout": json.dumps(layout.to_dict())},
+    )
+    stats = xr.Dataset({"elbo": (("chain", "step"), np.ones((2, 4))), "pareto_k": (("chain",), np.zeros(2))})
+    old = az.InferenceData(posterior=post, sample_stats=stats)
+    np.testing.assert_array_equal(dg.edge_draws(old), E)
+    assert dg.elbo_traces(old).shape == (2, 4)
+    assert dg.pareto_k_of(old).shape == (2,)
+    table = dg.edge_summary(old).set_index(["parent", "child"])
+    assert table.loc[("s1", "face_1"), "strength_mean"] == pytest.approx(2 * E[:, :, 0, 1].mean())
+    assert len(table) == D * (D - 1)
+
+
+# --------------------------------------------------------------------------- log-likelihood, ELBO
+def test_log_likelihood_group_runs_loo(layout):
+    rng = np.random.default_rng(0)
+    ll = rng.normal(-3.0, 0.2, size=(C, S, N))
+    idata = dg.build_inference_data(
+        layout, _edges(layout, [_probs(layout)] * C), log_likelihood={"face": ll, "text": ll - 1.0},
+        entity_ids=np.arange(100, 100 + N),
+    )
+    assert idata.log_likelihood["x_face"].dims == ("chain", "draw", "entity")
+    assert list(idata.log_likelihood["entity"].values) == list(range(100, 100 + N))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
+        loo = az.loo(idata, var_name="x_text", reff=1.0)
+    assert loo["n_data_points"] == N and loo["n_samples"] == C * S
+    assert loo["elpd_loo"] == pytest.approx((ll - 1.0).mean(axis=(0, 1)).sum(), rel=0.01)
+
+
+def test_elbo_plot_axis_is_the_epoch(tmp_path, monkeypatch):
+    from pyro_personax.inference import plots
+
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    path = plots.plot_elbo(np.array([[-5.0, -3.0, -2.0], [-6.0, -4.0, np.nan]]), tmp_path / "elbo.png")
+    assert path.stat().st_size > 0
+    assert figures[0].axes[0].get_xlabel() == "epoch"

@@ -1,10 +1,17 @@
 """A fitted PersonaX -> InferenceData -> netCDF and edge report (the real path, small)."""
 
+import warnings
+
+import arviz as az
 import numpy as np
 import pytest
+import torch
+from pyro import poutine
 
 from pyro_personax import PersonaX, edge_report
-from pyro_personax.inference.diagnostics import load_inference_data, save_inference_data
+from pyro_personax.data import MultiModalData
+from pyro_personax.inference import posterior as post
+from pyro_personax.inference.diagnostics import edge_draws, load_inference_data, save_inference_data
 
 
 @pytest.fixture(scope="module")
@@ -17,8 +24,6 @@ def fitted():
     mask = np.ones((120, 3), dtype=bool)
     mask[:10, 1] = False
     text[:10, 1] = np.nan  # missing measurement, masked
-    from pyro_personax.data import MultiModalData
-
     data = MultiModalData({"face": face, "text": text}, masks={"text": mask})
     px = PersonaX(data, latent_dims={"face": 2, "text": 1}, shared_dim=0, mechanism="linear")
     px.fit(data, num_epochs=2, batch_size=60, num_chains=2, seed=0, progress=False, device="cpu")
@@ -28,15 +33,24 @@ def fitted():
 def test_inference_data_groups_and_shapes(fitted):
     px, data = fitted
     idata = px.to_inference_data(num_samples=300, num_predictive=5, max_entities=30, seed=1)
-    assert set(idata.groups()) >= {"posterior", "sample_stats", "posterior_predictive", "observed_data", "latent_means"}
-    assert idata.posterior["edges"].shape == (2, 300, 3, 3)
-    assert list(idata.posterior["parent"].values) == list(px.layout.names)
+    assert set(idata.groups()) >= {
+        "posterior", "adjacency", "fit_trace", "sample_stats", "psis", "log_likelihood", "posterior_predictive",
+        "observed_data", "latent_means",
+    }
+    assert idata.adjacency["edges"].shape == (2, 300, 3, 3)
+    assert list(idata.adjacency["parent"].values) == list(px.layout.names)
+    assert idata.posterior["edges"].dims == ("chain", "draw", "edge")
     assert idata.posterior_predictive["x_text"].shape == (2, 5, 30, 3, 3)
-    assert idata.sample_stats["pareto_k"].dims == ("chain", "entity")
+    assert idata.psis["pareto_k"].dims == ("chain", "entity")
     assert idata.latent_means["z_mean"].shape == (2, 30, 3)
+    for m in ("face", "text"):
+        ll = idata.log_likelihood[f"x_{m}"]
+        assert ll.dims == ("chain", "draw", "entity") and ll.shape == (2, 300, 30)
+        assert np.isfinite(ll.values).all()
+    np.testing.assert_array_equal(idata.log_likelihood["entity"].values, idata.observed_data["entity"].values)
     # the edge draws follow the guide's edge probabilities, chain by chain
     for c in range(2):
-        freq = idata.posterior["edges"].values[c].mean(0)
+        freq = edge_draws(idata)[c].mean(0)
         np.testing.assert_allclose(freq, px.edge_probabilities(chain=c).values, atol=0.1)
     # masked measurements are NaN in observed_data; the user's array is untouched
     obs = idata.observed_data["x_text"].values
@@ -60,6 +74,7 @@ def test_netcdf_round_trip_and_report(fitted, tmp_path):
     save_inference_data(idata, path)
     back = load_inference_data(path)
     np.testing.assert_array_equal(back.posterior["edges"].values, idata.posterior["edges"].values)
+    np.testing.assert_array_equal(edge_draws(back), edge_draws(idata))
     out = edge_report(back, tmp_path / "report")
     for name in ("report.md", "report.html", "edges.csv", "heatmap.png", "graph.png", "elbo.png"):
         assert (out / name).stat().st_size > 0, name
@@ -73,7 +88,8 @@ def test_loaded_model_without_data_gives_the_graph_posterior(fitted, tmp_path):
     loaded = PersonaX.load(tmp_path / "model")
     idata = loaded.to_inference_data(num_samples=10)
     assert "posterior_predictive" not in idata.groups()
-    assert idata.posterior["edges"].shape == (2, 10, 3, 3)
+    assert idata.adjacency["edges"].shape == (2, 10, 3, 3)
+    assert "log_likelihood" not in idata.groups()
 
 
 def test_every_output_reports_the_same_edge_probabilities(fitted, tmp_path):
@@ -106,3 +122,133 @@ def test_every_output_reports_the_same_edge_probabilities(fitted, tmp_path):
         assert row["p_edge"] == pytest.approx(api.loc[p, c], abs=1e-15)
         if row["p_edge"] >= 0.05:
             assert f"| {p} | {c} |" in md and f"| {round(api.loc[p, c], 3)} |" in md
+
+
+# --------------------------------------------------------------------------- vectorised draws
+def _looped(model, guide, batch, n, graphs, latents):
+    """The per-draw loop that ``entity_draws`` replaces: draw s conditioned, guide and model traced, sites scored."""
+
+    def per_entity(trace, name):
+        lp = trace.nodes[name]["fn"].log_prob(trace.nodes[name]["value"])
+        return lp.reshape(-1, lp.shape[-1]).sum(0)  # the one-graph plate summed out
+
+    modalities = [m.name for m in model.spec.modalities]
+    log_w, log_lik = [], {m: [] for m in modalities}
+    with torch.no_grad():
+        for s in range(graphs["edges"].shape[0]):
+            values = {k: v[s] for k, v in {**graphs, **latents}.items()}
+            g_tr = poutine.trace(poutine.condition(guide, data=values)).get_trace(batch, num_entities=n)
+            m_tr = poutine.trace(poutine.condition(model, data=values)).get_trace(batch, num_entities=n)
+            lw = sum(per_entity(m_tr, site) - per_entity(g_tr, site) for site in latents)
+            for m in modalities:
+                log_lik[m].append(per_entity(m_tr, f"x_{m}"))
+                lw = lw + log_lik[m][-1]
+            log_w.append(lw)
+    return torch.stack(log_w), {m: torch.stack(v) for m, v in log_lik.items()}
+
+
+def _small_data():
+    rng = np.random.default_rng(2)
+    text = rng.normal(size=(9, 3, 2))
+    mask = np.ones((9, 3), dtype=bool)
+    mask[:3, 1] = False
+    text[:3, 1] = np.nan
+    return MultiModalData({"face": rng.normal(size=(9, 2, 3)), "text": text}, masks={"text": mask})
+
+
+def _check_against_loop(model, guide, batch, n, num_samples=5, num_predictive=3):
+    graphs = guide.sample_graphs(num_samples, torch.Generator().manual_seed(0))
+    draws = post.entity_draws(model, guide, batch, n, graphs, num_predictive=num_predictive)
+    assert draws.log_weight.shape == (num_samples, n)
+    assert set(draws.latents) == {"z", "eta_face", "eta_text"}
+    log_w, log_lik = _looped(model, guide, batch, n, graphs, draws.latents)
+    torch.testing.assert_close(draws.log_weight, log_w, rtol=1e-5, atol=1e-4)
+    for m, v in log_lik.items():
+        torch.testing.assert_close(draws.log_likelihood[m], v, rtol=1e-5, atol=1e-4)
+    for m, x in draws.predictive.items():
+        assert x.shape == (num_predictive, n) + batch[m][0].shape[1:]
+        assert torch.isfinite(x).all()
+
+
+@pytest.mark.parametrize("graph_posterior", ["order", "pairwise"])
+@pytest.mark.parametrize("chunk", [None, 2])
+def test_vectorised_log_weights_equal_the_per_draw_loop(graph_posterior, chunk, monkeypatch):
+    from pyro_personax.layout import LatentLayout
+    from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
+
+    if chunk is not None:  # 5 draws in chunks of 2, 2 and 1
+        monkeypatch.setattr(post, "_chunk_size", lambda *args: chunk)
+    data = _small_data()
+    layout, spec = LatentLayout(1, {"face": 1, "text": 2}), ModelSpec.from_data(data)
+    model = PersonaXModel(layout, spec, graph_posterior=graph_posterior)
+    guide = PersonaXGuide(layout, spec, graph_posterior=graph_posterior)
+    _check_against_loop(model, guide, data.to_tensors(), data.num_entities)
+
+
+def test_vectorised_log_weights_of_a_fitted_chain(fitted):
+    px, data = fitted
+    sub = data.subset(np.arange(12))
+    _check_against_loop(px.chains.model(1), px.chains.guide(1), sub.to_tensors(), 12, num_samples=8)
+
+
+def test_chunk_size_bounds_the_pass():
+    from pyro_personax.models import ModelSpec
+
+    spec = ModelSpec.from_data(_small_data())
+    assert post._chunk_size(spec, 100, 200) == 200
+    assert post._chunk_size(spec, 10**6, 200) == 1
+    assert 1 < post._chunk_size(spec, 20_000, 200) < 200
+
+
+# --------------------------------------------------------------------------- ArviZ on real fits
+@pytest.fixture(scope="module")
+def smaller_fit(fitted):
+    """A second model of the same data (one latent per block), for model comparison."""
+    _, data = fitted
+    px = PersonaX(data, latent_dims={"face": 1, "text": 1}, shared_dim=0, mechanism="linear")
+    px.fit(data, num_epochs=3, batch_size=60, num_chains=2, seed=1, progress=False, device="cpu", refine_graph=False)
+    return px
+
+
+def _ignore_expected_arviz_warnings():
+    """PSIS-LOO with per-entity latents has large Pareto k (documented); ArviZ 0.23 uses a pandas keyword
+    that pandas 3 deprecates."""
+    warnings.filterwarnings("ignore", message="Estimated shape parameter of Pareto", category=UserWarning)
+    warnings.filterwarnings("ignore", message="The inplace keyword", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message="The inplace keyword", category=FutureWarning)
+
+
+def test_loo_and_compare_run_on_the_log_likelihood(fitted, smaller_fit):
+    px, data = fitted
+    a = px.to_inference_data(num_samples=40, num_predictive=2, max_entities=25, seed=4)
+    b = smaller_fit.to_inference_data(data, num_samples=40, num_predictive=2, max_entities=25, seed=4)
+    with warnings.catch_warnings():
+        _ignore_expected_arviz_warnings()
+        loo = az.loo(a, var_name="x_face", reff=1.0, pointwise=True)
+        assert loo["n_data_points"] == 25 and loo["n_samples"] == 2 * 40
+        assert np.isfinite(loo["elpd_loo"]) and loo["pareto_k"].shape == (25,)
+        table = az.compare({"three": a, "two": b}, var_name="x_text")
+    assert set(table.index) == {"three", "two"} and np.isfinite(table["elpd_loo"]).all()
+
+
+def test_elbo_trace_is_per_epoch(fitted):
+    px, _ = fitted
+    idata = px.to_inference_data(num_samples=5)
+    elbo = idata.fit_trace["elbo"]
+    assert elbo.dims == ("chain", "epoch")
+    lengths = [len(t) for t in px.fit_result.elbo]
+    assert elbo.sizes["epoch"] == max(lengths) and lengths == [c.num_epochs for c in px.fit_result.chains]
+    np.testing.assert_array_equal(elbo.values[0, : lengths[0]], px.fit_result.elbo[0])
+    assert "sample_stats" not in idata.groups() or "elbo" not in idata.sample_stats
+
+
+def test_az_summary_of_the_edges_raises_no_warning(fitted):
+    px, _ = fitted
+    idata = px.to_inference_data(num_samples=100, max_entities=20, seed=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing a major refactor", category=FutureWarning)
+        summary = az.summary(idata, var_names=["edges"])
+    assert idata.posterior.sizes["edge"] > 0
+    assert list(summary.index) == [f"edges[{e}]" for e in idata.posterior["edge"].values]
+    assert summary["r_hat"].notna().all()

@@ -69,7 +69,7 @@ def test_report_tables_match_the_posterior(idata, layout, tmp_path):
     assert not (out / "calibration.png").exists()
     P, names = read_adjacency_csv(out / "adjacency.csv")
     assert names == list(layout.names)
-    np.testing.assert_allclose(P, idata.posterior["edges"].values.mean(axis=(0, 1)))
+    np.testing.assert_allclose(P, dg.edge_draws(idata).mean(axis=(0, 1)))
     dag, _ = read_adjacency_csv(out / "dag_adjacency.csv")
     assert set(zip(*np.nonzero(dag))) == {(0, 1), (1, 2), (3, 4)}
     edges = pd.read_csv(out / "edges.csv")
