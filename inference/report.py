@@ -181,7 +181,7 @@ class TruthMatch:
     num_entities: int
 
 
-def match_truth(idata, true_latents, true_adjacency, *, true_blocks=None) -> TruthMatch:
+def match_truth(idata, true_latents, true_adjacency, *, true_blocks=None, true_entity_ids=None) -> TruthMatch:
     """Match the learned latents to the true ones and put the true graph in the learned order.
 
     The learned latents are chain 0's posterior means stored in ``idata.latent_means``
@@ -201,6 +201,9 @@ def match_truth(idata, true_latents, true_adjacency, *, true_blocks=None) -> Tru
         ``(D, D)`` 0/1 true graph in the true latents' order.
     true_blocks
         Optional block name of every true latent.
+    true_entity_ids
+        Optional ids of the rows of ``true_latents`` (``N``), when the InferenceData's
+        entities are named by ids (data with ``entity_ids``) rather than row indices.
 
     Returns
     -------
@@ -218,10 +221,19 @@ def match_truth(idata, true_latents, true_adjacency, *, true_blocks=None) -> Tru
     if true_latents.ndim != 2 or true_latents.shape[1] != D:
         raise ValueError(f"true_latents: expected shape (N, {D}); found {true_latents.shape}")
     rows = np.asarray(z["entity"].values)
-    if not np.issubdtype(rows.dtype, np.integer) or rows.min() < 0 or rows.max() >= len(true_latents):
+    if true_entity_ids is not None:
+        ids = [str(i) for i in true_entity_ids]
+        if len(ids) != len(true_latents):
+            raise ValueError(f"true_entity_ids: expected {len(true_latents)} ids; found {len(ids)}")
+        position = {entity: k for k, entity in enumerate(ids)}
+        unknown = [str(e) for e in rows if str(e) not in position]
+        if unknown:
+            raise ValueError(f"true_entity_ids: the InferenceData's entities {unknown[:5]} are not among them")
+        rows = np.array([position[str(e)] for e in rows])
+    elif not np.issubdtype(rows.dtype, np.integer) or rows.min() < 0 or rows.max() >= len(true_latents):
         raise ValueError(
-            f"idata: its entity coordinate must hold row indices into true_latents (0..{len(true_latents) - 1}); "
-            f"found {rows[:5].tolist()}"
+            f"idata: its entity coordinate must hold row indices into true_latents (0..{len(true_latents) - 1}), "
+            f"or pass true_entity_ids; found {rows[:5].tolist()}"
         )
     A = np.asarray(true_adjacency, dtype=float)
     if A.shape != (D, D):
@@ -420,6 +432,7 @@ def edge_report(
     truth_adjacency=None,
     truth_latents=None,
     truth_blocks=None,
+    truth_entity_ids=None,
     threshold: float = 0.5,
     overwrite: bool = False,
     title: str = "PersonaX edge report",
@@ -440,9 +453,9 @@ def edge_report(
         of latents already matched to the learned ones (array, or DataFrame indexed by
         the learned latent names). Adds the scores against the truth, identified and
         undecided edges apart, and the calibration curve of the identified edges.
-    truth_latents, truth_blocks
-        Optional true latents ``(N, D)`` of every data row, and the block of every true
-        latent (matching within blocks).
+    truth_latents, truth_blocks, truth_entity_ids
+        Optional true latents ``(N, D)`` of every data row, the block of every true
+        latent (matching within blocks), and the ids of the rows (see :func:`match_truth`).
     threshold
         P(edge) above which an edge enters the thresholded graph (made acyclic by
         dropping the least probable edge of each cycle).
@@ -466,7 +479,7 @@ def edge_report(
         if truth_adjacency is None:
             raise ValueError("truth_latents: needs truth_adjacency (the true graph in the true latents' order)")
         A = truth_adjacency.to_numpy() if isinstance(truth_adjacency, pd.DataFrame) else truth_adjacency
-        match = match_truth(idata, truth_latents, A, true_blocks=truth_blocks)
+        match = match_truth(idata, truth_latents, A, true_blocks=truth_blocks, true_entity_ids=truth_entity_ids)
         truth = match.adjacency
     else:
         truth = None if truth_adjacency is None else _truth_matrix(truth_adjacency, list(layout.names))

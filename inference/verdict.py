@@ -288,7 +288,7 @@ def cross_modal_ppc(idata) -> dict[tuple[str, str], dict[str, float]]:
         for b in mods[i + 1 :]:
             obs_a, rep_a = pairs[a]
             obs_b, rep_b = pairs[b]
-            xa, xb = np.nanmean(obs_a, axis=1), np.nanmean(obs_b, axis=1)
+            xa, xb = _measurement_mean(obs_a), _measurement_mean(obs_b)
             rows = np.isfinite(xa).all(axis=1) & np.isfinite(xb).all(axis=1)
             if rows.sum() < 5:
                 continue
@@ -302,6 +302,14 @@ def cross_modal_ppc(idata) -> dict[tuple[str, str], dict[str, float]]:
                 "p": float(np.mean(t_rep >= t_obs)),
             }
     return out
+
+
+def _measurement_mean(x: np.ndarray) -> np.ndarray:
+    """``(N, K, d)`` with NaN where missing -> ``(N, d)`` mean over the observed measurements (NaN if none)."""
+    ok = np.isfinite(x)
+    count = ok.sum(axis=1)
+    total = np.where(ok, x, 0.0).sum(axis=1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _rms_cross_corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     dataset, truth = persona(args.num_entities, seed=args.seed, kind=args.kind)
     write_persona(dataset, out / "data", overwrite=overwrite)
-    write_truth(truth, out / "truth")
+    data = dataset.to_multimodal()
+    write_truth(truth, out / "truth", entity_ids=data.entity_ids)
     print(f"[1/3] synthetic {args.kind} data: {dataset.num_entities} people, true latent DAG with "
           f"{int(truth.adjacency.sum())} edges over {truth.layout.latent_dim} latents -> {out / 'data'}")
 
@@ -121,7 +122,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"[2/3] Level I: {n_dep} of {n_ok} (test, trait, feature) results dependent at BH q < 0.05 "
           f"-> {out / 'level1'}")
 
-    data = dataset.to_multimodal()
     layout = truth.layout
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
     num_chains = FitOptions().num_chains if args.num_chains is None else args.num_chains

@@ -31,7 +31,8 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "re-rendered in place without it)")
     parser.add_argument("--truth", type=Path, default=None, metavar="TRUTH",
                         help="the truth folder `personax simulate` or `personax demo` writes (latents.npy, "
-                        "adjacency.csv, layout.json: the latents are matched to the learned ones), or an "
+                        "adjacency.csv, layout.json, entity_ids.csv when the data have ids: the latents are "
+                        "matched to the learned ones), or an "
                         "adjacency CSV of latents already matched (rows = parents, columns = children)")
     parser.add_argument("--threshold", type=float, default=0.5, help="P(edge) threshold of the graph (default 0.5)")
     parser.set_defaults(func=run)
@@ -55,11 +56,16 @@ def _truth_folder(folder: Path) -> dict:
         )
     A, _ = read_adjacency_csv(files["adjacency.csv"])
     layout = LatentLayout.from_dict(json.loads(files["layout.json"].read_text()))
-    return {
+    out = {
         "truth_adjacency": A,
         "truth_latents": np.load(files["latents.npy"], allow_pickle=False),
         "truth_blocks": list(layout.block_of),
     }
+    if (folder / "entity_ids.csv").is_file():  # written with data whose entities have ids (personax demo)
+        import pandas as pd
+
+        out["truth_entity_ids"] = pd.read_csv(folder / "entity_ids.csv")["entity_id"].astype(str).tolist()
+    return out
 
 
 def run(args: argparse.Namespace) -> int:

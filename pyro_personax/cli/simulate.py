@@ -34,9 +34,15 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def write_truth(truth, folder: Path) -> None:
-    """Write a :class:`~pyro_personax.synthetic.truth.GroundTruth` as ``.npy``, CSV and JSON."""
+def write_truth(truth, folder: Path, entity_ids=None) -> None:
+    """Write a :class:`~pyro_personax.synthetic.truth.GroundTruth` as ``.npy``, CSV and JSON.
+
+    ``entity_ids`` (one per row of the latents), when the data name their entities, go to
+    ``entity_ids.csv`` so that ``personax report --truth`` can find each entity's latents.
+    """
     folder.mkdir(parents=True, exist_ok=True)
+    if entity_ids is not None:
+        pd.DataFrame({"entity_id": [str(e) for e in entity_ids]}).to_csv(folder / "entity_ids.csv", index=False)
     np.save(folder / "latents.npy", truth.latents)
     names = list(truth.names)
     pd.DataFrame(truth.adjacency.astype(int), index=names, columns=names).to_csv(folder / "adjacency.csv")
