@@ -89,13 +89,6 @@ def _prepare_out(out: Path, overwrite: bool) -> bool:
     return overwrite
 
 
-def _truth_in_learned_order(truth_adjacency: np.ndarray, perm: np.ndarray) -> np.ndarray:
-    """The true graph re-indexed to the learned latents (learned ``perm[j]`` = true ``j``)."""
-    out = np.zeros_like(truth_adjacency)
-    out[np.ix_(perm, perm)] = truth_adjacency
-    return out
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit status."""
     from pyro_personax import PersonaX
@@ -135,10 +128,10 @@ def run(args: argparse.Namespace) -> int:
                               learned_blocks=blocks, true_blocks=blocks, with_r2=False)
     soft = evaluate_recovery(learned, truth.latents, probs, truth.adjacency, identified=identified,
                              learned_blocks=blocks, true_blocks=blocks, with_r2=False)
-    truth_learned = _truth_in_learned_order(truth.adjacency, score["permutation"])
+    truth_args = {"truth_adjacency": truth.adjacency, "truth_latents": truth.latents,
+                  "truth_blocks": list(layout.block_of), "truth_entity_ids": data.entity_ids}
     with torch_threads(args.num_threads):  # the posterior draws of the outputs, as the fit
-        paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth_adjacency=truth_learned,
-                                  overwrite=overwrite)
+        paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth=truth_args, overwrite=overwrite)
     print(f"[3/3] Level II: {px.num_chains} chains x {args.num_epochs} epochs -> {out / 'run'}")
     print("      most probable edges (pooled over chains; * = absorbable, not fixed by the likelihood):")
     absorbable = px.layout.absorbable_mask()

@@ -37,7 +37,7 @@ def write_fit_outputs(
     *,
     num_samples: int = 200,
     seed: int = 0,
-    truth_adjacency=None,
+    truth: dict | None = None,
     overwrite: bool = False,
 ) -> dict[str, Path]:
     """Write the run folder of a fitted :class:`~pyro_personax.PersonaX` (see the module docstring).
@@ -54,8 +54,10 @@ def write_fit_outputs(
         Posterior draws per chain in ``posterior.nc``.
     seed
         Seed of the posterior draws.
-    truth_adjacency
-        Optional true graph ``(D, D)`` in the learned latents' order (calibration).
+    truth
+        Optional keyword arguments of :func:`~pyro_personax.inference.report.edge_report`
+        about the truth (``truth_adjacency``, ``truth_latents``, ``truth_blocks``,
+        ``truth_entity_ids``).
     overwrite
         Replace an existing run in ``out``.
 
@@ -76,7 +78,7 @@ def write_fit_outputs(
     px.edge_probabilities().to_csv(paths["edge_probabilities.csv"])
     px.fit_result.to_dataframe().to_csv(paths["fit_summary.csv"], index=False)
     px.chain_alignment.to_frame(px.layout.names).to_csv(paths["chain_alignment.csv"], index=False)
-    edge_report(idata, paths["report"], truth_adjacency=truth_adjacency, overwrite=overwrite)
+    edge_report(idata, paths["report"], overwrite=overwrite, **(truth or {}))
     return paths
 
 
