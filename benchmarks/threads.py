@@ -21,7 +21,6 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 
 import pandas as pd
 
@@ -88,7 +87,7 @@ def main(argv=None) -> int:
             rows.append({"condition": "busy (1 competing process)" if busy else "idle", "num_threads": threads,
                          "seconds": statistics.median(t for t, _ in runs), "threads after fit": runs[0][1]})
             print(rows[-1], flush=True)
-            time.sleep(1)
+
     table = pd.DataFrame(rows)
     table["vs best"] = table["seconds"] / table.groupby("condition")["seconds"].transform("min")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

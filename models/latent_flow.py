@@ -392,7 +392,7 @@ class DAGFlowLatent(TorchDistribution):
         adjacency = self.adjacency.expand(batch_shape + (D, D))
         return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.cyclic_logdet, self.output_flow)
 
-    def _structural(self, z: torch.Tensor):
+    def structural(self, z: torch.Tensor):
         """``y = h^{-1}(z)`` and ``log |d h / d y|`` elementwise (``z`` and 0 without an output flow)."""
         if self.output_flow is None:
             return z, torch.zeros_like(z)
@@ -406,7 +406,7 @@ class DAGFlowLatent(TorchDistribution):
 
     def noise(self, z: torch.Tensor) -> torch.Tensor:
         """Exogenous noise ``u = (y - f(A * y)) exp(-s)``, ``y = h^{-1}(z)`` (after the noise flow); ``(..., D)``."""
-        y = self._structural(z)[0]
+        y = self.structural(z)[0]
         loc, log_scale = self._loc_and_log_scale(y)
         return (y - loc) * torch.exp(-log_scale)
 
@@ -416,7 +416,7 @@ class DAGFlowLatent(TorchDistribution):
         Under a DAG their sum over ``j`` is :meth:`log_prob`; term ``j`` depends on the
         graph only through the parents of ``j``.
         """
-        y, log_det = self._structural(value)
+        y, log_det = self.structural(value)
         loc, log_scale = self._loc_and_log_scale(y)
         return self.noise_flow.log_prob((y - loc) * torch.exp(-log_scale)) - log_scale - log_det
 
@@ -433,7 +433,7 @@ class DAGFlowLatent(TorchDistribution):
 
     def _cyclic_logdet(self, z):
         """``log |det(I - J)|`` of the map ``y -> u`` (0 under a DAG), shape ``(...)``."""
-        J = self.mechanism.jacobian(self._structural(z)[0], self.adjacency)
+        J = self.mechanism.jacobian(self.structural(z)[0], self.adjacency)
         eye = torch.eye(J.shape[-1], dtype=J.dtype, device=J.device)
         return torch.linalg.slogdet(eye - J)[1]
 

@@ -100,10 +100,10 @@ def _check_layout_spec(layout, spec) -> None:
                 f"layout block {m.name!r} has {size} latents but modality {m.name!r} has only "
                 f"{m.num_measurements} x {m.measurement_dim} = {observed} observed dimensions"
             )
-    _check_measurement_map(layout, spec)
+    _check_map_coverage(layout, spec)
 
 
-def _check_measurement_map(layout: LatentLayout, spec: ModelSpec) -> None:
+def _check_map_coverage(layout: LatentLayout, spec: ModelSpec) -> None:
     """Every mapped modality is not tabular and its groups cover its features exactly once."""
     for mod in layout.measurement_map:
         m = spec[mod]
@@ -474,7 +474,7 @@ class PersonaXModel(PyroModule):
     @torch.no_grad()
     def mechanism_strength(self, z: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
         """Mean ``|d f_j / d y_i|`` over rows of ``z (N, D)`` (``y = h^{-1}(z)``) under ``edges (D, D)``; ``(D, D)``."""
-        y = z if self.output_flow is None else self.output_flow.inverse(z)
+        y = self.latent_distribution(edges).structural(z)[0]
         return self.mechanisms.strength(y, self.edge_weights(edges))
 
     def edge_penalty(self, sparsity: float | str, num_entities: int) -> float:
