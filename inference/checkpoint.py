@@ -7,14 +7,25 @@ it holds only tensors, numbers, strings, lists and dicts.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import random
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["checkpoint_path", "save_checkpoint", "load_checkpoint", "get_rng_state", "set_rng_state"]
+__all__ = [
+    "checkpoint_path",
+    "save_checkpoint",
+    "load_checkpoint",
+    "get_rng_state",
+    "set_rng_state",
+    "fingerprint",
+    "check_fingerprint",
+]
 
 
 def checkpoint_path(checkpoint_dir: str | os.PathLike, chain: int) -> Path:
@@ -89,3 +100,93 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
     if not path.is_file():
         raise ValueError(f"checkpoint: expected a file at {str(path)!r}; found none")
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def _digest_tensors(tensors) -> str:
+    """SHA-256 of the shapes, dtypes and bytes of a sequence of tensors (``None`` entries kept apart)."""
+    h = hashlib.sha256()
+    for t in tensors:
+        if t is None:
+            h.update(b"none;")
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{tuple(t.shape)}:{t.dtype};".encode())
+        h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return h.hexdigest()
+
+
+def _batch_digest(batch) -> str:
+    if batch is None:
+        return "none"
+    return _digest_tensors([x for name in sorted(batch) for x in (*batch[name],)] + [None])
+
+
+def _rows(batch) -> int:
+    return 0 if batch is None else int(next(iter(batch.values()))[0].shape[0])
+
+
+def _module_digest(module: torch.nn.Module) -> str:
+    """Class, parameter names / shapes / dtypes and buffer values: what shapes the module, not its training."""
+    h = hashlib.sha256(f"{type(module).__module__}.{type(module).__qualname__};".encode())
+    for name, p in module.named_parameters():
+        h.update(f"{name}:{tuple(p.shape)}:{p.dtype};".encode())
+    for name, b in module.named_buffers():
+        h.update(f"{name};".encode())
+        h.update(_digest_tensors([b]).encode())
+    return h.hexdigest()
+
+
+def fingerprint(train, validation, model, guide, settings: Mapping | None = None) -> dict[str, str]:
+    """What a checkpoint must match to be resumed: the data, the modules' structure and the settings.
+
+    Parameters
+    ----------
+    train, validation
+        The training and validation tensors (modality -> ``ModalityTensors``; ``None``).
+    model, guide
+        The freshly built modules: their classes, parameter shapes and buffers (prior
+        knowledge, masks) enter the fingerprint.
+    settings
+        Further JSON-serialisable settings that shape the model (its options, the
+        layout), compared value by value.
+
+    Returns
+    -------
+    dict
+        Part name -> digest or JSON value.
+    """
+    out = {
+        "training entities": str(_rows(train)),
+        "validation entities": str(_rows(validation)),
+        "training data": _batch_digest(train),
+        "validation data": _batch_digest(validation),
+        "model structure and prior knowledge": _module_digest(model),
+        "guide structure": _module_digest(guide),
+    }
+    for key, value in (settings or {}).items():
+        out[str(key)] = json.dumps(value, sort_keys=True, default=str)
+    return out
+
+
+def _is_digest(value) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def check_fingerprint(saved: Mapping | None, current: Mapping, where: str) -> None:
+    """Raise ``ValueError`` naming every part of ``current`` that differs from ``saved``.
+
+    A checkpoint without a fingerprint (written before fingerprints existed) is refused too.
+    """
+    if saved is None:
+        raise ValueError(f"resume: {where} has no fingerprint of its data and settings; start a new fit")
+    differ = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k))
+    if differ:
+        details = []
+        for k in differ:
+            old, new = saved.get(k), current.get(k)
+            shown = all(len(str(v)) < 200 and not _is_digest(v) for v in (old, new))
+            details.append(f"{k} (checkpoint: {old}, now: {new})" if shown else k)
+        raise ValueError(
+            f"resume: {where} was written for another fit; what differs: {'; '.join(details)}. "
+            "Resume only the same fit, or start a new one in an empty checkpoint_dir"
+        )

@@ -25,7 +25,7 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
 
@@ -37,7 +37,9 @@ from pyro.optim.clipped_adam import ClippedAdam
 from pyro_personax.inference.batches import Batch, index_batch
 from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import (
+    check_fingerprint,
     checkpoint_path,
+    fingerprint,
     get_rng_state,
     load_checkpoint,
     save_checkpoint,
@@ -192,13 +194,18 @@ def _num_rows(tensors: Batch) -> int:
 class _ChainTrainer:
     """Trains one chain; holds its modules, optimizer, schedules and traces."""
 
-    def __init__(self, build, train, validation, config: TrainerConfig, seed: int, chain: int, device):
+    def __init__(
+        self, build, train, validation, config: TrainerConfig, seed: int, chain: int, device, settings=None
+    ):
         self.config, self.device, self.chain, self.seed = config, device, chain, seed + chain
         self.train, self.validation = train, validation
         self.num_train = _num_rows(train)
         self.num_val = 0 if validation is None else _num_rows(validation)
         pyro.set_rng_seed(self.seed)
         self.model, self.guide = build()
+        self.fingerprint = (
+            fingerprint(train, validation, self.model, self.guide, settings) if settings is not None else {}
+        )
         self.model.to(device)
         self.guide.to(device)
         self.order_posterior = getattr(self.guide, "graph_posterior", "pairwise") == "order"
@@ -359,10 +366,12 @@ class _ChainTrainer:
             "result": self.result.to_dict(),
             "num_train": self.num_train,
             "seed": self.seed,
+            "fingerprint": self.fingerprint,
         }
 
-    def load_state_dict(self, state: dict) -> None:
-        """Restore a state written by :meth:`state_dict`."""
+    def load_state_dict(self, state: dict, where: str = "the checkpoint") -> None:
+        """Restore a state written by :meth:`state_dict`, after checking its fingerprint."""
+        check_fingerprint(state.get("fingerprint"), self.fingerprint, where)
         if state["num_train"] != self.num_train or state["seed"] != self.seed:
             raise ValueError(
                 f"resume: the checkpoint of chain {self.chain} was written for {state['num_train']} training "
@@ -405,6 +414,7 @@ def train_chain(
     device: torch.device | str = "cpu",
     checkpoint_dir=None,
     resume: bool = False,
+    settings: Mapping | None = None,
 ):
     """Train one chain (an independent restart).
 
@@ -425,7 +435,13 @@ def train_chain(
     checkpoint_dir
         Directory for ``chain_<c>.pt`` checkpoints, or ``None``.
     resume
-        Continue from the checkpoint in ``checkpoint_dir`` when there is one.
+        Continue from the checkpoint in ``checkpoint_dir`` when there is one. A checkpoint
+        carries a fingerprint of the data, of the modules' structure and buffers (prior
+        knowledge) and of ``settings``; a resume whose fingerprint differs is refused,
+        naming what differs (:func:`~pyro_personax.inference.checkpoint.check_fingerprint`).
+    settings
+        JSON-serialisable settings that shape the model (the facade passes the layout,
+        the model options and the module classes), part of the fingerprint.
 
     Returns
     -------
@@ -435,15 +451,17 @@ def train_chain(
     device = torch.device(device)
     start = time.perf_counter()
     with local_params():
-        trainer = _ChainTrainer(build, train, validation, config, seed, chain, device)
         path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, chain)
+        trainer = _ChainTrainer(
+            build, train, validation, config, seed, chain, device, settings=None if path is None else settings or {}
+        )
         if path is not None and path.exists():
             if not resume:
                 raise ValueError(
                     f"checkpoint_dir: {str(path)!r} already exists; pass resume=True to continue from it "
                     "or choose an empty directory"
                 )
-            trainer.load_state_dict(load_checkpoint(path, map_location=device))
+            trainer.load_state_dict(load_checkpoint(path, map_location=device), f"the checkpoint {str(path)!r}")
             logger.info("chain %d: resumed from %s at epoch %d", chain, path, trainer.epoch)
         elif resume and path is not None:
             logger.info("chain %d: no checkpoint at %s; starting from scratch", chain, path)
@@ -500,6 +518,7 @@ def fit_chains(
     checkpoint_dir=None,
     resume: bool = False,
     layout: LatentLayout | None = None,
+    settings: Mapping | None = None,
 ) -> FittedChains:
     """Train ``num_chains`` independent restarts one after another.
 
@@ -528,6 +547,7 @@ def fit_chains(
             device=device,
             checkpoint_dir=checkpoint_dir,
             resume=resume,
+            settings=settings,
         )
         models.append(model)
         guides.append(guide)

@@ -277,6 +277,14 @@ class PersonaX:
         guide = self.guide_cls(self.layout, self.spec, **self.options.guide_kwargs())
         return model, guide
 
+    def _settings(self) -> dict:
+        """What shapes the model, for the checkpoints' fingerprint."""
+        return {
+            "layout": self.layout.to_dict(),
+            "model options": asdict(self.options),
+            "model and guide classes": [_class_path(self.model_cls), _class_path(self.guide_cls)],
+        }
+
     @property
     def mechanism(self) -> str:
         """``"mlp"`` or ``"linear"`` (:attr:`options`)."""
@@ -415,6 +423,7 @@ class PersonaX:
                 device=dev,
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
+                settings=self._settings(),
             )
             self.chains, self._fit_data = chains, data
             self.align_chains(data, seed=seed)

@@ -271,3 +271,32 @@ def test_the_report_opens_with_the_verdict_and_holds_every_warning_the_fit_logge
         assert html.escape(warning) in page and warning in text
     px.save(tmp_path / "px")
     assert PersonaX.load(tmp_path / "px").chains.warnings == px.chains.warnings
+
+
+def test_a_resume_that_is_not_the_same_fit_is_refused_naming_what_differs(data, tmp_path):
+    fit = {**FIT, "num_epochs": 1, "num_chains": 1, "seed": 4, "checkpoint_dir": tmp_path}
+    _px(data).fit(data, **fit)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    other = MultiModalData(
+        {m: data.values[m][::-1].copy() for m in ("face", "text")},
+        masks={"text": data.masks["text"][::-1].copy()},
+        tabular=pd.DataFrame({"height": np.zeros(120), "male": np.zeros(120, dtype=bool)}),
+    )
+    cases = [
+        (lambda: (_px(data), other), "training data"),
+        (lambda: (_px(data, forbidden=[("s1", "face_1")]), data), "model structure and prior knowledge"),
+        (lambda: (_px(data, spline_bound=2.0), data), "model options"),
+        (
+            lambda: (
+                PersonaX(data, latent_dims={"face": 2, "text": 1, "bio": 0}, shared_dim=1, **OPTIONS),
+                data,
+            ),
+            "layout",
+        ),
+    ]
+    for make, part in cases:
+        px, d = make()
+        expected = rf"resume: the checkpoint .* was written for another fit; what differs: .*{part}"
+        with pytest.raises(ValueError, match=expected):
+            px.fit(d, resume=True, **{**fit, "num_epochs": 2})
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing on disk changed

@@ -308,7 +308,7 @@ def test_existing_checkpoint_without_resume_is_not_overwritten(tmp_path):
 
 def test_resume_with_other_data_is_refused(tmp_path):
     train_chain(build, _tensors(60), None, config=_config(num_epochs=1), checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="60 training entities"):
+    with pytest.raises(ValueError, match=r"training entities \(checkpoint: 60, now: 70\)"):
         train_chain(build, _tensors(70), None, config=_config(num_epochs=2), checkpoint_dir=tmp_path, resume=True)
 
 
