@@ -827,12 +827,21 @@ class PersonaX:
                 f"load: expected {_CONFIG} and {_STATES} in {str(path)!r}; "
                 f"found {sorted(p.name for p in path.glob('*')) if path.is_dir() else 'no directory'}"
             )
-        config = json.loads((path / _CONFIG).read_text())
+        foreign = "it is not a model this library saved"
+        try:
+            config = json.loads((path / _CONFIG).read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"load: {str(path / _CONFIG)!r} is not JSON ({err}); {foreign}") from None
+        if not isinstance(config, dict):
+            raise ValueError(f"load: {str(path / _CONFIG)!r} holds no JSON object; {foreign}")
         if config.get("format") != _FORMAT:
             raise ValueError(
                 f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected {_FORMAT} "
                 "(a model saved by an earlier version of the package: refit it)"
             )
+        missing = [k for k in ("layout", "spec", "mechanism", "model_options", "fit_result") if k not in config]
+        if missing:
+            raise ValueError(f"load: {str(path / _CONFIG)!r} lacks the keys {missing}; {foreign}")
         classes = {
             key: _import_class(config.get(key), default, path / _CONFIG)
             for key, default in (("model_cls", PersonaXModel), ("guide_cls", PersonaXGuide))
@@ -846,7 +855,17 @@ class PersonaX:
         px = cls(LatentLayout.from_dict(config["layout"]), **classes, **asdict(options))
         px.spec = ModelSpec.from_dict(config["spec"])
         dev = resolve_device(device)
-        states = torch.load(path / _STATES, map_location=dev, weights_only=True)
+        try:
+            states = torch.load(path / _STATES, map_location=dev, weights_only=True)
+        except Exception as err:  # torch raises several kinds for truncated or foreign files
+            raise ValueError(
+                f"load: {str(path / _STATES)!r} cannot be read as saved chain states ({type(err).__name__}); "
+                f"{foreign}, or it is damaged. Do not load it with weights_only=False unless you trust its source"
+            ) from None
+        keys = {"model", "guide"}
+        per_chain = isinstance(states, list) and all(isinstance(st, dict) and keys <= set(st) for st in states)
+        if not per_chain:
+            raise ValueError(f"load: {str(path / _STATES)!r} does not hold per-chain model and guide states")
         result = FitResult.from_dict(config["fit_result"]) if config["fit_result"] is not None else None
         alignment = config.get("chain_alignment")
         px.chains = FittedChains.from_state_dicts(

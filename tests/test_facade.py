@@ -300,3 +300,41 @@ def test_a_resume_that_is_not_the_same_fit_is_refused_naming_what_differs(data, 
         with pytest.raises(ValueError, match=expected):
             px.fit(d, resume=True, **{**fit, "num_epochs": 2})
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing on disk changed
+
+
+def test_load_refuses_damaged_or_foreign_folders_naming_the_file(data, tmp_path):
+    px = _px(data)
+    px.fit(data, num_chains=1, seed=0, **{**FIT, "num_epochs": 1})
+    px.save(tmp_path / "good")
+    config, states = (tmp_path / "good" / "config.json"), (tmp_path / "good" / "chains.pt")
+    cases = {
+        "not json": ("config.json", b"{not json", r"config.json' is not JSON"),
+        "no keys": ("config.json", b'{"format": 3}', r"lacks the keys \['layout', 'spec'"),
+        "truncated states": ("chains.pt", states.read_bytes()[:100], "cannot be read as saved chain states"),
+        "foreign pickle": ("chains.pt", b"\x80\x04\x95\x00cos\nsystem\n.", "not a model this library saved"),
+    }
+    for name, (file, content, message) in cases.items():
+        folder = tmp_path / name.replace(" ", "_")
+        folder.mkdir()
+        (folder / "config.json").write_bytes(config.read_bytes())
+        (folder / "chains.pt").write_bytes(states.read_bytes())
+        (folder / file).write_bytes(content)
+        with pytest.raises(ValueError, match=message):
+            PersonaX.load(folder)
+
+
+def test_unsafe_names_and_float32_overflow_are_refused_before_anything_runs(tmp_path):
+    rng = np.random.default_rng(0)
+    for bad in ("../../x", "a/b", "face.1", "", "1face"):
+        with pytest.raises(ValueError, match=r"modality name: .* is not a safe name"):
+            MultiModalData({bad: rng.normal(size=(20, 1, 2))})
+    with pytest.raises(ValueError, match=r"modality 'face': values up to 1e\+39 in magnitude exceed float32"):
+        MultiModalData({"face": np.full((20, 1, 2), 1e39)})
+    from pyro_personax.data import write_persona
+    from pyro_personax.synthetic import persona
+
+    dataset, _ = persona(30, seed=0)
+    dataset.text["../../evil"] = dataset.text.pop(next(iter(dataset.text)))
+    with pytest.raises(ValueError, match=r"LLM key\): '../../evil' is not a safe name"):
+        write_persona(dataset, tmp_path / "out")
+    assert not (tmp_path / "out").exists() and not (tmp_path.parent / "evil").exists()

@@ -39,6 +39,7 @@ from pyro_personax.data.schema import (
     trait_column,
 )
 from pyro_personax.data.traits import aggregate_traits, trait_agreement
+from pyro_personax.names import check_name
 
 __all__ = ["PersonaDataset", "DATE_FEATURES"]
 
@@ -285,6 +286,8 @@ class PersonaDataset:
         PersonaDataset
         """
         llms, traits = tuple(llms), tuple(traits)
+        for llm in llms:
+            check_name("llms", llm)
         missing = [f for f in required_fields(kind, llms, traits) if f not in raw.columns]
         if missing:
             raise ValueError(missing_fields_message(missing, list(raw.columns), source))

@@ -21,9 +21,12 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from pyro_personax.names import check_name
+
 __all__ = ["MultiModalData", "TabularColumn", "ModalityTensors", "MEASUREMENT_LIKELIHOODS"]
 
 MEASUREMENT_LIKELIHOODS = ("normal", "bernoulli")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
 TABULAR = "tabular"
 
 
@@ -163,6 +166,8 @@ class MultiModalData:
         self.cell_masks: dict[str, np.ndarray] = {}
         self.tabular_columns: dict[str, tuple[TabularColumn, ...]] = {}
         n_ref = None
+        for mod in [*measurements, *([tabular_name] if tabular is not None else [])]:
+            check_name("modality name", mod)
         for mod, arrays in measurements.items():
             values = self._stack(mod, arrays)
             n_ref = self._check_rows(mod, values.shape[0], n_ref)
@@ -267,6 +272,12 @@ class MultiModalData:
             )
         if lik == "bernoulli" and not np.isin(observed, (0.0, 1.0)).all():
             raise ValueError(f"modality {mod!r}: a bernoulli likelihood needs 0/1 values")
+        largest = float(np.abs(observed).max()) if observed.size else 0.0
+        if largest > _FLOAT32_MAX:
+            raise ValueError(
+                f"modality {mod!r}: values up to {largest:.3g} in magnitude exceed float32 (the model's dtype, "
+                f"largest {_FLOAT32_MAX:.3g}); rescale them"
+            )
 
     @staticmethod
     def _names(mod: str, names, K: int) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from pyro_personax.data.schema import (
     check_kind,
     missing_fields_message,
 )
+from pyro_personax.names import check_name
 
 __all__ = ["load_persona", "load_celebpersona", "load_athlepersona", "write_persona"]
 
@@ -236,6 +237,8 @@ def write_persona(
         raise ValueError(f"embeddings: expected 'npy', or 'columns' with format='parquet'; "
                          f"found {embeddings!r} with format={format!r}")
     out = Path(path)
+    for llm in dataset.text:
+        check_name("dataset.text (LLM key)", llm)
     arrays = {f"{FACE_PREFIX}{k}": a for k, a in enumerate(dataset.face)}
     arrays.update({f"{TEXT_PREFIX}{m}": a for m, a in dataset.text.items()})
     targets = [out / f"{TABLE_STEM}.{format}"]
