@@ -234,6 +234,45 @@ def plot_elbo(elbo, path, *, title: str = "") -> Path:
     return _save(fig, path)
 
 
+def plot_dependence_ppc(results, path) -> Path:
+    """Posterior predictive check of the dependence between modalities, one panel per pair.
+
+    Parameters
+    ----------
+    results
+        ``(a, b) -> {"observed", "replicated", "p"}`` as returned by
+        :func:`pyro_personax.inference.verdict.cross_modal_ppc`.
+    path
+        PNG file to write.
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    pairs = list(results)
+    if not pairs:
+        raise ValueError("results: expected at least one pair of modalities")
+    cols = min(3, len(pairs))
+    rows = int(np.ceil(len(pairs) / cols))
+    fig, axes = _subplots((4.2 * cols, 3.1 * rows), rows, cols, squeeze=False)
+    fig.subplots_adjust(wspace=0.35, hspace=0.5)
+    for k in range(rows * cols):
+        ax = axes.flat[k]
+        if k >= len(pairs):
+            ax.set_axis_off()
+            continue
+        (a, b), res = pairs[k], results[pairs[k]]
+        ax.hist(np.asarray(res["replicated"], dtype=float), bins=20, color="tab:blue", alpha=0.6, label="replicated")
+        ax.axvline(res["observed"], color="black", lw=2, label="observed")
+        p = float(res["p"])
+        ax.set_title(f"{a} vs {b}: two-sided p {2 * min(p, 1 - p):.2f}", fontsize=9)
+        ax.set_xlabel("RMS cross-correlation of features")
+        ax.set_ylabel("predictive draws")
+        ax.legend(fontsize=7)
+    fig.suptitle("Does the fitted model reproduce the dependence between modalities?", fontsize=10, y=1.03)
+    return _save(fig, path)
+
+
 def plot_ppc(observed, predictive, path, *, modality: str = "", max_features: int = 6,
              num_draws: int = 30, seed: int = 0) -> Path:
     """Posterior predictive check: observed vs replicated distribution per feature.

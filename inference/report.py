@@ -13,6 +13,7 @@ object with ``to_inference_data()``, and writes::
         graph_dowhy.gml            the same DAG as a GML string for DoWhy
         heatmap.png, graph.png, forest.png
         elbo.png                   when ELBO traces are stored
+        ppc_dependence.png         replicated against observed dependence between modalities
         ppc_<modality>.png         per modality with posterior predictive draws
         calibration.png            when a true adjacency is given
 
@@ -141,6 +142,11 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
     elbo = diagnostics.elbo_traces(idata)
     if elbo is not None:
         figs["ELBO traces"] = plots.plot_elbo(elbo, out / "elbo.png")
+    dependence = verdict.cross_modal_ppc(idata)
+    if dependence:
+        figs["Posterior predictive check: dependence between modalities"] = plots.plot_dependence_ppc(
+            dependence, out / "ppc_dependence.png"
+        )
     for mod, (obs, rep) in diagnostics.predictive_pairs(idata).items():
         figs[f"Posterior predictive check: {mod}"] = plots.plot_ppc(obs, rep, out / f"ppc_{mod}.png", modality=mod)
     if truth is not None:

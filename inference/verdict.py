@@ -279,7 +279,8 @@ def cross_modal_ppc(idata) -> dict[tuple[str, str], dict[str, float]]:
     -------
     dict
         ``(a, b)`` -> ``{"observed": T(x), "replicated_mean": mean T(x_rep),
-        "p": P(T(x_rep) >= T(x))}`` over the stored predictive draws.
+        "p": P(T(x_rep) >= T(x)), "replicated": T(x_rep) per draw}`` over the stored
+        predictive draws.
     """
     pairs = diagnostics.predictive_pairs(idata)
     mods = sorted(pairs)
@@ -300,6 +301,7 @@ def cross_modal_ppc(idata) -> dict[tuple[str, str], dict[str, float]]:
                 "observed": float(t_obs),
                 "replicated_mean": float(np.nanmean(t_rep)),
                 "p": float(np.mean(t_rep >= t_obs)),
+                "replicated": t_rep,
             }
     return out
 

@@ -46,7 +46,7 @@ def idata(layout, truth):
 
 
 def _expected_files(with_truth: bool):
-    files = set(REPORT_FILES) | {"elbo.png", "ppc_face.png", "ppc_text.png"}
+    files = set(REPORT_FILES) | {"elbo.png", "ppc_face.png", "ppc_text.png", "ppc_dependence.png"}
     return files | {"calibration.png"} if with_truth else files
 
 
