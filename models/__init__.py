@@ -2,6 +2,7 @@
 
 from .edges import PairwiseEdges
 from .experts import product_of_experts, product_of_experts_full
+from .guide import PersonaXGuide
 from .latent_flow import (
     DAGFlowLatent,
     Mechanisms,
@@ -28,7 +29,6 @@ from .personax import (
     DEFAULT_NUISANCE_DIM,
     DEFAULT_SPARSITY,
     GRAPH_POSTERIORS,
-    PersonaXGuide,
     PersonaXModel,
 )
 from .protocols import GraphPosterior, Mechanism
