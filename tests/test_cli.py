@@ -205,3 +205,26 @@ def test_run_configuration_reaches_the_model_and_fit_options(tmp_path):
     )
     with pytest.raises(ValueError, match=r"\[fit\]: refine_graph: expected True, False or a GraphRefinement"):
         read_run_config(path)
+
+
+_HEAVY = "[m for m in ('pandas', 'torch', 'pyro') if m in sys.modules]"
+
+
+@pytest.mark.parametrize("command", [*SUBCOMMANDS, pytest.param(None, id="all")])
+def test_building_the_parser_imports_no_pandas_or_torch(command):
+    """``personax --help`` (None: every subcommand) and ``personax COMMAND --help`` stay light."""
+    commands = "" if command is None else repr((command,))
+    code = f"import sys, pyro_personax.cli as cli; cli.build_parser({commands}); print({_HEAVY})"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_command_help_imports_only_its_module():
+    code = (
+        "import sys, contextlib, io, pyro_personax.cli as cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    cli.main(['-v', 'independence', '--help'])\n"
+        f"print({_HEAVY}, 'pyro_personax.cli.simulate' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[] False"

@@ -295,3 +295,155 @@ def test_figures(tmp_path):
     plt.close("all")
     with pytest.raises(ValueError, match="trait_groups"):
         ind.plot_pvalue_heatmap(out, trait_groups={"x": ["nope"]})
+
+
+# --------------------------------------------------------------------- default features
+
+
+def _schema_features(frame):
+    from pyro_personax.data.datasets import DATE_FEATURES
+    from pyro_personax.data.schema import BIO_FIELDS, FACE_ATTRIBUTES, OPTIONAL_FACE_ATTRIBUTES
+
+    schema = [f for f in BIO_FIELDS["celeb"] if f != "ID"] + [*FACE_ATTRIBUTES, *OPTIONAL_FACE_ATTRIBUTES]
+    return [c for c in frame.columns if c in schema or c in DATE_FEATURES]
+
+
+def test_default_features_of_synthetic_persona_are_the_schema_features():
+    from pyro_personax.synthetic import persona
+
+    data, _ = persona(200, seed=0)
+    frame = data.structured_frame()
+    out = ind.test_battery(frame, data.trait_columns, tests=("hsic",))
+    pairs = set(zip(out["trait"], out["feature"], strict=True))
+    assert len(data.trait_columns) == 5 and len(data.feature_columns) == 22
+    assert len(out) == len(pairs) == 5 * 22
+    assert pairs == {(t, f) for t in data.trait_columns for f in data.feature_columns}
+    assert list(dict.fromkeys(out["feature"])) == _schema_features(frame) == data.feature_columns
+    assert out.attrs["features"] == {"selection": "default", "tested": data.feature_columns, "excluded": {}}
+
+
+def test_default_features_leave_out_id_traits_and_per_llm_scores():
+    from pyro_personax.synthetic import persona
+
+    data, _ = persona(200, seed=0)
+    released = data.released_frame()  # ID, biography, face attributes, <llm>_<trait>, final_<trait>
+    out = ind.test_battery(released, ["final_o"], tests=("hsic",))
+    assert len(out) == 1 * 20
+    assert out["feature"].tolist() == _schema_features(released)
+    excluded = out.attrs["features"]["excluded"]
+    assert excluded["ID"] == "identifier"
+    assert {c for c, why in excluded.items() if why == "another trait column"} == {
+        "final_c", "final_e", "final_a", "final_n"}
+    per_llm = {f"{m}_{t}" for m in data.llms for t in "ocean"}
+    assert {c for c, why in excluded.items() if why.startswith("per-LLM trait score")} == per_llm
+    assert len(excluded) == 1 + 4 + 15
+
+
+def test_default_feature_rules_and_override():
+    rng = np.random.default_rng(0)
+    n = 60
+    df = pd.DataFrame({
+        "person": [f"p{i}" for i in range(n)],          # identifier-like string
+        "row": np.arange(n),                              # identifier-like integer
+        "Birthyear": 1900 + np.arange(n),                 # distinct integers, but a schema field
+        "height": rng.normal(170, 10, n),                 # distinct floats: a measurement
+        "team": rng.choice(["x", "y"], n),
+        "league": "NBA",                                  # constant
+        "empty": np.nan,                                  # constant (no value)
+        "face_emb_0": [np.zeros(2)] * n,                  # embedding
+        "claude_o": rng.integers(1, 4, n).astype(float),  # per-LLM score
+        "o": rng.integers(1, 4, n).astype(float),
+    })
+    sel = ind.default_features(df, ["o"])
+    assert sel.features == ("Birthyear", "height", "team")
+    assert sel.excluded == {
+        "person": "one distinct value per row (identifier-like)",
+        "row": "one distinct value per row (identifier-like)",
+        "league": "constant (at most one distinct value)",
+        "empty": "constant (at most one distinct value)",
+        "face_emb_0": "embedding (a Level II modality)",
+        "claude_o": "per-LLM trait score (final_<trait> is their median)",
+    }
+    text = sel.describe()
+    assert text.startswith("testing 3 feature columns; left out as one distinct value per row (identifier-like): "
+                           "person, row; as constant")
+    assert ind.default_features(df, ["o"], id_columns=["team"]).excluded["team"] == "identifier"
+    given = ind.test_battery(df, ["o"], ["row", "team"], tests=("hsic",))
+    assert given["feature"].unique().tolist() == ["row", "team"]
+    assert given.attrs["features"] == {"selection": "given", "tested": ["row", "team"], "excluded": {}}
+    with pytest.raises(ValueError, match="features: no column left to test"):
+        ind.test_battery(df[["o", "person", "league"]], ["o"], tests=("hsic",))
+
+
+# --------------------------------------------------------------------- libraries and p-values
+
+
+def test_bh_equals_scipy_false_discovery_control():
+    rng = np.random.default_rng(1)
+    p = rng.uniform(size=40) ** 3
+    p[[3, 17, 29]] = np.nan
+    q = ind.benjamini_hochberg(p)
+    finite = ~np.isnan(p)
+    np.testing.assert_array_equal(q[finite], stats.false_discovery_control(p[finite], method="bh"))
+    assert np.isnan(q[~finite]).all()
+    assert np.isnan(ind.benjamini_hochberg([np.nan, np.nan])).all()
+    assert ind.benjamini_hochberg([]).shape == (0,)
+
+
+def _strong_pair(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    return pd.DataFrame({"t": x, "f": x + 1e-3 * rng.normal(size=n)})
+
+
+@pytest.mark.parametrize("test", ["kci", "fisherz", "hsic"])
+def test_strong_dependence_gives_a_positive_finite_p_value(test):
+    out = ind.test_battery(_strong_pair(), ["t"], ["f"], tests=(test,))
+    p = out["p_value"].iloc[0]
+    assert out["status"].iloc[0] == "ok"
+    assert np.isfinite(p) and p >= ind.P_VALUE_FLOOR > 0
+    assert p < 1e-50
+    if test in ("kci", "fisherz"):  # causal-learn's 1 - cdf gives exactly 0 here; the survival function underflows
+        assert p == ind.P_VALUE_FLOOR
+
+
+def test_kci_and_fisherz_p_values_equal_causallearn_where_it_resolves_them():
+    from causallearn.utils.cit import CIT
+    from causallearn.utils.KCI.KCI import KCI_UInd
+
+    rng = np.random.default_rng(3)
+    n = 300
+    x = rng.normal(size=n)
+    y = 0.15 * np.tanh(x) + rng.normal(size=n)
+    df = pd.DataFrame({"t": x, "f": y})
+    out = ind.test_battery(df, ["t"], ["f"], tests=("kci", "fisherz"), kci_max_n=n)
+    kci_row, fz_row = out.iloc[0], out.iloc[1]
+    p_cl, stat_cl = KCI_UInd().compute_pvalue(x[:, None], y[:, None])
+    assert 1e-4 < p_cl < 1
+    assert kci_row["statistic"] == pytest.approx(stat_cl, rel=1e-12)
+    assert kci_row["p_value"] == pytest.approx(p_cl, rel=1e-9)
+    p_fz = CIT(np.column_stack([x, y]), "fisherz")(0, 1)
+    assert 1e-4 < p_fz < 1
+    assert fz_row["p_value"] == pytest.approx(p_fz, rel=1e-9)
+
+
+def test_kci_spectral_null_p_value_is_never_zero():
+    settings = pairwise.TestSettings(kci_approx=False)
+    df = _strong_pair(n=200)
+    info = VariableInfo("t", "numeric", False, 200)
+    x = EncodedVariable(info, df["t"].to_numpy())
+    y = EncodedVariable(VariableInfo("f", "numeric", False, 200), df["f"].to_numpy())
+    outcome = pairwise.run_test("kci", x, y, settings, seed=0)
+    assert outcome.status == "ok"
+    assert outcome.p_value == pytest.approx(1 / 1001)
+
+
+def test_catalog_names_every_test_without_heavy_imports():
+    from pyro_personax.independence.catalog import DEFAULT_TESTS, TEST_NAMES
+
+    assert TEST_NAMES == tuple(pairwise.TESTS)
+    assert set(DEFAULT_TESTS) <= set(TEST_NAMES) and ind.DEFAULT_TESTS == DEFAULT_TESTS
+    code = ("import sys, pyro_personax.independence.catalog;"
+            "print([m for m in ('pandas', 'scipy', 'numpy', 'torch') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

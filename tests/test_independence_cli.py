@@ -83,3 +83,28 @@ def test_help_lists_tests_and_outputs(capsys):
     text = capsys.readouterr().out
     for word in ("--traits", "--features", "--kci-max-n", "--overwrite", "pvalue_heatmap.png", "never p = 0"):
         assert word in text
+
+
+def test_default_features_leave_out_id_traits_and_llm_scores(tmp_path, capsys):
+    from pyro_personax.synthetic import persona
+
+    data, _ = persona(120, seed=0)
+    path = tmp_path / "celeb.csv"
+    data.released_frame().to_csv(path, index=False)
+    out = tmp_path / "res"
+    args = ["independence", str(path), "--traits", "final_o", "--tests", "hsic", "--no-progress", "--out", str(out)]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "testing 20 feature columns" in printed
+    assert "left out as identifier: ID;" in printed
+    assert "as per-LLM trait score (final_<trait> is their median): gpt4o_o, " in printed
+    assert "and 9 more;" in printed and "as another trait column: final_c, final_e, final_a, final_n" in printed
+    table = pd.read_csv(out / OUTPUT_FILES["table"])
+    assert len(table) == 20
+    assert not {"ID", "final_c", "gpt4o_o"} & set(table["feature"])
+    settings = json.loads((out / OUTPUT_FILES["settings"]).read_text())
+    assert settings["features"]["selection"] == "default"
+    assert settings["features"]["excluded"]["gemini_n"].startswith("per-LLM trait score")
+    assert main([*args, "--overwrite", "--features", "Height", "Gender"]) == 0
+    assert "left out" not in capsys.readouterr().out
+    assert set(pd.read_csv(out / OUTPUT_FILES["table"])["feature"]) == {"Height", "Gender"}

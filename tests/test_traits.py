@@ -138,3 +138,23 @@ def test_trait_agreement_report():
     noisy = df.copy()
     noisy["gemini_o"] = rng.integers(1, 4, size=300)
     assert trait_agreement(noisy, traits=("o",)).loc["o", "alpha"] < 0.8
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
+def test_cohen_kappa_equals_sklearn_on_the_rows_both_rated(weights):
+    from sklearn.metrics import cohen_kappa_score
+
+    rng = np.random.default_rng(0)
+    truth = rng.integers(1, 4, size=200).astype(float)
+    a = np.where(rng.uniform(size=200) < 0.3, rng.integers(1, 4, size=200), truth)
+    b = np.where(rng.uniform(size=200) < 0.4, rng.integers(1, 4, size=200), truth)
+    a[rng.uniform(size=200) < 0.1] = np.nan
+    b[rng.uniform(size=200) < 0.1] = np.nan
+    both = ~np.isnan(a) & ~np.isnan(b)
+    expected = cohen_kappa_score(a[both].astype(int), b[both].astype(int), weights=weights)
+    assert cohen_kappa(a, b, weights=weights) == pytest.approx(expected, rel=1e-12)
+    # a gap in the scale (no 2) counts one step between 1 and 3, as in scikit-learn
+    gap_a, gap_b = np.where(a == 2, 3, a), np.where(b == 2, 1, b)
+    expected = cohen_kappa_score(gap_a[both].astype(int), gap_b[both].astype(int), weights=weights)
+    assert cohen_kappa(gap_a, gap_b, weights=weights) == pytest.approx(expected, rel=1e-12)
+    assert np.isnan(cohen_kappa(np.full(5, 2.0), np.full(5, 2.0), weights=weights))

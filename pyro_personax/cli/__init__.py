@@ -4,6 +4,10 @@ Each subcommand lives in its own module of this package and exposes
 ``register(subparsers)``, which adds its parser and sets ``func`` to a callable
 ``run(args) -> int``. Errors on bad input are printed as one line (no traceback
 unless ``--debug``) and give a non-zero exit status.
+
+Subcommand modules import their heavy dependencies inside ``run``, and
+``personax COMMAND ...`` imports only the module of ``COMMAND``, so help and argument
+errors come back without loading the numerical stack.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Iterable
 
 from pyro_personax._version import __version__
 
@@ -21,8 +26,8 @@ SUBCOMMANDS = ("demo", "simulate", "independence", "fit", "report")
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError, RuntimeError)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``personax`` argument parser with every available subcommand."""
+def build_parser(commands: Iterable[str] = SUBCOMMANDS) -> argparse.ArgumentParser:
+    """The ``personax`` argument parser with the available subcommands among ``commands`` (default: all)."""
     parser = argparse.ArgumentParser(
         prog="personax",
         description="PersonaX: Bayesian multimodal causal representation learning for "
@@ -32,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress messages")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMANDS:
+    for name in commands:
         try:
             module = importlib.import_module(f"pyro_personax.cli.{name}")
         except ModuleNotFoundError as err:
@@ -43,9 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _requested_command(argv: list[str]) -> tuple[str, ...]:
+    """The subcommand named in ``argv`` (the first argument not an option), or all of them."""
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return (first,) if first in SUBCOMMANDS else SUBCOMMANDS
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``personax``; returns the exit status."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_requested_command(argv))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     if getattr(args, "func", None) is None:

@@ -14,8 +14,6 @@ import argparse
 import time
 from pathlib import Path
 
-import numpy as np
-
 
 def register(subparsers) -> None:
     """Add the ``demo`` subcommand."""
@@ -91,6 +89,8 @@ def _prepare_out(out: Path, overwrite: bool) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit status."""
+    import numpy as np
+
     from pyro_personax import PersonaX
     from pyro_personax.cli.run_outputs import check_run_dir, top_edges, write_fit_outputs
     from pyro_personax.cli.simulate import write_truth

@@ -1,4 +1,9 @@
-"""``personax independence``: the Level I test battery on a table."""
+"""``personax independence``: the Level I test battery on a table.
+
+Importing this module and building its parser pulls no pandas, scipy or torch: the test
+names come from :mod:`pyro_personax.independence.catalog`, the rest is imported in
+:func:`run`.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,13 @@ DESCRIPTION = """\
 Run pairwise unconditional independence tests between every trait column and
 every feature column of a CSV or parquet table (the PersonaX "Level I" analysis).
 
+Features: --features, or by default the table's structured features: the schema's
+biographical fields and face attributes, and any other column except identifiers (ID,
+--id), other trait columns (final_<trait>), per-LLM scores (<llm>_<trait>, whose median
+final_<trait> is), embeddings, constant columns and identifier-like columns (one
+distinct string or integer per row). The columns left out, and why, are printed and
+recorded in independence_settings.json.
+
 Tests: kci (causal-learn KCI on a random subsample of --kci-max-n rows, the large-n
 strategy), rcit (random Fourier features, all rows), hsic (gamma-approximation HSIC,
 all rows), chisq and gsq (discrete pairs only: numeric columns with at most
@@ -33,7 +45,8 @@ or does not apply gets an empty p-value and a reason in the 'error' column, neve
 q-values are Benjamini-Hochberg within each test (or over all rows: --fdr-scope all).
 
 Outputs in --out: independence.csv (one row per test x trait x feature),
-independence_settings.json (settings, KCI strategy, how each column was read),
+independence_settings.json (settings, KCI strategy, how each column was read, the
+features tested and the columns left out),
 pvalue_heatmap.png and significance_summary.png. Existing outputs are not replaced
 unless --overwrite is given.
 """
@@ -48,8 +61,7 @@ example:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``independence`` subcommand to ``subparsers``."""
-    from pyro_personax.independence.battery import DEFAULT_TESTS
-    from pyro_personax.independence.pairwise import TESTS
+    from pyro_personax.independence.catalog import DEFAULT_TESTS, TEST_NAMES
 
     p = subparsers.add_parser(
         "independence", help="Level I: pairwise independence tests between traits and features",
@@ -58,9 +70,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("data", help="input table (.csv or .parquet)")
     p.add_argument("--traits", nargs="+", required=True, metavar="COL", help="numeric trait columns")
     p.add_argument("--features", nargs="+", metavar="COL",
-                   help="feature columns (default: every column that is not a trait or --id)")
-    p.add_argument("--id", dest="id_column", metavar="COL", help="identifier column to leave out of the features")
-    p.add_argument("--tests", nargs="+", default=list(DEFAULT_TESTS), choices=sorted(TESTS),
+                   help="feature columns (default: the structured features, see above)")
+    p.add_argument("--id", dest="id_column", metavar="COL",
+                   help="identifier column to leave out of the default features (ID always is)")
+    p.add_argument("--tests", nargs="+", default=list(DEFAULT_TESTS), choices=sorted(TEST_NAMES),
                    help="tests to run (default: %(default)s)")
     p.add_argument("--alpha", type=float, default=0.05, help="level for 'dependent' (q < alpha; default 0.05)")
     p.add_argument("--fdr-scope", choices=("test", "all"), default="test",
@@ -126,12 +139,15 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from pyro_personax.independence import test_battery
+    from pyro_personax.independence import default_features, test_battery
     from pyro_personax.independence.plots import trait_groups_from_prefix
 
     df = _read_table(Path(args.data))
     paths = _outputs(Path(args.out), args.overwrite)
-    features = args.features or [c for c in df.columns if c not in args.traits and c != args.id_column]
+    features = args.features
+    if features is None:
+        features = default_features(df, args.traits, id_columns=("ID", args.id_column))
+        print(f"features: {features.describe()} (--features names them instead)")
     both = sorted(set(args.discrete) & set(args.continuous))
     if both:
         raise ValueError(f"--discrete/--continuous: columns {both} are given as both")

@@ -6,9 +6,6 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 KINDS = ("celeb", "athle", "variant-mnist")
 
 
@@ -40,6 +37,9 @@ def write_truth(truth, folder: Path, entity_ids=None) -> None:
     ``entity_ids`` (one per row of the latents), when the data name their entities, go to
     ``entity_ids.csv`` so that ``personax report --truth`` can find each entity's latents.
     """
+    import numpy as np
+    import pandas as pd
+
     folder.mkdir(parents=True, exist_ok=True)
     if entity_ids is not None:
         pd.DataFrame({"entity_id": [str(e) for e in entity_ids]}).to_csv(folder / "entity_ids.csv", index=False)
@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if existing and not args.overwrite:
         raise FileExistsError(f"{existing} already exist; pass --overwrite to replace them")
     if args.kind == "variant-mnist":
+        import numpy as np
+
         from pyro_personax.synthetic.variant_mnist import variant_mnist
 
         data, truth = variant_mnist(args.num_entities, seed=args.seed)

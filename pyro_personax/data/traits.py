@@ -170,6 +170,10 @@ def krippendorff_alpha(ratings: np.ndarray, metric: str = "ordinal") -> float:
 def cohen_kappa(a: np.ndarray, b: np.ndarray, weights: str | None = "linear") -> float:
     """Cohen's kappa of two raters on the rows where both rated (``NaN`` = no rating).
 
+    :func:`sklearn.metrics.cohen_kappa_score` on those rows. The ratings are passed as
+    integer codes of their sorted distinct values, so any numbers (``1.5`` included) are
+    categories and the weights count steps along that order, as scikit-learn does.
+
     Parameters
     ----------
     a, b
@@ -180,29 +184,27 @@ def cohen_kappa(a: np.ndarray, b: np.ndarray, weights: str | None = "linear") ->
     Returns
     -------
     float
-        Kappa; ``NaN`` when no row is rated by both or chance agreement is perfect.
+        Kappa; ``NaN`` when no row is rated by both or chance agreement is perfect (both
+        raters used the same single category).
+
+    Examples
+    --------
+    >>> cohen_kappa(np.array([1, 1, 1, 2.0]), np.array([1, 1, 2, np.nan]), weights=None)
+    0.0
     """
+    from sklearn.metrics import cohen_kappa_score
+
     if weights not in (None, "linear", "quadratic"):
         raise ValueError(f"weights: expected None, 'linear' or 'quadratic'; found {weights!r}")
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     if a.shape != b.shape or a.ndim != 1:
         raise ValueError(f"a, b: expected two (N,) arrays of equal shape; found {a.shape} and {b.shape}")
     both = ~np.isnan(a) & ~np.isnan(b)
-    if not both.any():
-        return float("nan")
     cats = np.unique(np.concatenate([a[both], b[both]]))
-    ia, ib = np.searchsorted(cats, a[both]), np.searchsorted(cats, b[both])
-    table = np.zeros((len(cats), len(cats)))
-    np.add.at(table, (ia, ib), 1.0)
-    table /= table.sum()
-    chance = np.outer(table.sum(1), table.sum(0))
-    g = np.arange(len(cats))
-    dist = np.abs(g[:, None] - g[None, :]).astype(float)
-    w = (dist > 0).astype(float) if weights is None else dist if weights == "linear" else dist**2
-    denominator = (w * chance).sum()
-    if denominator == 0:
+    if cats.size < 2:  # no rows, or one category: scikit-learn's kappa is undefined
         return float("nan")
-    return float(1.0 - (w * table).sum() / denominator)
+    codes_a, codes_b = np.searchsorted(cats, a[both]), np.searchsorted(cats, b[both])
+    return float(cohen_kappa_score(codes_a, codes_b, labels=np.arange(cats.size), weights=weights))
 
 
 def trait_agreement(

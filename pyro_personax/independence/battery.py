@@ -10,15 +10,16 @@ import numpy as np
 import pandas as pd
 
 from pyro_personax.independence.cache import ResultCache, cache_key
+from pyro_personax.independence.catalog import DEFAULT_TESTS
 from pyro_personax.independence.encoding import VariableInfo, complete_pair, describe_columns
 from pyro_personax.independence.fdr import benjamini_hochberg
+from pyro_personax.independence.features import FeatureSelection, default_features
 from pyro_personax.independence.pairwise import TESTS, PairOutcome, TestSettings, run_test
 
 __all__ = ["test_battery", "DEFAULT_TESTS", "RESULT_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_TESTS = ("kci", "rcit", "hsic", "chisq", "gsq")
 RESULT_COLUMNS = (
     "test", "trait", "feature", "n", "n_test", "statistic", "p_value", "q_value",
     "dependent", "status", "error", "seconds", "cached",
@@ -111,10 +112,22 @@ def _validate_options(tests, alpha, fdr_scope, min_n, n_jobs) -> tuple[str, ...]
     return tests
 
 
+def _select_features(df, traits, features) -> tuple[list[str], dict]:
+    """Feature columns to test and their ``attrs["features"]`` record."""
+    if features is None or isinstance(features, FeatureSelection):
+        if features is None:
+            features = default_features(df, [traits] if isinstance(traits, str) else traits)
+        if not features.features:
+            raise ValueError(f"features: no column left to test ({features.describe()}); name the features")
+        return list(features.features), {"selection": "default", **features.to_dict()}
+    features = features if isinstance(features, str) else list(features)
+    return features, {"selection": "given", "tested": list(features), "excluded": {}}
+
+
 def test_battery(
     df: pd.DataFrame,
     traits: Sequence[str],
-    features: Sequence[str],
+    features: Sequence[str] | FeatureSelection | None = None,
     tests: Iterable[str] = DEFAULT_TESTS,
     alpha: float = 0.05,
     discrete: Mapping[str, bool] | Iterable[str] | None = None,
@@ -140,15 +153,24 @@ def test_battery(
     :mod:`pyro_personax.independence.pairwise`), ``"rcit"`` (causal-learn RIT, random
     Fourier features, all rows), ``"hsic"`` (gamma-approximation HSIC, exact, all rows),
     ``"chisq"`` and ``"gsq"`` (causal-learn, discrete pairs only), ``"fisherz"``
-    (causal-learn, numeric or binary pairs).
+    (causal-learn's statistic, numeric or binary pairs). p-values come from survival
+    functions and are never below
+    :data:`~pyro_personax.independence.pairwise.P_VALUE_FLOOR` (RCIT's excepted, see
+    :mod:`pyro_personax.independence.pairwise`).
 
     Parameters
     ----------
     df
         ``(N, P)`` table. Traits must be numeric; features may be numeric, bool,
         categorical or strings. Missing cells are dropped pair by pair, never filled.
-    traits, features
-        Column names.
+    traits
+        Trait column names.
+    features
+        Feature column names. ``None`` (default): the structured features of the table,
+        :func:`~pyro_personax.independence.features.default_features` (identifiers,
+        other traits, per-LLM scores, embeddings, constant and identifier-like columns
+        are left out); a :class:`~pyro_personax.independence.features.FeatureSelection`
+        is used as given.
     tests
         Test names, in the order of the output.
     alpha
@@ -187,8 +209,9 @@ def test_battery(
         (complete rows of the pair), ``n_test`` (rows the test used), ``statistic``,
         ``p_value``, ``q_value``, ``dependent`` (nullable boolean, ``<NA>`` without a
         p-value), ``status`` (``ok`` / ``not_applicable`` / ``error``), ``error`` (why),
-        ``seconds``, ``cached``. ``attrs`` records the settings, the KCI strategy and
-        how each column was read.
+        ``seconds``, ``cached``. ``attrs`` records the settings, the KCI strategy, how
+        each column was read and ``features``: ``selection`` (``"default"`` or
+        ``"given"``), the ``tested`` columns and the ``excluded`` ones with the reason.
 
     Raises
     ------
@@ -205,7 +228,8 @@ def test_battery(
     [['hsic', 'ok'], ['chisq', 'not_applicable']]
     """
     tests = _validate_options(tests, alpha, fdr_scope, min_n, n_jobs)
-    traits, features = list(traits), list(features)
+    traits = traits if isinstance(traits, str) else list(traits)
+    features, selection = _select_features(df, traits, features)
     _check_columns(df, traits, features)
     settings = TestSettings(kci_max_n, kci_approx, rcit_approx, hsic_block_size, bins)
     infos = describe_columns(df, dict.fromkeys(traits + features), max_levels, discrete)
@@ -221,6 +245,7 @@ def test_battery(
     table = _add_q_values(table, alpha, fdr_scope)[list(RESULT_COLUMNS)]
     table.attrs = _attrs(tests, alpha, fdr_scope, settings, infos, min_n, seed, cache_dir,
                          time.perf_counter() - start)
+    table.attrs["features"] = selection
     return table
 
 

@@ -23,7 +23,7 @@ from pyro_personax.independence.pairwise import PairOutcome
 
 __all__ = ["ResultCache", "cache_key"]
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: KCI and Fisher-z p-values from survival functions, none below P_VALUE_FLOOR
 logger = logging.getLogger(__name__)
 _MEMO: dict[str, PairOutcome] = {}
 

@@ -1,8 +1,13 @@
-"""Benjamini-Hochberg false discovery rate control."""
+"""Benjamini-Hochberg false discovery rate control.
+
+The adjustment is :func:`scipy.stats.false_discovery_control` (``method="bh"``); this
+module only lets missing p-values through.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+from scipy import stats
 
 __all__ = ["benjamini_hochberg"]
 
@@ -11,8 +16,8 @@ def benjamini_hochberg(p_values) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (q-values).
 
     ``q_(i) = min_{j >= i} min(1, m * p_(j) / j)`` over the ``m`` finite p-values sorted
-    increasingly. Missing p-values (``NaN``, a test that failed or did not apply) are
-    not counted in ``m`` and stay ``NaN``.
+    increasingly (:func:`scipy.stats.false_discovery_control`). Missing p-values (``NaN``,
+    a test that failed or did not apply) are not counted in ``m`` and stay ``NaN``.
 
     Parameters
     ----------
@@ -41,14 +46,6 @@ def benjamini_hochberg(p_values) -> np.ndarray:
     if np.any((p[finite] < 0) | (p[finite] > 1)):
         raise ValueError("p_values: expected values in [0, 1] or NaN, found values outside")
     q = np.full_like(p, np.nan)
-    pf = p[finite]
-    m = pf.size
-    if m == 0:
-        return q
-    order = np.argsort(pf, kind="stable")
-    scaled = pf[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(scaled[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    q[finite] = out
+    if finite.any():
+        q[finite] = stats.false_discovery_control(p[finite], method="bh")
     return q

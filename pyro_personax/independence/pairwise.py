@@ -2,7 +2,8 @@
 
 Each test takes two :class:`~pyro_personax.independence.encoding.EncodedVariable`
 sides (trait, feature) over their complete rows and returns a :class:`PairOutcome`.
-KCI, RCIT, Fisher-z, chi-square and G-square come from causal-learn; HSIC is
+KCI, RCIT, chi-square and G-square come from causal-learn; Fisher-z is causal-learn's
+statistic computed here (see below); HSIC is
 :func:`~pyro_personax.independence.hsic.hsic_gamma_test`.
 
 Large-n strategy for KCI (documented choice): causal-learn's KCI builds dense
@@ -13,6 +14,21 @@ random subsample of ``kci_max_n`` complete rows (default 2,000, about 0.5 s per 
 drawn with a seed derived from the battery seed and the pair's data; the table's
 ``n_test`` column shows the rows it used. HSIC and RCIT keep every row, so the battery
 still has full-n kernel tests; the benchmark reports the power this costs KCI.
+
+p-values of strong dependence: ``1 - cdf(statistic)`` rounds to exactly 0 once the
+p-value falls below about ``1e-16``, so KCI (gamma null), HSIC, Fisher-z, chi-square and
+G-square take the survival function of their statistic (``gamma.sf``, ``norm.sf``,
+``chi2.sf``). KCI runs causal-learn's own kernels, statistic and gamma moments
+(``KCI_UInd.kernel_matrix``, ``HSIC_V_statistic``, ``get_kappa``) and only replaces its
+``1 - gamma.cdf``; Fisher-z is computed here (``2 * norm.sf(sqrt(n - 3) * |atanh r|)``,
+causal-learn's statistic). A survival function that underflows is reported as
+:data:`P_VALUE_FLOOR`, never 0: such a p-value means "at most the floor", and the
+``statistic`` column keeps the strength. KCI with the spectral null
+(``kci_approx=False``) counts null draws at least as large as the statistic:
+``(1 + count) / (1 + null_ss)``, at least ``1 / (1 + null_ss)``. RCIT's p-values are
+causal-learn's ``1 - cdf`` of its null approximation (``1 -`` a share of 1,000
+permutations with ``rcit_approx="perm"``): there 0 means below about ``1e-16`` (or
+``1e-3``).
 """
 
 from __future__ import annotations
@@ -26,6 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from pyro_personax.independence.catalog import TEST_NAMES
 from pyro_personax.independence.encoding import (
     EncodedVariable,
     NotApplicable,
@@ -34,7 +51,16 @@ from pyro_personax.independence.encoding import (
 )
 from pyro_personax.independence.hsic import hsic_gamma_test
 
-__all__ = ["PairOutcome", "TestSettings", "TESTS", "run_test"]
+__all__ = ["PairOutcome", "TestSettings", "TESTS", "P_VALUE_FLOOR", "run_test"]
+
+#: Smallest p-value reported by a test that takes a survival function: the smallest
+#: positive normal double. A survival function that underflows below it gives this value.
+P_VALUE_FLOOR = float(np.finfo(np.float64).tiny)
+
+
+def _floored(p: float) -> float:
+    """``p`` from a survival function, raised to :data:`P_VALUE_FLOOR` where it underflowed."""
+    return max(float(p), P_VALUE_FLOOR) if np.isfinite(p) else float(p)
 
 
 @dataclass(frozen=True)
@@ -138,8 +164,19 @@ def _kci(x: EncodedVariable, y: EncodedVariable, settings: TestSettings, seed: i
             if np.all(arr == arr[0]):
                 raise ValueError(f"{name} is constant on the KCI subsample of {settings.kci_max_n} rows")
     with _global_numpy_seed(seed):
-        p, stat = KCI_UInd(approx=settings.kci_approx).compute_pvalue(xa, ya)
-    return float(stat), float(p), xa.shape[0]
+        stat, p = _kci_p_value(KCI_UInd(approx=settings.kci_approx), xa, ya)
+    return stat, p, xa.shape[0]
+
+
+def _kci_p_value(kci, xa: np.ndarray, ya: np.ndarray) -> tuple[float, float]:
+    """``KCI_UInd.compute_pvalue`` with ``gamma.sf`` for its ``1 - gamma.cdf`` (module docstring)."""
+    kx, ky = kci.kernel_matrix(xa, ya)
+    stat, kxc, kyc = kci.HSIC_V_statistic(kx, ky)
+    if kci.approx:
+        shape, scale = kci.get_kappa(kxc, kyc)
+        return float(stat), _floored(stats.gamma.sf(stat, shape, 0, scale))
+    null = np.asarray(kci.null_sample_spectral(kxc, kyc)).ravel()
+    return float(stat), float((1 + np.sum(null >= stat)) / (1 + null.size))
 
 
 def _rcit(x: EncodedVariable, y: EncodedVariable, settings: TestSettings, seed: int):
@@ -159,12 +196,10 @@ def _hsic(x: EncodedVariable, y: EncodedVariable, settings: TestSettings, seed: 
         block_size=settings.hsic_block_size,
         seed=seed,
     )
-    return stat, p, x.n
+    return stat, _floored(p), x.n
 
 
 def _fisherz(x: EncodedVariable, y: EncodedVariable, settings: TestSettings, seed: int):
-    from causallearn.utils.cit import CIT
-
     for var in (x, y):
         if var.info.kind == "categorical" and var.num_distinct() > 2:
             raise NotApplicable(
@@ -172,9 +207,11 @@ def _fisherz(x: EncodedVariable, y: EncodedVariable, settings: TestSettings, see
                 "Fisher-z needs numeric or binary columns"
             )
     data = np.column_stack([kernel_input(x), kernel_input(y)])
-    p = CIT(data, "fisherz")(0, 1)
-    r = float(np.clip(np.corrcoef(data.T)[0, 1], -1 + 1e-15, 1 - 1e-15))
-    return float(np.sqrt(x.n - 3) * abs(np.arctanh(r))), float(p), x.n
+    # causal-learn's statistic (|r| = 1 becomes 1 - eps there too); its 1 - cdf becomes sf
+    r = float(np.corrcoef(data.T)[0, 1])
+    r = float(np.clip(r, -1 + np.finfo(float).eps, 1 - np.finfo(float).eps))
+    stat = float(np.sqrt(x.n - 3) * abs(np.arctanh(r)))
+    return stat, _floored(2 * stats.norm.sf(stat)), x.n
 
 
 def _contingency(method: str):
@@ -182,12 +219,12 @@ def _contingency(method: str):
         from causallearn.utils.cit import CIT
 
         cx, cy = integer_codes(x, settings.bins), integer_codes(y, settings.bins)
-        p = CIT(np.column_stack([cx, cy]), method)(0, 1)
+        p = CIT(np.column_stack([cx, cy]), method)(0, 1)  # chi2.sf of causal-learn's statistic
         table = np.zeros((cx.max() + 1, cy.max() + 1))
         np.add.at(table, (cx, cy), 1.0)
         lam = "log-likelihood" if method == "gsq" else None
         stat = stats.chi2_contingency(table, correction=False, lambda_=lam).statistic
-        return float(stat), float(p), x.n
+        return float(stat), _floored(p), x.n
 
     return run
 
@@ -200,6 +237,7 @@ TESTS: dict[str, Callable] = {
     "chisq": _contingency("chisq"),
     "gsq": _contingency("gsq"),
 }
+assert tuple(TESTS) == TEST_NAMES, "catalog.TEST_NAMES must list the tests of TESTS"
 
 
 def run_test(test: str, x: EncodedVariable, y: EncodedVariable, settings: TestSettings, seed: int) -> PairOutcome:
