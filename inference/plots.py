@@ -142,21 +142,27 @@ def plot_graph(
     fig, ax = _subplots((7, 7))
     nx.draw_networkx_nodes(G, pos, ax=ax, node_color=[colours[b] for b in blocks], node_size=900)
     nx.draw_networkx_labels(G, pos, ax=ax, font_size=8)
+    ax.set_aspect("equal")  # the arcs below are drawn in display space: keep it proportional to data space
+    rad = 0.1
     for i, j in zip(*np.nonzero(P >= min_prob)):
         p = float(P[i, j])
         strong = p > threshold
         nx.draw_networkx_edges(
             G, pos, edgelist=[(names[i], names[j])], ax=ax, width=0.5 + 4.5 * p,
             alpha=0.35 + 0.65 * p, style="solid" if strong else "dashed", arrowsize=15,
-            node_size=900, connectionstyle="arc3,rad=0.1",
+            node_size=900, connectionstyle=f"arc3,rad={rad}",
         )
         if strong:
-            mid = 0.5 * (pos[names[i]] + pos[names[j]])
-            ax.text(mid[0], mid[1], f"{p:.2f}", fontsize=7, ha="center",
-                    bbox={"fc": "white", "ec": "none", "alpha": 0.7})
+            # the middle of matplotlib's arc3 curve: the chord's midpoint moved by rad / 2 along (dy, -dx)
+            start, end = pos[names[i]], pos[names[j]]
+            d = end - start
+            on_arc = 0.5 * (start + end) + 0.5 * rad * np.array([d[1], -d[0]])
+            ax.text(on_arc[0], on_arc[1], f"{p:.2f}", fontsize=7, ha="center", va="center",
+                    bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.5})
     handles = [Line2D([], [], marker="o", ls="", color=c, markersize=10, label=b) for b, c in colours.items()]
-    handles += [Line2D([], [], color="k", lw=3, label=f"P > {threshold:g}"),
-                Line2D([], [], color="k", lw=1, ls="--", label=f"{min_prob:g} <= P <= {threshold:g}")]
+    handles.append(Line2D([], [], color="k", lw=3, label=f"P > {threshold:g} (width = P)"))
+    if min_prob < threshold:
+        handles.append(Line2D([], [], color="k", lw=1, ls="--", label=f"{min_prob:g} <= P <= {threshold:g}"))
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     ax.set_axis_off()
     ax.set_title(title or "Latent causal graph (width = posterior edge probability)")

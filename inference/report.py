@@ -122,20 +122,22 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
     figs = {
         "Edge probabilities": plots.plot_edge_heatmap(P, names, blocks, out / "heatmap.png"),
         "Graph of the identified (cross-modal) edges": plots.plot_graph(
-            select_edges(layout, P, "identified"),
+            _kept(select_edges(layout, P, "identified"), threshold),
             names,
             blocks,
             out / "graph.png",
             threshold=threshold,
-            title="identified (cross-modal) edges",
+            min_prob=threshold,
+            title=f"identified (cross-modal) edges with P > {threshold:g}, made acyclic",
         ),
         "Undecided edges (inside a block or from the shared block)": plots.plot_graph(
-            select_edges(layout, P, "undecided"),
+            _kept(select_edges(layout, P, "undecided"), threshold),
             names,
             blocks,
             out / "graph_undecided.png",
             threshold=threshold,
-            title="undecided edges: not decided by the data",
+            min_prob=threshold,
+            title=f"undecided edges with P > {threshold:g}: not decided by the data",
         ),
         "Edges across chains": plots.plot_forest(_candidate_rows(table), out / "forest.png"),
     }
@@ -156,6 +158,11 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
                 P, truth, out / "calibration.png", mask=identified, title="identified (cross-modal) edges"
             )
     return figs
+
+
+def _kept(P: np.ndarray, threshold: float) -> np.ndarray:
+    """``P`` on the edges of the thresholded acyclic graph (:func:`~pyro_personax.graph.to_dag`), 0 elsewhere."""
+    return np.where(to_dag(P, threshold) == 1, P, 0.0)
 
 
 def _candidate_rows(table: pd.DataFrame) -> pd.DataFrame:
