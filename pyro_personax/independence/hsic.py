@@ -6,11 +6,11 @@ gamma distribution matched to its mean and variance under independence.
 
 No maintained library in our dependency set provides it in a form usable at
 CelebPersona size: causal-learn's unconditional KCI is the same gamma-approximated
-HSIC but holds several dense ``(n, n)`` matrices (3.7 GB at n = 9,444), and
+HSIC but holds several dense ``(n, n)`` matrices (gigabytes at CelebPersona size), and
 ``hyppo.independence.Hsic`` is not a dependency and also builds dense kernels. Here
 every sum is accumulated over row blocks and over the *distinct* joint values of the
 pair, with multiplicities as weights. Peak memory is ``O(block_size * J)`` for ``J``
-distinct joint values, and discrete pairs (J at most a few dozen) cost microseconds.
+distinct joint values; discrete pairs have at most a few dozen.
 The result equals the dense computation exactly (tested).
 
 Kernels: Gaussian ``exp(-d^2 / (2 sigma^2))`` with ``sigma`` the median of the non-zero

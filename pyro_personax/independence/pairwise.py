@@ -7,10 +7,10 @@ statistic computed here (see below); HSIC is
 :func:`~pyro_personax.independence.hsic.hsic_gamma_test`.
 
 Large-n strategy for KCI (documented choice): causal-learn's KCI builds dense
-``(n, n)`` kernels, O(n^2) memory and O(n^2)-O(n^3) time (10.6 s and 3.7 GB per test at
-n = 9,444). Its FastKCI is slower still at that size (283 s), and RCIT *is* the
-random-feature kernel approximation (run as its own test). So KCI runs on a uniform
-random subsample of ``kci_max_n`` complete rows (default 2,000, about 0.5 s per test),
+``(n, n)`` kernels, O(n^2) memory and O(n^2)-O(n^3) time (``benchmarks/RESULTS.md`` has
+the figures at CelebPersona size). Its FastKCI is slower still at that size, and RCIT *is*
+the random-feature kernel approximation (run as its own test). So KCI runs on a uniform
+random subsample of ``kci_max_n`` complete rows (default 2,000),
 drawn with a seed derived from the battery seed and the pair's data; the table's
 ``n_test`` column shows the rows it used. HSIC and RCIT keep every row, so the battery
 still has full-n kernel tests; the benchmark reports the power this costs KCI.
