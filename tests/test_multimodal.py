@@ -92,8 +92,8 @@ def test_likelihoods():
         with pytest.raises(ValueError, match=r"likelihoods\['attr'\]: expected a likelihood name"):
             MultiModalData({"attr": binary}, likelihoods={"attr": bad})
     # another name is the model's to check: an unregistered one is refused when a model is built
-    data = MultiModalData({"attr": binary}, likelihoods={"attr": "poisson"})
-    with pytest.raises(ValueError, match=r"modality 'attr': unknown likelihood 'poisson'; registered are"):
+    data = MultiModalData({"attr": binary}, likelihoods={"attr": "no_such_likelihood"})
+    with pytest.raises(ValueError, match=r"modality 'attr': unknown likelihood 'no_such_likelihood'; registered are"):
         PersonaX(data, latent_dims={"attr": 1})
 
 
