@@ -10,12 +10,11 @@ additive, non-Gaussian noise (every noise term has unit variance)::
     Z22 = 1.2 tanh(Z21) - 0.3 Z21^2 + s e4     e4 ~ Laplace, unit variance
 
 with ``s = noise_scale = 1.0`` by default. No child is a deterministic function of its
-parents: at the default the noise is about half of each child's variance, and the
-parent-child correlations are 0.66 (Z11, Z12), 0.71 (Z11, Z21) and 0.57 (Z21, Z22).
+parents: at the default the noise is about half of each child's variance, and parents
+and children are clearly correlated (``benchmarks/RESULTS.md`` has the figures).
 Correlated latents make MCC gameable: a predictor that copies Z11 into every column
-scores MCC 0.71 (0.84 at ``noise_scale=0.6``), so read MCC beside held-out R^2 and
-the graph metrics. A child is identified from the images only up to adding a function
-of its parent (:func:`structural_noise` says why and gives the exogenous terms to check
+scores a high MCC, so read MCC beside held-out R^2 and the graph metrics. A child is
+identified from the images only up to adding a function of its parent (:func:`structural_noise` says why and gives the exogenous terms to check
 a representation against), and :func:`sparsest_equivalent` gives a representation that
 is exactly as likely as the truth, with only the edge ``Z11 -> Z21``.
 
