@@ -14,9 +14,10 @@ parents: at the default the noise is about half of each child's variance, and pa
 and children are clearly correlated (``benchmarks/RESULTS.md`` has the figures).
 Correlated latents make MCC gameable: a predictor that copies Z11 into every column
 scores a high MCC, so read MCC beside held-out R^2 and the graph metrics. A child is
-identified from the images only up to adding a function of its parent (:func:`structural_noise` says why and gives the exogenous terms to check
-a representation against), and :func:`sparsest_equivalent` gives a representation that
-is exactly as likely as the truth, with only the edge ``Z11 -> Z21``.
+identified from the images only up to adding a function of its parent
+(:func:`structural_noise` says why and gives the exogenous terms to check a
+representation against), and :func:`sparsest_equivalent` gives a representation that is
+exactly as likely as the truth, with only the edge ``Z11 -> Z21``.
 
 Two modalities observe the latents:
 
