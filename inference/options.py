@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from pyro_personax.inference.devices import resolve_num_threads
 from pyro_personax.inference.refine import GraphRefinement
 from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
 from pyro_personax.inference.trainer import TrainerConfig
@@ -116,11 +117,7 @@ class FitOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
-        if self.num_threads is not None and (
-            isinstance(self.num_threads, bool) or not isinstance(self.num_threads, numbers.Integral)
-            or self.num_threads < 1
-        ):
-            raise ValueError(f"num_threads: expected None or an int >= 1; found {self.num_threads!r}")
+        resolve_num_threads(self.num_threads)  # the thread setting's own check
         if not isinstance(self.device, (str, torch.device)):
             raise ValueError(f"device: expected one of {DEVICES} (or 'cuda:<i>'); found {self.device!r}")
         vf = self.validation_fraction

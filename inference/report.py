@@ -117,7 +117,7 @@ def _prepare_dir(out_dir, overwrite: bool) -> Path:
     return out
 
 
-def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dict:
+def _figures(idata, table, P, layout, out: Path, threshold: float, truth, dependence) -> dict:
     names, blocks = list(layout.names), list(layout.block_of)
     figs = {
         "Edge probabilities": plots.plot_edge_heatmap(P, names, blocks, out / "heatmap.png"),
@@ -144,7 +144,6 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth) -> dic
     elbo = diagnostics.elbo_traces(idata)
     if elbo is not None:
         figs["ELBO traces"] = plots.plot_elbo(elbo, out / "elbo.png")
-    dependence = verdict.cross_modal_ppc(idata)
     if dependence:
         figs["Posterior predictive check: dependence between modalities"] = plots.plot_dependence_ppc(
             dependence, out / "ppc_dependence.png"
@@ -502,10 +501,11 @@ def edge_report(
     P = diagnostics.edge_probability_array(idata).mean(axis=0)
     dag = to_dag(P, threshold)
     _write_tables(out, table, P, dag, layout, threshold)
-    figs = _figures(idata, table, P, layout, out, threshold, truth)
+    dependence = verdict.cross_modal_ppc(idata)
+    figs = _figures(idata, table, P, layout, out, threshold, truth, dependence)
     lines = _summary_lines(idata, E, dag, threshold, truth, layout, match)
     top = _top_edges(table)
-    judged = verdict.assess(idata, threshold=threshold)
+    judged = verdict.assess(idata, threshold=threshold, table=table, dependence=dependence)
     _write_markdown(out, title, judged, lines, top, figs)
     _write_html(out, title, judged, lines, top, figs)
     logger.info("wrote edge report to %s", out)

@@ -149,13 +149,12 @@ def _md(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- checks
-def _restart_agreement(idata, threshold: float, alignment) -> Check:
+def _restart_agreement(idata, threshold: float, alignment, table) -> Check:
     P = diagnostics.edge_probability_array(idata)
     C = P.shape[0]
     name = "restart agreement"
     if C < 2:
         return Check(name, "not run", "one chain: nothing to compare", "fit with num_chains >= 2 (4 is a good default)")
-    table = diagnostics.edge_summary(idata)
     probable = table[table[[c for c in table.columns if c.startswith("p_edge_chain_")]].max(axis=1) > threshold]
     r_hat = probable["r_hat"].to_numpy(dtype=float)
     worst_r = float(np.nanmax(r_hat)) if np.isfinite(r_hat).any() or np.isinf(r_hat).any() else float("nan")
@@ -321,9 +320,8 @@ def _rms_cross_corr(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt(np.mean(corr**2)))
 
 
-def _ppc(idata) -> Check:
+def _ppc(results) -> Check:
     name = "predictive check"
-    results = cross_modal_ppc(idata)
     if not results:
         return Check(
             name, "not run", "no posterior predictive draws of two modalities",
@@ -353,7 +351,7 @@ def fit_warnings_of(idata) -> tuple[str, ...]:
     return tuple(str(w) for w in raw)
 
 
-def assess(idata, *, threshold: float = 0.5) -> Verdict:
+def assess(idata, *, threshold: float = 0.5, table=None, dependence=None) -> Verdict:
     """Run every check on a fitted model's InferenceData.
 
     Parameters
@@ -364,6 +362,10 @@ def assess(idata, *, threshold: float = 0.5) -> Verdict:
         fit's warnings are read from its configuration when stored there.
     threshold
         P(edge) above which an edge enters the thresholded graph.
+    table, dependence
+        Optional :func:`~pyro_personax.inference.diagnostics.edge_summary` and
+        :func:`cross_modal_ppc` of ``idata`` when the caller has them already (the report);
+        computed here otherwise.
 
     Returns
     -------
@@ -372,10 +374,15 @@ def assess(idata, *, threshold: float = 0.5) -> Verdict:
     config = diagnostics.config_of(idata)["config"]
     alignment = config.get("chain_alignment_abs_spearman")
     checks = (
-        _restart_agreement(idata, threshold, None if alignment is None else np.asarray(alignment, dtype=float)),
+        _restart_agreement(
+            idata,
+            threshold,
+            None if alignment is None else np.asarray(alignment, dtype=float),
+            diagnostics.edge_summary(idata) if table is None else table,
+        ),
         _pareto(idata),
         _elbo(idata),
         _identified(idata, threshold),
-        _ppc(idata),
+        _ppc(cross_modal_ppc(idata) if dependence is None else dependence),
     )
     return Verdict(checks, fit_warnings_of(idata))
