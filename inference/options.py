@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 import torch
 
 from pyro_personax.inference.devices import resolve_num_threads
+from pyro_personax.inference.distributed import check_data_shards
+from pyro_personax.inference.parallel_chains import check_num_workers
 from pyro_personax.inference.refine import GraphRefinement
 from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
 from pyro_personax.inference.trainer import TrainerConfig
@@ -74,7 +76,18 @@ class FitOptions:
         Epochs between checkpoints (when a checkpoint directory is given).
     num_threads
         Torch intra-op threads during the fit (``None``: 1,
-        :data:`~pyro_personax.inference.DEFAULT_NUM_THREADS`).
+        :data:`~pyro_personax.inference.DEFAULT_NUM_THREADS`); in every worker process
+        when ``num_workers > 1``.
+    num_workers
+        Processes that train the chains side by side (1: one after another in this
+        process). The result is the same for the same seeds
+        (:mod:`~pyro_personax.inference.parallel_chains`).
+    data_shards
+        Data-parallel training (:mod:`~pyro_personax.inference.distributed`, started by
+        ``torchrun``): shards of every minibatch, spread over the processes. ``None``: one
+        per process (the one-process trainer without ``torchrun``). A fit with the same
+        ``data_shards`` gives the same result on any number of processes that divides it,
+        one included. Cannot be combined with ``num_workers > 1``.
 
     Examples
     --------
@@ -111,6 +124,8 @@ class FitOptions:
     refine_graph: bool | GraphRefinement = True
     checkpoint_every: int = 1
     num_threads: int | None = None
+    num_workers: int = 1
+    data_shards: int | None = None
 
     def __post_init__(self):
         for name, low in (("num_chains", 1), ("seed", 0)):
@@ -118,6 +133,19 @@ class FitOptions:
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
         resolve_num_threads(self.num_threads)  # the thread setting's own check
+        check_num_workers(self.num_workers)
+        if self.data_shards is not None:
+            check_data_shards(self.data_shards, 1)
+            if isinstance(self.batch_size, int) and self.data_shards > self.batch_size:
+                raise ValueError(
+                    f"data_shards: expected at most batch_size ({self.batch_size}) shards per minibatch; "
+                    f"found {self.data_shards}"
+                )
+            if self.num_workers > 1:
+                raise ValueError(
+                    f"num_workers: chains in worker processes ({self.num_workers}) cannot be combined with "
+                    f"data-parallel training (data_shards={self.data_shards}); use one of them"
+                )
         if not isinstance(self.device, (str, torch.device)):
             raise ValueError(f"device: expected one of {DEVICES} (or 'cuda:<i>'); found {self.device!r}")
         vf = self.validation_fraction

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import logging
 import math
 import time
@@ -192,7 +193,22 @@ def _num_rows(tensors: Batch) -> int:
 
 
 class _ChainTrainer:
-    """Trains one chain; holds its modules, optimizer, schedules and traces."""
+    """Trains one chain; holds its modules, optimizer, schedules and traces.
+
+    A subclass may change the epoch's minibatches (:meth:`_minibatches`), how a
+    minibatch's gradient is computed (:meth:`_gradient`), the validation ELBO, whether
+    this process writes checkpoints and shows progress (:attr:`writes_checkpoints`,
+    :attr:`shows_progress`) and what happens once training and the graph stage are done
+    (:meth:`finish`): the data-parallel trainer of
+    :mod:`pyro_personax.inference.distributed` does.
+    """
+
+    #: Whether this process writes the chain's checkpoints.
+    writes_checkpoints = True
+    #: Whether this process shows progress bars.
+    shows_progress = True
+    #: Line of the progress bar (``None``: tqdm's choice; chains trained side by side keep one each).
+    progress_position: int | None = None
 
     def __init__(
         self, build, train, validation, config: TrainerConfig, seed: int, chain: int, device, settings=None
@@ -249,10 +265,11 @@ class _ChainTrainer:
             kw["sparsity"] = cfg.sparsity
         return kw
 
-    def _loss(self, batch, kw: dict, step: int) -> torch.Tensor:
-        """The ELBO loss; a NaN/inf loss raises an error naming the epoch, step and sites."""
+    def _loss(self, batch, kw: dict, step: int, loss_fn=None) -> torch.Tensor:
+        """The ELBO loss (of ``loss_fn``, default :attr:`loss_fn`); a NaN/inf loss raises an error
+        naming the epoch, step and sites."""
         try:
-            loss = self.loss_fn(batch, **kw)
+            loss = (self.loss_fn if loss_fn is None else loss_fn)(batch, **kw)
         except ValueError as err:  # validation rejected a non-finite parameter or factor
             sites = nonfinite_sites(self.model, self.guide, batch, **kw)
             if not sites or "invalid values" not in str(err):
@@ -263,20 +280,32 @@ class _ChainTrainer:
             raise nonfinite_loss_error(value, self.epoch, step, nonfinite_sites(self.model, self.guide, batch, **kw))
         return loss
 
+    def _minibatches(self, perm: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The epoch's minibatches: ``perm`` (a permutation of the training rows) in ``batch_size`` pieces."""
+        return perm.split(self.config.batch_size)
+
+    def _gradient(self, idx: torch.Tensor, step: int) -> float:
+        """Set the parameters' gradients for the minibatch ``idx``; return its loss (the negative ELBO)."""
+        batch, kw = index_batch(self.train, idx, self.device), self._kwargs(self.epoch, idx)
+        loss = self._loss(batch, kw, step)
+        (loss / self.num_train).backward()  # per-entity scale: clip_norm bounds per-entity gradients
+        return float(loss.detach())
+
+    def finish(self) -> None:
+        """Called once training and the graph stage are done (nothing to do in one process)."""
+
     def _run_epoch(self, bar) -> float:
         perm = torch.randperm(self.num_train, generator=self.generator)
         total, steps = 0.0, 0
-        for step, idx in enumerate(perm.split(self.config.batch_size)):
-            batch, kw = index_batch(self.train, idx, self.device), self._kwargs(self.epoch, idx)
-            loss = self._loss(batch, kw, step)
+        for step, idx in enumerate(self._minibatches(perm)):
             self.optimizer.zero_grad(set_to_none=True)
-            (loss / self.num_train).backward()  # per-entity scale: clip_norm bounds per-entity gradients
+            loss = self._gradient(idx, step)
             graph_learning = self.epoch >= self.config.graph_warmup_epochs
             if not graph_learning:
                 for p in self.graph_params:
                     p.grad = None  # ClippedAdam skips parameters without a gradient
             self.optimizer.step()
-            total, steps = total + float(loss.detach()), steps + 1
+            total, steps = total + loss, steps + 1
             self.step += 1
             if graph_learning:
                 self.graph_step += 1
@@ -395,12 +424,12 @@ class _ChainTrainer:
             self.guide.load_state_dict(self.best_state["guide"])
 
 
-def _progress_bar(enabled: bool, total: int, chain: int):
+def _progress_bar(enabled: bool, total: int, chain: int, position: int | None = None):
     if not enabled:
         return contextlib.nullcontext(None)
     from tqdm import tqdm
 
-    return tqdm(total=total, desc=f"chain {chain}", unit="entity", leave=False)
+    return tqdm(total=total, desc=f"chain {chain}", unit="entity", leave=False, position=position)
 
 
 def train_chain(
@@ -415,6 +444,7 @@ def train_chain(
     checkpoint_dir=None,
     resume: bool = False,
     settings: Mapping | None = None,
+    trainer_class: Callable[..., _ChainTrainer] | None = None,
 ):
     """Train one chain (an independent restart).
 
@@ -442,6 +472,10 @@ def train_chain(
     settings
         JSON-serialisable settings that shape the model (the facade passes the layout,
         the model options and the module classes), part of the fingerprint.
+    trainer_class
+        Builds the chain's trainer from the arguments of ``_ChainTrainer`` (``None``: the
+        one-process trainer); :func:`fit_chains` passes the data-parallel
+        :class:`~pyro_personax.inference.distributed.ShardedChainTrainer`.
 
     Returns
     -------
@@ -452,7 +486,8 @@ def train_chain(
     start = time.perf_counter()
     with local_params():
         path = None if checkpoint_dir is None else checkpoint_path(checkpoint_dir, chain)
-        trainer = _ChainTrainer(
+        make = _ChainTrainer if trainer_class is None else trainer_class
+        trainer = make(
             build, train, validation, config, seed, chain, device, settings=None if path is None else settings or {}
         )
         if path is not None and path.exists():
@@ -478,8 +513,9 @@ def train_chain(
                 settings=config.graph_refinement,
                 seed=seed + chain,
                 device=device,
-                progress=config.progress,
+                progress=config.progress and trainer.shows_progress,
             )
+        trainer.finish()
         trainer.result.wall_time = wall_before + time.perf_counter() - start
     return trainer.model, trainer.guide, trainer.result
 
@@ -488,7 +524,8 @@ def _epochs(trainer: _ChainTrainer, path, config: TrainerConfig) -> None:
     remaining = config.num_epochs - trainer.epoch
     if trainer.result.stopped_early or remaining <= 0:
         return
-    with _progress_bar(config.progress, remaining * trainer.num_train, trainer.chain) as bar:
+    show = config.progress and trainer.shows_progress
+    with _progress_bar(show, remaining * trainer.num_train, trainer.chain, trainer.progress_position) as bar:
         while trainer.epoch < config.num_epochs:
             stop = trainer._end_epoch(trainer._run_epoch(bar))
             r = trainer.result
@@ -499,7 +536,8 @@ def _epochs(trainer: _ChainTrainer, path, config: TrainerConfig) -> None:
                 bar.set_postfix(elbo=f"{r.train_elbo[-1]:.4g}", h=f"{r.acyclicity[-1]:.2g}")
             r.stopped_early = bool(stop)
             last = stop or trainer.epoch == config.num_epochs
-            if path is not None and (trainer.epoch % config.checkpoint_every == 0 or last):
+            due = trainer.epoch % config.checkpoint_every == 0 or last
+            if path is not None and trainer.writes_checkpoints and due:
                 save_checkpoint(path, trainer.state_dict())
             if stop:
                 logger.info("chain %d: early stop at epoch %d", trainer.chain, trainer.epoch)
@@ -519,12 +557,32 @@ def fit_chains(
     resume: bool = False,
     layout: LatentLayout | None = None,
     settings: Mapping | None = None,
+    num_workers: int = 1,
+    data_shards: int | None = None,
 ) -> FittedChains:
-    """Train ``num_chains`` independent restarts one after another.
+    """Train ``num_chains`` independent restarts: one after another, in worker processes, or data-parallel.
 
-    Parameters are those of :func:`train_chain`; chain ``c`` uses seed ``seed + c``.
-    ``layout`` is the :class:`~pyro_personax.layout.LatentLayout` the chains share
-    (default: the built model's ``layout`` attribute).
+    Parameters
+    ----------
+    build, train, validation, config, device, checkpoint_dir, resume, settings
+        As for :func:`train_chain`.
+    num_chains, seed
+        ``C`` chains; chain ``c`` uses seed ``seed + c``.
+    layout
+        The :class:`~pyro_personax.layout.LatentLayout` the chains share (default: the
+        built model's ``layout`` attribute).
+    num_workers
+        ``1``: the chains one after another in this process. More: the chains side by
+        side in that many worker processes
+        (:func:`~pyro_personax.inference.parallel_chains.train_chains_in_workers`; the same
+        result for the same seeds; ``build`` must be picklable).
+    data_shards
+        Data-parallel training (:mod:`~pyro_personax.inference.distributed`): shards of
+        every minibatch, spread over the processes of the ``torch.distributed`` group
+        (:func:`~pyro_personax.inference.distributed.init_distributed`). ``None``: one
+        per process, and the one-process trainer without a group. The result depends on
+        ``data_shards``, not on the number of processes. Cannot be combined with
+        ``num_workers > 1``.
 
     Returns
     -------
@@ -532,26 +590,40 @@ def fit_chains(
         The per-chain modules and traces, not yet aligned
         (:meth:`~pyro_personax.inference.FittedChains.align`).
     """
+    from pyro_personax.inference.distributed import (
+        ShardedChainTrainer,
+        check_data_shards,
+        process_device,
+        process_group,
+    )
+    from pyro_personax.inference.parallel_chains import check_num_workers, train_chains_in_workers
+
     if not isinstance(num_chains, int) or num_chains < 1:
         raise ValueError(f"num_chains: expected an int >= 1; found {num_chains!r}")
+    check_num_workers(num_workers)
+    group = process_group()
+    trainer_class = None
+    if group.world_size > 1 or data_shards is not None:
+        if num_workers > 1:
+            raise ValueError(
+                f"num_workers: chains in worker processes ({num_workers}) cannot be combined with data-parallel "
+                f"training (data_shards={data_shards!r}, {group.world_size} process(es)); use one of them"
+            )
+        shards = check_data_shards(data_shards, group.world_size)
+        device = process_device(device, group)
+        trainer_class = functools.partial(ShardedChainTrainer, num_shards=shards, group=group)
     start = time.perf_counter()
-    models, guides, chains = [], [], []
-    for c in range(num_chains):
-        model, guide, result = train_chain(
-            build,
-            train,
-            validation,
-            config=config,
-            seed=seed,
-            chain=c,
-            device=device,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            settings=settings,
+    common = dict(config=config, seed=seed, checkpoint_dir=checkpoint_dir, resume=resume, settings=settings)
+    if num_workers > 1 and num_chains > 1:
+        fitted = train_chains_in_workers(
+            build, train, validation, num_chains=num_chains, num_workers=num_workers, device=device, **common
         )
-        models.append(model)
-        guides.append(guide)
-        chains.append(result)
+    else:
+        fitted = [
+            train_chain(build, train, validation, chain=c, device=device, trainer_class=trainer_class, **common)
+            for c in range(num_chains)
+        ]
+    models, guides, chains = (list(x) for x in zip(*fitted))
     result = FitResult(chains, time.perf_counter() - start, str(torch.device(device)))
     layout = getattr(models[0], "layout", None) if layout is None else layout
     if not isinstance(layout, LatentLayout):

@@ -14,7 +14,7 @@ import importlib
 import json
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import networkx as nx
@@ -106,6 +106,22 @@ def _import_class(path: str | None, default: type, where) -> type:
             "import or install the module that defines it first"
         ) from err
     return obj
+
+
+@dataclass(frozen=True)
+class _Builder:
+    """Builds a fresh ``(model, guide)`` pair; picklable for worker processes."""
+
+    model_cls: type
+    guide_cls: type
+    layout: LatentLayout
+    spec: ModelSpec
+    options: ModelOptions
+
+    def __call__(self):
+        model = self.model_cls(self.layout, self.spec, **self.options.model_kwargs())
+        guide = self.guide_cls(self.layout, self.spec, **self.options.guide_kwargs())
+        return model, guide
 
 
 class _WarningLog(logging.Handler):
@@ -273,9 +289,7 @@ class PersonaX:
             self._build()  # fail early on an inconsistent layout, spec or option
 
     def _build(self):
-        model = self.model_cls(self.layout, self.spec, **self.options.model_kwargs())
-        guide = self.guide_cls(self.layout, self.spec, **self.options.guide_kwargs())
-        return model, guide
+        return _Builder(self.model_cls, self.guide_cls, self.layout, self.spec, self.options)()
 
     def _settings(self) -> dict:
         """What shapes the model, for the checkpoints' fingerprint."""
@@ -356,6 +370,8 @@ class PersonaX:
         refine_graph: bool | GraphRefinement = _FIT.refine_graph,
         checkpoint_every: int = _FIT.checkpoint_every,
         num_threads: int | None = _FIT.num_threads,
+        num_workers: int = _FIT.num_workers,
+        data_shards: int | None = _FIT.data_shards,
     ) -> FitResult:
         """Train ``num_chains`` independent restarts by SVI, then align their latent labels.
 
@@ -369,8 +385,8 @@ class PersonaX:
             Every other keyword is a field of
             :class:`~pyro_personax.inference.FitOptions`, with its default and meaning
             (``num_epochs``, ``num_chains``, ``seed``, ``device``, ``refine_graph``,
-            ``num_threads``, ...); an illegal value or combination is refused, naming it.
-            The thread setting is restored afterwards.
+            ``num_threads``, ``num_workers``, ``data_shards``, ...); an illegal value or
+            combination is refused, naming it. The thread setting is restored afterwards.
 
         Returns
         -------
@@ -407,14 +423,19 @@ class PersonaX:
             refine_graph=refine_graph,
             checkpoint_every=checkpoint_every,
             num_threads=num_threads,
+            num_workers=num_workers,
+            data_shards=data_shards,
         )
         config = options.trainer_config()
         dev = resolve_device(device)
         with torch_threads(num_threads), _WarningLog() as emitted:
             train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
             self.spec = spec
+            build = self._build
+            if num_workers > 1:  # worker processes get the builder's parts, not this object (its data, earlier fits)
+                build = _Builder(self.model_cls, self.guide_cls, self.layout, spec, self.options)
             chains = fit_chains(
-                self._build,
+                build,
                 train_tensors,
                 val_tensors,
                 config=config,
@@ -424,6 +445,8 @@ class PersonaX:
                 checkpoint_dir=checkpoint_dir,
                 resume=resume,
                 settings=self._settings(),
+                num_workers=num_workers,
+                data_shards=data_shards,
             )
             self.chains, self._fit_data = chains, data
             self.align_chains(data, seed=seed)

@@ -41,16 +41,19 @@ def test_the_run_configuration_reaches_every_fit_option(tmp_path):
         "seed": 3, "device": "cpu", "progress": False, "validation_fraction": 0.2, "patience": 4, "min_delta": 0.5,
         "sparsity": 1.5, "clip_norm": 5.0, "lr_decay": 0.99, "temperature": [2.0, 0.5], "anneal_epochs": 5,
         "kl_warmup_epochs": 2, "graph_warmup_epochs": 1, "graph_particles": 4, "mechanism_fit_weight": 0.5,
-        "mechanisms_in_elbo": True, "checkpoint_every": 2, "num_threads": 2,
+        "mechanisms_in_elbo": True, "checkpoint_every": 2, "num_threads": 2, "num_workers": 2,
     }
     lines = [f"{k} = {str(v).lower() if isinstance(v, bool) else repr(v)}" for k, v in values.items()]
     lines += ["[fit.auglag]", "tolerance = 0.001", "[fit.refine_graph]", "num_restarts = 2"]
     path.write_text(path.read_text() + "[fit]\n" + "\n".join(lines).replace("'", '"') + "\n")
     fit = read_run_config(path).fit
-    assert set(values) | {"auglag", "refine_graph"} == set(NAMES)
+    assert set(values) | {"auglag", "refine_graph", "data_shards"} == set(NAMES)
     for name, value in values.items():
         assert getattr(fit, name) == (tuple(value) if isinstance(value, list) else value), name
     assert fit.auglag == AugLagConfig(tolerance=0.001) and fit.refine_graph == GraphRefinement(num_restarts=2)
+    # data-parallel shards exclude chains in worker processes: a table of their own
+    path.write_text(path.read_text().replace("num_workers = 2", "data_shards = 4"))
+    assert read_run_config(path).fit.data_shards == 4
 
 
 @pytest.mark.parametrize(
@@ -63,6 +66,10 @@ def test_the_run_configuration_reaches_every_fit_option(tmp_path):
         ({"refine_graph": "yes"}, "refine_graph: expected True, False or a GraphRefinement"),
         ({"validation_fraction": 1.5}, r"validation_fraction: expected None or a number in \[0, 1\)"),
         ({"temperature": [1.0]}, r"temperature: expected \(initial, final\)"),
+        ({"num_workers": 0}, "num_workers: expected an int >= 1; found 0"),
+        ({"data_shards": 0}, "data_shards: expected None or an int >= 1; found 0"),
+        ({"data_shards": 512}, r"data_shards: expected at most batch_size \(256\) shards per minibatch; found 512"),
+        ({"data_shards": 2, "num_workers": 2}, "num_workers: chains in worker processes .* cannot be combined"),
     ],
 )
 def test_illegal_options_are_refused_at_construction_naming_the_option(table, message):
