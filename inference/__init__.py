@@ -31,6 +31,14 @@ from pyro_personax.inference.schedule import (
     KLWarmup,
     TemperatureSchedule,
 )
+from pyro_personax.inference.sensitivity import (
+    MeasurementSensitivity,
+    PriorSensitivity,
+    leave_one_measurement_out,
+    mask_measurements,
+    prior_sweep,
+    write_sensitivity_page,
+)
 from pyro_personax.inference.trainer import (
     TrainerConfig,
     fit_chains,
@@ -51,6 +59,8 @@ __all__ = [
     "GraphParticleELBO",
     "Interventional",
     "KLWarmup",
+    "MeasurementSensitivity",
+    "PriorSensitivity",
     "NonFiniteLossError",
     "TemperatureSchedule",
     "TrainerConfig",
@@ -64,7 +74,10 @@ __all__ = [
     "identity_alignment",
     "intervene",
     "index_batch",
+    "leave_one_measurement_out",
     "load_checkpoint",
+    "mask_measurements",
+    "prior_sweep",
     "refine_graph",
     "local_params",
     "resolve_device",
@@ -73,4 +86,5 @@ __all__ = [
     "save_checkpoint",
     "structural_program",
     "train_chain",
+    "write_sensitivity_page",
 ]

@@ -23,7 +23,7 @@ import numpy as np
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import topological_order
 from pyro_personax.layout import SHARED, LatentLayout
-from pyro_personax.synthetic.truth import GroundTruth
+from pyro_personax.synthetic.truth import GroundTruth, check_measurement_edges, measurement_latents
 
 logger = logging.getLogger(__name__)
 
@@ -290,6 +290,7 @@ def observe_latents(
     measurement_dim: int | Mapping[str, int] = 8,
     hidden_dim: int = 16,
     noise_scale: float = 0.1,
+    measurement_edges=None,
     seed: int = 0,
 ) -> tuple[MultiModalData, GroundTruth]:
     """Observe latents through random per-measurement MLP maps plus Gaussian noise.
@@ -318,6 +319,12 @@ def observe_latents(
         Hidden units of the random maps.
     noise_scale
         Standard deviation of the measurement noise (>= 0).
+    measurement_edges
+        Optional :class:`~pyro_personax.synthetic.truth.MeasurementEdge` items: edges
+        that one measurement sees and no other (that measurement is generated from
+        :func:`~pyro_personax.synthetic.truth.measurement_latents`). The ground truth's
+        adjacency stays ``adjacency``; the edges are listed in its
+        ``info["measurement_edges"]``.
     seed
         Seed of the maps and the noise.
 
@@ -345,6 +352,7 @@ def observe_latents(
         raise ValueError(f"noise_scale: expected >= 0; found {noise_scale}")
     K = _per_modality(num_measurements, layout.modalities, "num_measurements")
     d = _per_modality(measurement_dim, layout.modalities, "measurement_dim")
+    planted = check_measurement_edges(measurement_edges, layout, K)
     rng = np.random.default_rng(seed)
     shared = z[:, layout.block_slice(SHARED)]  # every reader of m reads the shared block and its latents
     measurements = {}
@@ -358,15 +366,17 @@ def observe_latents(
                 f"measurement_dim[{m!r}]: the layout's measurement map covers features {covered}; found d = {d[m]}"
             )
         measurements[m] = []
-        for _ in range(K[m]):
+        for k in range(K[m]):
+            z_k = measurement_latents(z, layout.names, planted, m, k)
             x = np.empty((len(z), d[m]))
             for features, idx in groups:
                 cols = slice(None) if features is None else list(features)
                 width = d[m] if features is None else len(features)
-                x[:, cols] = _random_mlp_map(z[:, idx], width, hidden_dim, rng)
+                x[:, cols] = _random_mlp_map(z_k[:, idx], width, hidden_dim, rng)
             measurements[m].append(x + noise_scale * rng.standard_normal((len(z), d[m])))
     data = MultiModalData(measurements)
-    info = {"generator": "observe_latents", "seed": seed, "noise_scale": noise_scale, "hidden_dim": hidden_dim}
+    info = {"generator": "observe_latents", "seed": seed, "noise_scale": noise_scale, "hidden_dim": hidden_dim,
+            "measurement_edges": planted}
     return data, GroundTruth(z, np.asarray(adjacency).astype(int), layout, info)
 
 
