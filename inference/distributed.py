@@ -50,6 +50,7 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -189,9 +190,8 @@ def init_distributed(device: str | torch.device = "auto") -> ProcessGroup:
 
 
 def shutdown_distributed() -> None:
-    """Leave the process group (after a barrier), if one is initialised."""
+    """Leave the process group, if one is initialised (call it after the last collective, the fit)."""
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
         dist.destroy_process_group()
 
 
@@ -333,7 +333,9 @@ class ShardedChainTrainer(_ChainTrainer):
             self._seed(_TRAIN, self.step, j)
             batch, kw = index_batch(self.train, rows, self.device), self._kwargs(self.epoch, rows)
             sync = self.ddp is None or j == last
-            with contextlib.nullcontext() if sync else self.ddp.no_sync():
+            with contextlib.nullcontext() if sync else self.ddp.no_sync(), warnings.catch_warnings():
+                # a parameter with a size-1 dimension of any stride: harmless, said once per process
+                warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
                 loss = self._loss(batch, kw, step, self.loss_fn if self.ddp is None else self.ddp)
                 (loss * (weight * self.group.world_size / self.num_train)).backward()
             total += weight * float(loss.detach())
