@@ -338,7 +338,8 @@ def _verdicts(frame: pd.DataFrame, kept: dict[str, set], names, threshold: float
             verdict, rests = "unstable", ""
         rows.append({"p_all": P[e, 0], "p_min": P[e].min(), "p_max": P[e].max(),
                      "holds_in": f"{int(h.sum())}/{len(h)}", "verdict": verdict, "rests_on": rests})
-    return pd.DataFrame(rows, index=frame.index)
+    columns = ["p_all", "p_min", "p_max", "holds_in", "verdict", "rests_on"]
+    return pd.DataFrame(rows, index=frame.index, columns=columns)
 
 
 def leave_one_measurement_out(
@@ -731,7 +732,8 @@ def write_sensitivity_page(
         m.edges.to_csv(out / "measurements_edges.csv")
         pd.concat([m.stability.assign(group="identified"), m.undecided_stability.assign(group="undecided")]).to_csv(
             out / "measurements_stability.csv")
-        m.latent_agreement.join(m.latent_correlations, rsuffix="_latent").to_csv(out / "measurements_latents.csv")
+        pd.concat({"block": m.latent_agreement, "latent": m.latent_correlations}, axis=1).to_csv(
+            out / "measurements_latents.csv")
         m.variants.to_csv(out / "measurements_fits.csv")
         m.plot().savefig(out / "measurements.png", dpi=_DPI, bbox_inches="tight")
         stable, dependent = m.stable_edges(), m.dependent_edges()

@@ -22,7 +22,7 @@ from pyro_personax._version import __version__
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = ("demo", "simulate", "independence", "fit", "report")
+SUBCOMMANDS = ("demo", "simulate", "independence", "fit", "report", "sensitivity")
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, FileExistsError, KeyError, RuntimeError)
 
 

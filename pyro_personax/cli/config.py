@@ -50,7 +50,7 @@ import numpy as np
 from pyro_personax.inference.options import FitOptions
 from pyro_personax.models.options import ModelOptions
 
-__all__ = ["RunConfig", "DataConfig", "ModelConfig", "read_run_config", "load_data"]
+__all__ = ["RunConfig", "DataConfig", "ModelConfig", "read_run_config", "load_data", "run_config_dict"]
 
 
 def _check_keys(section: str, given: dict, allowed: set[str]) -> None:
@@ -190,6 +190,37 @@ def read_run_config(path) -> RunConfig:
         raise ValueError(f"run configuration: [fit] must be a table; found {type(fit).__name__}")
     fit_options = FitOptions.from_mapping(fit, "run configuration [fit]")
     return RunConfig(DataConfig(**data), ModelConfig(**model), fit_options, source=path)
+
+
+def _absolute(value):
+    """Paths (alone, in lists or in mappings) as absolute strings."""
+    if isinstance(value, Path):
+        return str(value.resolve())
+    if isinstance(value, list):
+        return [_absolute(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _absolute(v) for k, v in value.items()}
+    return value
+
+
+def run_config_dict(config: RunConfig) -> dict:
+    """``config`` as the JSON object :func:`read_run_config` reads back (data paths made absolute).
+
+    ``personax fit`` writes it into its run folder as ``run_config.json`` (with the fit
+    options it actually used), so that later commands can refit the run's model on the
+    run's data.
+    """
+    data = {k: _absolute(v) for k, v in asdict(config.data).items() if v not in (None, {}, ())}
+    if "tabular" in data:
+        data["tabular"] = list(data["tabular"])
+    model = {k: getattr(config.model, k) for k in LAYOUT_KEYS if getattr(config.model, k) not in (None, ())}
+    for key in ("forbidden", "required"):
+        if key in model:
+            model[key] = [list(p) for p in model[key]]
+    model.update(config.model.options.changed())
+    fit = asdict(config.fit)
+    fit["temperature"] = list(fit["temperature"])
+    return json.loads(json.dumps({"data": data, "model": model, "fit": fit}))
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:

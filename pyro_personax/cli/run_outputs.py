@@ -8,6 +8,7 @@ A run folder ``RUN_DIR`` holds::
     RUN_DIR/fit_summary.csv        per-chain, per-epoch training traces
     RUN_DIR/chain_alignment.csv    which latent of every chain matches each latent of chain 0
     RUN_DIR/report/                the edge report (Markdown, HTML, PNGs)
+    RUN_DIR/run_config.json        the run configuration as fitted (``personax fit``; data paths absolute)
 
 ``personax report RUN_DIR`` re-renders the report from ``posterior.nc``.
 """
@@ -20,7 +21,8 @@ import numpy as np
 
 __all__ = ["RUN_FILES", "check_run_dir", "write_fit_outputs", "top_edges"]
 
-RUN_FILES = ("model", "posterior.nc", "edge_probabilities.csv", "fit_summary.csv", "chain_alignment.csv", "report")
+RUN_FILES = ("model", "posterior.nc", "edge_probabilities.csv", "fit_summary.csv", "chain_alignment.csv", "report",
+             "run_config.json")
 
 
 def check_run_dir(out: Path, overwrite: bool) -> None:

@@ -10,7 +10,7 @@ from pyro_personax.synthetic.graphs import (
 )
 from pyro_personax.synthetic.idx import read_idx, write_idx
 from pyro_personax.synthetic.persona import PERSONA_EDGES, PERSONA_LATENTS, persona, persona_layout
-from pyro_personax.synthetic.truth import GroundTruth
+from pyro_personax.synthetic.truth import GroundTruth, MeasurementEdge
 from pyro_personax.synthetic.variant_mnist import (
     generating_factors,
     render_latent_sweep,
@@ -22,6 +22,7 @@ from pyro_personax.synthetic.variant_mnist import (
 
 __all__ = [
     "GroundTruth",
+    "MeasurementEdge",
     "persona",
     "persona_layout",
     "PERSONA_EDGES",

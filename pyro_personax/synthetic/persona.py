@@ -64,7 +64,7 @@ from pyro_personax.data.schema import (
     trait_column,
 )
 from pyro_personax.layout import LatentLayout
-from pyro_personax.synthetic.truth import GroundTruth
+from pyro_personax.synthetic.truth import GroundTruth, check_measurement_edges, measurement_latents
 
 __all__ = ["persona", "persona_layout", "PERSONA_EDGES", "PERSONA_LATENTS", "write_persona"]
 
@@ -130,11 +130,11 @@ def _network(in_dim: int, out_dim: int, rng: np.random.Generator, hidden: int = 
     return lambda u: np.tanh(u @ w1 + b1) @ w2
 
 
-def _face(z, num_faces, dim, rng):
+def _face(z, num_faces, dim, rng, planted=()):
     net = _network(2 + 3 + 2, dim, rng)
-    u = z[:, :5]
     out = []
     for k in range(num_faces):
+        u = measurement_latents(z, PERSONA_LATENTS, planted, "face", k)[:, :5]
         eta = rng.normal(size=(len(z), 2))
         x = net(np.concatenate([u, 0.5 * eta], axis=1)) + 0.05 * rng.normal(size=(len(z), dim))
         if k >= 1:
@@ -143,11 +143,12 @@ def _face(z, num_faces, dim, rng):
     return out
 
 
-def _text(z, llms, dim, rng):
+def _text(z, llms, dim, rng, planted=()):
     base = _network(2 + 5 + 2, dim, rng)
-    u = np.concatenate([z[:, :2], z[:, 5:]], axis=1)
     out = {}
-    for m in llms:
+    for k, m in enumerate(llms):
+        z_k = measurement_latents(z, PERSONA_LATENTS, planted, "text", k)
+        u = np.concatenate([z_k[:, :2], z_k[:, 5:]], axis=1)
         tweak = _network(2 + 5, dim, rng, hidden=16)
         eta = rng.normal(size=(len(z), 2))
         x = base(np.concatenate([u, 0.5 * eta], axis=1)) + 0.2 * tweak(u)
@@ -239,6 +240,7 @@ def persona(
     face_dim: int | None = None,
     text_dim: int | None = None,
     llms=DEFAULT_LLMS,
+    measurement_edges=None,
 ) -> tuple[PersonaDataset, GroundTruth]:
     """Synthetic persona data with a known latent DAG (see the module docstring).
 
@@ -258,6 +260,15 @@ def persona(
         Explicit embedding dimensions (override ``full_dims``).
     llms
         LLM keys of the score columns and text measurements.
+    measurement_edges
+        Optional :class:`~pyro_personax.synthetic.truth.MeasurementEdge` items: an edge
+        that one face image (``modality="face"``, ``measurement`` = image index) or one
+        LLM's text embedding (``modality="text"``, ``measurement`` = index in ``llms``)
+        sees and no other, e.g. ``MeasurementEdge("skin_tone", "openness", "text", 0)``:
+        the first LLM's text reads openness partly from the skin tone. That embedding is
+        generated from :func:`~pyro_personax.synthetic.truth.measurement_latents`; the
+        LLM's trait scores, the biography and the true adjacency do not see the edge
+        (it is listed in ``truth.info["measurement_edges"]``).
 
     Returns
     -------
@@ -278,15 +289,18 @@ def persona(
         raise ValueError(f"num_faces: expected an int >= 1; found {num_faces!r}")
     face_dim = face_dim or (1024 if full_dims else 32)
     text_dim = text_dim or (3584 if full_dims else 32)
+    planted = check_measurement_edges(
+        measurement_edges, persona_layout(), {"face": int(num_faces), "text": len(tuple(llms))}
+    )
     rng = np.random.default_rng(seed)
     z, adjacency = _latents(num_entities, rng)
-    face = _face(z, num_faces, face_dim, rng)
-    text = _text(z, tuple(llms), text_dim, rng)
+    face = _face(z, num_faces, face_dim, rng, planted)
+    text = _text(z, tuple(llms), text_dim, rng, planted)
     bio = _celeb_bio(z, rng) if kind == "celeb" else _athle_bio(z, rng)
     ids = pd.Series([f"{kind}_{i:05d}" for i in range(num_entities)], name="ID")
     raw = pd.concat([ids, bio, _scores(z, tuple(llms), rng)], axis=1)
     data = PersonaDataset.from_frame(raw, kind, face=face, text=text, llms=llms, source="synthetic")
     info = {"kind": kind, "seed": seed, "edges": PERSONA_EDGES, "weights": _WEIGHTS,
             "noise": "Laplace / uniform alternating in topological order",
-            "face_dim": face_dim, "text_dim": text_dim, "num_faces": num_faces}
+            "face_dim": face_dim, "text_dim": text_dim, "num_faces": num_faces, "measurement_edges": planted}
     return data, GroundTruth(z, adjacency, persona_layout(), info)

@@ -1,0 +1,178 @@
+"""Sensitivity analyses: leave-one-measurement-out and the prior sweep (inference.sensitivity)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pyro_personax import PersonaX
+from pyro_personax.cli import main
+from pyro_personax.data import MultiModalData
+from pyro_personax.inference import GraphRefinement, leave_one_measurement_out, mask_measurements, prior_sweep
+from pyro_personax.inference.sensitivity import write_sensitivity_page
+from pyro_personax.layout import LatentLayout
+from pyro_personax.synthetic import MeasurementEdge, observe_latents, persona, simulate_sem
+
+TINY = {"num_epochs": 1, "num_chains": 1, "device": "cpu", "refine_graph": False, "progress": False}
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    rng = np.random.default_rng(0)
+    data = MultiModalData({"face": rng.normal(size=(40, 1, 3)), "text": rng.normal(size=(40, 3, 3))})
+    return data, PersonaX(data, latent_dims={"face": 1, "text": 1}, mechanism="linear")
+
+
+# ---------------------------------------------------------------------------- bad input
+def test_mask_measurements_masks_only_the_named_ones_and_refuses_bad_indices(tiny):
+    data, _ = tiny
+    masked = mask_measurements(data, "text", [0, 2])
+    assert masked.masks["text"].any(axis=0).tolist() == [False, True, False]
+    assert data.masks["text"].all()  # the input is not changed
+    np.testing.assert_array_equal(masked.values["text"], data.values["text"])
+    with pytest.raises(ValueError, match=r"drop: modality 'text' has measurements 0..2; found \[3\]"):
+        mask_measurements(data, "text", [3])
+
+
+def test_leave_one_out_refuses_bad_input_naming_the_argument(tiny):
+    data, px = tiny
+    with pytest.raises(ValueError, match=r"modality: expected one of the data's modalities \['face', 'text'\]; "
+                                         r"found 'voice'"):
+        leave_one_measurement_out(px, data, "voice", fit_options=TINY)
+    with pytest.raises(ValueError, match="at least 2 measurements; 'face' has 1"):
+        leave_one_measurement_out(px, data, "face", fit_options=TINY)
+    with pytest.raises(ValueError, match=r"threshold: expected a number in \(0, 1\); found 1.5"):
+        leave_one_measurement_out(px, data, "text", threshold=1.5, fit_options=TINY)
+    with pytest.raises(TypeError, match="px: expected a PersonaX"):
+        leave_one_measurement_out("model", data, "text", fit_options=TINY)
+    with pytest.raises(ValueError, match="fit_options: unknown keys"):
+        leave_one_measurement_out(px, data, "text", fit_options={"epochs": 1})
+
+
+def test_prior_sweep_refuses_bad_grids_naming_the_argument(tiny):
+    data, px = tiny
+    with pytest.raises(ValueError, match=r"edge_prior: expected numbers in \(0, 1\); found 0"):
+        prior_sweep(px, data, edge_prior=[0, 0.5], fit_options=TINY)
+    with pytest.raises(ValueError, match="sparsity: expected finite numbers >= 0 or 'bic'; found -1"):
+        prior_sweep(px, data, sparsity=[-1], fit_options=TINY)
+    with pytest.raises(ValueError, match="sparsity: expected at least one value; found none"):
+        prior_sweep(px, data, sparsity=[], fit_options=TINY)
+    with pytest.raises(ValueError, match="grid: expected 'separate' or 'product'; found 'all'"):
+        prior_sweep(px, data, grid="all", fit_options=TINY)
+
+
+def test_measurement_edge_is_validated_naming_the_argument():
+    layout = LatentLayout(0, {"face": 1, "text": 2})
+    z = np.random.default_rng(0).normal(size=(30, 3))
+    A = np.zeros((3, 3), dtype=int)
+    K = {"num_measurements": {"face": 1, "text": 2}}
+    with pytest.raises(ValueError, match=r"modality 'text' has measurements 0..1; found 2"):
+        observe_latents(z, A, layout, measurement_edges=[MeasurementEdge("face_1", "text_1", "text", 2)], **K)
+    with pytest.raises(ValueError, match="parent 'text_2' is read by modality 'text' itself"):
+        observe_latents(z, A, layout, measurement_edges=[MeasurementEdge("text_2", "text_1", "text", 0)], **K)
+    with pytest.raises(ValueError, match="child 'face_1' is not read by modality 'text'"):
+        observe_latents(z, A, layout, measurement_edges=[MeasurementEdge("face_1", "face_1", "text", 0)], **K)
+    with pytest.raises(ValueError, match="unknown parent latent 'age'"):
+        observe_latents(z, A, layout, measurement_edges=[MeasurementEdge("age", "text_1", "text", 0)], **K)
+    with pytest.raises(ValueError, match="MeasurementEdge weight: expected a finite number > 0; found 0"):
+        MeasurementEdge("face_1", "text_1", "text", 0, weight=0)
+
+
+def test_a_planted_measurement_edge_changes_that_measurement_only():
+    plain, _ = persona(80, seed=2)
+    planted, truth = persona(80, seed=2, measurement_edges=[MeasurementEdge("skin_tone", "openness", "text", 1)])
+    llms = list(plain.text)
+    changed = [not np.allclose(plain.text[m], planted.text[m], equal_nan=True) for m in llms]
+    assert changed == [False, True, False]
+    assert all(np.allclose(a, b, equal_nan=True) for a, b in zip(plain.face, planted.face))
+    assert truth.info["measurement_edges"][0].child == "openness" and truth.adjacency.sum() == 12
+
+
+def test_tiny_runs_give_one_column_per_variant_and_a_page(tiny, tmp_path):
+    data, px = tiny
+    loo = leave_one_measurement_out(px, data, "text", fit_options=TINY, seed=3)
+    names = data.measurement_names["text"]
+    assert list(loo.variants.index) == ["all", *(f"without {n}" for n in names), *(f"only {n}" for n in names)]
+    assert list(loo.edges.columns) == ["edge_class", *loo.variants.index]
+    assert set(loo.edges["edge_class"]) == {"cross-modal"} and len(loo.edges) == 2
+    assert list(loo.latent_agreement.columns) == ["face", "text"]
+    assert loo.latent_agreement.loc["all"].tolist() == [1.0, 1.0]
+    assert set(loo.stability["verdict"]) <= {"stable", "unstable", "absent"} | {f"rests on {n}" for n in names}
+    sweep = prior_sweep(px, data, edge_prior=[0.05], sparsity=[0.0, 10.0], fit_options=TINY)
+    assert sweep.settings["penalty"].tolist() == pytest.approx([0.5 * np.log(40) * 1.0, 0.0, 10.0], rel=0.2)
+    page = write_sensitivity_page(tmp_path / "page", loo, sweep)
+    assert "Leave one measurement" in page.read_text() and (tmp_path / "page" / "prior.png").stat().st_size > 0
+    with pytest.raises(FileExistsError, match="not empty; pass overwrite=True"):
+        write_sensitivity_page(tmp_path / "page", loo)
+    write_sensitivity_page(tmp_path / "page", loo, overwrite=True)
+    with pytest.raises(ValueError, match="at least one result"):
+        write_sensitivity_page(tmp_path / "other")
+
+
+def test_cli_sensitivity_on_a_run_folder(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "face.npy", rng.normal(size=(40, 1, 3)))
+    np.save(tmp_path / "text.npy", rng.normal(size=(40, 2, 3)))
+    config = {"data": {"measurements": {"face": "face.npy", "text": "text.npy"}},
+              "model": {"latent_dims": {"face": 1, "text": 1}, "mechanism": "linear"},
+              "fit": {"num_epochs": 1, "num_chains": 1, "device": "cpu", "refine_graph": False, "progress": False}}
+    (tmp_path / "run.json").write_text(json.dumps(config))
+    run = tmp_path / "run"
+    assert main(["fit", str(tmp_path / "run.json"), "--out", str(run), "--num-samples", "5", "--no-progress"]) == 0
+    assert json.loads((run / "run_config.json").read_text())["fit"]["num_epochs"] == 1
+    capsys.readouterr()
+    args = ["sensitivity", str(run), "--edge-prior", "0.1", "--sparsity", "1", "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "leave one 'text' measurement out" in out and (run / "sensitivity" / "sensitivity.html").is_file()
+    assert main(args) == 2  # the folder is not empty now
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--analysis", "prior", "--overwrite"]) == 0
+    assert main(["sensitivity", str(run), "--modality", "face", "--out", str(tmp_path / "o")]) == 2
+    assert "'face' has 1" in capsys.readouterr().err
+    assert main(["sensitivity", str(tmp_path)]) == 2
+    assert "RUN_DIR: expected" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------- what the analyses find
+# Two face latents, two trait latents, each trait with a cross-modal child in every
+# measurement (t1 -> f1, t2 -> f2), and one edge f1 -> t2 planted only in the third
+# LLM's text measurement.
+LAYOUT = LatentLayout(0, {"face": 2, "text": 2}, names=("f1", "f2", "t1", "t2"))
+SMALL = {"num_epochs": 30, "num_chains": 1, "device": "cpu", "batch_size": 128, "progress": False,
+         "refine_graph": GraphRefinement(mechanism_steps=100, graph_steps=200, num_restarts=2, num_particles=8)}
+
+
+def _planted(n=400, seed=0):
+    A = np.zeros((4, 4), dtype=int)
+    A[2, 0] = A[3, 1] = 1
+    z = simulate_sem(A, n, mechanism="mlp", noise="laplace", weight_range=(0.7, 0.9), seed=seed)
+    edge = MeasurementEdge("f1", "t2", "text", 2, weight=1.0)
+    data, truth = observe_latents(z, A, LAYOUT, num_measurements={"face": 2, "text": 3}, measurement_dim=8,
+                                  measurement_edges=[edge], seed=seed)
+    return MultiModalData({m: data.values[m] for m in data.modalities},
+                          measurement_names={"text": ["llm_a", "llm_b", "llm_c"]}), truth
+
+
+@pytest.mark.slow
+def test_leave_one_out_flags_the_edge_one_llm_alone_carries():
+    data, _ = _planted()
+    result = leave_one_measurement_out(PersonaX(LAYOUT, mechanism="mlp"), data, "text", single=False,
+                                       fit_options=SMALL, seed=0)
+    table = result.stability
+    assert result.dependent_edges().get(("f1", "t2")) == "llm_c", table
+    assert {("t1", "f1"), ("t2", "f2")} <= set(result.stable_edges()), table
+
+
+@pytest.mark.slow
+def test_prior_sweep_identified_edges_hold_and_undecided_ones_follow_the_prior():
+    data, _ = _planted()
+    layout = LatentLayout(0, {"face": 2, "text": 2}, names=LAYOUT.names)
+    sweep = prior_sweep(PersonaX(layout, mechanism="mlp"), data, edge_prior=[0.5], sparsity=[0.0, 1.0, 30.0],
+                        fit_options=SMALL, seed=0)
+    P = sweep.identified.drop(columns="edge_class")
+    for edge in (("t1", "f1"), ("t2", "f2")):
+        assert (P.loc[edge] >= 0.5).all(), P
+    undecided = sweep.undecided.drop(columns="edge_class").sum()
+    # the weakest prior (p0 = 0.5, lambda = 0) keeps more undecided edges than the strongest (lambda = 30)
+    assert undecided["p0=0.5, lambda=0"] > undecided["p0=0.2, lambda=30"] + 0.5, sweep.undecided
