@@ -13,6 +13,7 @@ from pyro_personax.inference.alignment import (
 from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pyro_personax.inference.devices import DEFAULT_NUM_THREADS, local_params, resolve_device, torch_threads
+from pyro_personax.inference.distributed import init_distributed, is_main_process, shutdown_distributed
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.interventions import Interventional, intervene, structural_program
 from pyro_personax.inference.nonfinite import NonFiniteLossError
@@ -84,6 +85,9 @@ __all__ = [
     "torch_threads",
     "DEFAULT_NUM_THREADS",
     "save_checkpoint",
+    "init_distributed",
+    "is_main_process",
+    "shutdown_distributed",
     "structural_program",
     "train_chain",
     "write_sensitivity_page",

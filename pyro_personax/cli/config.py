@@ -29,6 +29,8 @@ Example (``run.toml``; relative paths are relative to the file)::
     # learning_rate = 0.01
     # graph_learning_rate = 0.05  # logits of q(G) (the default)
     # num_threads = 1             # torch threads (the default)
+    # num_workers = 1             # processes training the chains side by side (the default: 1)
+    # data_shards = 4             # data-parallel under torchrun: shards per minibatch (default: one per process)
     # [fit.refine_graph]          # the graph stage after SVI: true, false, or its settings
     # num_restarts = 3
     # [fit.auglag]                # augmented Lagrangian (pairwise graph posterior)
