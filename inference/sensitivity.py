@@ -289,7 +289,7 @@ class MeasurementSensitivity:
         variants = list(self.variants.index)
         n_id, n_un = len(self.edges), len(self.undecided)
         height = 1.5 + 0.28 * (n_id + n_un) + 2.5
-        fig = Figure(figsize=(2.5 + 0.75 * len(variants), height))
+        fig = Figure(figsize=(2.5 + 0.75 * len(variants), height), layout="constrained")
         grid = fig.add_gridspec(3, 1, height_ratios=[max(n_id, 1), max(n_un, 1), 6])
         for row, (frame, title) in enumerate(
             ((self.edges, "identified (cross-modal) edges"), (self.undecided, "undecided edges (follow the prior)"))
@@ -308,7 +308,6 @@ class MeasurementSensitivity:
         ax.set_title("agreement of each variant's latents with the reference fit, per block")
         ax.legend(fontsize=8, ncols=min(agreement.shape[1], 4), loc="lower left")
         fig.suptitle(f"Leave one measurement of {self.modality!r} out (edge holds at P >= {self.threshold:g})")
-        fig.tight_layout()
         return fig
 
     def stability_frame(self, which: int) -> pd.Series:
@@ -507,7 +506,7 @@ class PriorSensitivity:
         """
         labels = list(self.settings.index)
         n_id, n_un = len(self.identified), len(self.undecided)
-        fig = Figure(figsize=(3.0 + 0.8 * len(labels), 4.0 + 0.28 * (n_id + n_un)))
+        fig = Figure(figsize=(3.0 + 0.8 * len(labels), 4.0 + 0.28 * (n_id + n_un)), layout="constrained")
         grid = fig.add_gridspec(3, 1, height_ratios=[max(n_id, 1), max(n_un, 1), 6])
         panels = ((self.identified, "identified (cross-modal) edges"),
                   (self.undecided, "undecided edges (follow the prior)"))
@@ -522,7 +521,6 @@ class PriorSensitivity:
         ax.set_title("ELBO per setting (held-out: the validation split)")
         ax.legend(fontsize=8)
         fig.suptitle("Prior sensitivity: edge prior and sparsity weight")
-        fig.tight_layout()
         return fig
 
 
