@@ -49,7 +49,7 @@ def _matched_edges(px, data, z):
 def test_recovers_v_structure():
     data, z = _simulate(2000, seed=0)
     px = PersonaX(data, latent_dims={name: 1 for name in NAMES}, mechanism="mlp")
-    px.fit(data, num_chains=1, num_epochs=200, batch_size=256, progress=False, device="cpu", seed=0)
+    px.fit(data, num_chains=1, num_epochs=100, batch_size=512, progress=False, device="cpu", seed=0)
     corr, P = _matched_edges(px, data, z)
     assert corr.min() > 0.9  # the latents themselves are identified
     true = np.zeros((3, 3), dtype=bool)
