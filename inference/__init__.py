@@ -10,6 +10,7 @@ from pyro_personax.inference.alignment import (
     exchangeable_groups,
     identity_alignment,
 )
+from pyro_personax.inference.batches import RowSubset, index_batch, num_rows
 from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
 from pyro_personax.inference.devices import DEFAULT_NUM_THREADS, local_params, resolve_device, torch_threads
@@ -43,7 +44,6 @@ from pyro_personax.inference.sensitivity import (
 from pyro_personax.inference.trainer import (
     TrainerConfig,
     fit_chains,
-    index_batch,
     train_chain,
 )
 
@@ -62,6 +62,7 @@ __all__ = [
     "KLWarmup",
     "MeasurementSensitivity",
     "PriorSensitivity",
+    "RowSubset",
     "NonFiniteLossError",
     "TemperatureSchedule",
     "TrainerConfig",
@@ -78,6 +79,7 @@ __all__ = [
     "leave_one_measurement_out",
     "load_checkpoint",
     "mask_measurements",
+    "num_rows",
     "prior_sweep",
     "refine_graph",
     "local_params",

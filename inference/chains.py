@@ -191,7 +191,7 @@ class FittedChains:
 
     # ------------------------------------------------------------------ latents
     def _batches(self, data: MultiModalData, batch_size: int):
-        tensors = data.to_tensors()
+        tensors = data.to_tensors(fill=False)  # index_batch fills each batch
         for idx in torch.arange(data.num_entities).split(batch_size):
             yield index_batch(tensors, idx, self.device)
 

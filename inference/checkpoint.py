@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from pyro_personax.inference.batches import RowSubset, index_batch, num_rows
+
 __all__ = [
     "checkpoint_path",
     "save_checkpoint",
@@ -102,6 +104,9 @@ def load_checkpoint(path: str | os.PathLike, map_location=None) -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
+_DIGEST_ROWS = 65536  # rows per chunk of the data digest
+
+
 def _digest_tensors(tensors) -> str:
     """SHA-256 of the shapes, dtypes and bytes of a sequence of tensors (``None`` entries kept apart)."""
     h = hashlib.sha256()
@@ -116,13 +121,32 @@ def _digest_tensors(tensors) -> str:
 
 
 def _batch_digest(batch) -> str:
+    """SHA-256 of what the model reads of ``batch`` (masked entries as 0), hashed in row chunks.
+
+    The same bytes in the same order as :func:`_digest_tensors` over every modality's
+    filled ``(values, mask, cell_mask)``, without a whole copy of the data at any time.
+    """
     if batch is None:
         return "none"
-    return _digest_tensors([x for name in sorted(batch) for x in (*batch[name],)] + [None])
+    n, h = num_rows(batch), hashlib.sha256()
+    for name in sorted(batch):
+        one = {name: batch[name]}
+        if isinstance(batch, RowSubset):
+            one = RowSubset(one, batch.rows)
+        for field, whole in enumerate(batch[name]):
+            if whole is None:
+                h.update(b"none;")
+                continue
+            h.update(f"{(n, *whole.shape[1:])}:{whole.dtype};".encode())
+            for idx in torch.arange(n).split(_DIGEST_ROWS):
+                part = index_batch(one, idx)[name][field].detach().cpu().contiguous()
+                h.update(part.view(torch.uint8).numpy().tobytes() if part.numel() else b"")
+    h.update(b"none;")
+    return h.hexdigest()
 
 
 def _rows(batch) -> int:
-    return 0 if batch is None else int(next(iter(batch.values()))[0].shape[0])
+    return 0 if batch is None else num_rows(batch)
 
 
 def _module_digest(module: torch.nn.Module) -> str:

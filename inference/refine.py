@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pyro_personax.inference.batches import index_batch
+from pyro_personax.inference.batches import index_batch, num_rows
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
     fit_graph_given_latents,
@@ -87,9 +87,8 @@ def applies(model, guide) -> bool:
 
 @torch.no_grad()
 def posterior_means(guide, train, batch_size: int, device: torch.device) -> torch.Tensor:
-    """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (modality -> ``ModalityTensors``)."""
-    n = next(iter(train.values())).values.shape[0]
-    rows = torch.arange(n)
+    """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (a ``Batch``)."""
+    rows = torch.arange(num_rows(train))
     return torch.cat([guide.latent_posterior(index_batch(train, idx, device))[0] for idx in rows.split(batch_size)])
 
 

@@ -35,7 +35,7 @@ import torch
 from pyro.infer import TraceMeanField_ELBO
 from pyro.optim.clipped_adam import ClippedAdam
 
-from pyro_personax.inference.batches import Batch, index_batch
+from pyro_personax.inference.batches import Batch, index_batch, num_rows
 from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import (
     check_fingerprint,
@@ -185,13 +185,6 @@ class TrainerConfig:
             raise ValueError(f"mechanism_fit_weight: expected a finite value >= 0; found {w!r}")
 
 
-def _num_rows(tensors: Batch) -> int:
-    rows = {int(t.values.shape[0]) for t in tensors.values()}
-    if len(rows) != 1:
-        raise ValueError(f"tensors: every modality must have the same number of rows; found {sorted(rows)}")
-    return rows.pop()
-
-
 class _ChainTrainer:
     """Trains one chain; holds its modules, optimizer, schedules and traces.
 
@@ -215,8 +208,8 @@ class _ChainTrainer:
     ):
         self.config, self.device, self.chain, self.seed = config, device, chain, seed + chain
         self.train, self.validation = train, validation
-        self.num_train = _num_rows(train)
-        self.num_val = 0 if validation is None else _num_rows(validation)
+        self.num_train = num_rows(train)
+        self.num_val = 0 if validation is None else num_rows(validation)
         pyro.set_rng_seed(self.seed)
         self.model, self.guide = build()
         self.fingerprint = (

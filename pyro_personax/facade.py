@@ -38,6 +38,7 @@ from pyro_personax.inference import (
     FitResult,
     FittedChains,
     GraphRefinement,
+    RowSubset,
     fit_chains,
     resolve_device,
     torch_threads,
@@ -80,11 +81,12 @@ def _layout_from_data(
 
 
 def _split_tensors(data: MultiModalData, validation_fraction, seed: int):
-    """Train / validation tensors (CPU); the row subsets are dropped once converted."""
+    """Train / validation tensors (CPU): row subsets of the data's tensors, with no copy of the data."""
+    tensors = data.to_tensors(fill=False)  # index_batch fills each minibatch
     if not validation_fraction:
-        return data.to_tensors(), None
-    train, validation = data.split(validation_fraction, seed=seed)
-    return train.to_tensors(), validation.to_tensors()
+        return tensors, None
+    train, validation = data.split_rows(validation_fraction, seed=seed)
+    return RowSubset(tensors, train), RowSubset(tensors, validation)
 
 
 def _class_path(cls: type) -> str:

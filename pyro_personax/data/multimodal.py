@@ -27,6 +27,7 @@ __all__ = ["MultiModalData", "TabularColumn", "ModalityTensors", "MEASUREMENT_LI
 
 MEASUREMENT_LIKELIHOODS = ("normal", "bernoulli")
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_CHECK_ROWS = 65536  # rows per chunk of the value checks
 TABULAR = "tabular"
 
 
@@ -55,12 +56,13 @@ class TabularColumn:
 
 
 class ModalityTensors(NamedTuple):
-    """Tensors of one modality for the model (filled copies; masks say what is real).
+    """Tensors of one modality for the model (masks say what is real).
 
     Attributes
     ----------
     values
-        ``(N, K, d)`` float; masked entries are replaced by 0 in this copy only.
+        ``(N, K, d)`` float; masked entries are 0 in what the model reads (see
+        :meth:`MultiModalData.to_tensors`).
     mask
         ``(N, K)`` bool, ``True`` = measurement observed.
     cell_mask
@@ -261,18 +263,26 @@ class MultiModalData:
 
     @staticmethod
     def _check_values(mod: str, values: np.ndarray, mask: np.ndarray, lik: str) -> None:
-        observed = values[mask]
-        bad = ~np.isfinite(observed)
-        if bad.any():
-            n_bad = int(bad.any(axis=-1).sum())
-            ks = sorted({int(k) for k in np.nonzero(mask)[1][bad.any(axis=-1)]})
+        # in row chunks: a check must not hold a second copy of the data
+        n_bad, ks, largest, binary = 0, set(), 0.0, True
+        for start in range(0, len(values), _CHECK_ROWS):
+            chunk, chunk_mask = values[start : start + _CHECK_ROWS], mask[start : start + _CHECK_ROWS]
+            observed = chunk[chunk_mask]
+            bad = ~np.isfinite(observed).all(axis=-1)
+            if bad.any():
+                n_bad += int(bad.sum())
+                ks.update(int(k) for k in np.nonzero(chunk_mask)[1][bad])
+                continue
+            if observed.size:
+                largest = max(largest, float(np.abs(observed).max()))
+                binary = binary and bool(np.isin(observed, (0.0, 1.0)).all())
+        if n_bad:
             raise ValueError(
-                f"modality {mod!r}, measurements {ks}: {n_bad} observed rows contain NaN or inf; "
+                f"modality {mod!r}, measurements {sorted(ks)}: {n_bad} observed rows contain NaN or inf; "
                 f"mark missing measurements with masks[{mod!r}] (False = missing) instead"
             )
-        if lik == "bernoulli" and not np.isin(observed, (0.0, 1.0)).all():
+        if lik == "bernoulli" and not binary:
             raise ValueError(f"modality {mod!r}: a bernoulli likelihood needs 0/1 values")
-        largest = float(np.abs(observed).max()) if observed.size else 0.0
         if largest > _FLOAT32_MAX:
             raise ValueError(
                 f"modality {mod!r}: values up to {largest:.3g} in magnitude exceed float32 (the model's dtype, "
@@ -344,6 +354,18 @@ class MultiModalData:
         -------
         (train, validation)
         """
+        train, validation = self.split_rows(validation_fraction, seed=seed)
+        return self.subset(train), self.subset(validation)
+
+    def split_rows(self, validation_fraction: float = 0.1, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """The rows of :meth:`split`'s two parts, without copying any data.
+
+        Returns
+        -------
+        (train, validation)
+            Sorted integer arrays of row indices, ``(N - n_val,)`` and ``(n_val,)`` with
+            ``n_val = max(1, round(validation_fraction * N))``.
+        """
         if (isinstance(validation_fraction, bool) or not isinstance(validation_fraction, numbers.Real)
                 or not 0.0 < validation_fraction < 1.0):
             raise ValueError(f"validation_fraction must be a number in (0, 1); found {validation_fraction!r}")
@@ -352,7 +374,7 @@ class MultiModalData:
         if n_val >= self.num_entities:
             raise ValueError(f"split: {self.num_entities} entities are too few for a validation part")
         perm = np.random.default_rng(seed).permutation(self.num_entities)
-        return self.subset(np.sort(perm[n_val:])), self.subset(np.sort(perm[:n_val]))
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
     # ------------------------------------------------------------------ to the model
     def observed_mask(self, modality: str) -> np.ndarray:
@@ -367,17 +389,22 @@ class MultiModalData:
         cell = self.cell_masks.get(modality)
         return full if cell is None else full & cell[:, None, :]
 
-    def to_tensors(self, device=None, dtype=None) -> dict[str, ModalityTensors]:
-        """Torch tensors for the model, with masked entries filled by 0 in a copy.
+    def to_tensors(self, device=None, dtype=None, *, fill: bool = True) -> dict[str, ModalityTensors]:
+        """Torch tensors for the model.
 
-        A fully observed modality whose values already have ``dtype`` is not copied on
-        the CPU: its tensor shares memory with the container (the model only reads it;
-        write to it and the container's data change too).
+        Values are not copied on the CPU when they already have ``dtype`` and need no
+        filling: the tensor then shares memory with the container (the model only reads
+        it; write to it and the container's data change too).
 
         Parameters
         ----------
         device, dtype
             Target device and floating dtype (default ``torch.get_default_dtype()``).
+        fill
+            Replace masked entries by 0, in a copy of a modality that has any (the model
+            must never read a masked value). ``False`` leaves them as they are, without a
+            copy: for tensors read only through
+            :func:`~pyro_personax.inference.index_batch`, which fills each minibatch.
 
         Returns
         -------
@@ -393,9 +420,7 @@ class MultiModalData:
             mask = self.masks[m]
             cell = self.cell_masks.get(m)
             fully_observed = bool(mask.all()) and (cell is None or bool(cell.all()))
-            # nothing to fill: no copy (the tensor shares the container's memory when the
-            # dtype already matches and the device is the CPU)
-            filled = v if fully_observed else np.where(self.observed_mask(m), v, 0.0)
+            filled = v if fully_observed or not fill else np.where(self.observed_mask(m), v, 0.0)
             out[m] = ModalityTensors(
                 torch.as_tensor(filled, dtype=dtype, device=device),
                 torch.as_tensor(mask, device=device),
