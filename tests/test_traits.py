@@ -115,6 +115,56 @@ def test_krippendorff_alpha_two_coders_by_hand():
         krippendorff_alpha(r, "ratio")
 
 
+def _reference_alpha(ratings, metric):
+    """The coincidence-matrix computation (Krippendorff 2011) written out, as a reference."""
+    units = [row[~np.isnan(row)] for row in ratings if np.sum(~np.isnan(row)) >= 2]
+    if not units:
+        return float("nan")
+    values = np.unique(np.concatenate(units))
+    index = {v: i for i, v in enumerate(values)}
+    coincidence = np.zeros((len(values), len(values)))
+    for row in units:
+        idx = np.array([index[v] for v in row])
+        pair = np.zeros_like(coincidence)
+        np.add.at(pair, (idx[:, None], idx[None, :]), 1.0)
+        pair[np.diag_indices_from(pair)] -= np.bincount(idx, minlength=len(values))
+        coincidence += pair / (len(row) - 1)
+    counts = coincidence.sum(axis=1)
+    n = counts.sum()
+    if metric == "nominal":
+        delta = 1.0 - np.eye(len(values))
+    elif metric == "interval":
+        delta = (values[:, None] - values[None, :]) ** 2
+    else:
+        cum = np.concatenate([[0.0], np.cumsum(counts)])
+        g = np.arange(len(values))
+        lo, hi = np.minimum(g[:, None], g[None, :]), np.maximum(g[:, None], g[None, :])
+        delta = (cum[hi + 1] - cum[lo] - (counts[:, None] + counts[None, :]) / 2.0) ** 2
+    expected = (counts[:, None] * counts[None, :] * delta).sum() / (n * (n - 1))
+    if expected == 0:
+        return float("nan")
+    return float(1.0 - (coincidence * delta).sum() / n / expected)
+
+
+@pytest.mark.parametrize("metric", ["nominal", "ordinal", "interval"])
+def test_krippendorff_alpha_is_the_library_and_equals_the_coincidence_computation(metric):
+    krippendorff = pytest.importorskip("krippendorff")
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        n, coders = rng.integers(2, 40), rng.integers(2, 5)
+        r = rng.integers(1, 6, size=(n, coders)).astype(float)
+        r[rng.random(r.shape) < 0.3] = np.nan
+        ours, ref = krippendorff_alpha(r, metric), _reference_alpha(r, metric)
+        assert (np.isnan(ours) and np.isnan(ref)) or ours == pytest.approx(ref, abs=1e-12)
+        pairable = r[(~np.isnan(r)).sum(axis=1) >= 2]
+        if np.isfinite(ours):
+            lib = krippendorff.alpha(reliability_data=pairable.T, level_of_measurement=metric)
+            assert ours == lib
+    # undefined cases are NaN, where the library raises
+    assert np.isnan(krippendorff_alpha(np.array([[2.0, 2.0], [2.0, 2.0], [1.0, np.nan]]), metric))
+    assert np.isnan(krippendorff_alpha(np.full((3, 2), np.nan), metric))
+
+
 def test_cohen_kappa_by_hand():
     # 2x2 table [[2, 1], [0, 1]] / 4: p_o = 3/4, p_e = (3/4)(2/4) + (1/4)(2/4) = 1/2 -> 0.5.
     a = np.array([1, 1, 1, 2.0])

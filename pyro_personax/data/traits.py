@@ -105,26 +105,11 @@ def aggregate_traits(
     return pd.DataFrame(out, index=df.index)
 
 
-def _pairable_units(ratings: np.ndarray):
-    """Rows with at least two non-missing values, as a list of 1-D value arrays."""
-    return [row[~np.isnan(row)] for row in ratings if np.sum(~np.isnan(row)) >= 2]
-
-
-def _delta(values: np.ndarray, counts: np.ndarray, metric: str) -> np.ndarray:
-    """Squared-distance matrix ``(V, V)`` between the sorted distinct values."""
-    if metric == "nominal":
-        return 1.0 - np.eye(len(values))
-    if metric == "interval":
-        return (values[:, None] - values[None, :]) ** 2
-    cum = np.concatenate([[0.0], np.cumsum(counts)])
-    g = np.arange(len(values))
-    lo, hi = np.minimum(g[:, None], g[None, :]), np.maximum(g[:, None], g[None, :])
-    between = cum[hi + 1] - cum[lo]
-    return (between - (counts[:, None] + counts[None, :]) / 2.0) ** 2
-
-
 def krippendorff_alpha(ratings: np.ndarray, metric: str = "ordinal") -> float:
     """Krippendorff's alpha of a ``(units, coders)`` rating matrix.
+
+    :func:`krippendorff.alpha` (the ``krippendorff`` package) on the pairable units, with
+    the undefined cases returned as ``NaN`` instead of raised.
 
     Parameters
     ----------
@@ -137,34 +122,27 @@ def krippendorff_alpha(ratings: np.ndarray, metric: str = "ordinal") -> float:
     Returns
     -------
     float
-        ``1 - D_o / D_e``; ``NaN`` when fewer than two pairable values exist or all
-        pairable values are equal (no expected disagreement).
+        ``1 - D_o / D_e``; ``NaN`` when no unit is pairable or all pairable values are
+        equal (no expected disagreement).
+
+    Examples
+    --------
+    >>> r = np.array([[1, 1], [2, 2], [1, 2]], dtype=float)
+    >>> round(krippendorff_alpha(r, "nominal"), 4)  # 4 / 9
+    0.4444
     """
+    import krippendorff
+
     if metric not in _METRICS:
         raise ValueError(f"metric: expected one of {_METRICS}; found {metric!r}")
     ratings = np.asarray(ratings, dtype=float)
     if ratings.ndim != 2:
         raise ValueError(f"ratings: expected a (units, coders) matrix; found shape {ratings.shape}")
-    units = _pairable_units(ratings)
-    if not units:
+    pairable = ratings[(~np.isnan(ratings)).sum(axis=1) >= 2]
+    values = pairable[~np.isnan(pairable)]
+    if values.size == 0 or np.unique(values).size < 2:  # the library raises on these
         return float("nan")
-    values = np.unique(np.concatenate(units))
-    index = {v: i for i, v in enumerate(values)}
-    coincidence = np.zeros((len(values), len(values)))
-    for row in units:
-        idx = np.array([index[v] for v in row])
-        pair = np.zeros_like(coincidence)
-        np.add.at(pair, (idx[:, None], idx[None, :]), 1.0)
-        pair[np.diag_indices_from(pair)] -= np.bincount(idx, minlength=len(values))
-        coincidence += pair / (len(row) - 1)
-    counts = coincidence.sum(axis=1)
-    n = counts.sum()
-    delta = _delta(values, counts, metric)
-    expected = (counts[:, None] * counts[None, :] * delta).sum() / (n * (n - 1))
-    if n < 2 or expected == 0:
-        return float("nan")
-    observed = (coincidence * delta).sum() / n
-    return float(1.0 - observed / expected)
+    return float(krippendorff.alpha(reliability_data=pairable.T, level_of_measurement=metric))
 
 
 def cohen_kappa(a: np.ndarray, b: np.ndarray, weights: str | None = "linear") -> float:
