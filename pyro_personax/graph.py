@@ -68,6 +68,11 @@ def _as_numpy_adjacency(A) -> np.ndarray:
 def topological_order(A) -> list[int] | None:
     """A topological order of the graph ``A`` (parents before children), or ``None``.
 
+    :func:`networkx.topological_sort` on the graph with nodes ``0..D-1`` and edges added
+    in row-major order. The order is deterministic: generation by generation (Kahn's
+    algorithm with a first-in first-out queue), the roots by index, and within a later
+    generation a node comes as its last parent is reached.
+
     Parameters
     ----------
     A
@@ -77,21 +82,23 @@ def topological_order(A) -> list[int] | None:
     -------
     list of int or None
         Node indices in an order where every parent precedes its children, or
-        ``None`` when the graph has a directed cycle.
+        ``None`` when the graph has a directed cycle (a self-loop included).
+
+    Examples
+    --------
+    >>> topological_order(np.array([[0, 0, 1], [1, 0, 0], [0, 0, 0]]))
+    [1, 0, 2]
+    >>> topological_order(np.array([[0, 1], [1, 0]])) is None
+    True
     """
     A = _as_numpy_adjacency(A) != 0
-    D = A.shape[0]
-    indegree = A.sum(axis=0).astype(int)
-    ready = [j for j in range(D) if indegree[j] == 0]
-    order: list[int] = []
-    while ready:
-        i = ready.pop(0)
-        order.append(i)
-        for j in np.flatnonzero(A[i]):
-            indegree[j] -= 1
-            if indegree[j] == 0:
-                ready.append(int(j))
-    return order if len(order) == D else None
+    G = nx.DiGraph()
+    G.add_nodes_from(range(A.shape[0]))
+    G.add_edges_from((int(i), int(j)) for i, j in zip(*np.nonzero(A)))
+    try:
+        return list(nx.topological_sort(G))
+    except nx.NetworkXUnfeasible:
+        return None
 
 
 def is_dag(A) -> bool:

@@ -73,6 +73,36 @@ def test_topological_order_and_is_dag():
     assert not is_dag(np.eye(2))  # self-loop
 
 
+def _kahn_fifo(A):
+    """Kahn's algorithm with a first-in first-out queue, written out: the reference order."""
+    A = np.asarray(A) != 0
+    indegree = A.sum(axis=0).astype(int)
+    ready = [j for j in range(A.shape[0]) if indegree[j] == 0]
+    order = []
+    while ready:
+        i = ready.pop(0)
+        order.append(i)
+        for j in np.flatnonzero(A[i]):
+            indegree[j] -= 1
+            if indegree[j] == 0:
+                ready.append(int(j))
+    return order if len(order) == A.shape[0] else None
+
+
+def test_topological_order_is_networkx_and_the_same_order_as_kahns_algorithm():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        D = int(rng.integers(1, 12))
+        A = (rng.random((D, D)) < 0.3).astype(int)
+        if rng.random() < 0.7:  # mostly DAGs under a random order of the nodes
+            perm = rng.permutation(D)
+            A = np.triu(A, 1)[np.ix_(perm, perm)]
+        assert topological_order(A) == _kahn_fifo(A)
+        nx_graph = nx.from_numpy_array(A, create_using=nx.DiGraph)
+        assert is_dag(A) == nx.is_directed_acyclic_graph(nx_graph)
+    assert topological_order(np.zeros((0, 0))) == []
+
+
 def test_to_dag_drops_least_probable_edge_on_cycle():
     P = np.zeros((3, 3))
     P[0, 1], P[1, 2], P[2, 0] = 0.9, 0.8, 0.6
