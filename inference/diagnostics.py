@@ -585,18 +585,25 @@ def _chain_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return r_hat, ess
 
 
-def _strength_columns(idata, hdi_prob: float, mask: np.ndarray) -> dict[str, np.ndarray]:
+def _strength_columns(idata, hdi_prob: float, mask: np.ndarray, edges: np.ndarray) -> dict[str, np.ndarray]:
+    """Mean and HDI of each edge's strength over the draws whose graph holds the edge (NaN in none).
+
+    A graph without the edge gives it strength 0 by construction; pooling those zeros
+    would report the probability of the edge a second time, as an HDI from 0.
+    """
+    n = int(mask.sum())
+    out = {key: np.full(n, np.nan) for key in ("strength_mean", "strength_hdi_low", "strength_hdi_high")}
     W = _full_matrix(idata, "edge_strength")
     if W is None:
-        nan = np.full(int(mask.sum()), np.nan)
-        return {"strength_mean": nan, "strength_hdi_low": nan, "strength_hdi_high": nan}
-    cells = W.values[:, :, mask]
-    hdi = az.hdi(cells, hdi_prob=hdi_prob)
-    return {
-        "strength_mean": cells.mean(axis=(0, 1)),
-        "strength_hdi_low": hdi[:, 0] + 0.0,
-        "strength_hdi_high": hdi[:, 1] + 0.0,
-    }
+        return out
+    cells, present = W.values[:, :, mask].reshape(-1, n), edges[:, :, mask].reshape(-1, n) > 0.5
+    for k in range(n):
+        values = cells[present[:, k], k]
+        if values.size:
+            out["strength_mean"][k] = values.mean()
+        if values.size > 1:
+            out["strength_hdi_low"][k], out["strength_hdi_high"][k] = az.hdi(values, hdi_prob=hdi_prob) + 0.0
+    return out
 
 
 def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFrame:
@@ -609,8 +616,9 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
     cross-modal edges are the ones the data decide),
     ``p_edge`` (pooled over chains: the mean of the chains' exact marginals when the
     InferenceData holds them, else of the draws), ``p_edge_chain_<c>`` per chain, ``strength_mean``,
-    ``strength_hdi_low`` and
-    ``strength_hdi_high`` (NaN without edge strengths), ``r_hat`` and ``ess_bulk``
+    ``strength_hdi_low`` and ``strength_hdi_high`` (over the draws whose graph holds the
+    edge: the strength given the edge; NaN without edge strengths or such draws; an HDI
+    needs two), ``r_hat`` and ``ess_bulk``
     of the edge indicator over chains (= restarts). Cells constant across all draws
     (forbidden edges, edges every restart agrees on) have NaN R-hat and ESS; cells
     constant within each chain but different across chains have R-hat ``inf``.
@@ -651,7 +659,7 @@ def edge_summary(idata: az.InferenceData, *, hdi_prob: float = 0.9) -> pd.DataFr
     table["p_edge"] = per_chain.mean(axis=0)
     for c in range(C):
         table[f"p_edge_chain_{c}"] = per_chain[c]
-    table.update(_strength_columns(idata, hdi_prob, mask))
+    table.update(_strength_columns(idata, hdi_prob, mask, E))
     table.update(r_hat=r_hat, ess_bulk=ess)
     df = pd.DataFrame(table)
     df = df.sort_values(["p_edge", "parent", "child"], ascending=[False, True, True], kind="stable")
