@@ -396,15 +396,40 @@ def _strong_pair(n=400, seed=0):
     return pd.DataFrame({"t": x, "f": x + 1e-3 * rng.normal(size=n)})
 
 
-@pytest.mark.parametrize("test", ["kci", "fisherz", "hsic"])
+@pytest.mark.parametrize("test", ["kci", "fisherz", "hsic", "rcit"])
 def test_strong_dependence_gives_a_positive_finite_p_value(test):
     out = ind.test_battery(_strong_pair(), ["t"], ["f"], tests=(test,))
     p = out["p_value"].iloc[0]
     assert out["status"].iloc[0] == "ok"
     assert np.isfinite(p) and p >= ind.P_VALUE_FLOOR > 0
-    assert p < 1e-50
+    assert p < (1e-20 if test == "rcit" else 1e-50)  # RCIT: 25 random features, a weaker statistic
     if test in ("kci", "fisherz"):  # causal-learn's 1 - cdf gives exactly 0 here; the survival function underflows
         assert p == ind.P_VALUE_FLOOR
+
+
+@pytest.mark.parametrize("approx", ["lpd4", "hbe", "gamma", "chi2", "perm"])
+def test_rcit_is_causallearn_with_a_survival_function(approx):
+    from causallearn.utils.RCIT.RCIT import RIT
+
+    settings = pairwise.TestSettings(rcit_approx=approx)
+    rng = np.random.default_rng(5)
+    n = 300
+    x = rng.normal(size=n)
+    y = 0.15 * np.tanh(x) + rng.normal(size=n)
+    strong = _strong_pair(n=n)
+    for (a, b), must_resolve in (((x, y), True), ((strong["t"].to_numpy(), strong["f"].to_numpy()), False)):
+        ex = EncodedVariable(VariableInfo("t", "numeric", False, n), a)
+        ey = EncodedVariable(VariableInfo("f", "numeric", False, n), b)
+        outcome = pairwise.run_test("rcit", ex, ey, settings, seed=7)
+        with pairwise._global_numpy_seed(7):
+            p_cl, stat_cl = RIT(approx=approx).compute_pvalue(a[:, None], b[:, None])
+        assert outcome.status == "ok" and outcome.statistic == stat_cl  # the same draws and statistic
+        if approx == "perm":  # (1 + count) / 1001 against causal-learn's share of 1,000
+            assert outcome.p_value >= 1 / 1001 and abs(outcome.p_value - p_cl) <= 1 / 1000
+        elif must_resolve:
+            assert 1e-4 < p_cl < 1 and outcome.p_value == pytest.approx(p_cl, rel=1e-9)
+        else:  # causal-learn's 1 - cdf is exactly 0; the survival function is not
+            assert p_cl == 0 and ind.P_VALUE_FLOOR <= outcome.p_value < 1e-20
 
 
 def test_kci_and_fisherz_p_values_equal_causallearn_where_it_resolves_them():

@@ -155,7 +155,7 @@ def test_battery(
     ``"chisq"`` and ``"gsq"`` (causal-learn, discrete pairs only), ``"fisherz"``
     (causal-learn's statistic, numeric or binary pairs). p-values come from survival
     functions and are never below
-    :data:`~pyro_personax.independence.pairwise.P_VALUE_FLOOR` (RCIT's excepted, see
+    :data:`~pyro_personax.independence.pairwise.P_VALUE_FLOOR` (see
     :mod:`pyro_personax.independence.pairwise`).
 
     Parameters

@@ -23,7 +23,7 @@ from pyro_personax.independence.pairwise import PairOutcome
 
 __all__ = ["ResultCache", "cache_key"]
 
-CACHE_FORMAT = 2  # 2: KCI and Fisher-z p-values from survival functions, none below P_VALUE_FLOOR
+CACHE_FORMAT = 3  # 2: KCI and Fisher-z p-values from survival functions, none below P_VALUE_FLOOR; 3: RCIT's too
 logger = logging.getLogger(__name__)
 _MEMO: dict[str, PairOutcome] = {}
 

@@ -16,19 +16,20 @@ drawn with a seed derived from the battery seed and the pair's data; the table's
 still has full-n kernel tests; the benchmark reports the power this costs KCI.
 
 p-values of strong dependence: ``1 - cdf(statistic)`` rounds to exactly 0 once the
-p-value falls below about ``1e-16``, so KCI (gamma null), HSIC, Fisher-z, chi-square and
-G-square take the survival function of their statistic (``gamma.sf``, ``norm.sf``,
-``chi2.sf``). KCI runs causal-learn's own kernels, statistic and gamma moments
-(``KCI_UInd.kernel_matrix``, ``HSIC_V_statistic``, ``get_kappa``) and only replaces its
-``1 - gamma.cdf``; Fisher-z is computed here (``2 * norm.sf(sqrt(n - 3) * |atanh r|)``,
-causal-learn's statistic). A survival function that underflows is reported as
+p-value falls below about ``1e-16``, so every test takes the survival function of its
+statistic (``gamma.sf``, ``norm.sf``, ``chi2.sf``). KCI runs causal-learn's own kernels,
+statistic and gamma moments (``KCI_UInd.kernel_matrix``, ``HSIC_V_statistic``,
+``get_kappa``) and only replaces its ``1 - gamma.cdf``; Fisher-z is computed here
+(``2 * norm.sf(sqrt(n - 3) * |atanh r|)``, causal-learn's statistic). RCIT runs
+causal-learn's random Fourier features, statistic and null eigenvalues (``RIT``) and
+replaces its ``1 - cdf`` of the weighted chi-square null by the survival function of the
+same moment approximation (Lindsay-Pilla-Basak, Hall-Buckley-Eagleson,
+Satterthwaite-Welch or chi-square). A survival function that underflows is reported as
 :data:`P_VALUE_FLOOR`, never 0: such a p-value means "at most the floor", and the
-``statistic`` column keeps the strength. KCI with the spectral null
-(``kci_approx=False``) counts null draws at least as large as the statistic:
-``(1 + count) / (1 + null_ss)``, at least ``1 / (1 + null_ss)``. RCIT's p-values are
-causal-learn's ``1 - cdf`` of its null approximation (``1 -`` a share of 1,000
-permutations with ``rcit_approx="perm"``): there 0 means below about ``1e-16`` (or
-``1e-3``).
+``statistic`` column keeps the strength. The permutation nulls count null draws at least
+as large as the statistic, ``(1 + count) / (1 + draws)``, so their smallest p-value is
+``1 / (1 + draws)``: KCI with the spectral null (``kci_approx=False``, ``null_ss``
+draws) and RCIT with ``rcit_approx="perm"`` (1,000 permutations).
 """
 
 from __future__ import annotations
@@ -183,8 +184,75 @@ def _rcit(x: EncodedVariable, y: EncodedVariable, settings: TestSettings, seed: 
     from causallearn.utils.RCIT.RCIT import RIT
 
     with _global_numpy_seed(seed):
-        p, stat = RIT(approx=settings.rcit_approx).compute_pvalue(kernel_input(x), kernel_input(y))
-    return float(stat), float(p), x.n
+        stat, p = _rit_p_value(RIT(approx=settings.rcit_approx), kernel_input(x), kernel_input(y))
+    return stat, p, x.n
+
+
+def _rit_p_value(rit, xa: np.ndarray, ya: np.ndarray) -> tuple[float, float]:
+    """``RIT.compute_pvalue`` with survival functions for its ``1 - cdf`` (module docstring).
+
+    The statistic, the random Fourier features (drawn in causal-learn's order from the
+    global generator) and the null's eigenvalues are causal-learn's; only the tail
+    probability is taken from the same null distribution's survival function.
+    """
+    from scipy.spatial.distance import pdist
+
+    r = xa.shape[0]
+    xa = (xa - xa.mean(axis=0)) / xa.std(axis=0, ddof=1)
+    ya = (ya - ya.mean(axis=0)) / ya.std(axis=0, ddof=1)
+    sigmas = []
+    for a in (xa, ya):
+        d = pdist(a[: min(r, 500)], metric="euclidean")  # causal-learn counts each distance twice:
+        sigmas.append(np.median(d[d != 0]))  # the same median
+    four_x = rit.random_fourier_features(xa, num_f=5, sigma=sigmas[0])
+    four_y = rit.random_fourier_features(ya, num_f=5, sigma=sigmas[1])
+    f_x = (four_x - four_x.mean(axis=0)) / four_x.std(axis=0, ddof=1)
+    f_y = (four_y - four_y.mean(axis=0)) / four_y.std(axis=0, ddof=1)
+    cxy = rit.matrix_cov(f_x, f_y)
+    stat = float(r * np.sum(cxy**2))
+    if rit.approx == "perm":
+        null = np.empty(1000)
+        for k in range(null.size):  # causal-learn's permutations, from the global generator
+            perm = np.random.choice(np.arange(r), size=r, replace=False)  # noqa: NPY002
+            null[k] = r * np.sum(rit.matrix_cov(f_x[perm], f_y) ** 2)
+        return stat, float((1 + np.sum(null >= stat)) / (1 + null.size))
+    res_x, res_y = f_x - f_x.mean(axis=0), f_y - f_y.mean(axis=0)
+    res = (res_x[:, :, None] * res_y[:, None, :]).reshape(r, -1)  # column i * ny + j: x_i * y_j
+    cov = 1 / r * res.T @ res
+    if rit.approx == "chi2":
+        from scipy.linalg import pinv
+
+        stat = float(r * (cxy.ravel() @ (pinv(cov) @ cxy.ravel())))
+        return stat, _floored(stats.chi2.sf(stat, cxy.size))
+    eig = np.linalg.eigh(cov)[0]
+    return stat, _floored(_weighted_chi2_sf(eig[eig > 0], stat, rit.approx))
+
+
+def _weighted_chi2_sf(coeff: np.ndarray, x: float, approx: str) -> float:
+    """``P(sum_i coeff_i chi2_1 > x)`` by the moment approximations of ``momentchi2``.
+
+    The same approximations as ``momentchi2.sw`` (``"gamma"``), ``hbe`` and ``lpb4``
+    (``"lpd4"``: a mixture of gammas, with the Hall-Buckley-Eagleson fallback that
+    causal-learn uses when it fails or has fewer than four weights), as survival functions.
+    """
+    if approx == "gamma":
+        u = np.sum(coeff**2) / np.sum(coeff) ** 2
+        return float(stats.gamma.sf(x, a=0.5 / u, scale=2 * u * np.sum(coeff)))
+    if approx == "lpd4" and coeff.size >= 4:
+        with contextlib.suppress(Exception):
+            from momentchi2 import utilities as mc
+
+            moments = mc.get_weighted_sum_of_chi_squared_moments(coeff, 4)
+            lam = mc.get_lambdatilde_p(mc.get_lambdatilde_1(moments[0], moments[1]), 4, moments, 1e-9)
+            m_p = mc.deltaNmat_applied(lam, moments, 4)
+            mu = mc.get_real_poly_roots(mc.get_Stilde_poly_coeff(m_p))
+            weights = mc.gen_and_solve_VDM_system(m_p, mu)
+            p = float(np.sum([w * stats.gamma.sf(x, a=1 / lam, scale=m * lam) for w, m in zip(weights, mu)]))
+            if np.isfinite(p):
+                return p
+    k1, k2, k3 = np.sum(coeff), 2 * np.sum(coeff**2), 8 * np.sum(coeff**3)
+    nu = 8 * k2**3 / k3**2
+    return float(stats.gamma.sf(np.sqrt(2 * nu / k2) * (x - k1) + nu, a=nu / 2, scale=2))
 
 
 def _hsic(x: EncodedVariable, y: EncodedVariable, settings: TestSettings, seed: int):
