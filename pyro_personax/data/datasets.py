@@ -22,12 +22,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pyro_personax.data.checks import constant_features, constant_warnings_off, warn_constant
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.data.schema import (
     BIO_FIELDS,
     CATEGORICAL_FIELDS,
     DEFAULT_LLMS,
     FACE_ATTRIBUTES,
+    FINAL_RANGE,
     INSUFFICIENT,
     OPTIONAL_FACE_ATTRIBUTES,
     TRAIT_SCALE,
@@ -151,28 +153,57 @@ def type_bio_table(raw: pd.DataFrame, kind: str, source: str = "table") -> pd.Da
     return pd.concat([table, _date_features(table, ids, source)], axis=1)
 
 
+def _where(bad: np.ndarray, values: np.ndarray, ids: np.ndarray, n: int = 5) -> str:
+    """``"3 rows, e.g. row 0 (ID 101): 9.0; ..."`` for the ``True`` rows of ``bad``."""
+    rows = np.flatnonzero(bad)
+    shown = "; ".join(f"row {r} (ID {ids[r]}): {values[r]:g}" for r in rows[:n])
+    return f"{len(rows)} row(s), e.g. {shown}"
+
+
 def _check_scores(raw: pd.DataFrame, llms, traits, source: str) -> pd.DataFrame:
     cols = [trait_column(m, t) for m in llms for t in traits]
     missing = [c for c in cols if c not in raw.columns]
     if missing:
         raise ValueError(missing_fields_message(missing, list(raw.columns), source))
     allowed = {INSUFFICIENT, *TRAIT_SCALE}
+    ids = raw["ID"].to_numpy()
     for c in cols:
         s = raw[c]
         if pd.api.types.is_bool_dtype(s.dtype) or not pd.api.types.is_numeric_dtype(s.dtype):
             raise ValueError(f"{source}: trait score {c!r} must be numeric; found dtype {s.dtype}")
         bad = sorted(set(s.dropna().unique().tolist()) - allowed)
         if bad:
+            v = s.to_numpy(dtype=float, na_value=np.nan)
             raise ValueError(
                 f"{source}: trait score {c!r} must be on the scale {sorted(allowed)} "
-                f"(0 = insufficient information); found {bad[:5]}"
+                f"(0 = insufficient information; an empty cell is missing); found {bad[:5]} in "
+                + _where(np.isin(v, bad), v, ids)
             )
     return raw[cols].astype("float64").reset_index(drop=True)
+
+
+def _check_final(s: pd.Series, name: str, ids: np.ndarray, source: str) -> pd.Series:
+    """A released aggregated trait: numeric, in ``FINAL_RANGE`` or missing; kept as given."""
+    v = _numeric_field(s.reset_index(drop=True), name, source)
+    lo, hi = FINAL_RANGE
+    values = v.to_numpy()
+    bad = (values < lo) | (values > hi)
+    if bad.any():
+        raise ValueError(
+            f"{source}: aggregated trait {name!r} must lie in [{lo:g}, {hi:g}] (the median of the scores "
+            f"{list(TRAIT_SCALE)}; an empty cell is missing); found " + _where(bad, values, ids)
+            + f". Rename it away (columns={{{name!r}: 'released_{name}'}}) to recompute it from the "
+            "per-LLM scores"
+        )
+    return v
 
 
 def _embedding(arr, name: str, n: int, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Validate an ``(N, d)`` embedding; return it unchanged and its row mask."""
     arr = np.asarray(arr)
+    if arr.dtype.kind == "b":
+        raise ValueError(f"{source}: embedding {name!r} is boolean; embeddings are modelled as Normal "
+                         "data, so they must be float (convert 0/1 values with .astype(float))")
     if arr.dtype.kind not in "fiu":
         raise ValueError(f"{source}: embedding {name!r} must be numeric; found dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[0] != n:
@@ -186,6 +217,27 @@ def _embedding(arr, name: str, n: int, source: str) -> tuple[np.ndarray, np.ndar
     if arr.dtype.kind == "f" and np.isinf(arr[~nan.all(axis=1)]).any():
         raise ValueError(f"{source}: embedding {name!r} contains inf")
     return arr, ~nan.all(axis=1)
+
+
+def _warn_constant_fields(source, table, traits, face, face_masks, text, text_masks) -> None:
+    """Log the fields and embedding dimensions that hold one value across all people."""
+    frame = pd.concat([traits, table.drop(columns="ID")], axis=1)
+    columns = []
+    for c in frame.columns:
+        s = frame[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            columns.append(np.where(s.cat.codes.to_numpy() < 0, np.nan, s.cat.codes.to_numpy()))
+        else:
+            columns.append(s.to_numpy(dtype=float, na_value=np.nan))
+    if columns:
+        const = constant_features(np.stack(columns, axis=1))
+        warn_constant(f"{source}: fields", [repr(frame.columns[j]) for j in const])
+    for k, (arr, mask) in enumerate(zip(face, face_masks)):
+        warn_constant(f"{source}: embedding 'face_emb_{k}'",
+                      [f"dimension {j}" for j in constant_features(arr, mask)])
+    for m, arr in text.items():
+        warn_constant(f"{source}: embedding 'text_emb_{m}'",
+                      [f"dimension {j}" for j in constant_features(arr, text_masks[m])])
 
 
 @dataclass(frozen=True, eq=False)
@@ -297,7 +349,7 @@ class PersonaDataset:
         for t in traits:
             col = final_column(t)
             if col in raw.columns:
-                agg[col] = _numeric_field(raw[col].reset_index(drop=True), col, source)
+                agg[col] = _check_final(raw[col], col, table["ID"].to_numpy(), source)
         n = len(table)
         face_arrays, face_masks = [], []
         for k, arr in enumerate(face):
@@ -312,6 +364,7 @@ class PersonaDataset:
             said_nothing = (scores[[trait_column(m, t) for t in traits]] == INSUFFICIENT).all(axis=1)
             text_arrays[m], text_masks[m] = arr, mask & ~said_nothing.to_numpy()
         face_mask = np.stack(face_masks, axis=1) if face_masks else np.zeros((n, 0), dtype=bool)
+        _warn_constant_fields(source, table, agg, face_arrays, face_masks, text_arrays, text_masks)
         return cls(kind, table, scores, agg, tuple(face_arrays), face_mask, text_arrays, text_masks,
                    llms, traits, source)
 
@@ -420,8 +473,9 @@ class PersonaDataset:
             if bad:
                 raise ValueError(missing_fields_message(bad, list(structured.columns), "tabular"))
             frame = structured[list(tabular)]
-        return MultiModalData(measurements, masks=masks, measurement_names=names, tabular=frame,
-                              entity_ids=self.ids)
+        with constant_warnings_off():  # reported when the data set was built
+            return MultiModalData(measurements, masks=masks, measurement_names=names, tabular=frame,
+                                  entity_ids=self.ids)
 
     def released_frame(self) -> pd.DataFrame:
         """The table in the released layout (face attributes as ``+1/-1``, no derived features).

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from pyro_personax.data.checks import constant_features, warn_constant
 from pyro_personax.names import check_name
 
 __all__ = ["MultiModalData", "TabularColumn", "ModalityTensors", "MEASUREMENT_LIKELIHOODS"]
@@ -121,6 +122,8 @@ class MultiModalData:
         Optional mapping modality -> likelihood name: ``"normal"`` (default),
         ``"bernoulli"`` (0/1 values), or the name of a likelihood added with
         :func:`pyro_personax.models.register_likelihood` (checked when a model is built).
+        Boolean arrays are read as 0/1 under any likelihood but ``"normal"``, which
+        refuses them.
     measurement_names
         Optional mapping modality -> ``K`` names (e.g. the LLM of each text).
     tabular
@@ -171,23 +174,28 @@ class MultiModalData:
         for mod in [*measurements, *([tabular_name] if tabular is not None else [])]:
             check_name("modality name", mod)
         for mod, arrays in measurements.items():
-            values = self._stack(mod, arrays)
-            n_ref = self._check_rows(mod, values.shape[0], n_ref)
-            mask = self._mask(mod, masks.get(mod), values.shape[:2])
             lik = likelihoods.get(mod, "normal")
             if not isinstance(lik, str) or not lik or lik == TABULAR:
                 raise ValueError(
                     f"likelihoods[{mod!r}]: expected a likelihood name such as {MEASUREMENT_LIKELIHOODS} "
                     f"({TABULAR!r} is set by tabular=); found {lik!r}"
                 )
+            values = self._stack(mod, arrays, lik)
+            n_ref = self._check_rows(mod, values.shape[0], n_ref)
+            mask = self._mask(mod, masks.get(mod), values.shape[:2])
             self._check_values(mod, values, mask, lik)
             self.values[mod], self.masks[mod], self.likelihood[mod] = values, mask, lik
             self.measurement_names[mod] = self._names(mod, measurement_names.get(mod), values.shape[1])
+            for k, name in enumerate(self.measurement_names[mod]):
+                warn_constant(f"modality {mod!r}, measurement {name!r}",
+                              [f"feature {j}" for j in constant_features(values[:, k], mask[:, k])])
         if tabular is not None:
             if tabular_name in self.values:
                 raise ValueError(f"tabular_name {tabular_name!r} is already a measurement modality")
             cols, values, cell = _tabular_from_frame(tabular, tabular_name)
             n_ref = self._check_rows(tabular_name, values.shape[0], n_ref)
+            warn_constant(f"tabular modality {tabular_name!r}",
+                          [repr(cols[j].name) for j in constant_features(values[:, 0], cell)])
             self.values[tabular_name] = values
             self.masks[tabular_name] = cell.any(axis=1, keepdims=True)
             self.cell_masks[tabular_name] = cell
@@ -210,7 +218,7 @@ class MultiModalData:
 
     # ------------------------------------------------------------------ validation helpers
     @staticmethod
-    def _stack(mod: str, arrays) -> np.ndarray:
+    def _stack(mod: str, arrays, lik: str = "normal") -> np.ndarray:
         if isinstance(arrays, np.ndarray) and arrays.ndim == 3:
             parts = [arrays[:, k, :] for k in range(arrays.shape[1])]
         elif isinstance(arrays, (list, tuple)):
@@ -228,6 +236,12 @@ class MultiModalData:
             a = np.asarray(a)
             if a.dtype.kind not in "fiub":
                 raise TypeError(f"modality {mod!r}, measurement {k}: expected a numeric array; found dtype {a.dtype}")
+            if a.dtype.kind == "b" and lik == "normal":
+                raise TypeError(
+                    f"modality {mod!r}, measurement {k}: boolean values with a normal likelihood; pass "
+                    f"likelihoods={{{mod!r}: 'bernoulli'}} to model them as 0/1, or convert them with "
+                    ".astype(float) to model them as Normal data"
+                )
             if a.ndim != 2:
                 raise ValueError(f"modality {mod!r}, measurement {k}: expected shape (N, d); found {a.shape}")
             if a.shape[1] == 0:

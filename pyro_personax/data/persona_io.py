@@ -12,6 +12,7 @@ released files are read from a local copy.
 
 from __future__ import annotations
 
+import csv
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -60,10 +61,103 @@ def _table_file(path: Path) -> Path:
     return tables[0]
 
 
+_MAGIC = {
+    b"PAR1": "a parquet file",
+    b"\x93NUMPY": "a .npy array",
+    b"PK\x03\x04": "a zip archive (an .xlsx workbook?)",
+    b"\x1f\x8b": "a gzip archive",
+}
+_SNIFF = 65536  # bytes looked at to tell text from binary
+
+
+def _looks_like(head: bytes) -> str:
+    """What the first bytes of a file look like, for an error message."""
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            return what
+    if not head:
+        return "an empty file"
+    if b"\x00" in head:
+        return f"binary data (it starts with {head[:8]!r})"
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as err:
+        if err.start < len(head) - 3:  # not just a character cut at the end of the sample
+            return f"binary data, not UTF-8 text (byte {err.start} is {head[err.start:err.start + 1]!r})"
+    return f"text (it starts with {head[:24]!r})"
+
+
+def _read_parquet(file: Path) -> pd.DataFrame:
+    size = file.stat().st_size
+    with open(file, "rb") as fh:
+        head = fh.read(_SNIFF)
+        fh.seek(max(size - 4, 0))
+        tail = fh.read(4)
+    if not head.startswith(b"PAR1"):
+        raise ValueError(f"{file}: expected a parquet table (a file that starts with b'PAR1'); "
+                         f"found {_looks_like(head)}")
+    if size < 12 or tail != b"PAR1":
+        raise ValueError(f"{file}: the parquet table is truncated or corrupt (it does not end with the "
+                         f"b'PAR1' footer; {size} bytes)")
+    try:
+        return pd.read_parquet(file)
+    except MemoryError:
+        raise
+    except Exception as err:  # pyarrow's many error types: the file is named, the cause kept
+        raise ValueError(f"{file}: the parquet table is corrupt and cannot be read "
+                         f"({type(err).__name__}: {err})") from err
+
+
+def _check_csv(file: Path) -> None:
+    """Refuse a CSV that is not UTF-8 text or has a row with another field count than its header.
+
+    pandas fills a short row with ``NaN`` (and shifts a long first row into the index)
+    without a word, so a file cut mid-row would load with a silently wrong last row.
+    """
+    with open(file, "rb") as fh:
+        head = fh.read(_SNIFF)
+    what = _looks_like(head)
+    if not what.startswith("text"):
+        raise ValueError(f"{file}: expected a CSV table (UTF-8 text); found {what}")
+    try:
+        with open(file, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, strict=True)
+            header = next(reader, None)
+            if header is None:
+                raise ValueError(f"{file}: the CSV table is empty (no header line)")
+            for row in reader:
+                if row and len(row) != len(header):
+                    cut = " (the file may be cut mid-row)" if len(row) < len(header) else ""
+                    raise ValueError(
+                        f"{file}, line {reader.line_num}: expected {len(header)} fields (as the header); "
+                        f"found {len(row)}{cut}"
+                    )
+            last = reader.line_num
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{file}, after line {reader.line_num}: expected a CSV table in UTF-8 text; found "
+                         f"bytes that are not UTF-8 ({err.reason}); save the file as UTF-8") from err
+    except csv.Error as err:
+        raise ValueError(f"{file}, line {reader.line_num}: not a valid CSV row ({err}); a quoted field "
+                         "may be left open, or the file cut short") from err
+    with open(file, "rb") as fh:
+        fh.seek(-1, 2)
+        if fh.read(1) not in (b"\n", b"\r"):
+            logger.warning("%s: the file does not end with a line break; check that its last row (line %d) "
+                           "is complete", file, last)
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    _check_csv(file)
+    try:
+        return pd.read_csv(file)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"{file}: cannot be read as a CSV table ({type(err).__name__}: {err})") from err
+
+
 def _read_table(file: Path) -> pd.DataFrame:
     if file.suffix.lower() == ".parquet":
-        return pd.read_parquet(file)
-    return pd.read_csv(file)
+        return _read_parquet(file)
+    return _read_csv(file)
 
 
 def _rename(df: pd.DataFrame, companions: dict[str, Path], columns: dict[str, str],
@@ -111,10 +205,16 @@ def _list_column(s: pd.Series, name: str, source: str) -> np.ndarray:
 
 
 def _load_npy(file: Path, name: str) -> np.ndarray:
+    with open(file, "rb") as fh:
+        head = fh.read(_SNIFF)
+    if not head.startswith(b"\x93NUMPY"):
+        raise ValueError(f"{file}: embedding {name!r} must be a .npy array (saved with numpy.save); "
+                         f"found {_looks_like(head)}")
     try:
         return np.load(file, allow_pickle=False)
-    except ValueError as err:
-        raise ValueError(f"{file}: embedding {name!r} is not a numeric array ({err})") from err
+    except (ValueError, OSError, EOFError) as err:
+        raise ValueError(f"{file}: embedding {name!r} is not a readable numeric .npy array: truncated, "
+                         f"corrupt or holding Python objects ({err})") from err
 
 
 def _embeddings(df: pd.DataFrame, companions: dict[str, Path], llms: Sequence[str], source: str):
@@ -135,6 +235,9 @@ def _embeddings(df: pd.DataFrame, companions: dict[str, Path], llms: Sequence[st
         if arr.ndim != 2 or arr.shape[0] != n:
             raise ValueError(f"{where}: embedding {name!r} must have shape ({n}, d) to match the {n} rows "
                              f"of {source}; found {arr.shape}")
+        if arr.dtype.kind == "b":
+            raise ValueError(f"{where}: embedding {name!r} is boolean; embeddings are modelled as Normal "
+                             "data, so they must be float (convert 0/1 values with .astype(float))")
         if arr.dtype.kind not in "fiu":
             raise ValueError(f"{where}: embedding {name!r} must be numeric; found dtype {arr.dtype}")
     face_keys = sorted((k for k in fields if _FACE.match(k)), key=lambda k: int(_FACE.match(k).group(1)))

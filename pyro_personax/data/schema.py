@@ -27,7 +27,9 @@ Per-LLM trait scores (required)
     cell is missing.
 Aggregated traits (optional)
     ``final_<trait>``. When present in the file they are kept as released; otherwise
-    they are computed by :func:`pyro_personax.data.traits.aggregate_traits`.
+    they are computed by :func:`pyro_personax.data.traits.aggregate_traits`. A value
+    is the median of a person's valid scores, so it lies in :data:`FINAL_RANGE` =
+    ``[1, 3]``; an empty cell is missing (no valid score), and ``0`` is refused.
 Embeddings (optional)
     Face: one column or file per face measurement (image), ``face_emb_0``,
     ``face_emb_1``, ...; text: one per LLM, ``text_emb_<llm>`` (the embedding of that
@@ -69,6 +71,7 @@ __all__ = [
     "LLM_NAMES",
     "INSUFFICIENT",
     "TRAIT_SCALE",
+    "FINAL_RANGE",
     "FACE_ATTRIBUTES",
     "OPTIONAL_FACE_ATTRIBUTES",
     "BIO_FIELDS",
@@ -100,6 +103,7 @@ DEFAULT_LLMS = ("gpt4o", "gemini", "llama")
 LLM_NAMES = {"gpt4o": "ChatGPT-4o-Latest", "gemini": "Gemini-2.5-Pro", "llama": "Llama-4-Maverick"}
 INSUFFICIENT = 0
 TRAIT_SCALE = (1, 2, 3)
+FINAL_RANGE = (min(TRAIT_SCALE), max(TRAIT_SCALE))  # an aggregated trait is a median of scores
 
 FACE_ATTRIBUTES = (
     "Arched_Eyebrows",
