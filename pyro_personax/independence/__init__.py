@@ -24,6 +24,8 @@ __all__ = [
     "plot_pvalue_heatmap",
     "plot_significance_summary",
     "trait_groups_from_prefix",
+    "conditional_graph",
+    "ConditionalResult",
 ]
 
 _LAZY = {
@@ -41,6 +43,8 @@ _LAZY = {
     "plot_pvalue_heatmap": "plots",
     "plot_significance_summary": "plots",
     "trait_groups_from_prefix": "plots",
+    "conditional_graph": "conditional",
+    "ConditionalResult": "conditional",
 }
 
 
