@@ -1,14 +1,20 @@
 # The two set-up commands of the README:
 #   make demo   end-to-end analysis on the embedded synthetic persona data
 #   make test   ruff and the whole test suite (what CI runs)
-# Both create or reuse .venv and install what they need.
+# and the documentation site:
+#   make docs   HTML in build/docs, notebooks executed (PERSONAX_SMOKE=1: at smoke size;
+#               PERSONAX_DOCS_EXECUTE=0: shown as stored, without outputs)
+# Each creates or reuses .venv and installs what it needs.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= personax-demo
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test env clean
+DOCS_OUT ?= build/docs
+PERSONAX_DOCS_EXECUTE ?= 1
+
+.PHONY: demo test env docs clean
 
 env:
 	@bash tools/bootstrap.sh test,notebooks,dev
@@ -20,6 +26,10 @@ demo:
 test: env
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+docs:
+	@bash tools/bootstrap.sh docs,notebooks
+	PERSONAX_DOCS_EXECUTE=$(PERSONAX_DOCS_EXECUTE) $(PY) -m sphinx -b html -W --keep-going docs $(DOCS_OUT)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
