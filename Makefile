@@ -17,7 +17,7 @@ PERSONAX_DOCS_EXECUTE ?= 1
 .PHONY: demo test env docs clean
 
 env:
-	@bash tools/bootstrap.sh test,notebooks,dev
+	@bash tools/bootstrap.sh test,notebooks,dev,docs
 
 demo:
 	@bash tools/bootstrap.sh

@@ -39,10 +39,6 @@ html_title = f"pyro_personax {release}"
 suppress_warnings = ["myst.header"]  # the README's first heading is level 1 after its badges
 
 # autodoc and numpydoc
-# docstrings write the absolute rank correlation as |Spearman|, which reST reads as a substitution
-rst_prolog = r"""
-.. |Spearman| replace:: \|Spearman\|
-"""
 autodoc_typehints = "none"  # the numpydoc sections say the types
 autodoc_member_order = "bysource"
 numpydoc_show_class_members = False

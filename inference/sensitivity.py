@@ -185,7 +185,7 @@ class _Reference:
         self.latents = px.get_latent_representation(data)
 
     def compare(self, other, data: MultiModalData) -> tuple[np.ndarray, np.ndarray]:
-        """``other``'s pooled ``P (D, D)`` in the reference's labels and the ``(D,)`` matched |Spearman|."""
+        """``other``'s pooled ``P (D, D)`` in the reference's labels and the ``(D,)`` matched ``|Spearman|``."""
         alignment = align_chains([self.latents, other.get_latent_representation(data)], self.layout)
         probs = alignment.relabel_edges(1, other.edge_probabilities().to_numpy())
         return probs, alignment.correlations[1]
@@ -478,7 +478,7 @@ class PriorSensitivity:
         ``lambda``), ``seconds``, ``train_elbo``, ``validation_elbo`` (per entity, at each
         chain's kept epoch, mean over chains), ``expected_identified`` and
         ``expected_undecided`` (sums of ``P(edge)`` over each class), and
-        ``latent_agreement`` (mean matched |Spearman| with the reference fit). The ELBO
+        ``latent_agreement`` (mean matched ``|Spearman|`` with the reference fit). The ELBO
         contains the prior's own terms, so a setting's ELBO moves with the prior as
         well as with the fit; the held-out ELBO is the one to compare.
     identified
