@@ -1,7 +1,8 @@
 """SVI training throughput and peak memory of PersonaX for growing numbers of entities.
 
 Setting (as in the design targets): 2 modalities x 3 measurements of 64 dimensions
-(6 measurements, ``--missing`` of them masked at random), 12 latents (2 shared + 5 + 5),
+(6 measurements; ``--shapes full``: one 1024-d face and three 3584-d texts, the released
+embeddings' sizes; ``--missing`` of them masked at random), 12 latents (2 shared + 5 + 5),
 batch size 256, one epoch, a validation split of ``--validation-fraction``, no graph
 stage, default model options otherwise, CPU with the thread count given by
 ``--threads`` (default 1), for each graph posterior of ``--graph-posteriors`` (the
@@ -12,6 +13,7 @@ resident memory (``ru_maxrss``) is its own.
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/svi_throughput.py            # N = 1e4, 1e5, 1e6
+    OMP_NUM_THREADS=1 python benchmarks/svi_throughput.py --shapes full --sizes 9444 100000
     python benchmarks/svi_throughput.py --sizes 10000 --threads 2 --graph-posteriors order pairwise
 
 Prints one line per size and graph posterior: entities per second, epoch time, time
@@ -33,7 +35,10 @@ import subprocess
 import sys
 import time
 
-MEASUREMENTS, DIM, BATCH = 3, 64, 256
+BATCH = 256
+#: Measurements x dimension per modality: the design-target setting, and the released
+#: embeddings' sizes (one 1024-d face embedding; three LLMs' 3584-d text embeddings).
+SHAPES = {"small": {"face": (3, 64), "text": (3, 64)}, "full": {"face": (1, 1024), "text": (3, 3584)}}
 
 
 def _peak_mib() -> float:
@@ -63,7 +68,9 @@ def _status_mib(key: str) -> float:
     return float("nan")
 
 
-def run_one(n: int, threads: int, epochs: int, graph_posterior: str, missing: float, validation: float) -> dict:
+def run_one(
+    n: int, threads: int, epochs: int, graph_posterior: str, missing: float, validation: float, shapes: str
+) -> dict:
     """Train ``epochs`` epochs on ``n`` synthetic entities in this process; return the figures."""
     import numpy as np
     import torch
@@ -75,8 +82,8 @@ def run_one(n: int, threads: int, epochs: int, graph_posterior: str, missing: fl
     baseline = _peak_mib()
     before_data = _status_mib("VmRSS")  # everything imported, no data yet
     rng = np.random.default_rng(0)
-    arrays = {m: rng.standard_normal((n, MEASUREMENTS, DIM), dtype=np.float32) for m in ("face", "text")}
-    masks = {m: rng.random((n, MEASUREMENTS)) >= missing for m in arrays}
+    arrays = {m: rng.standard_normal((n, k, d), dtype=np.float32) for m, (k, d) in SHAPES[shapes].items()}
+    masks = {m: rng.random(arrays[m].shape[:2]) >= missing for m in arrays}
     for m in masks:  # every entity keeps at least one measurement of each modality
         masks[m][:, 0] |= ~masks[m].any(axis=1)
     data = MultiModalData(arrays, masks=masks)
@@ -113,6 +120,9 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--graph-posteriors", nargs="+", default=["order"], choices=["order", "pairwise"])
+    described = "; ".join(f"{k}: " + ", ".join(f"{m} {a}x{b}" for m, (a, b) in v.items()) for k, v in SHAPES.items())
+    parser.add_argument("--shapes", choices=sorted(SHAPES), default="small",
+                        help=f"measurements x dimension per modality ({described})")
     parser.add_argument("--missing", type=float, default=0.1, help="fraction of measurements masked")
     parser.add_argument("--validation-fraction", type=float, default=0.1, help="held-out fraction (0: none)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
@@ -120,9 +130,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.one is not None:
         sys.stdout.write(json.dumps(run_one(args.one, args.threads, args.epochs, args.one_posterior, args.missing,
-                                            args.validation_fraction)) + "\n")
+                                            args.validation_fraction, args.shapes)) + "\n")
         return 0
-    sys.stdout.write(f"PersonaX SVI throughput: 6 x 64-d measurements ({args.missing:.0%} masked), 12 latents, "
+    shapes = ", ".join(f"{m} {k} x {d}-d" for m, (k, d) in SHAPES[args.shapes].items())
+    sys.stdout.write(f"PersonaX SVI throughput: {shapes} measurements ({args.missing:.0%} masked), 12 latents, "
                      f"batch {BATCH}, validation fraction {args.validation_fraction}, no graph stage, "
                      f"{args.threads} torch thread(s), CPU\n")
     header = (f"{'N':>9} {'posterior':>9} {'epoch s':>9} {'step ms':>8} {'entities/s':>11} {'data MiB':>9} "
@@ -132,7 +143,7 @@ def main(argv=None) -> int:
         for posterior in args.graph_posteriors:
             cmd = [sys.executable, __file__, "--one", str(n), "--threads", str(args.threads), "--epochs",
                    str(args.epochs), "--one-posterior", posterior, "--missing", str(args.missing),
-                   "--validation-fraction", str(args.validation_fraction)]
+                   "--validation-fraction", str(args.validation_fraction), "--shapes", args.shapes]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
             sys.stdout.write(
