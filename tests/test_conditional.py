@@ -64,5 +64,5 @@ def test_forbidden_edges_and_bad_input():
         ind.conditional_graph(df, ["final_c"], ["league"], tiers=[["nope"]])
     with pytest.raises(TypeError, match="numeric"):
         ind.conditional_graph(df.assign(league=df["league"].astype(str)), ["final_c"], ["league"])
-    with pytest.raises(ValueError, match="not in df"):
+    with pytest.raises(ValueError, match=r"features: columns \[.weight.\] not in the table"):
         ind.conditional_graph(df, ["final_c"], ["weight"])

@@ -26,7 +26,8 @@ RESULT_COLUMNS = (
 )
 
 
-def _check_columns(df: pd.DataFrame, traits: Sequence[str], features: Sequence[str]) -> None:
+def check_columns(df: pd.DataFrame, traits: Sequence[str], features: Sequence[str]) -> None:
+    """Raise unless ``df`` is a DataFrame with distinct, present ``traits`` (numeric) and ``features`` columns."""
     if not isinstance(df, pd.DataFrame):
         raise TypeError(f"df: expected a pandas DataFrame, found {type(df).__name__}")
     for arg, cols in (("traits", traits), ("features", features)):
@@ -230,7 +231,7 @@ def test_battery(
     tests = _validate_options(tests, alpha, fdr_scope, min_n, n_jobs)
     traits = traits if isinstance(traits, str) else list(traits)
     features, selection = _select_features(df, traits, features)
-    _check_columns(df, traits, features)
+    check_columns(df, traits, features)
     settings = TestSettings(kci_max_n, kci_approx, rcit_approx, hsic_block_size, bins)
     infos = describe_columns(df, dict.fromkeys(traits + features), max_levels, discrete)
     cache = ResultCache(cache_dir)

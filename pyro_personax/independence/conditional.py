@@ -24,6 +24,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from pyro_personax.independence.battery import check_columns
+
 __all__ = ["ConditionalResult", "conditional_graph", "CONDITIONAL_TESTS"]
 
 #: causal-learn test names accepted by :func:`conditional_graph`.
@@ -66,15 +68,13 @@ class ConditionalResult:
         nx.write_graphml(self.graph, path)
 
 
-def _matrix(df: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    if not isinstance(df, pd.DataFrame):
-        raise TypeError(f"df: expected a pandas DataFrame; found {type(df).__name__}")
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise ValueError(f"columns not in df: {missing}")
+def _matrix(df: pd.DataFrame, traits: Sequence[str], features: Sequence[str]) -> np.ndarray:
+    """Complete rows of ``traits + features`` as floats, after the battery's column checks."""
+    check_columns(df, traits, features)
+    columns = [*traits, *features]
     if len(set(columns)) != len(columns):
         raise ValueError(f"a column is named twice among the traits and features: {columns}")
-    for c in columns:
+    for c in features:
         dtype = df[c].dtype
         if not (pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)):
             raise TypeError(f"df[{c!r}]: expected a numeric or boolean column; found dtype {dtype}")
@@ -156,10 +156,8 @@ def conditional_graph(
         raise ValueError(f"test: expected one of {CONDITIONAL_TESTS}; found {test!r}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha: expected a number in (0, 1); found {alpha}")
+    data = _matrix(df, traits, features)
     columns = [*traits, *features]
-    if len(columns) < 2:
-        raise ValueError("traits and features: expected at least two columns in all")
-    data = _matrix(df, columns)
     if data.shape[0] < 10:
         raise ValueError(f"df: expected at least 10 complete rows over {columns}; found {data.shape[0]}")
     rng = np.random.default_rng(seed)
