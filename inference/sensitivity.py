@@ -287,16 +287,8 @@ class MeasurementSensitivity:
             Three panels (not shown; save it with ``fig.savefig``).
         """
         variants = list(self.variants.index)
-        n_id, n_un = len(self.edges), len(self.undecided)
-        height = 1.5 + 0.28 * (n_id + n_un) + 2.5
-        fig = Figure(figsize=(2.5 + 0.75 * len(variants), height), layout="constrained")
-        grid = fig.add_gridspec(3, 1, height_ratios=[max(n_id, 1), max(n_un, 1), 6])
-        for row, (frame, title) in enumerate(
-            ((self.edges, "identified (cross-modal) edges"), (self.undecided, "undecided edges (follow the prior)"))
-        ):
-            ax = fig.add_subplot(grid[row])
-            _heatmap(ax, frame[variants], f"P(edge) per variant, {title}", self.stability_frame(row))
-        ax = fig.add_subplot(grid[2])
+        fig, ax = _edge_heatmaps(self.edges, self.undecided, variants, "variant",
+                                 (self.stability_frame(0), self.stability_frame(1)))
         agreement = self.latent_agreement.loc[variants]
         xs = np.arange(len(variants))
         width = 0.8 / max(agreement.shape[1], 1)
@@ -305,7 +297,7 @@ class MeasurementSensitivity:
         ax.set_xticks(xs, variants, rotation=30, ha="right")
         ax.set_ylim(0, 1.05)
         ax.set_ylabel("matched |Spearman|")
-        ax.set_title("agreement of each variant's latents with the reference fit, per block")
+        ax.set_title("latents' agreement with the reference fit, per block")
         ax.legend(fontsize=8, ncols=min(agreement.shape[1], 4), loc="lower left")
         fig.suptitle(f"Leave one measurement of {self.modality!r} out (edge holds at P >= {self.threshold:g})")
         return fig
@@ -313,6 +305,18 @@ class MeasurementSensitivity:
     def stability_frame(self, which: int) -> pd.Series:
         """Verdict per edge as row labels of :meth:`plot`: identified (``0``) or undecided (``1``)."""
         return (self.stability if which == 0 else self.undecided_stability)["verdict"]
+
+
+def _edge_heatmaps(identified, undecided, columns: list, what: str, row_notes=(None, None)):
+    """A figure with heat maps of ``P(edge)`` x ``columns`` (identified edges, then undecided) and
+    an empty third panel below them; returns ``(figure, third axes)``."""
+    n_id, n_un = len(identified), len(undecided)
+    fig = Figure(figsize=(3.0 + 0.8 * len(columns), 4.0 + 0.28 * (n_id + n_un)), layout="constrained")
+    grid = fig.add_gridspec(3, 1, height_ratios=[max(n_id, 1), max(n_un, 1), 6])
+    panels = ((identified, "identified (cross-modal) edges"), (undecided, "undecided edges (follow the prior)"))
+    for row, (frame, title) in enumerate(panels):
+        _heatmap(fig.add_subplot(grid[row]), frame[columns], f"P(edge) per {what}, {title}", row_notes[row])
+    return fig, fig.add_subplot(grid[2])
 
 
 def _verdicts(frame: pd.DataFrame, kept: dict[str, set], names, threshold: float) -> pd.DataFrame:
@@ -505,14 +509,7 @@ class PriorSensitivity:
             Three panels (not shown; save it with ``fig.savefig``).
         """
         labels = list(self.settings.index)
-        n_id, n_un = len(self.identified), len(self.undecided)
-        fig = Figure(figsize=(3.0 + 0.8 * len(labels), 4.0 + 0.28 * (n_id + n_un)), layout="constrained")
-        grid = fig.add_gridspec(3, 1, height_ratios=[max(n_id, 1), max(n_un, 1), 6])
-        panels = ((self.identified, "identified (cross-modal) edges"),
-                  (self.undecided, "undecided edges (follow the prior)"))
-        for row, (frame, title) in enumerate(panels):
-            _heatmap(fig.add_subplot(grid[row]), frame[labels], f"P(edge) per setting, {title}")
-        ax = fig.add_subplot(grid[2])
+        fig, ax = _edge_heatmaps(self.identified, self.undecided, labels, "setting")
         xs = np.arange(len(labels))
         for column, marker in (("train_elbo", "o"), ("validation_elbo", "s")):
             ax.plot(xs, self.settings[column].astype(float), marker=marker, label=column.replace("_", " "))
