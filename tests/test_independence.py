@@ -472,3 +472,19 @@ def test_catalog_names_every_test_without_heavy_imports():
             "print([m for m in ('pandas', 'scipy', 'numpy', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_battery_summary_counts_the_tests_that_did_not_apply():
+    """A chi-square / G-square test of a continuous feature does not apply; the summary says how many."""
+    from pyro_personax.independence import battery_summary
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"t": rng.integers(1, 4, 200).astype(float), "x": rng.normal(size=200),
+                       "c": rng.integers(0, 3, 200)})
+    table = ind.test_battery(df, ["t"], ["x", "c"], tests=("fisherz", "chisq", "gsq"), progress=False)
+    assert (table["status"] == "not_applicable").sum() == 2
+    line = battery_summary(table)
+    assert line.startswith("0 of 4 (test, trait, feature) results dependent at BH q < 0.05")
+    assert line.endswith("2 not applicable (chisq 1, gsq 1)")
+    with pytest.raises(ValueError, match=r"table: expected the columns of test_battery's output; missing \['status'\]"):
+        battery_summary(table.drop(columns="status"))

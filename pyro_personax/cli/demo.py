@@ -45,9 +45,9 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def _level1(dataset, out: Path, args) -> tuple[int, int]:
+def _level1(dataset, out: Path, args) -> str:
     from pyro_personax.cli.independence import OUTPUT_FILES, write_battery_outputs
-    from pyro_personax.independence import test_battery
+    from pyro_personax.independence import battery_summary, test_battery
 
     paths = {k: out / v for k, v in OUTPUT_FILES.items()}
     out.mkdir(parents=True, exist_ok=True)
@@ -56,8 +56,7 @@ def _level1(dataset, out: Path, args) -> tuple[int, int]:
         tests=args.level1_tests, progress=not args.no_progress, seed=args.seed,
     )
     write_battery_outputs(table, paths, alpha=0.05)
-    ok = table[table["status"] == "ok"]
-    return int(ok["dependent"].sum()), len(ok)
+    return battery_summary(table, alpha=0.05)
 
 
 #: Marks a folder as written by ``personax demo``: a rerun replaces the demo's own outputs in it.
@@ -111,9 +110,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"[1/3] synthetic {args.kind} data: {dataset.num_entities} people, true latent DAG with "
           f"{int(truth.adjacency.sum())} edges over {truth.layout.latent_dim} latents -> {out / 'data'}")
 
-    n_dep, n_ok = _level1(dataset, out / "level1", args)
-    print(f"[2/3] Level I: {n_dep} of {n_ok} (test, trait, feature) results dependent at BH q < 0.05 "
-          f"-> {out / 'level1'}")
+    print(f"[2/3] Level I: {_level1(dataset, out / 'level1', args)} -> {out / 'level1'}")
 
     layout = truth.layout
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)

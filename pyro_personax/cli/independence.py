@@ -139,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     import matplotlib
 
     matplotlib.use("Agg")
-    from pyro_personax.independence import default_features, test_battery
+    from pyro_personax.independence import battery_summary, default_features, test_battery
     from pyro_personax.independence.plots import trait_groups_from_prefix
 
     df = _read_table(Path(args.data))
@@ -160,7 +160,5 @@ def run(args: argparse.Namespace) -> int:
     )
     groups = trait_groups_from_prefix(args.traits) if args.group_traits else None
     write_battery_outputs(table, paths, alpha=args.alpha, trait_groups=groups)
-    ok = table[table["status"] == "ok"]
-    logger.info("%d of %d tests ran; %d pairs dependent at q < %s; outputs in %s",
-                len(ok), len(table), int(ok["dependent"].sum()), args.alpha, args.out)
+    logger.info("%s; outputs in %s", battery_summary(table, alpha=args.alpha), args.out)
     return 0

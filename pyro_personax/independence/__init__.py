@@ -11,6 +11,7 @@ names) stays free of pandas and scipy.
 
 __all__ = [
     "test_battery",
+    "battery_summary",
     "DEFAULT_TESTS",
     "RESULT_COLUMNS",
     "TESTS",
@@ -30,6 +31,7 @@ __all__ = [
 
 _LAZY = {
     "test_battery": "battery",
+    "battery_summary": "battery",
     "RESULT_COLUMNS": "battery",
     "DEFAULT_TESTS": "catalog",
     "TEST_NAMES": "catalog",

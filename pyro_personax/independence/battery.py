@@ -16,7 +16,7 @@ from pyro_personax.independence.fdr import benjamini_hochberg
 from pyro_personax.independence.features import FeatureSelection, default_features
 from pyro_personax.independence.pairwise import TESTS, PairOutcome, TestSettings, run_test
 
-__all__ = ["test_battery", "DEFAULT_TESTS", "RESULT_COLUMNS"]
+__all__ = ["test_battery", "battery_summary", "DEFAULT_TESTS", "RESULT_COLUMNS"]
 
 logger = logging.getLogger(__name__)
 
@@ -310,3 +310,39 @@ def _attrs(tests, alpha, fdr_scope, settings: TestSettings, infos: dict[str, Var
         "cache_dir": None if cache_dir is None else str(cache_dir),
         "seconds": seconds,
     }
+
+
+def battery_summary(table: pd.DataFrame, alpha: float = 0.05) -> str:
+    """One line on a battery table: dependent results among the tests that ran, and every
+    test that did not run (not applicable, or failed), by test.
+
+    Parameters
+    ----------
+    table
+        Output of :func:`test_battery` (columns ``test``, ``status``, ``dependent``).
+    alpha
+        The level the ``dependent`` column used (for the wording only).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"test": ["kci", "chisq", "chisq"], "status": ["ok", "not_applicable", "error"],
+    ...                   "dependent": [True, False, False]})
+    >>> battery_summary(t)
+    '1 of 1 (test, trait, feature) results dependent at BH q < 0.05; 1 not applicable (chisq 1); 1 failed (chisq 1)'
+    """
+    missing = [c for c in ("test", "status", "dependent") if c not in table.columns]
+    if missing:
+        raise ValueError(f"table: expected the columns of test_battery's output; missing {missing}")
+    ok = table[table["status"] == "ok"]
+    parts = [f"{int(ok['dependent'].sum())} of {len(ok)} (test, trait, feature) results dependent at BH q < {alpha:g}"]
+    for status, words in (("not_applicable", "not applicable"), ("error", "failed")):
+        counts = table.loc[table["status"] == status, "test"].value_counts(sort=False)
+        if len(counts):
+            by_test = ", ".join(f"{t} {n}" for t, n in counts.items())
+            parts.append(f"{int(counts.sum())} {words} ({by_test})")
+    return "; ".join(parts)
+
