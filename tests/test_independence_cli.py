@@ -108,3 +108,30 @@ def test_default_features_leave_out_id_traits_and_llm_scores(tmp_path, capsys):
     assert main([*args, "--overwrite", "--features", "Height", "Gender"]) == 0
     assert "left out" not in capsys.readouterr().out
     assert set(pd.read_csv(out / OUTPUT_FILES["table"])["feature"]) == {"Height", "Gender"}
+
+
+def test_conditional_writes_the_graph_the_separating_sets_and_a_figure(tmp_path, capsys):
+    """A trait and a feature that depend only through a confounder are separated by it."""
+    rng = np.random.default_rng(0)
+    n = 1500
+    c = rng.normal(size=n)
+    df = pd.DataFrame({"ID": np.arange(n), "final_o": c + rng.normal(size=n), "league": c + rng.normal(size=n),
+                       "birth_year": c, "Gender": rng.choice(["f", "m"], n)})
+    path = tmp_path / "table.csv"
+    df.to_csv(path, index=False)
+    out = tmp_path / "out"
+    args = ["independence", str(path), "--traits", "final_o", "--features", "league", "birth_year", "Gender",
+            "--tests", "fisherz", "--no-progress", "--out", str(out), "--conditional", "pc",
+            "--tier", "birth_year", "--tier", "final_o", "league"]
+    assert main(args) == 0
+    sepsets = json.loads((out / "conditional_sepsets.json").read_text())
+    assert {"a": "final_o", "b": "league", "given": ["birth_year"]} in sepsets
+    edges = pd.read_csv(out / "conditional_edges.csv")
+    pairs = {frozenset(p) for p in zip(edges["source"], edges["target"])}
+    assert pairs == {frozenset(("birth_year", "final_o")), frozenset(("birth_year", "league"))}
+    assert (out / "conditional_graph.graphml").stat().st_size > 0 and (out / "conditional_graph.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["independence", str(path), "--traits", "final_o", "--features", "league", "--tests", "fisherz",
+                 "--out", str(tmp_path / "other"), "--forbid", "final_o", "league"]) == 2
+    assert "--tier/--forbid: background knowledge of --conditional" in capsys.readouterr().err
+    assert not (tmp_path / "other").exists()

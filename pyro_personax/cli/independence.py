@@ -23,6 +23,14 @@ OUTPUT_FILES = {
     "summary": "significance_summary.png",
 }
 
+#: What ``--conditional`` adds to the outputs.
+CONDITIONAL_FILES = {
+    "graphml": "conditional_graph.graphml",
+    "edges": "conditional_edges.csv",
+    "sepsets": "conditional_sepsets.json",
+    "figure": "conditional_graph.png",
+}
+
 DESCRIPTION = """\
 Run pairwise unconditional independence tests between every trait column and
 every feature column of a CSV or parquet table (the PersonaX "Level I" analysis).
@@ -49,6 +57,12 @@ independence_settings.json (settings, KCI strategy, how each column was read, th
 features tested and the columns left out),
 pvalue_heatmap.png and significance_summary.png. Existing outputs are not replaced
 unless --overwrite is given.
+
+With --conditional pc (or fci), the traits and the numeric features tested also go
+through causal-learn's PC (or FCI) with --conditional-test and the background knowledge
+of --tier and --forbid, on the rows complete in all of them: conditional_graph.graphml,
+conditional_edges.csv (source, target, causal-learn's mark), conditional_sepsets.json
+(the separating set of every pair PC removed) and conditional_graph.png.
 """
 
 EPILOG = """\
@@ -61,7 +75,7 @@ example:
 
 def register(subparsers) -> argparse.ArgumentParser:
     """Add the ``independence`` subcommand to ``subparsers``."""
-    from pyro_personax.independence.catalog import DEFAULT_TESTS, TEST_NAMES
+    from pyro_personax.independence.catalog import CONDITIONAL_TESTS, DEFAULT_TESTS, TEST_NAMES
 
     p = subparsers.add_parser(
         "independence", help="Level I: pairwise independence tests between traits and features",
@@ -91,6 +105,15 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of all random choices (default 0)")
     p.add_argument("--group-traits", action="store_true",
                    help="group heat-map columns by the trait-name prefix before the last '_' (one group per LLM)")
+    p.add_argument("--conditional", choices=("pc", "fci"),
+                   help="also run PC or FCI (causal-learn) over the traits and the numeric features tested")
+    p.add_argument("--conditional-test", choices=CONDITIONAL_TESTS, default="fisherz",
+                   help="conditional-independence test of --conditional (default fisherz)")
+    p.add_argument("--tier", nargs="+", action="append", default=[], metavar="COL", dest="tiers",
+                   help="an ordered tier of columns for --conditional: no edge from a later tier into an "
+                        "earlier one (repeat; e.g. --tier Birthyear Height --tier final_o final_c)")
+    p.add_argument("--forbid", nargs=2, action="append", default=[], metavar=("FROM", "TO"),
+                   help="forbid the edge FROM -> TO in --conditional (repeat)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -111,8 +134,8 @@ def _read_table(path: Path):
     raise ValueError(f"data: expected a .csv or .parquet file, found {path.name!r}")
 
 
-def _outputs(out: Path, overwrite: bool) -> dict[str, Path]:
-    paths = {k: out / v for k, v in OUTPUT_FILES.items()}
+def _outputs(out: Path, overwrite: bool, conditional: bool = False) -> dict[str, Path]:
+    paths = {k: out / v for k, v in {**OUTPUT_FILES, **(CONDITIONAL_FILES if conditional else {})}.items()}
     existing = [str(p) for p in paths.values() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"--out: {existing[0]} exists; pass --overwrite to replace it")
@@ -143,7 +166,9 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.independence.plots import trait_groups_from_prefix
 
     df = _read_table(Path(args.data))
-    paths = _outputs(Path(args.out), args.overwrite)
+    if (args.tiers or args.forbid) and not args.conditional:
+        raise ValueError("--tier/--forbid: background knowledge of --conditional; pass --conditional pc or fci")
+    paths = _outputs(Path(args.out), args.overwrite, conditional=bool(args.conditional))
     features = args.features
     if features is None:
         features = default_features(df, args.traits, id_columns=("ID", args.id_column))
@@ -161,4 +186,33 @@ def run(args: argparse.Namespace) -> int:
     groups = trait_groups_from_prefix(args.traits) if args.group_traits else None
     write_battery_outputs(table, paths, alpha=args.alpha, trait_groups=groups)
     logger.info("%s; outputs in %s", battery_summary(table, alpha=args.alpha), args.out)
+    if args.conditional:
+        _conditional(df, args, list(getattr(features, "features", features)), paths)  # a FeatureSelection or names
     return 0
+
+
+def _conditional(df, args: argparse.Namespace, features: list[str], paths: dict[str, Path]) -> None:
+    """Run PC / FCI over the traits and the numeric features, and write its four outputs."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from pyro_personax.independence import conditional_graph, plot_conditional_graph
+
+    numeric = [f for f in features if pd.api.types.is_numeric_dtype(df[f]) or pd.api.types.is_bool_dtype(df[f])]
+    left_out = sorted(set(features) - set(numeric))
+    if left_out:
+        print(f"--conditional: non-numeric features left out: {left_out}")
+    result = conditional_graph(
+        df, args.traits, numeric, method=args.conditional, test=args.conditional_test, alpha=args.alpha,
+        tiers=args.tiers or None, forbidden=[tuple(f) for f in args.forbid], kci_max_n=args.kci_max_n,
+        seed=args.seed,
+    )
+    result.write_graphml(paths["graphml"])
+    result.edges.to_csv(paths["edges"], index=False)
+    sepsets = [{"a": a, "b": b, "given": list(s)} for (a, b), s in result.sepsets.items()]
+    paths["sepsets"].write_text(json.dumps(sepsets, indent=2))
+    fig = plot_conditional_graph(result, args.traits)
+    fig.savefig(paths["figure"], dpi=150)
+    plt.close(fig)
+    print(f"--conditional: {args.conditional.upper()} on {result.n} complete rows, {len(result.edges)} edges, "
+          f"{len(result.sepsets)} pairs separated -> {paths['graphml'].parent}")

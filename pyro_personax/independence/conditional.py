@@ -25,11 +25,9 @@ import numpy as np
 import pandas as pd
 
 from pyro_personax.independence.battery import check_columns
+from pyro_personax.independence.catalog import CONDITIONAL_TESTS
 
 __all__ = ["ConditionalResult", "conditional_graph", "CONDITIONAL_TESTS"]
-
-#: causal-learn test names accepted by :func:`conditional_graph`.
-CONDITIONAL_TESTS = ("fisherz", "kci", "rcit", "chisq", "gsq")
 
 
 @dataclass

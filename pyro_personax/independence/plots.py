@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["plot_pvalue_heatmap", "plot_significance_summary", "trait_groups_from_prefix"]
+__all__ = ["plot_pvalue_heatmap", "plot_significance_summary", "plot_conditional_graph", "trait_groups_from_prefix"]
 
 
 def trait_groups_from_prefix(traits: Sequence[str], sep: str = "_") -> dict[str, list[str]]:
@@ -184,3 +184,49 @@ def plot_significance_summary(table: pd.DataFrame, alpha: float = 0.05, figsize=
     ax.set_ylim(0, top * 1.15 + 1)
     ax.legend(frameon=False)
     return fig
+
+
+def plot_conditional_graph(result, traits: Sequence[str] = (), figsize=(6.5, 5.0)):
+    """The graph of :func:`~pyro_personax.independence.conditional_graph`: traits on the
+    right, features on the left, arcs as found and undirected (or partially directed) edges
+    as plain lines labelled with causal-learn's mark.
+
+    Parameters
+    ----------
+    result
+        A :class:`~pyro_personax.independence.ConditionalResult`.
+    traits
+        Columns drawn as traits (the others are features).
+    figsize
+        Figure size in inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    import networkx as nx
+
+    graph = result.graph
+    traits = [t for t in traits if t in graph]
+    features = [n for n in graph if n not in traits]
+    pos = {}
+    for x, column in ((0.0, features), (1.0, traits)):
+        for i, name in enumerate(column):
+            pos[name] = (x, -i + (len(column) - 1) / 2)
+    arcs = [(a, b) for a, b in graph.edges if not graph.has_edge(b, a)]
+    lines = [(a, b) for a, b in graph.edges if graph.has_edge(b, a) and a < b]
+    fig, ax = plt.subplots(figsize=figsize, constrained_layout=True)
+    nx.draw_networkx_nodes(graph, pos, nodelist=features, node_color="#dddddd", node_size=1600, ax=ax)
+    nx.draw_networkx_nodes(graph, pos, nodelist=traits, node_color="#9ecae1", node_size=1600, ax=ax)
+    nx.draw_networkx_labels(graph, pos, font_size=7, ax=ax)
+    nx.draw_networkx_edges(graph, pos, edgelist=arcs, arrows=True, arrowsize=14, node_size=1600,
+                           connectionstyle="arc3,rad=0.1", ax=ax)
+    nx.draw_networkx_edges(graph, pos, edgelist=lines, arrows=False, style="dashed", ax=ax)
+    nx.draw_networkx_edge_labels(graph, pos, edge_labels={(a, b): graph.edges[a, b]["mark"] for a, b in lines},
+                                 font_size=9, ax=ax)
+    ax.set_title(f"{result.method.upper()} ({result.test}, alpha {result.alpha:g}, n = {result.n}): "
+                 "arcs solid, other marks dashed", fontsize=9)
+    ax.axis("off")
+    return fig
+
