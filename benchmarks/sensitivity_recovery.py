@@ -58,7 +58,7 @@ def main(argv=None) -> None:
 
     import pyro_personax.inference.options as options
     from pyro_personax import PersonaX
-    from pyro_personax.inference import leave_one_measurement_out
+    from pyro_personax.sensitivity import leave_one_measurement_out
 
     options.DEFAULT_GRAPH_REFINEMENT = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2)
     for seed in args.seeds:

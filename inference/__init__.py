@@ -33,14 +33,6 @@ from pyro_personax.inference.schedule import (
     KLWarmup,
     TemperatureSchedule,
 )
-from pyro_personax.inference.sensitivity import (
-    MeasurementSensitivity,
-    PriorSensitivity,
-    leave_one_measurement_out,
-    mask_measurements,
-    prior_sweep,
-    write_sensitivity_page,
-)
 from pyro_personax.inference.trainer import (
     TrainerConfig,
     fit_chains,
@@ -60,8 +52,6 @@ __all__ = [
     "GraphParticleELBO",
     "Interventional",
     "KLWarmup",
-    "MeasurementSensitivity",
-    "PriorSensitivity",
     "RowSubset",
     "NonFiniteLossError",
     "TemperatureSchedule",
@@ -76,11 +66,8 @@ __all__ = [
     "identity_alignment",
     "intervene",
     "index_batch",
-    "leave_one_measurement_out",
     "load_checkpoint",
-    "mask_measurements",
     "num_rows",
-    "prior_sweep",
     "refine_graph",
     "local_params",
     "resolve_device",
@@ -92,5 +79,4 @@ __all__ = [
     "shutdown_distributed",
     "structural_program",
     "train_chain",
-    "write_sensitivity_page",
 ]

@@ -1,4 +1,4 @@
-"""The package's layers depend downwards only: core <- models <- inference <- facade / CLI.
+"""The package's layers depend downwards only: core <- models <- inference <- facade / sensitivity / CLI.
 
 Read from the source (no import runs): every ``import`` of a ``pyro_personax`` module
 is checked against the layer of the importing module, and no module imports a private
@@ -21,7 +21,7 @@ def _layer(module: str) -> int:
         return LAYERS.index("models")
     if module == "pyro_personax.inference" or module.startswith("pyro_personax.inference."):
         return LAYERS.index("inference")
-    top = ("pyro_personax", "pyro_personax.facade", "pyro_personax.__main__")
+    top = ("pyro_personax", "pyro_personax.facade", "pyro_personax.sensitivity", "pyro_personax.__main__")
     if module in top or module == "pyro_personax.cli" or module.startswith("pyro_personax.cli."):
         return LAYERS.index("top")
     return LAYERS.index("core")

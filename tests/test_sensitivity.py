@@ -1,4 +1,4 @@
-"""Sensitivity analyses: leave-one-measurement-out and the prior sweep (inference.sensitivity)."""
+"""Sensitivity analyses: leave-one-measurement-out and the prior sweep (pyro_personax.sensitivity)."""
 
 import json
 
@@ -8,10 +8,15 @@ import pytest
 from pyro_personax import PersonaX
 from pyro_personax.cli import main
 from pyro_personax.data import MultiModalData
-from pyro_personax.inference import GraphRefinement, leave_one_measurement_out, mask_measurements, prior_sweep
-from pyro_personax.inference.sensitivity import write_sensitivity_page
+from pyro_personax.inference import GraphRefinement
 from pyro_personax.layout import LatentLayout
 from pyro_personax.metrics import match_latents
+from pyro_personax.sensitivity import (
+    leave_one_measurement_out,
+    mask_measurements,
+    prior_sweep,
+    write_sensitivity_page,
+)
 from pyro_personax.synthetic import MeasurementEdge, observe_latents, persona, simulate_sem
 
 TINY = {"num_epochs": 1, "num_chains": 1, "device": "cpu", "refine_graph": False, "progress": False}

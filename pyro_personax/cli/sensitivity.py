@@ -6,7 +6,7 @@ names it: the data are loaded from it and every refit uses its ``[fit]`` options
 no fit option overridden, the run's model is the reference fit; otherwise the reference
 is refitted with the overridden options, so that every fit compared is alike. The page,
 tables and figures go to ``RUN_DIR/sensitivity`` (see
-:func:`pyro_personax.inference.sensitivity.write_sensitivity_page`); an existing
+:func:`pyro_personax.sensitivity.write_sensitivity_page`); an existing
 non-empty folder is replaced only with ``--overwrite``.
 """
 
@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax import PersonaX
     from pyro_personax.cli.config import load_data, read_run_config
     from pyro_personax.inference import torch_threads
-    from pyro_personax.inference.sensitivity import (
+    from pyro_personax.sensitivity import (
         _clone,
         leave_one_measurement_out,
         prior_sweep,

@@ -46,6 +46,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from pyro_personax.data.multimodal import MultiModalData, check_seed
+from pyro_personax.facade import PersonaX
 from pyro_personax.inference.alignment import align_chains
 from pyro_personax.inference.options import FitOptions
 
@@ -148,8 +149,6 @@ def _check_threshold(threshold) -> float:
 
 
 def _check_px(px):
-    from pyro_personax.facade import PersonaX
-
     if not isinstance(px, PersonaX):
         raise TypeError(f"px: expected a PersonaX (fitted or not); found {type(px).__name__}")
     return px
@@ -157,8 +156,6 @@ def _check_px(px):
 
 def _clone(px, **model_changes):
     """An unfitted PersonaX with ``px``'s layout, classes and options (``model_changes`` applied)."""
-    from pyro_personax.facade import PersonaX
-
     options = replace(px.options, **model_changes)
     return PersonaX(px.layout, model_cls=px.model_cls, guide_cls=px.guide_cls, **asdict(options))
 
