@@ -6,8 +6,10 @@ Build: ``make docs`` (HTML in ``build/docs``), or
 Notebooks: the pages of ``notebooks/`` are copied here at build time. With
 ``PERSONAX_DOCS_EXECUTE=1`` (what ``make docs`` sets) each is executed while the site is
 built, so the pages show their figures; ``PERSONAX_SMOKE=1`` runs them at smoke size.
-Otherwise they are shown as stored (without outputs). ``PERSONAX_DOCS_TIMEOUT`` is the
-limit per notebook in seconds (default 7200).
+Otherwise they are shown as stored (without outputs), or, with
+``PERSONAX_DOCS_NOTEBOOKS=<folder>``, as executed copies from that folder (what the test
+suite does with the notebooks it has just run at smoke size). ``PERSONAX_DOCS_TIMEOUT`` is
+the limit per notebook in seconds (default 7200).
 
 The API reference is written at build time into ``api/``: one page per module of the
 installed package, from its numpydoc docstrings.
@@ -49,6 +51,8 @@ myst_heading_anchors = 3
 # notebooks
 _EXECUTE = os.environ.get("PERSONAX_DOCS_EXECUTE", "0") not in ("", "0", "false", "no")
 nb_execution_mode = "force" if _EXECUTE else "off"
+# a folder of notebooks already executed (with their outputs), shown instead of the stored ones
+_EXECUTED = os.environ.get("PERSONAX_DOCS_NOTEBOOKS", "")
 if _EXECUTE:  # the kernels inherit this: figures are captured as outputs (MPLBACKEND=Agg would drop them)
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
 nb_execution_timeout = int(os.environ.get("PERSONAX_DOCS_TIMEOUT", "7200"))
@@ -63,7 +67,8 @@ def _copy_notebooks() -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
     for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
-        shutil.copy2(nb, out / nb.name)
+        executed = Path(_EXECUTED, nb.name) if _EXECUTED else None
+        shutil.copy2(executed if executed is not None and executed.is_file() else nb, out / nb.name)
 
 
 # packages whose modules get a page; pyro_personax.cli is the command line (see the README)
