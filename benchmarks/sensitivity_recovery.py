@@ -12,7 +12,7 @@ expected verdicts are ``a_1 -> t_1`` stable and ``b_1 -> t_1`` resting on ``llm_
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/sensitivity_recovery.py --entities 2000 --epochs 100 \\
-        --batch-size 512 --seeds 0 1
+        --batch-size 512 --seeds 0 1 [--latent-transform spline]
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--weight", type=float, default=1.0, help="weight of tanh(b) in llm_a's reading of t")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--latent-transform", default="identity", choices=("identity", "spline"),
+                        help="PersonaX's latent_transform (default identity, the library's)")
     args = parser.parse_args(argv)
 
     import pyro_personax.inference.options as options
@@ -63,7 +65,7 @@ def main(argv=None) -> None:
     options.DEFAULT_GRAPH_REFINEMENT = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2)
     for seed in args.seeds:
         data = simulate(args.entities, seed, args.weight)
-        px = PersonaX(data, latent_dims={"a": 1, "b": 1, "t": 1})
+        px = PersonaX(data, latent_dims={"a": 1, "b": 1, "t": 1}, latent_transform=args.latent_transform)
         start = time.perf_counter()
         result = leave_one_measurement_out(
             px, data, "t", single=False, seed=seed,

@@ -10,18 +10,16 @@ follow :mod:`pyro_personax.graph` (``[i, j]`` = parent i -> child j).
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pandas as pd
 import torch
 
+from pyro_personax import persistence
 from pyro_personax.data.multimodal import MultiModalData, check_seed
 from pyro_personax.graph import to_dag, to_networkx
 from pyro_personax.identifiability import (
@@ -56,9 +54,6 @@ MIN_ENTITIES = 10
 
 logger = logging.getLogger(__name__)
 
-_FORMAT = 3  # 3: order / pairwise graph posterior, mechanisms with mask input and scale head
-_CONFIG = "config.json"
-_STATES = "chains.pt"
 
 
 def _layout_from_data(
@@ -87,27 +82,6 @@ def _split_tensors(data: MultiModalData, validation_fraction, seed: int):
         return tensors, None
     train, validation = data.split_rows(validation_fraction, seed=seed)
     return RowSubset(tensors, train), RowSubset(tensors, validation)
-
-
-def _class_path(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
-
-
-def _import_class(path: str | None, default: type, where) -> type:
-    """The class named ``"module:qualname"`` (``None``: ``default``), or a clear error naming ``where``."""
-    if path is None:
-        return default
-    module, _, name = path.partition(":")
-    try:
-        obj = importlib.import_module(module)
-        for part in name.split("."):
-            obj = getattr(obj, part)
-    except (ImportError, AttributeError) as err:
-        raise ValueError(
-            f"load: the class {path!r} named in {str(where)!r} cannot be imported ({err}); "
-            "import or install the module that defines it first"
-        ) from err
-    return obj
 
 
 @dataclass(frozen=True)
@@ -298,7 +272,7 @@ class PersonaX:
         return {
             "layout": self.layout.to_dict(),
             "model options": asdict(self.options),
-            "model and guide classes": [_class_path(self.model_cls), _class_path(self.guide_cls)],
+            "model and guide classes": [persistence.class_path(self.model_cls), persistence.class_path(self.guide_cls)],
         }
 
     @property
@@ -780,42 +754,12 @@ class PersonaX:
         return build_inference_data(self.layout, attrs=attrs, **arrays)
 
     # ------------------------------------------------------------------ persistence
-    def _config(self) -> dict:
-        for what, cls in (("model_cls", self.model_cls), ("guide_cls", self.guide_cls)):
-            try:
-                found = _import_class(_class_path(cls), None, "the model")
-            except ValueError:
-                found = None
-            if found is not cls:
-                raise ValueError(
-                    f"save: {what} {cls.__qualname__!r} cannot be imported by its name {_class_path(cls)!r} "
-                    "(defined inside a function?); define it at the top level of a module so load can find it"
-                )
-        config = {
-            "format": _FORMAT,
-            "layout": self.layout.to_dict(),
-            "spec": self.spec.to_dict(),
-            "mechanism": self.mechanism,
-            "model_options": {"graph_posterior": self.graph_posterior, **self.model_options},
-            "model_cls": _class_path(self.model_cls),
-            "guide_cls": _class_path(self.guide_cls),
-            "fit_result": self.fit_result.to_dict() if self.fit_result is not None else None,
-            "chain_alignment": self.chain_alignment.to_dict() if self.chain_alignment is not None else None,
-            "fit_warnings": list(self.chains.warnings) if self.chains is not None else [],
-        }
-        try:
-            return json.loads(json.dumps(config))
-        except TypeError as err:
-            raise TypeError(
-                f"save: model options must be JSON-serialisable; found {self.model_options!r} ({err})"
-            ) from err
-
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:
         """Save the fitted model to the directory ``path``.
 
         Writes ``config.json`` (layout, data spec, options, the model and guide classes
         by module and name, fit traces) and ``chains.pt`` (per-chain model and guide
-        state dicts).
+        state dicts); see :mod:`pyro_personax.persistence`.
 
         Parameters
         ----------
@@ -824,20 +768,11 @@ class PersonaX:
         overwrite
             Replace an existing path; otherwise an existing path is an error.
         """
-        chains = self._fitted("save")
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise ValueError(f"save: {str(path)!r} already exists; pass overwrite=True to replace it")
-        if path.is_file():
-            path.unlink()
-        path.mkdir(parents=True, exist_ok=True)
-        config = self._config()
-        torch.save(chains.state_dicts(), path / _STATES)
-        (path / _CONFIG).write_text(json.dumps(config, indent=2))
+        persistence.write(self, self._fitted("save"), path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> PersonaX:
-        """Load a model written by :meth:`save`.
+        """Load a model written by :meth:`save` (a damaged or foreign folder is refused, naming the file).
 
         Parameters
         ----------
@@ -846,62 +781,13 @@ class PersonaX:
         device
             Device of the loaded modules.
         """
-        path = Path(path)
-        if not (path / _CONFIG).is_file() or not (path / _STATES).is_file():
-            raise ValueError(
-                f"load: expected {_CONFIG} and {_STATES} in {str(path)!r}; "
-                f"found {sorted(p.name for p in path.glob('*')) if path.is_dir() else 'no directory'}"
-            )
-        foreign = "it is not a model this library saved"
-        try:
-            config = json.loads((path / _CONFIG).read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ValueError(f"load: {str(path / _CONFIG)!r} is not JSON ({err}); {foreign}") from None
-        if not isinstance(config, dict):
-            raise ValueError(f"load: {str(path / _CONFIG)!r} holds no JSON object; {foreign}")
-        if config.get("format") != _FORMAT:
-            raise ValueError(
-                f"load: unsupported format {config.get('format')!r} in {str(path / _CONFIG)!r}; expected {_FORMAT} "
-                "(a model saved by an earlier version of the package: refit it)"
-            )
-        missing = [k for k in ("layout", "spec", "mechanism", "model_options", "fit_result") if k not in config]
-        if missing:
-            raise ValueError(f"load: {str(path / _CONFIG)!r} lacks the keys {missing}; {foreign}")
-        classes = {
-            key: _import_class(config.get(key), default, path / _CONFIG)
-            for key, default in (("model_cls", PersonaXModel), ("guide_cls", PersonaXGuide))
-        }
-        try:
-            options = ModelOptions.from_mapping(
-                {"mechanism": config["mechanism"], **config["model_options"]}, f"load: {str(path / _CONFIG)!r}"
-            )
-        except ValueError as err:
-            raise ValueError(f"{err} (a model saved by another version of the package: refit it)") from None
-        px = cls(LatentLayout.from_dict(config["layout"]), **classes, **asdict(options))
-        px.spec = ModelSpec.from_dict(config["spec"])
-        dev = resolve_device(device)
-        try:
-            states = torch.load(path / _STATES, map_location=dev, weights_only=True)
-        except Exception as err:  # torch raises several kinds for truncated or foreign files
-            raise ValueError(
-                f"load: {str(path / _STATES)!r} cannot be read as saved chain states ({type(err).__name__}); "
-                f"{foreign}, or it is damaged. Do not load it with weights_only=False unless you trust its source"
-            ) from None
-        keys = {"model", "guide"}
-        per_chain = isinstance(states, list) and all(isinstance(st, dict) and keys <= set(st) for st in states)
-        if not per_chain:
-            raise ValueError(f"load: {str(path / _STATES)!r} does not hold per-chain model and guide states")
-        result = FitResult.from_dict(config["fit_result"]) if config["fit_result"] is not None else None
-        alignment = config.get("chain_alignment")
+        saved = persistence.read(path, device)
+        px = cls(saved.layout, model_cls=saved.model_cls, guide_cls=saved.guide_cls, **asdict(saved.options))
+        px.spec = saved.spec
         px.chains = FittedChains.from_state_dicts(
-            px.layout,
-            px._build,
-            states,
-            result=result,
-            alignment=None if alignment is None else ChainAlignment.from_dict(alignment),
-            device=dev,
+            px.layout, px._build, saved.states, result=saved.result, alignment=saved.alignment, device=saved.device
         )
-        px.chains.warnings = [str(w) for w in config.get("fit_warnings", [])]
+        px.chains.warnings = saved.warnings
         return px
 
     def __repr__(self) -> str:
