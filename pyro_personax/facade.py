@@ -55,7 +55,6 @@ MIN_ENTITIES = 10
 logger = logging.getLogger(__name__)
 
 
-
 def _layout_from_data(
     data: MultiModalData, latent_dims, shared_dim: int, shared_is_root: bool, knowledge: dict
 ) -> LatentLayout:
