@@ -32,6 +32,7 @@ result or both; ``personax sensitivity RUN_DIR`` runs both on a run folder.
 
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import math
@@ -45,7 +46,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from pyro_personax.data.multimodal import MultiModalData, check_seed
+from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.facade import PersonaX
 from pyro_personax.inference.alignment import align_chains
 from pyro_personax.inference.options import FitOptions
@@ -79,7 +80,7 @@ _DPI = 110
 
 # ---------------------------------------------------------------------------- helpers
 def mask_measurements(data: MultiModalData, modality: str, drop: Sequence[int]) -> MultiModalData:
-    """A copy of ``data`` in which measurements ``drop`` of ``modality`` are missing for everyone.
+    """``data`` with measurements ``drop`` of ``modality`` missing for everyone (``data`` itself unchanged).
 
     Parameters
     ----------
@@ -93,7 +94,8 @@ def mask_measurements(data: MultiModalData, modality: str, drop: Sequence[int]) 
     Returns
     -------
     MultiModalData
-        Same values; ``masks[modality][:, drop]`` is ``False`` (the model and the guide
+        The same values (shared with ``data``, not copied); a new ``masks[modality]``
+        whose columns ``drop`` are ``False`` (the model and the guide
         ignore a masked measurement; nothing is imputed).
 
     Examples
@@ -109,8 +111,8 @@ def mask_measurements(data: MultiModalData, modality: str, drop: Sequence[int]) 
     bad = [k for k in drop if not 0 <= k < K]
     if bad:
         raise ValueError(f"drop: modality {modality!r} has measurements 0..{K - 1}; found {bad}")
-    new = data.subset(np.arange(data.num_entities))  # every array copied
-    new.masks[modality] = new.masks[modality].copy()
+    new = copy.copy(data)  # the values are shared, not copied: a fit only reads them
+    new.masks = {**data.masks, modality: data.masks[modality].copy()}
     new.masks[modality][:, drop] = False
     return new
 
@@ -132,14 +134,8 @@ def _fit_options(fit_options, seed, progress) -> FitOptions:
     else:
         raise TypeError(f"fit_options: expected None, a FitOptions or a mapping of its fields; found "
                         f"{type(fit_options).__name__}")
-    changes = {}
-    if seed is not None:
-        changes["seed"] = check_seed(seed)
-    if progress is not None:
-        if not isinstance(progress, bool):
-            raise ValueError(f"progress: expected True, False or None; found {progress!r}")
-        changes["progress"] = progress
-    return replace(options, **changes) if changes else options
+    changes = {key: value for key, value in (("seed", seed), ("progress", progress)) if value is not None}
+    return replace(options, **changes)  # FitOptions checks them
 
 
 def _check_threshold(threshold) -> float:
