@@ -129,17 +129,21 @@ def _batch_digest(batch) -> str:
     if batch is None:
         return "none"
     n, h = num_rows(batch), hashlib.sha256()
+    rows = batch.rows if isinstance(batch, RowSubset) else None
     for name in sorted(batch):
-        one = {name: batch[name]}
-        if isinstance(batch, RowSubset):
-            one = RowSubset(one, batch.rows)
+        one = {name: batch[name]} if rows is None else RowSubset({name: batch[name]}, rows)
         for field, whole in enumerate(batch[name]):
             if whole is None:
                 h.update(b"none;")
                 continue
             h.update(f"{(n, *whole.shape[1:])}:{whole.dtype};".encode())
             for idx in torch.arange(n).split(_DIGEST_ROWS):
-                part = index_batch(one, idx)[name][field].detach().cpu().contiguous()
+                # values through index_batch (masked entries as 0); masks are read as they are
+                if field == 0:
+                    part = index_batch(one, idx)[name].values
+                else:
+                    part = whole[(idx if rows is None else rows[idx]).to(whole.device)]
+                part = part.detach().cpu().contiguous()
                 h.update(part.view(torch.uint8).numpy().tobytes() if part.numel() else b"")
     h.update(b"none;")
     return h.hexdigest()
