@@ -122,16 +122,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def _read_table(path: Path):
-    import pandas as pd
+    from pyro_personax.data.persona_io import read_table
 
     if not path.is_file():
         raise FileNotFoundError(f"data: no such file {path}")
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return pd.read_csv(path)
-    if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
-    raise ValueError(f"data: expected a .csv or .parquet file, found {path.name!r}")
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"data: expected a .csv or .parquet file, found {path.name!r}")
+    return read_table(path, parquet_suffixes=(".parquet", ".pq"))
 
 
 def _outputs(out: Path, overwrite: bool, conditional: bool = False) -> dict[str, Path]:

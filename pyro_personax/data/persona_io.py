@@ -34,7 +34,7 @@ from pyro_personax.data.schema import (
 )
 from pyro_personax.names import check_name
 
-__all__ = ["load_persona", "load_celebpersona", "load_athlepersona", "write_persona"]
+__all__ = ["load_persona", "load_celebpersona", "load_athlepersona", "write_persona", "read_table"]
 
 logger = logging.getLogger(__name__)
 
@@ -154,8 +154,10 @@ def _read_csv(file: Path) -> pd.DataFrame:
         raise ValueError(f"{file}: cannot be read as a CSV table ({type(err).__name__}: {err})") from err
 
 
-def _read_table(file: Path) -> pd.DataFrame:
-    if file.suffix.lower() == ".parquet":
+def read_table(file: Path, parquet_suffixes: tuple[str, ...] = (".parquet",)) -> pd.DataFrame:
+    """A table from a parquet file (suffix in ``parquet_suffixes``) or a CSV (any other), with a clear
+    ``ValueError`` naming ``file`` for a cut, corrupt or wrong-type file."""
+    if file.suffix.lower() in parquet_suffixes:
         return _read_parquet(file)
     return _read_csv(file)
 
@@ -286,7 +288,7 @@ def load_persona(
     file = _table_file(Path(path))
     source = str(file)
     companions = {p.stem: p for p in sorted(file.parent.glob("*.npy"))}
-    df, companions = _rename(_read_table(file), companions, check_columns_map(columns), source)
+    df, companions = _rename(read_table(file), companions, check_columns_map(columns), source)
     df, face, text = _embeddings(df, companions, tuple(llms), source)
     data = PersonaDataset.from_frame(df, kind, face=face, text=text, llms=llms, traits=traits,
                                      source=source)
