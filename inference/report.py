@@ -9,6 +9,7 @@ object with ``to_inference_data()``, and writes::
         edges.csv                  tidy edge table (diagnostics.edge_summary)
         adjacency.csv              pooled P(edge), rows = parents, columns = children
         dag_adjacency.csv          thresholded graph, acyclic by construction
+        block_graph.csv            P(at least one edge from block A to block B), blocks x blocks
         graph.graphml              networkx graph of that DAG, probabilities as attributes
         graph_dowhy.gml            the same DAG as a GML string for DoWhy
         heatmap.png, graph.png, forest.png
@@ -35,6 +36,7 @@ import pandas as pd
 from pyro_personax.graph import to_dag
 from pyro_personax.identifiability import (
     UNDECIDED_REASON,
+    block_probabilities,
     measurement_map_note,
     select_edges,
     unpinned_latents,
@@ -48,7 +50,7 @@ __all__ = ["edge_report", "cyclic_fraction", "match_truth", "TruthMatch", "REPOR
 logger = logging.getLogger(__name__)
 
 REPORT_FILES = (
-    "report.md", "report.html", "edges.csv", "adjacency.csv", "dag_adjacency.csv",
+    "report.md", "report.html", "edges.csv", "adjacency.csv", "dag_adjacency.csv", "block_graph.csv",
     "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "graph_undecided.png", "forest.png",
 )
 _TABLE_COLUMNS = ("parent", "child", "edge_class", "p_edge", "strength_mean", "strength_hdi_low",
@@ -365,7 +367,28 @@ def _markdown_table(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _write_markdown(out, title, verdict, lines, top, figs) -> None:
+BLOCK_NOTE = (
+    "P(at least one edge from the row block to the column block), over every draw of every chain. "
+    "Between two modality blocks it is decided by the data even where single latents are not pinned "
+    "(a map inside a block does not change whether one block depends on another); on the diagonal and "
+    "out of the shared block it is not."
+)
+
+
+def _block_table(E: np.ndarray, layout) -> pd.DataFrame:
+    """The block-level graph from edge draws ``E (C, S, D, D)``, pooled over chains."""
+    return block_probabilities(layout, E.reshape(-1, *E.shape[-2:]))
+
+
+def _markdown_frame(df: pd.DataFrame) -> str:
+    """A small labelled matrix as a Markdown table (values to 2 decimals)."""
+    head = f"| {df.index.name} \\ {df.columns.name} | " + " | ".join(map(str, df.columns)) + " |"
+    rule = "|" + "---|" * (len(df.columns) + 1)
+    rows = [f"| {i} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for i, row in zip(df.index, df.to_numpy())]
+    return "\n".join([head, rule, *rows])
+
+
+def _write_markdown(out, title, verdict, lines, top, figs, blocks) -> None:
     parts = [
         f"# {title}",
         "",
@@ -378,6 +401,12 @@ def _write_markdown(out, title, verdict, lines, top, figs) -> None:
         "",
         "R-hat and ESS are computed over chains that are independent restarts: they measure "
         "run-to-run agreement (R-hat > 1.05: the restarts disagree). Cells that never vary have none.",
+        "",
+        "## Block-level graph",
+        "",
+        BLOCK_NOTE,
+        "",
+        _markdown_frame(blocks),
         "",
         "## Edges with P(edge) >= 0.05",
         "",
@@ -394,7 +423,7 @@ def _write_markdown(out, title, verdict, lines, top, figs) -> None:
     (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
 
 
-def _write_html(out, title, verdict, lines, top, figs) -> None:
+def _write_html(out, title, verdict, lines, top, figs, blocks) -> None:
     items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines)
     body = [
         f"<h1>{html.escape(title)}</h1>",
@@ -404,6 +433,9 @@ def _write_html(out, title, verdict, lines, top, figs) -> None:
         f"<ul>{items}</ul>",
         "<p>R-hat and ESS are computed over chains that are independent restarts: they measure "
         "run-to-run agreement (R-hat &gt; 1.05: the restarts disagree).</p>",
+        "<h2>Block-level graph</h2>",
+        f"<p>{html.escape(BLOCK_NOTE)}</p>",
+        blocks.round(2).to_html(border=0, classes="edges"),
         "<h2>Edges with P(edge) &ge; 0.05</h2>",
         top.to_html(index=False, border=0, classes="edges", na_rep="") if not top.empty else "<p>None.</p>",
         '<p>Full table: <a href="edges.csv">edges.csv</a>; adjacency: <a href="adjacency.csv">adjacency.csv</a>; '
@@ -427,9 +459,10 @@ def _write_html(out, title, verdict, lines, top, figs) -> None:
     (out / "report.html").write_text(doc, encoding="utf-8")
 
 
-def _write_tables(out, table, P, dag, layout, threshold) -> None:
+def _write_tables(out, table, P, dag, layout, threshold, blocks) -> None:
     names = list(layout.names)
     table.to_csv(out / "edges.csv", index=False)
+    blocks.to_csv(out / "block_graph.csv")
     exports.to_adjacency_csv(P, names, out / "adjacency.csv", overwrite=True)
     exports.to_adjacency_csv(dag, names, out / "dag_adjacency.csv", overwrite=True)
     G = exports.table_to_networkx(table, threshold, acyclic=True)
@@ -500,13 +533,14 @@ def edge_report(
     E = diagnostics.edge_draws(idata)
     P = diagnostics.edge_probability_array(idata).mean(axis=0)
     dag = to_dag(P, threshold)
-    _write_tables(out, table, P, dag, layout, threshold)
+    blocks = _block_table(E, layout)
+    _write_tables(out, table, P, dag, layout, threshold, blocks)
     dependence = verdict.cross_modal_ppc(idata)
     figs = _figures(idata, table, P, layout, out, threshold, truth, dependence)
     lines = _summary_lines(idata, E, dag, threshold, truth, layout, match)
     top = _top_edges(table)
     judged = verdict.assess(idata, threshold=threshold, table=table, dependence=dependence)
-    _write_markdown(out, title, judged, lines, top, figs)
-    _write_html(out, title, judged, lines, top, figs)
+    _write_markdown(out, title, judged, lines, top, figs, blocks)
+    _write_html(out, title, judged, lines, top, figs, blocks)
     logger.info("wrote edge report to %s", out)
     return out

@@ -1,6 +1,7 @@
 """Every CLI subcommand on small inputs: the files it writes and its exit status on bad input."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -139,6 +140,10 @@ def test_demo_small(tmp_path, capsys):
     assert "identified (cross-modal) edges: " in text and " of 7 recovered at P > 0.5, SHD " in text
     assert "over the 30 ordered cross-modal pairs" in text
     assert "undecided edges: " in text and " of 5 at P > 0.5" in text
+    # the persona truth has trait -> face edges and none from the face block to the text block
+    assert re.search(r"P\(text -> face\) = [01]\.\d\d \(truth: 1\)", text)
+    assert re.search(r"P\(face -> text\) = [01]\.\d\d \(truth: 0\)", text)
+    assert pd.read_csv(out / "run" / "report" / "block_graph.csv", index_col=0).shape == (3, 3)
     for name in (
         "level1/independence.csv",
         "level1/pvalue_heatmap.png",

@@ -83,6 +83,20 @@ def test_report_tables_match_the_posterior(idata, layout, tmp_path):
     assert not edges.loc[(edges["parent"] == "face_1") & (edges["child"] == "text_1"), "absorbable"].item()
 
 
+def test_report_has_the_block_level_graph(idata, layout, tmp_path):
+    out = edge_report(idata, tmp_path / "r")
+    blocks = pd.read_csv(out / "block_graph.csv", index_col=0)
+    assert list(blocks.index) == list(blocks.columns) == ["shared", "face", "text"]
+    E = dg.edge_draws(idata).reshape(-1, layout.latent_dim, layout.latent_dim)
+    face, text = layout.block_slice("face"), layout.block_slice("text")
+    expected = (E[:, face, text].reshape(len(E), -1) != 0).any(axis=1).mean()
+    assert blocks.loc["face", "text"] == pytest.approx(expected)
+    assert blocks.loc["shared", "face"] > 0.8  # the true s1 -> face_1 has P = 0.85 in every draw's cell
+    md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
+    assert "## Block-level graph" in md and f"| face | {blocks.loc['face', 'shared']:.2f} |" in md
+    assert "<h2>Block-level graph</h2>" in page
+
+
 def test_existing_folder_is_not_overwritten(idata, tmp_path):
     out = tmp_path / "report"
     out.mkdir()
