@@ -49,10 +49,16 @@ class ExactGraphPosterior:
         ``(G, D, D)`` int8 adjacencies (``[i, j]`` = i -> j).
     log_prob
         ``(G,)`` normalised log posterior probabilities.
+    log_evidence
+        ``log sum_G p(z | G) p(G)``: the log density of the latents given to
+        :func:`exact_graph_posterior` under the model, summed over the graphs (the
+        graph prior includes the edge penalty). Comparable between two sets of latents
+        only in the same coordinates (a change of scale adds its log Jacobian).
     """
 
     graphs: np.ndarray
     log_prob: np.ndarray
+    log_evidence: float = float("nan")
 
     @property
     def probs(self) -> np.ndarray:
@@ -163,8 +169,9 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
     G = torch.as_tensor(graphs, device=z.device).long()
     log_lik = table[_parent_codes(G), torch.arange(D, device=z.device)].sum(-1)
     log_joint = (log_lik + model.graph_log_prior(G.to(z.dtype), sparsity, n)).double()
-    log_post = log_joint - torch.logsumexp(log_joint, 0)
-    return ExactGraphPosterior(graphs, log_post.cpu().numpy().astype(np.float64))
+    log_evidence = torch.logsumexp(log_joint, 0)
+    log_post = log_joint - log_evidence
+    return ExactGraphPosterior(graphs, log_post.cpu().numpy().astype(np.float64), float(log_evidence))
 
 
 def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_particles: int = 16,
