@@ -105,3 +105,37 @@ def test_graph_stage_refuses_non_finite_mechanisms():
         fit_graph_given_latents(model, guide, z, num_steps=2, num_restarts=1)
     with pytest.raises(NonFiniteLossError, match="mechanism fit: the mean node log-likelihood is nan at step 0"):
         fit_mechanisms_given_latents(model, z, num_steps=2)
+
+
+@pytest.mark.slow
+def test_a_latent_with_only_incoming_cross_modal_edges_can_absorb_an_exogenous_source_of_its_block():
+    """Exact construction (variant MNIST): Z21 mixed with the noise term e4 of its block partner keeps
+    Z11 as its only cross-modal neighbour and costs a within-block edge; mixed with Z22 itself it
+    needs a second cross-modal edge. So Condition 4.3 does not pin Z21 through the cross-modal graph."""
+    from pyro_personax.synthetic.variant_mnist import (
+        sample_variant_mnist_latents,
+        structural_noise,
+        variant_mnist,
+        variant_mnist_layout,
+    )
+
+    spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
+    z = sample_variant_mnist_latents(2000, seed=0)
+    noise = structural_noise(z)
+    versions = {
+        "e4": np.column_stack([z[:, 0], noise[:, 1], z[:, 2] + noise[:, 3], noise[:, 3]]),
+        "Z22": np.column_stack([z[:, 0], z[:, 1], z[:, 2] + z[:, 3], z[:, 3]]),
+    }
+    adjacent = {}
+    for name, v in versions.items():
+        torch.manual_seed(0)
+        model = PersonaXModel(variant_mnist_layout(), spec)
+        latents = (v - v.mean(0)) / v.std(0)
+        fit_mechanisms_given_latents(model, latents, num_steps=200, seed=0)
+        P = exact_graph_posterior(model, latents).edge_probabilities()
+        adjacent[name] = P + P.T  # P(i and j adjacent): the two orientations exclude each other
+    A = adjacent["e4"]  # columns: Z11, e2 (colour) | F1 = Z21 + e4, F2 = e4 (fashion)
+    assert A[0, 2] > 0.9 and A[2, 3] > 0.9  # Z11 - F1 kept, and the within-block edge F2 - F1
+    assert max(A[0, 3], A[1, 2], A[1, 3]) < 0.1  # no other cross-modal adjacency
+    B = adjacent["Z22"]  # columns: Z11, Z12 | F1 = Z21 + Z22, F2 = Z22
+    assert B[0, 2] > 0.9 and max(B[0, 3], B[1, 3]) > 0.5  # F2 needs a cross-modal edge of its own
