@@ -20,6 +20,22 @@ import time
 import numpy as np
 
 
+def demo_scores(px, data, truth) -> tuple[dict, dict]:
+    """The demo's scores of a fitted ``px``: :func:`~pyro_personax.metrics.evaluate_recovery` of the edge
+    probabilities (``soft``) and of the acyclic graph thresholded at 0.5 (``hard``), latents matched
+    within blocks, identified edges apart."""
+    from pyro_personax.graph import to_dag
+    from pyro_personax.metrics import evaluate_recovery
+
+    layout = truth.layout
+    P, learned = px.edge_probabilities().to_numpy(), px.get_latent_representation(data)
+    blocks = np.array(layout.block_of)
+    kw = {"identified": layout.identified_mask(), "learned_blocks": blocks, "true_blocks": blocks, "with_r2": False}
+    soft = evaluate_recovery(learned, truth.latents, P, truth.adjacency, **kw)
+    hard = evaluate_recovery(learned, truth.latents, to_dag(P, 0.5), truth.adjacency, **kw)
+    return soft, hard
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=2000)
@@ -31,8 +47,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from pyro_personax import PersonaX
-    from pyro_personax.graph import to_dag
-    from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic import persona
 
     print(f"{'seed':>4} {'transform':>9} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} {'AUROC_id':>8} "
@@ -40,17 +54,13 @@ def main(argv=None) -> None:
     for seed in args.seeds:
         dataset, truth = persona(args.entities, seed=seed)
         data, layout = dataset.to_multimodal(), truth.layout
-        blocks, identified = np.array(layout.block_of), layout.identified_mask()
         for transform in args.latent_transforms:
             px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim,
                           latent_transform=transform)
             start = time.perf_counter()
             px.fit(data, num_epochs=args.epochs, num_chains=args.chains, seed=seed, device="cpu", progress=False)
             seconds = time.perf_counter() - start
-            P, learned = px.edge_probabilities().to_numpy(), px.get_latent_representation(data)
-            kw = {"identified": identified, "learned_blocks": blocks, "true_blocks": blocks, "with_r2": False}
-            soft = evaluate_recovery(learned, truth.latents, P, truth.adjacency, **kw)
-            hard = evaluate_recovery(learned, truth.latents, to_dag(P, 0.5), truth.adjacency, **kw)
+            soft, hard = demo_scores(px, data, truth)
             print(f"{seed:>4} {transform:>9} {seconds:>5.0f} {soft['mcc']:>6.3f} "
                   f"{hard['recovered_identified']:>4}/{hard['num_true_identified']:<4} {hard['shd_identified']:>6} "
                   f"{soft['edge_auroc_identified']:>8.3f} {soft['ece_identified']:>6.3f}", flush=True)

@@ -104,8 +104,9 @@ def main(argv=None) -> None:
     parser.add_argument("--starts", nargs="+", default=["default", "truth"], choices=("default", "truth"))
     args = parser.parse_args(argv)
 
+    from persona_recovery import demo_scores
+
     from pyro_personax import PersonaX
-    from pyro_personax.graph import to_dag
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic import persona
 
@@ -134,10 +135,7 @@ def main(argv=None) -> None:
                                          truth.adjacency, **kw0)["mcc"]
                 note = f"  ({stats[0][0]:.3f}, {stats[0][1]:.1f}; MCC at the start {mcc0:.3f})"
             chain = px.fit_result.chains[0]
-            P, learned = px.edge_probabilities().to_numpy(), px.get_latent_representation(data)
-            kw = {"identified": identified, "learned_blocks": blocks, "true_blocks": blocks, "with_r2": False}
-            soft = evaluate_recovery(learned, truth.latents, P, truth.adjacency, **kw)
-            hard = evaluate_recovery(learned, truth.latents, to_dag(P, 0.5), truth.adjacency, **kw)
+            soft, hard = demo_scores(px, data, truth)
             print(f"{seed:>4} {start:>7} {seconds:>5.0f} {chain.train_elbo[-1]:>9.2f} "
                   f"{np.nanmax(chain.validation_elbo):>9.2f} {soft['mcc']:>6.3f} "
                   f"{hard['recovered_identified']:>4}/{hard['num_true_identified']:<4} "
