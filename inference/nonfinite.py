@@ -8,7 +8,7 @@ import pyro
 import torch
 from pyro import poutine
 
-__all__ = ["NonFiniteLossError", "nonfinite_sites", "nonfinite_loss_error"]
+__all__ = ["NonFiniteLossError", "nonfinite_sites", "nonfinite_loss_error", "gradients_finite"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -73,3 +73,14 @@ def nonfinite_loss_error(loss: float, epoch: int, step: int, sites: dict[str, fl
         f"the ELBO loss is {loss} at epoch {epoch}, step {step}; non-finite terms: {where}. "
         "Try a smaller learning_rate, a smaller clip_norm, or standardised data"
     )
+
+
+def gradients_finite(params) -> bool:
+    """Whether every gradient of ``params`` (an iterable of tensors) is finite; missing gradients count as finite.
+
+    A finite loss can still have a NaN gradient: Pyro's rational-linear spline takes the
+    log of its derivative, whose gradient is NaN where that derivative underflows to 0.
+    An optimizer step on such a gradient turns every parameter NaN, so callers skip the
+    step (as ``torch.amp.GradScaler`` does) and stop when it keeps happening.
+    """
+    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)

@@ -24,6 +24,7 @@ flows to given latents by the criterion training uses.
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 from dataclasses import dataclass
 
@@ -34,7 +35,7 @@ from pyro.distributions import TorchDistribution, constraints
 
 from pyro_personax.graph import enumerate_dags
 from pyro_personax.inference.graph_elbo import GraphParticleELBO, random_parent_set_log_prob
-from pyro_personax.inference.nonfinite import NonFiniteLossError
+from pyro_personax.inference.nonfinite import NonFiniteLossError, gradients_finite
 
 __all__ = ["ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents", "fit_mechanisms_given_latents"]
 
@@ -84,7 +85,11 @@ def _latents(model, z) -> torch.Tensor:
     return z
 
 
+logger = logging.getLogger(__name__)
+
 MAX_TABLE_LATENTS = 12
+#: Largest share of a mechanism fit's steps that may be skipped for a non-finite gradient.
+MAX_SKIPPED_STEPS = 0.1
 
 
 @torch.no_grad()
@@ -311,14 +316,17 @@ def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: i
     Raises
     ------
     NonFiniteLossError
-        When the fit becomes non-finite.
+        When the fit becomes non-finite, or when more than one step and more than
+        :data:`MAX_SKIPPED_STEPS` of the steps have a non-finite gradient (a step whose
+        gradient is not finite is skipped: see
+        :func:`~pyro_personax.inference.nonfinite.gradients_finite`).
     """
     z = _latents(model, z)
     n = z.shape[0]
     params = model.mechanism_parameters()
     optimizer = torch.optim.Adam(params, lr=learning_rate)
     generator = torch.Generator().manual_seed(seed)
-    trace = []
+    trace, skipped = [], 0
     for _ in range(num_steps):
         rows = z if batch_size is None or batch_size >= n else z[torch.randperm(n, generator=generator)[:batch_size]]
         fit = random_parent_set_log_prob(model, rows, num_masks, generator).sum(-1).mean()
@@ -329,7 +337,17 @@ def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: i
             )
         optimizer.zero_grad(set_to_none=True)
         (-fit).backward()
-        optimizer.step()
         trace.append(float(fit.detach()))
+        if not gradients_finite(params):
+            skipped += 1
+            if skipped > max(1.0, MAX_SKIPPED_STEPS * num_steps):
+                raise NonFiniteLossError(
+                    f"mechanism fit: {skipped} of the first {len(trace)} steps had a non-finite gradient "
+                    "(the loss was finite); the mechanisms or noise flows are degenerate on these latents"
+                )
+            continue
+        optimizer.step()
+    if skipped:
+        logger.info("mechanism fit: skipped %d of %d steps with a non-finite gradient", skipped, num_steps)
     return trace
 

@@ -48,7 +48,12 @@ from pyro_personax.inference.checkpoint import (
 )
 from pyro_personax.inference.devices import local_params
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
-from pyro_personax.inference.nonfinite import nonfinite_loss_error, nonfinite_sites
+from pyro_personax.inference.nonfinite import (
+    NonFiniteLossError,
+    gradients_finite,
+    nonfinite_loss_error,
+    nonfinite_sites,
+)
 from pyro_personax.inference.refine import GraphRefinement, check_int_fields, refine_graph
 from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import (
@@ -289,7 +294,7 @@ class _ChainTrainer:
 
     def _run_epoch(self, bar) -> float:
         perm = torch.randperm(self.num_train, generator=self.generator)
-        total, steps = 0.0, 0
+        total, steps, skipped = 0.0, 0, 0
         for step, idx in enumerate(self._minibatches(perm)):
             self.optimizer.zero_grad(set_to_none=True)
             loss = self._gradient(idx, step)
@@ -297,7 +302,10 @@ class _ChainTrainer:
             if not graph_learning:
                 for p in self.graph_params:
                     p.grad = None  # ClippedAdam skips parameters without a gradient
-            self.optimizer.step()
+            if gradients_finite(p for group in self.optimizer.param_groups for p in group["params"]):
+                self.optimizer.step()
+            else:  # a finite loss with a NaN gradient: the step would turn the parameters NaN
+                skipped += 1
             total, steps = total + loss, steps + 1
             self.step += 1
             if graph_learning:
@@ -306,6 +314,13 @@ class _ChainTrainer:
                     self.auglag.update(self.expected_acyclicity())
             if bar is not None:
                 bar.update(len(idx))
+        if skipped == steps:
+            raise NonFiniteLossError(
+                f"every step of epoch {self.epoch} had a non-finite gradient (the loss was finite). "
+                "Try a smaller learning_rate, a smaller clip_norm, or standardised data"
+            )
+        if skipped:
+            logger.warning("epoch %d: skipped %d of %d steps with a non-finite gradient", self.epoch, skipped, steps)
         return -total / steps / self.num_train
 
     @torch.no_grad()

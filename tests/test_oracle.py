@@ -91,6 +91,30 @@ def test_the_spline_latent_transform_makes_the_graph_score_ignore_monotone_disto
         assert np.max(np.where(truth.adjacency == 1, 0, P)) < 0.01
 
 
+def test_mechanism_fit_skips_a_step_whose_gradient_is_not_finite():
+    """A finite loss with a NaN gradient (Pyro's spline inverse can give one) skips that step instead
+    of turning every parameter NaN; when most steps do, the fit stops with an error saying so."""
+    from pyro_personax.inference.nonfinite import NonFiniteLossError
+
+    layout, spec, A, z = _problem(3, 50, seed=0)
+    model = PersonaXModel(layout, spec)
+    param = model.mechanism_parameters()[0]
+    calls = {"n": 0}
+
+    def poison_second(grad):
+        calls["n"] += 1
+        return grad * float("nan") if calls["n"] == 2 else grad
+
+    handle = param.register_hook(poison_second)
+    trace = fit_mechanisms_given_latents(model, z, num_steps=5)
+    handle.remove()
+    assert len(trace) == 5 and np.isfinite(trace).all()
+    assert all(torch.isfinite(p).all() for p in model.mechanism_parameters())
+    param.register_hook(lambda grad: grad * float("nan"))
+    with pytest.raises(NonFiniteLossError, match="steps had a non-finite gradient"):
+        fit_mechanisms_given_latents(model, z, num_steps=5)
+
+
 def test_graph_stage_refuses_non_finite_mechanisms():
     """Diverged mechanisms stop the graph stage with an error naming the latents, not a TypeError."""
     from pyro_personax.inference.nonfinite import NonFiniteLossError

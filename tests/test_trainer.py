@@ -321,6 +321,35 @@ def test_nonfinite_loss_names_epoch_step_and_site():
     assert isinstance(info.value, RuntimeError)
 
 
+def test_a_step_with_a_nan_gradient_is_skipped(caplog):
+    """A finite loss whose gradient is NaN (Pyro's spline inverse can give one) skips that step; the
+    parameters stay finite. When every step of an epoch does, the fit stops with an error."""
+    calls = {"n": 0}
+
+    def poisoned_once():
+        model, guide = build()
+
+        def hook(grad):
+            calls["n"] += 1
+            return grad * float("nan") if calls["n"] == 3 else grad
+
+        guide.encoder.weight.register_hook(hook)
+        return model, guide
+
+    with caplog.at_level("WARNING", logger="pyro_personax.inference.trainer"):
+        _, guide, _ = train_chain(poisoned_once, _tensors(64), None, config=_config(batch_size=16), seed=0)
+    assert all(torch.isfinite(p).all() for p in guide.parameters())
+    assert "skipped 1 of 4 steps with a non-finite gradient" in caplog.text
+
+    def poisoned_always():
+        model, guide = build()
+        guide.encoder.weight.register_hook(lambda grad: grad * float("nan"))
+        return model, guide
+
+    with pytest.raises(NonFiniteLossError, match="every step of epoch 0 had a non-finite gradient"):
+        train_chain(poisoned_always, _tensors(64), None, config=_config(batch_size=16), seed=0)
+
+
 def test_nonfinite_parameter_is_reported():
     def poisoned():
         model, guide = build()
