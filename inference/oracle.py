@@ -55,11 +55,16 @@ class ExactGraphPosterior:
         :func:`exact_graph_posterior` under the model, summed over the graphs (the
         graph prior includes the edge penalty). Comparable between two sets of latents
         only in the same coordinates (a change of scale adds its log Jacobian).
+    node_table
+        ``(2^D, D)``: ``node_table[b, j] = sum_n log p(z_nj | parents b)``, ``b`` the
+        bitmask of the parents (bit ``i`` for latent ``i``); ``log p(z | G)`` is the sum of
+        one cell per latent.
     """
 
     graphs: np.ndarray
     log_prob: np.ndarray
     log_evidence: float = float("nan")
+    node_table: np.ndarray | None = None
 
     @property
     def probs(self) -> np.ndarray:
@@ -176,7 +181,8 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
     log_joint = (log_lik + model.graph_log_prior(G.to(z.dtype), sparsity, n)).double()
     log_evidence = torch.logsumexp(log_joint, 0)
     log_post = log_joint - log_evidence
-    return ExactGraphPosterior(graphs, log_post.cpu().numpy().astype(np.float64), float(log_evidence))
+    return ExactGraphPosterior(graphs, log_post.cpu().numpy().astype(np.float64), float(log_evidence),
+                               table.cpu().numpy().astype(np.float64))
 
 
 def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_particles: int = 16,
