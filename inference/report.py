@@ -6,7 +6,8 @@ object with ``to_inference_data()``, and writes::
 
     out_dir/
         report.md, report.html     verdict (inference.verdict), summary, top edges, figures
-        edges.csv                  tidy edge table (diagnostics.edge_summary)
+        edges.csv                  tidy edge table (diagnostics.edge_summary), with the
+                                   orientation of each thresholded edge (orientations)
         adjacency.csv              pooled P(edge), rows = parents, columns = children
         dag_adjacency.csv          thresholded graph, acyclic by construction
         block_graph.csv            P(at least one edge from block A to block B), blocks x blocks
@@ -43,9 +44,9 @@ from pyro_personax.identifiability import (
     unpinned_warning,
 )
 from pyro_personax.inference import diagnostics, exports, plots, verdict
-from pyro_personax.metrics import edge_calibration, mcc
+from pyro_personax.metrics import cpdag, edge_calibration, mcc
 
-__all__ = ["edge_report", "cyclic_fraction", "match_truth", "TruthMatch", "REPORT_FILES"]
+__all__ = ["edge_report", "cyclic_fraction", "match_truth", "orientations", "TruthMatch", "REPORT_FILES"]
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +54,33 @@ REPORT_FILES = (
     "report.md", "report.html", "edges.csv", "adjacency.csv", "dag_adjacency.csv", "block_graph.csv",
     "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "graph_undecided.png", "forest.png",
 )
-_TABLE_COLUMNS = ("parent", "child", "edge_class", "p_edge", "strength_mean", "strength_hdi_low",
+_TABLE_COLUMNS = ("parent", "child", "edge_class", "p_edge", "orientation", "strength_mean", "strength_hdi_low",
                   "strength_hdi_high", "r_hat", "ess_bulk")
+COMPELLED, REVERSIBLE = "compelled", "reversible"
+
+
+def orientations(dag: np.ndarray) -> np.ndarray:
+    """How each edge of a DAG is oriented: by its Markov equivalence class, or only by the model.
+
+    Parameters
+    ----------
+    dag
+        0/1 DAG ``(D, D)``, ``[i, j]`` = parent i -> child j.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D, D)`` object array: ``"compelled"`` for an edge every DAG of the class
+        directs the same way (v-structures and the orientations they force),
+        ``"reversible"`` for an edge some equivalent DAG reverses (only the functional
+        form of the structural equations orients it), ``""`` off the graph.
+    """
+    A = np.asarray(dag).astype(bool)
+    C = cpdag(A.astype(int)).astype(bool)
+    out = np.full(A.shape, "", dtype=object)
+    out[A & ~C.T] = COMPELLED
+    out[A & C.T] = REVERSIBLE
+    return out
 
 
 def _as_idata(model_or_idata):
@@ -159,6 +185,14 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth, depend
                 P, truth, out / "calibration.png", mask=identified, title="identified (cross-modal) edges"
             )
     return figs
+
+
+def _with_orientation(table: pd.DataFrame, dag: np.ndarray, layout) -> pd.DataFrame:
+    """``table`` with an ``orientation`` column (:func:`orientations` of the thresholded graph; ``""`` off it)."""
+    kinds = orientations(dag)
+    idx = {name: i for i, name in enumerate(layout.names)}
+    col = [kinds[idx[p], idx[c]] for p, c in zip(table["parent"], table["child"])]
+    return table.assign(orientation=col)
 
 
 def _kept(P: np.ndarray, threshold: float) -> np.ndarray:
@@ -291,6 +325,7 @@ def _summary_lines(idata, E, dag, threshold, truth, layout, match=None) -> list[
         f"chains (independent restarts): {C}; draws per chain: {S}.",
         f"- Thresholded graph (P(edge) > {threshold:g}, made acyclic): {int(dag.sum())} edges.",
         _identified_line(dag, layout),
+        _orientation_line(dag, layout),
         _absorbable_line(dag, layout),
         "- Cyclic edge draws per chain: " + ", ".join(f"{f:.1%}" for f in cyclic_fraction(E)) + ".",
     ]
@@ -317,6 +352,26 @@ def _identified_line(dag: np.ndarray, layout) -> str:
     if unpinned:
         line += f" Warning: {unpinned_warning(unpinned)}."
     return line
+
+
+def _orientation_line(dag: np.ndarray, layout) -> str:
+    """How many identified edges of the thresholded graph the equivalence class orients."""
+    ident = dag.astype(bool) & layout.identified_mask()
+    kinds = orientations(dag)
+    names = list(layout.names)
+    reversible = [f"{names[i]} -> {names[j]}" for i, j in zip(*np.nonzero(ident & (kinds == REVERSIBLE)))]
+    line = (
+        f"- Directions of the identified edges in the thresholded graph: {int((kinds[ident] == COMPELLED).sum())} "
+        f"compelled by v-structures, {len(reversible)} reversible"
+    )
+    if not reversible:
+        return line + "."
+    shown = ", ".join(reversible[:6]) + (f" and {len(reversible) - 6} more" if len(reversible) > 6 else "")
+    return (
+        f"{line} ({shown}): only the additive-noise form of the structural equations orients a reversible "
+        "edge, and for a lone cause-effect pair it does so by a small margin (README, 'What the data can "
+        "decide'); read its direction as weak evidence."
+    )
 
 
 def _absorbable_line(dag: np.ndarray, layout) -> str:
@@ -533,6 +588,7 @@ def edge_report(
     E = diagnostics.edge_draws(idata)
     P = diagnostics.edge_probability_array(idata).mean(axis=0)
     dag = to_dag(P, threshold)
+    table = _with_orientation(table, dag, layout)
     blocks = _block_table(E, layout)
     _write_tables(out, table, P, dag, layout, threshold, blocks)
     dependence = verdict.cross_modal_ppc(idata)

@@ -9,7 +9,7 @@ import pytest
 from pyro_personax.cli import main
 from pyro_personax.inference import diagnostics as dg
 from pyro_personax.inference.exports import read_adjacency_csv, to_adjacency_csv
-from pyro_personax.inference.report import REPORT_FILES, cyclic_fraction, edge_report
+from pyro_personax.inference.report import REPORT_FILES, cyclic_fraction, edge_report, orientations
 from pyro_personax.layout import LatentLayout
 
 C, S, N = 2, 100, 20
@@ -179,3 +179,29 @@ def test_cli_report_matches_the_latents_of_a_truth_folder_as_simulate_writes_it(
     n_true = int((truth.astype(bool) & layout.identified_mask()).sum())
     assert identified and f"{n_true} of {n_true} true edges recovered, 0 false" in identified[0]
     assert (run_dir / "report" / "calibration.png").is_file()
+
+
+def test_orientations_tell_compelled_from_reversible_edges():
+    chain = np.array([[0, 1, 0], [0, 0, 1], [0, 0, 0]])  # 0 -> 1 -> 2: its class also holds 0 <- 1 <- 2
+    np.testing.assert_array_equal(orientations(chain), [["", "reversible", ""], ["", "", "reversible"], ["", "", ""]])
+    collider = np.array([[0, 0, 1], [0, 0, 1], [0, 0, 0]])  # 0 -> 2 <- 1: every equivalent DAG has it
+    assert set(orientations(collider)[collider == 1]) == {"compelled"}
+
+
+def test_report_says_which_identified_directions_only_the_model_decides(idata, layout, tmp_path):
+    out = edge_report(idata, tmp_path / "r")
+    edges = pd.read_csv(out / "edges.csv", keep_default_na=False)
+    kept = edges.set_index(["parent", "child"])["orientation"]
+    # the thresholded graph is s1 -> face_1 -> face_2 and text_1 -> text_2: no v-structure
+    assert kept[("s1", "face_1")] == kept[("face_1", "face_2")] == kept[("text_1", "text_2")] == "reversible"
+    assert kept[("face_1", "text_1")] == ""
+    md = (out / "report.md").read_text()
+    assert "Directions of the identified edges in the thresholded graph: 0 compelled by v-structures, 0 reversible." in md
+
+
+def test_report_names_a_lone_cross_modal_pair_as_reversible(tmp_path):
+    layout = LatentLayout(0, {"face": 1, "text": 1})
+    E = np.zeros((2, 20, 2, 2), dtype=int)
+    E[..., 1, 0] = 1  # text_1 -> face_1 in every draw
+    md = (edge_report(dg.build_inference_data(layout, E), tmp_path / "r") / "report.md").read_text()
+    assert "0 compelled by v-structures, 1 reversible (text_1 -> face_1): only the additive-noise form" in md
