@@ -140,6 +140,8 @@ def test_demo_small(tmp_path, capsys):
     assert "identified (cross-modal) edges: " in text and " of 7 recovered at P > 0.5, SHD " in text
     assert "over the 30 ordered cross-modal pairs" in text
     assert "undecided edges: " in text and " of 5 at P > 0.5" in text
+    assert re.search(r"directions of the (\d+) identified edges at P > 0\.5: \d+ compelled by v-structures, \d+ "
+                     r"reversible", text)
     # the persona truth has trait -> face edges and none from the face block to the text block
     assert re.search(r"P\(text -> face\) = [01]\.\d\d \(truth: 1\)", text)
     assert re.search(r"P\(face -> text\) = [01]\.\d\d \(truth: 0\)", text)

@@ -113,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.graph import to_dag
     from pyro_personax.identifiability import block_probabilities
     from pyro_personax.inference import FitOptions, torch_threads
+    from pyro_personax.inference.report import orientations
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic import persona
 
@@ -165,6 +166,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"      identified (cross-modal) edges: {int(score['recovered_identified'])} of {n_identified} recovered "
           f"at P > 0.5, SHD {score['shd_identified']}, AUROC {soft['edge_auroc_identified']:.2f}, "
           f"ECE {soft['ece_identified']:.2f} over the {int(identified.sum())} ordered cross-modal pairs")
+    dag = to_dag(probs, 0.5)
+    kinds = orientations(dag)[dag.astype(bool) & identified]
+    print(f"      directions of the {kinds.size} identified edges at P > 0.5: {int((kinds == 'compelled').sum())} "
+          f"compelled by v-structures, {int((kinds == 'reversible').sum())} reversible (only the additive-noise "
+          "form orients those: weak evidence)")
     print(f"      undecided edges: {int(score['recovered_undecided'])} of {int(score['num_true_undecided'])} "
           f"at P > 0.5 (AUROC {soft['edge_auroc_undecided']:.2f}; not decided by the data)")
     print("      block-level graph (P of at least one edge from one modality block to another; decided by the "
