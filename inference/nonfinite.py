@@ -83,4 +83,8 @@ def gradients_finite(params) -> bool:
     An optimizer step on such a gradient turns every parameter NaN, so callers skip the
     step (as ``torch.amp.GradScaler`` does) and stop when it keeps happening.
     """
-    return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params)
+    by_device: dict = {}
+    for p in params:
+        if p.grad is not None:
+            by_device.setdefault(p.grad.device, []).append(torch.isfinite(p.grad).all())
+    return all(bool(torch.stack(flags).all()) for flags in by_device.values())  # one sync per device

@@ -39,6 +39,8 @@ from pyro_personax.inference.nonfinite import NonFiniteLossError, gradients_fini
 
 __all__ = ["ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents", "fit_mechanisms_given_latents"]
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ExactGraphPosterior:
@@ -89,8 +91,6 @@ def _latents(model, z) -> torch.Tensor:
         raise ValueError(f"z: expected shape (N, {D}); found {tuple(z.shape)}")
     return z
 
-
-logger = logging.getLogger(__name__)
 
 MAX_TABLE_LATENTS = 12
 #: Largest share of a mechanism fit's steps that may be skipped for a non-finite gradient.
