@@ -63,10 +63,11 @@ def test_fitted_order_posterior_matches_the_exact_posterior_on_four_latents():
 
 
 @pytest.mark.slow
-def test_the_spline_latent_transform_makes_the_graph_score_ignore_monotone_distortions():
-    """Exact construction: each latent replaced by its normal scores (a monotone map the data cannot
-    tell from the truth) misleads the additive-noise score of the v-structure a_1 -> a_2 <- b_1,
-    and not the post-nonlinear one (``latent_transform="spline"``)."""
+def test_the_spline_latent_transform_scores_monotone_distortions_like_the_truth():
+    """Each latent replaced by its normal scores (a monotone map the data cannot tell from the truth):
+    with ``latent_transform="spline"`` the exact posterior of the v-structure a_1 -> a_2 <- b_1 is the
+    same for both versions. (Whether the distortion misleads the additive-noise score depends on the
+    fit: see benchmarks/RESULTS.md, "The post-nonlinear latent transform".)"""
     from scipy.stats import norm, rankdata
 
     from pyro_personax.synthetic.graphs import measurement_map_example
@@ -84,7 +85,6 @@ def test_the_spline_latent_transform_makes_the_graph_score_ignore_monotone_disto
     for key, P in probs.items():
         print(key, np.round(P[[0, 2], [1, 1]], 3))
     assert probs["identity", "true"][0, 1] > 0.99 and probs["identity", "true"][2, 1] > 0.99
-    assert probs["identity", "distorted"][0, 1] < 0.5  # the distortion flips the additive score
     for name in ("true", "distorted"):
         P = probs["spline", name]
         assert P[0, 1] > 0.99 and P[2, 1] > 0.99
