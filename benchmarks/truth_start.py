@@ -7,7 +7,11 @@ people, the truth's layout), two fits with the library's defaults and one chain:
 - ``truth start``: before SVI, the guide's encoders are trained to put the posterior
   mean at the standardised true latents (squared error) and the decoders to maximise
   the likelihood of the measurements given the true latents (``--pretrain-steps``
-  full-batch Adam steps each). Everything else (SVI, the graph stage) is unchanged.
+  full-batch Adam steps each, on all rows: an oracle start, not a method). With
+  ``--rotate DEG`` the target is the true latents turned inside each modality block by
+  a random rotation of largest angle ``DEG`` (:func:`block_rotation`; the shared block is
+  left alone), and the MCC of that target is printed. Everything else (SVI, the graph
+  stage) is unchanged.
 
 Both print the final training and validation ELBO per entity, MCC over latents matched
 within blocks, and on the identified (cross-modal) edges the number recovered at
