@@ -424,9 +424,10 @@ def _markdown_table(df: pd.DataFrame) -> str:
 
 BLOCK_NOTE = (
     "P(at least one edge from the row block to the column block), over every draw of every chain. "
-    "Between two modality blocks it is decided by the data even where single latents are not pinned "
-    "(a map inside a block does not change whether one block depends on another); on the diagonal and "
-    "out of the shared block it is not."
+    "Whether two modality blocks are linked is decided by the data even where single latents are not "
+    "pinned (a map inside a block does not change whether one block depends on another); the direction "
+    "rests on how the linking edges are oriented, which for a lone cause-effect pair is weak evidence. "
+    "On the diagonal and out of the shared block nothing here is decided by the data."
 )
 
 

@@ -173,8 +173,9 @@ def run(args: argparse.Namespace) -> int:
           "form orients those: weak evidence)")
     print(f"      undecided edges: {int(score['recovered_undecided'])} of {int(score['num_true_undecided'])} "
           f"at P > 0.5 (AUROC {soft['edge_auroc_undecided']:.2f}; not decided by the data)")
-    print("      block-level graph (P of at least one edge from one modality block to another; decided by the "
-          "data even where single latents are not pinned):")
+    print("      block-level graph (P of at least one edge from one modality block to another; whether the "
+          "blocks are linked is decided even where single latents are not pinned, the direction rests on "
+          "orientation):")
     for line in block_lines(px.block_graph(seed=args.seed), block_probabilities(layout, truth.adjacency[None])):
         print(f"        {line}")
     print(f"done in {time.perf_counter() - start:.0f} s; report: {paths['report'] / 'report.html'}")
