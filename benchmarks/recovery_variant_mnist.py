@@ -85,6 +85,7 @@ from scipy.stats import spearmanr
 from sklearn.decomposition import PCA
 
 from pyro_personax.graph import to_dag
+from pyro_personax.identifiability import block_probabilities
 from pyro_personax.metrics import (
     block_r2,
     cpdag,
@@ -287,13 +288,17 @@ def run_factors(truth, train, test, seed: int) -> dict:
     return run_reference("generating factors (ceiling)", generating_factors(truth.latents), truth, train, test, seed)
 
 
+def block_edges(blocks: pd.DataFrame) -> dict:
+    """``P_C_TO_F`` and ``P_F_TO_C`` from a blocks x blocks table
+    (:func:`~pyro_personax.identifiability.block_probabilities`)."""
+    return {"P_C_TO_F": float(blocks.loc["colour", "fashion"]), "P_F_TO_C": float(blocks.loc["fashion", "colour"])}
+
+
 def run_equivalent(truth, train, test, seed: int) -> dict:
     """The truth's sparsest observationally equivalent representation, with its graph."""
     latents, adjacency = sparsest_equivalent(truth.latents)
     row = run_reference(EQUIVALENT_ROW, latents, truth, train, test, seed, edge_probs=adjacency)
-    colour, fashion = (np.asarray(BLOCKS) == "colour"), (np.asarray(BLOCKS) == "fashion")
-    return {**row, "P_C_TO_F": float(adjacency[np.ix_(colour, fashion)].any()),
-            "P_F_TO_C": float(adjacency[np.ix_(fashion, colour)].any())}
+    return {**row, **block_edges(block_probabilities(truth.layout, adjacency[None]))}
 
 
 MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit", "latent_transform")
@@ -332,8 +337,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
     probs = probs.to_numpy(dtype=float) if hasattr(probs, "to_numpy") else np.asarray(probs, dtype=float)
     out = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of)
     out.update(block_scores(latents, model.layout.block_of, truth, train, test, seed))
-    block = model.block_graph(seed=seed)
-    out.update({"P_C_TO_F": float(block.loc["colour", "fashion"]), "P_F_TO_C": float(block.loc["fashion", "colour"])})
+    out.update(block_edges(model.block_graph(seed=seed)))
     return {"method": "PersonaX (ours)", "seed": seed, **out, "wall_s": time.perf_counter() - start}
 
 

@@ -7,7 +7,7 @@ object with ``to_inference_data()``, and writes::
     out_dir/
         report.md, report.html     verdict (inference.verdict), summary, top edges, figures
         edges.csv                  tidy edge table (diagnostics.edge_summary), with the
-                                   orientation of each thresholded edge (orientations)
+                                   orientation of each thresholded edge (metrics.orientations)
         adjacency.csv              pooled P(edge), rows = parents, columns = children
         dag_adjacency.csv          thresholded graph, acyclic by construction
         block_graph.csv            P(at least one edge from block A to block B), blocks x blocks
@@ -44,9 +44,9 @@ from pyro_personax.identifiability import (
     unpinned_warning,
 )
 from pyro_personax.inference import diagnostics, exports, plots, verdict
-from pyro_personax.metrics import cpdag, edge_calibration, mcc
+from pyro_personax.metrics import COMPELLED, REVERSIBLE, edge_calibration, mcc, orientations
 
-__all__ = ["edge_report", "cyclic_fraction", "match_truth", "orientations", "TruthMatch", "REPORT_FILES"]
+__all__ = ["edge_report", "cyclic_fraction", "match_truth", "TruthMatch", "REPORT_FILES"]
 
 logger = logging.getLogger(__name__)
 
@@ -56,31 +56,6 @@ REPORT_FILES = (
 )
 _TABLE_COLUMNS = ("parent", "child", "edge_class", "p_edge", "orientation", "strength_mean", "strength_hdi_low",
                   "strength_hdi_high", "r_hat", "ess_bulk")
-COMPELLED, REVERSIBLE = "compelled", "reversible"
-
-
-def orientations(dag: np.ndarray) -> np.ndarray:
-    """How each edge of a DAG is oriented: by its Markov equivalence class, or only by the model.
-
-    Parameters
-    ----------
-    dag
-        0/1 DAG ``(D, D)``, ``[i, j]`` = parent i -> child j.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(D, D)`` object array: ``"compelled"`` for an edge every DAG of the class
-        directs the same way (v-structures and the orientations they force),
-        ``"reversible"`` for an edge some equivalent DAG reverses (only the functional
-        form of the structural equations orients it), ``""`` off the graph.
-    """
-    A = np.asarray(dag).astype(bool)
-    C = cpdag(A.astype(int)).astype(bool)
-    out = np.full(A.shape, "", dtype=object)
-    out[A & ~C.T] = COMPELLED
-    out[A & C.T] = REVERSIBLE
-    return out
 
 
 def _as_idata(model_or_idata):
@@ -187,9 +162,9 @@ def _figures(idata, table, P, layout, out: Path, threshold: float, truth, depend
     return figs
 
 
-def _with_orientation(table: pd.DataFrame, dag: np.ndarray, layout) -> pd.DataFrame:
-    """``table`` with an ``orientation`` column (:func:`orientations` of the thresholded graph; ``""`` off it)."""
-    kinds = orientations(dag)
+def _with_orientation(table: pd.DataFrame, kinds: np.ndarray, layout) -> pd.DataFrame:
+    """``table`` with an ``orientation`` column: ``kinds`` (:func:`~pyro_personax.metrics.orientations`
+    of the thresholded graph, ``""`` off it) per row."""
     idx = {name: i for i, name in enumerate(layout.names)}
     col = [kinds[idx[p], idx[c]] for p, c in zip(table["parent"], table["child"])]
     return table.assign(orientation=col)
@@ -318,14 +293,14 @@ def _truth_lines(P, dag, truth, layout, match: TruthMatch | None) -> list[str]:
     return lines
 
 
-def _summary_lines(idata, E, dag, threshold, truth, layout, match=None) -> list[str]:
+def _summary_lines(idata, E, dag, kinds, threshold, truth, layout, match=None) -> list[str]:
     C, S, D, _ = E.shape
     lines = [
         f"- Latents: {D} ({', '.join(f'{b}: {n}' for b, n in _block_sizes(layout))}); "
         f"chains (independent restarts): {C}; draws per chain: {S}.",
         f"- Thresholded graph (P(edge) > {threshold:g}, made acyclic): {int(dag.sum())} edges.",
         _identified_line(dag, layout),
-        _orientation_line(dag, layout),
+        _orientation_line(dag, kinds, layout),
         _absorbable_line(dag, layout),
         "- Cyclic edge draws per chain: " + ", ".join(f"{f:.1%}" for f in cyclic_fraction(E)) + ".",
     ]
@@ -354,10 +329,9 @@ def _identified_line(dag: np.ndarray, layout) -> str:
     return line
 
 
-def _orientation_line(dag: np.ndarray, layout) -> str:
-    """How many identified edges of the thresholded graph the equivalence class orients."""
+def _orientation_line(dag: np.ndarray, kinds: np.ndarray, layout) -> str:
+    """How many identified edges of the thresholded graph ``dag`` its equivalence class orients (``kinds``)."""
     ident = dag.astype(bool) & layout.identified_mask()
-    kinds = orientations(dag)
     names = list(layout.names)
     reversible = [f"{names[i]} -> {names[j]}" for i, j in zip(*np.nonzero(ident & (kinds == REVERSIBLE)))]
     line = (
@@ -589,12 +563,13 @@ def edge_report(
     E = diagnostics.edge_draws(idata)
     P = diagnostics.edge_probability_array(idata).mean(axis=0)
     dag = to_dag(P, threshold)
-    table = _with_orientation(table, dag, layout)
+    kinds = orientations(dag)
+    table = _with_orientation(table, kinds, layout)
     blocks = _block_table(E, layout)
     _write_tables(out, table, P, dag, layout, threshold, blocks)
     dependence = verdict.cross_modal_ppc(idata)
     figs = _figures(idata, table, P, layout, out, threshold, truth, dependence)
-    lines = _summary_lines(idata, E, dag, threshold, truth, layout, match)
+    lines = _summary_lines(idata, E, dag, kinds, threshold, truth, layout, match)
     top = _top_edges(table)
     judged = verdict.assess(idata, threshold=threshold, table=table, dependence=dependence)
     _write_markdown(out, title, judged, lines, top, figs, blocks)

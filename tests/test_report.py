@@ -9,8 +9,9 @@ import pytest
 from pyro_personax.cli import main
 from pyro_personax.inference import diagnostics as dg
 from pyro_personax.inference.exports import read_adjacency_csv, to_adjacency_csv
-from pyro_personax.inference.report import REPORT_FILES, cyclic_fraction, edge_report, orientations
+from pyro_personax.inference.report import REPORT_FILES, cyclic_fraction, edge_report
 from pyro_personax.layout import LatentLayout
+from pyro_personax.metrics import orientations
 
 C, S, N = 2, 100, 20
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

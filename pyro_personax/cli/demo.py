@@ -105,6 +105,7 @@ def block_lines(blocks, truth) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run the demo; returns the exit status."""
     import numpy as np
+    import pandas as pd
 
     from pyro_personax import PersonaX
     from pyro_personax.cli.run_outputs import check_run_dir, top_edges, write_fit_outputs
@@ -113,8 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.graph import to_dag
     from pyro_personax.identifiability import block_probabilities
     from pyro_personax.inference import FitOptions, torch_threads
-    from pyro_personax.inference.report import orientations
-    from pyro_personax.metrics import evaluate_recovery
+    from pyro_personax.metrics import COMPELLED, REVERSIBLE, evaluate_recovery, orientations
     from pyro_personax.synthetic import persona
 
     out: Path = args.out
@@ -139,7 +139,8 @@ def run(args: argparse.Namespace) -> int:
     blocks = np.array(layout.block_of)  # the model's layout is the truth's: match latents within blocks
     identified = layout.identified_mask()
     probs = px.edge_probabilities().to_numpy()
-    score = evaluate_recovery(learned, truth.latents, to_dag(probs, 0.5), truth.adjacency, identified=identified,
+    dag = to_dag(probs, 0.5)
+    score = evaluate_recovery(learned, truth.latents, dag, truth.adjacency, identified=identified,
                               learned_blocks=blocks, true_blocks=blocks, with_r2=False)
     soft = evaluate_recovery(learned, truth.latents, probs, truth.adjacency, identified=identified,
                              learned_blocks=blocks, true_blocks=blocks, with_r2=False)
@@ -166,17 +167,17 @@ def run(args: argparse.Namespace) -> int:
     print(f"      identified (cross-modal) edges: {int(score['recovered_identified'])} of {n_identified} recovered "
           f"at P > 0.5, SHD {score['shd_identified']}, AUROC {soft['edge_auroc_identified']:.2f}, "
           f"ECE {soft['ece_identified']:.2f} over the {int(identified.sum())} ordered cross-modal pairs")
-    dag = to_dag(probs, 0.5)
     kinds = orientations(dag)[dag.astype(bool) & identified]
-    print(f"      directions of the {kinds.size} identified edges at P > 0.5: {int((kinds == 'compelled').sum())} "
-          f"compelled by v-structures, {int((kinds == 'reversible').sum())} reversible (only the additive-noise "
+    print(f"      directions of the {kinds.size} identified edges at P > 0.5: {int((kinds == COMPELLED).sum())} "
+          f"compelled by v-structures, {int((kinds == REVERSIBLE).sum())} reversible (only the additive-noise "
           "form orients those: weak evidence)")
     print(f"      undecided edges: {int(score['recovered_undecided'])} of {int(score['num_true_undecided'])} "
           f"at P > 0.5 (AUROC {soft['edge_auroc_undecided']:.2f}; not decided by the data)")
     print("      block-level graph (P of at least one edge from one modality block to another; whether the "
           "blocks are linked is decided even where single latents are not pinned, the direction rests on "
           "orientation):")
-    for line in block_lines(px.block_graph(seed=args.seed), block_probabilities(layout, truth.adjacency[None])):
+    reported = pd.read_csv(paths["report"] / "block_graph.csv", index_col=0)  # the report's, from the same draws
+    for line in block_lines(reported, block_probabilities(layout, truth.adjacency[None])):
         print(f"        {line}")
     print(f"done in {time.perf_counter() - start:.0f} s; report: {paths['report'] / 'report.html'}")
     return 0

@@ -24,6 +24,8 @@ import numpy as np
 
 from pyro_personax.metrics._checks import _as_binary, _as_square
 from pyro_personax.metrics.graph import (
+    COMPELLED,
+    REVERSIBLE,
     cpdag,
     edge_auprc,
     edge_auroc,
@@ -32,6 +34,7 @@ from pyro_personax.metrics.graph import (
     edge_log_loss,
     edge_probability_report,
     expected_shd,
+    orientations,
     permute_adjacency,
     shd,
 )
@@ -56,6 +59,9 @@ __all__ = [
     "permute_adjacency",
     "shd",
     "cpdag",
+    "orientations",
+    "COMPELLED",
+    "REVERSIBLE",
     "expected_shd",
     "edge_auroc",
     "edge_auprc",

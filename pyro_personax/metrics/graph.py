@@ -18,6 +18,9 @@ __all__ = [
     "permute_adjacency",
     "shd",
     "cpdag",
+    "orientations",
+    "COMPELLED",
+    "REVERSIBLE",
     "expected_shd",
     "edge_auroc",
     "edge_auprc",
@@ -128,6 +131,39 @@ def cpdag(adjacency) -> np.ndarray:
     g = dag2cpdag(dag).graph
     out = ((g.T == 1) & (g == -1)) | ((g == -1) & (g.T == -1))
     return out.astype(int)
+
+
+COMPELLED, REVERSIBLE = "compelled", "reversible"
+
+
+def orientations(dag) -> np.ndarray:
+    """How each edge of a DAG is oriented: by its Markov equivalence class, or only by the model.
+
+    Parameters
+    ----------
+    dag
+        0/1 DAG ``(D, D)``, ``[i, j]`` = parent i -> child j.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D, D)`` object array: ``"compelled"`` (:data:`COMPELLED`) for an edge every DAG
+        of the class directs the same way (v-structures and the orientations they
+        force), ``"reversible"`` (:data:`REVERSIBLE`) for an edge some equivalent DAG
+        reverses (only the functional form of the structural equations orients it),
+        ``""`` off the graph (:func:`cpdag`).
+
+    Examples
+    --------
+    >>> orientations(np.array([[0, 0, 1], [0, 0, 1], [0, 0, 0]]))[:, 2].tolist()  # 0 -> 2 <- 1
+    ['compelled', 'compelled', '']
+    """
+    A = _as_binary(dag, "dag").astype(bool)
+    C = cpdag(A.astype(int)).astype(bool)
+    out = np.full(A.shape, "", dtype=object)
+    out[A & ~C.T] = COMPELLED
+    out[A & C.T] = REVERSIBLE
+    return out
 
 
 def expected_shd(samples, truth) -> float:
