@@ -54,6 +54,8 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--weight", type=float, default=1.0, help="weight of tanh(b) in llm_a's reading of t")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--single", action="store_true",
+                        help="also fit each measurement of t alone (leave_one_measurement_out's single=True)")
     parser.add_argument("--latent-transform", default="identity", choices=("identity", "spline"),
                         help="PersonaX's latent_transform (default identity, the library's)")
     args = parser.parse_args(argv)
@@ -68,13 +70,15 @@ def main(argv=None) -> None:
         px = PersonaX(data, latent_dims={"a": 1, "b": 1, "t": 1}, latent_transform=args.latent_transform)
         start = time.perf_counter()
         result = leave_one_measurement_out(
-            px, data, "t", single=False, seed=seed,
+            px, data, "t", single=args.single, seed=seed,
             fit_options={"num_epochs": args.epochs, "batch_size": args.batch_size, "num_chains": 1,
                          "device": "cpu", "progress": False},
         )
         print(f"seed {seed}: {time.perf_counter() - start:.0f} s")
         print(result.edges.round(2).to_string())
         print(result.stability[["holds_in", "verdict"]].to_string())
+        links = result.adjacency_stability[["holds_in", "verdict"]].join(result.adjacencies.drop(columns="edge_class"))
+        print(links.round(2).to_string())
         print(result.latent_agreement.round(2).to_string(), flush=True)
 
 

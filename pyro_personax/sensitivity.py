@@ -11,7 +11,11 @@ Two refit analyses answer what a reader of an edge report asks next:
   Spearman correlation per block), and a stability verdict
   (:data:`STABILITY_VERDICTS`): an edge that holds in every variant is ``"stable"``;
   one that holds in no variant without measurement ``k`` and in some variant with it
-  ``"rests on k"``.
+  ``"rests on k"``. The same verdicts are given for each pair of latents, whichever the
+  direction (:attr:`MeasurementSensitivity.adjacency_stability`): a link that holds in
+  every variant while its direction flips between them is stable as a link, and its
+  direction is not decided (a lone cross-modal cause -> effect pair is oriented by the
+  additive-noise asymmetry only).
 - :func:`prior_sweep`: refit over a grid of edge-prior probabilities
   (:class:`~pyro_personax.models.ModelOptions` ``edge_prior``) and sparsity weights
   (:class:`~pyro_personax.inference.FitOptions` ``sparsity``) spanning orders of
@@ -56,6 +60,7 @@ __all__ = [
     "PriorSensitivity",
     "STABILITY_VERDICTS",
     "SENSITIVITY_FILES",
+    "adjacency_frame",
     "leave_one_measurement_out",
     "mask_measurements",
     "prior_sweep",
@@ -70,8 +75,8 @@ STABILITY_VERDICTS = ("stable", "rests on <measurement>", "unstable", "absent")
 #: Files :func:`write_sensitivity_page` may write (nothing else in its folder is touched).
 SENSITIVITY_FILES = (
     "sensitivity.html", "measurements_edges.csv", "measurements_stability.csv", "measurements_latents.csv",
-    "measurements_fits.csv", "measurements.png", "prior_identified.csv", "prior_undecided.csv",
-    "prior_settings.csv", "prior.png",
+    "measurements_adjacency.csv", "measurements_fits.csv", "measurements.png", "prior_identified.csv",
+    "prior_undecided.csv", "prior_settings.csv", "prior_adjacency.csv", "prior.png",
 )
 
 _REFERENCE = "reference"
@@ -202,6 +207,42 @@ def _edge_frame(layout, columns: dict[str, np.ndarray], which: str) -> pd.DataFr
     return frame
 
 
+def adjacency_frame(edges: pd.DataFrame) -> pd.DataFrame:
+    """Collapse directed edges into pairs of latents: ``P(adjacent) = P(a -> b) + P(b -> a)``.
+
+    Parameters
+    ----------
+    edges
+        ``DataFrame`` indexed by ``(parent, child)`` with an ``edge_class`` column and one
+        column of ``P(edge)`` per fit (as :attr:`MeasurementSensitivity.edges` or
+        :attr:`PriorSensitivity.identified`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per unordered pair, indexed by ``(latent_a, latent_b)`` in the order the
+        pair first appears in ``edges``: ``edge_class``, then per fit the sum of the two
+        directions' ``P(edge)``. Each posterior draw is a DAG, so the two directions are
+        exclusive and the sum is the probability that the two latents are adjacent.
+    """
+    if "edge_class" not in edges.columns or edges.index.nlevels != 2:
+        raise ValueError("edges: expected a DataFrame indexed by (parent, child) with an 'edge_class' column; "
+                         f"found columns {list(edges.columns)} and {edges.index.nlevels} index level(s)")
+    pairs: dict[frozenset, int] = {}
+    first = []
+    group = np.empty(len(edges), dtype=int)
+    for row, (parent, child) in enumerate(edges.index):
+        key = frozenset((parent, child))
+        if key not in pairs:
+            pairs[key] = len(first)
+            first.append((parent, child))
+        group[row] = pairs[key]
+    summed = edges.drop(columns="edge_class").groupby(group, sort=True).sum()
+    summed.index = pd.MultiIndex.from_tuples(first, names=["latent_a", "latent_b"])
+    summed.insert(0, "edge_class", edges["edge_class"].groupby(group, sort=True).first().to_numpy())
+    return summed
+
+
 def _progress(total: int, show: bool, desc: str):
     if not show:
         return None
@@ -249,6 +290,13 @@ class MeasurementSensitivity:
         The same for the undecided edges.
     threshold
         The ``P(edge)`` at or above which an edge holds.
+    adjacencies
+        ``edges`` collapsed to pairs of latents (:func:`adjacency_frame`): ``P`` that the
+        two are adjacent, whichever the direction, per variant.
+    adjacency_stability
+        ``stability`` of ``adjacencies``, one row per pair ``(latent_a, latent_b)``. A pair
+        that is ``"stable"`` here while its directed edges are not has a link the
+        measurements agree on and a direction they do not.
     """
 
     modality: str
@@ -261,14 +309,37 @@ class MeasurementSensitivity:
     stability: pd.DataFrame
     undecided_stability: pd.DataFrame
     threshold: float
+    adjacencies: pd.DataFrame
+    adjacency_stability: pd.DataFrame
 
-    def stable_edges(self) -> list[tuple[str, str]]:
-        """Identified edges that hold in every variant."""
-        return [tuple(i) for i in self.stability.index[self.stability["verdict"] == "stable"]]
+    def _table(self, directed: bool) -> pd.DataFrame:
+        if not isinstance(directed, bool):
+            raise ValueError(f"directed: expected True or False; found {directed!r}")
+        return self.stability if directed else self.adjacency_stability
 
-    def dependent_edges(self) -> dict[tuple[str, str], str]:
-        """Identified edges that rest on one measurement -> the measurement's name."""
-        rows = self.stability[self.stability["rests_on"] != ""]
+    def stable_edges(self, directed: bool = True) -> list[tuple[str, str]]:
+        """Identified edges that hold in every variant.
+
+        Parameters
+        ----------
+        directed
+            ``True``: edges ``(parent, child)``; ``False``: pairs of latents linked in
+            every variant in either direction (:attr:`adjacency_stability`).
+        """
+        table = self._table(directed)
+        return [tuple(i) for i in table.index[table["verdict"] == "stable"]]
+
+    def dependent_edges(self, directed: bool = True) -> dict[tuple[str, str], str]:
+        """Identified edges that rest on one measurement -> the measurement's name.
+
+        Parameters
+        ----------
+        directed
+            ``True``: edges ``(parent, child)``; ``False``: pairs of latents, whichever
+            the direction (:attr:`adjacency_stability`).
+        """
+        table = self._table(directed)
+        rows = table[table["rests_on"] != ""]
         return {tuple(i): r for i, r in zip(rows.index, rows["rests_on"])}
 
     def plot(self) -> Figure:
@@ -447,6 +518,7 @@ def leave_one_measurement_out(
     layout = px.layout
     kept = {name: set(row["kept"].split(", ")) for name, row in rows.items()}
     edges, undecided = (_edge_frame(layout, probs, which) for which in ("identified", "undecided"))
+    adjacencies = adjacency_frame(edges)
     agreement = pd.DataFrame({v: reference.block_agreement(c) for v, c in corr.items()}).T
     return MeasurementSensitivity(
         modality=modality,
@@ -459,6 +531,8 @@ def leave_one_measurement_out(
         stability=_verdicts(edges, kept, names, threshold),
         undecided_stability=_verdicts(undecided, kept, names, threshold),
         threshold=threshold,
+        adjacencies=adjacencies,
+        adjacency_stability=_verdicts(adjacencies, kept, names, threshold),
     )
 
 
@@ -492,6 +566,24 @@ class PriorSensitivity:
     identified: pd.DataFrame
     undecided: pd.DataFrame
     reference: str
+
+    def adjacencies(self, which: str = "identified") -> pd.DataFrame:
+        """``P`` that two latents are adjacent, either direction, per setting (:func:`adjacency_frame`).
+
+        Parameters
+        ----------
+        which
+            ``"identified"`` or ``"undecided"``: which edges to collapse.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per pair ``(latent_a, latent_b)``: ``edge_class``, then one column per
+            setting.
+        """
+        if which not in ("identified", "undecided"):
+            raise ValueError(f"which: expected 'identified' or 'undecided'; found {which!r}")
+        return adjacency_frame(self.identified if which == "identified" else self.undecided)
 
     def plot(self) -> Figure:
         """Heat maps of ``P(edge)`` x setting (identified, then undecided) and the ELBOs per setting.
@@ -666,6 +758,20 @@ def _heatmap(ax, frame: pd.DataFrame, title: str, verdicts: pd.Series | None = N
     ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01, label="P(edge)")
 
 
+def _stability_summary(m: MeasurementSensitivity, directed: bool) -> str:
+    """One sentence on the stable and the measurement-dependent identified edges (or links)."""
+    what, arrow = ("identified edges", " -> ") if directed else ("identified links (either direction)", " - ")
+    table = m.stability if directed else m.adjacency_stability
+    stable, dependent = m.stable_edges(directed), m.dependent_edges(directed)
+    return (
+        f"{len(stable)} of {len(table)} {what} hold (P >= {m.threshold:g}) in every variant"
+        + (": " + ", ".join(arrow.join(e) for e in stable) if stable else "")
+        + ". "
+        + ("Resting on one measurement: " + "; ".join(f"{arrow.join(e)} on {k}" for e, k in dependent.items()) + "."
+           if dependent else f"No {what.split(' (')[0]} rests on one measurement.")
+    )
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(float_format=lambda v: f"{v:.3f}", border=0, classes="table")
 
@@ -723,20 +829,19 @@ def write_sensitivity_page(
         pd.concat({"block": m.latent_agreement, "latent": m.latent_correlations}, axis=1).to_csv(
             out / "measurements_latents.csv")
         m.variants.to_csv(out / "measurements_fits.csv")
+        links = m.adjacency_stability.join(m.adjacencies.drop(columns="edge_class"))
+        links.to_csv(out / "measurements_adjacency.csv")
         m.plot().savefig(out / "measurements.png", dpi=_DPI, bbox_inches="tight")
-        stable, dependent = m.stable_edges(), m.dependent_edges()
-        summary = (
-            f"{len(stable)} of {len(m.stability)} identified edges hold (P >= {m.threshold:g}) in every variant"
-            + (": " + ", ".join(f"{p} -> {c}" for p, c in stable) if stable else "")
-            + ". "
-            + ("Resting on one measurement: " + "; ".join(f"{p} -> {c} on {k}" for (p, c), k in dependent.items())
-               if dependent else "No identified edge rests on one measurement.")
-        )
+        summary = " ".join(_stability_summary(m, directed) for directed in (True, False))
         parts += [
             f"<h2>Leave one measurement of {html.escape(m.modality)!s} out</h2>",
             f"<p>{html.escape(summary)}</p>",
             '<img src="measurements.png" alt="P(edge) per variant and agreement of the latents">',
             "<h3>Stability of the identified edges</h3>", _table(m.stability),
+            "<h3>Stability of the identified links, either direction</h3>",
+            "<p>P(adjacent) = P(a -> b) + P(b -> a). A link that is stable while its directed edges are not "
+            "is one the measurements agree on, with a direction they do not decide.</p>",
+            _table(links),
             "<h3>Agreement of the latents with the reference fit (matched |Spearman|, per block)</h3>",
             _table(m.latent_agreement),
             "<h3>Fits</h3>", _table(m.variants),
@@ -748,6 +853,7 @@ def write_sensitivity_page(
         p.identified.to_csv(out / "prior_identified.csv")
         p.undecided.to_csv(out / "prior_undecided.csv")
         p.settings.to_csv(out / "prior_settings.csv")
+        p.adjacencies().to_csv(out / "prior_adjacency.csv")
         p.plot().savefig(out / "prior.png", dpi=_DPI, bbox_inches="tight")
         parts += [
             "<h2>Prior sensitivity</h2>",
@@ -758,6 +864,7 @@ def write_sensitivity_page(
             '<img src="prior.png" alt="P(edge) per prior setting and ELBOs">',
             "<h3>Settings</h3>", _table(p.settings),
             "<h3>Identified edges</h3>", _table(p.identified),
+            "<h3>Identified links, either direction (P(a -> b) + P(b -> a))</h3>", _table(p.adjacencies()),
             "<h3>Undecided edges</h3>", _table(p.undecided),
         ]
     page = out / "sensitivity.html"

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pyro_personax import PersonaX
@@ -12,6 +13,8 @@ from pyro_personax.inference import GraphRefinement
 from pyro_personax.layout import LatentLayout
 from pyro_personax.metrics import match_latents
 from pyro_personax.sensitivity import (
+    _verdicts,
+    adjacency_frame,
     leave_one_measurement_out,
     mask_measurements,
     prior_sweep,
@@ -94,6 +97,41 @@ def test_a_planted_measurement_edge_changes_that_measurement_only():
     assert truth.info["measurement_edges"][0].child == "openness" and truth.adjacency.sum() == 12
 
 
+# ---------------------------------------------------------------------------- links in either direction
+def _edges(rows: dict, variants: list) -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples(list(rows), names=["parent", "child"])
+    frame = pd.DataFrame(list(rows.values()), index=index, columns=variants)
+    frame.insert(0, "edge_class", "cross-modal")
+    return frame
+
+
+def test_adjacency_frame_sums_the_two_directions_of_each_pair():
+    edges = _edges({("a", "t"): [0.9, 0.2], ("b", "t"): [0.1, 0.0], ("t", "a"): [0.05, 0.75], ("t", "b"): [0.3, 0.1]},
+                   ["all", "without llm_a"])
+    links = adjacency_frame(edges)
+    assert list(links.index) == [("a", "t"), ("b", "t")] and links.index.names == ["latent_a", "latent_b"]
+    np.testing.assert_allclose(links[["all", "without llm_a"]].to_numpy(), [[0.95, 0.95], [0.4, 0.1]])
+    assert links["edge_class"].tolist() == ["cross-modal", "cross-modal"]
+    with pytest.raises(ValueError, match="edges: expected a DataFrame indexed by \\(parent, child\\)"):
+        adjacency_frame(edges.drop(columns="edge_class"))
+
+
+def test_a_link_whose_direction_flips_between_variants_is_stable_as_a_link_only():
+    variants = ["all", "without llm_a", "without llm_b", "without llm_c"]
+    kept = {"all": {"llm_a", "llm_b", "llm_c"}, "without llm_a": {"llm_b", "llm_c"},
+            "without llm_b": {"llm_a", "llm_c"}, "without llm_c": {"llm_a", "llm_b"}}
+    names = ["llm_a", "llm_b", "llm_c"]
+    edges = _edges({("a", "t"): [0.36, 0.17, 1.00, 0.01], ("t", "a"): [0.64, 0.83, 0.00, 0.99],
+                    ("b", "t"): [0.7, 0.01, 0.4, 0.2], ("t", "b"): [0.2, 0.02, 0.5, 0.6]}, variants)
+    directed = _verdicts(edges, kept, names, 0.5)["verdict"]
+    # directed, the stable link reads as resting on llm_b: the one variant that orients it the other way
+    assert directed.to_dict() == {("a", "t"): "unstable", ("t", "a"): "rests on llm_b", ("b", "t"): "unstable",
+                                  ("t", "b"): "rests on llm_a"}
+    links = _verdicts(adjacency_frame(edges), kept, names, 0.5)
+    assert links["verdict"].to_dict() == {("a", "t"): "stable", ("b", "t"): "rests on llm_a"}
+    assert links.loc[("b", "t"), "rests_on"] == "llm_a"
+
+
 def test_tiny_runs_give_one_column_per_variant_and_a_page(tiny, tmp_path):
     data, px = tiny
     loo = leave_one_measurement_out(px, data, "text", fit_options=TINY, seed=3)
@@ -104,10 +142,16 @@ def test_tiny_runs_give_one_column_per_variant_and_a_page(tiny, tmp_path):
     assert list(loo.latent_agreement.columns) == ["face", "text"]
     assert loo.latent_agreement.loc["all"].tolist() == [1.0, 1.0]
     assert set(loo.stability["verdict"]) <= {"stable", "unstable", "absent"} | {f"rests on {n}" for n in names}
+    links = loo.adjacencies
+    assert len(links) == 1 and len(loo.adjacency_stability) == 1  # face_1 - text_1, either direction
+    np.testing.assert_allclose(links.iloc[0, 1:].to_numpy(dtype=float), loo.edges.iloc[:, 1:].sum().to_numpy())
+    assert set(loo.stable_edges(directed=False)) <= set(links.index)
     sweep = prior_sweep(px, data, edge_prior=[0.05], sparsity=[0.0, 10.0], fit_options=TINY)
     assert sweep.settings["penalty"].tolist() == pytest.approx([0.5 * np.log(40) * 1.0, 0.0, 10.0], rel=0.2)
     page = write_sensitivity_page(tmp_path / "page", loo, sweep)
     assert "Leave one measurement" in page.read_text() and (tmp_path / "page" / "prior.png").stat().st_size > 0
+    assert "links (either direction)" in page.read_text() and (tmp_path / "page" / "prior_adjacency.csv").is_file()
+    assert list(sweep.adjacencies().columns) == ["edge_class", *sweep.settings.index]
     with pytest.raises(FileExistsError, match="not empty; pass overwrite=True"):
         write_sensitivity_page(tmp_path / "page", loo)
     write_sensitivity_page(tmp_path / "page", loo, overwrite=True)

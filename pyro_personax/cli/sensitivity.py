@@ -117,11 +117,14 @@ def run(args: argparse.Namespace) -> int:
                                 grid=args.grid, fit_options=options)
     page = write_sensitivity_page(out, measurements, prior, notes=notes, overwrite=args.overwrite)
     if measurements is not None:
-        stable, dependent = measurements.stable_edges(), measurements.dependent_edges()
-        print(f"leave one {measurements.modality!r} measurement out: {len(stable)} of "
-              f"{len(measurements.stability)} identified edges stable")
-        for (parent, child), name in dependent.items():
+        links = measurements.stable_edges(directed=False)
+        print(f"leave one {measurements.modality!r} measurement out: {len(measurements.stable_edges())} of "
+              f"{len(measurements.stability)} identified edges stable; {len(links)} of "
+              f"{len(measurements.adjacency_stability)} links stable in either direction")
+        for (parent, child), name in measurements.dependent_edges().items():
             print(f"  {parent} -> {child} rests on {name}")
+        for (a, b), name in measurements.dependent_edges(directed=False).items():
+            print(f"  link {a} - {b} rests on {name}")
     if prior is not None:
         print(f"prior sweep: {len(prior.settings)} settings")
     print(page)
