@@ -23,7 +23,8 @@ def _layer(module: str) -> int:
         return LAYERS.index("inference")
     top = ("pyro_personax", "pyro_personax.facade", "pyro_personax.persistence", "pyro_personax.sensitivity",
            "pyro_personax.__main__")
-    if module in top or module == "pyro_personax.cli" or module.startswith("pyro_personax.cli."):
+    if module in top or module == "pyro_personax.cli" or module.startswith(("pyro_personax.cli.",
+                                                                            "pyro_personax.sensitivity.")):
         return LAYERS.index("top")
     return LAYERS.index("core")
 

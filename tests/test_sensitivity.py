@@ -13,13 +13,13 @@ from pyro_personax.inference import GraphRefinement
 from pyro_personax.layout import LatentLayout
 from pyro_personax.metrics import match_latents
 from pyro_personax.sensitivity import (
-    _verdicts,
     adjacency_frame,
     leave_one_measurement_out,
     mask_measurements,
     prior_sweep,
     write_sensitivity_page,
 )
+from pyro_personax.sensitivity.measurements import _verdicts
 from pyro_personax.synthetic import MeasurementEdge, observe_latents, persona, simulate_sem
 
 TINY = {"num_epochs": 1, "num_chains": 1, "device": "cpu", "refine_graph": False, "progress": False}

@@ -70,12 +70,8 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax import PersonaX
     from pyro_personax.cli.config import load_data, read_run_config
     from pyro_personax.inference import torch_threads
-    from pyro_personax.sensitivity import (
-        _clone,
-        leave_one_measurement_out,
-        prior_sweep,
-        write_sensitivity_page,
-    )
+    from pyro_personax.sensitivity import leave_one_measurement_out, prior_sweep, write_sensitivity_page
+    from pyro_personax.sensitivity._common import _clone
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "model").is_dir():
