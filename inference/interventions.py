@@ -205,7 +205,7 @@ def structural_program(model: PersonaXModel, edges: torch.Tensor) -> Callable[[t
     A = latent.adjacency
     levels = _levels((A != 0).flatten(0, -3).any(0).cpu().numpy())
     names = model.layout.names
-    mechanism, noise_flow, output_flow = latent.mechanism, latent.noise_flow, latent.output_flow
+    mechanism, noise_flow = latent.mechanism, latent.noise_flow
 
     def program(eps: torch.Tensor) -> torch.Tensor:
         if eps.dim() != 3 or eps.shape[0] != A.shape[0] or eps.shape[-1] != D:
@@ -216,14 +216,12 @@ def structural_program(model: PersonaXModel, edges: torch.Tensor) -> Callable[[t
         with pyro.plate("graphs", eps.shape[0], dim=-2), pyro.plate("draws", eps.shape[1], dim=-1):
             for level in levels:  # one evaluation of the mechanisms serves every latent of a level
                 loc, log_scale = mechanism.loc_and_log_scale(y, A)
-                natural = loc + torch.exp(log_scale) * u
-                if output_flow is not None:
-                    natural = output_flow(torch.where(_in(column, level), natural, y))
+                natural = latent.to_latent(torch.where(_in(column, level), loc + torch.exp(log_scale) * u, y))
                 for j in level:
                     z_j = pyro.sample(f"z_{names[j]}", dist.Delta(natural[..., j]))  # under do: the intervention
                     z = torch.where(column == j, z_j.unsqueeze(-1), z)
                 # the children read y = h^{-1}(z)
-                y_level = z if output_flow is None else output_flow.inverse(z)
+                y_level = latent.structural(z)[0]
                 y = torch.where(_in(column, level), y_level, y)
         return z
 

@@ -9,9 +9,12 @@ of the ELBO that depend on the graph:
 
 1. ``z``: the posterior means of ``q(z | x)`` of the training entities (they stand in
    for draws of ``q(z | x)``, whose spread is small once the latents are learned);
-2. the mechanisms and noise flows: fitted further to ``z`` on random parent sets, the
-   criterion training uses
-   (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`);
+2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
+   (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
+   fix a latent's scale, and training can shrink one to a small fraction of the
+   others', where the mechanisms' networks cannot follow it), then the mechanisms and
+   noise flows are fitted further to ``z`` on random parent sets, the criterion
+   training uses (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`);
 3. ``q(G)``: fitted to ``p(G | z)`` with the same prior, sparsity factor and gradient
    estimator as in training, from the trained ``q(G)`` and from random orders; the
    restart with the highest ELBO is kept
@@ -126,6 +129,7 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
     device = torch.device(device)
     z = posterior_means(guide, train, settings.batch_size, device)
     if settings.mechanism_steps:
+        model.standardise_latents(z)
         with torch.enable_grad():
             fit_mechanisms_given_latents(model, z, num_steps=settings.mechanism_steps, seed=seed)
     with torch.enable_grad():

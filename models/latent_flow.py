@@ -353,6 +353,11 @@ class DAGFlowLatent(TorchDistribution):
         Optional per-latent monotone map ``h`` (a :class:`MonotoneNoiseFlow`): the
         structural equations hold for ``y`` and ``z_j = h_j(y_j)`` (a post-nonlinear
         model). ``None``: ``z = y``.
+    standardise
+        Optional ``(loc, scale)``, each ``(D,)``: the structural equations hold for the
+        standardised latents ``(z - loc) / scale`` (after ``h^{-1}``; ``z = loc + scale *
+        h(y)``), so the mechanisms see latents of unit scale whatever scale the decoders
+        gave them. ``None``: ``loc = 0``, ``scale = 1``.
 
     Examples
     --------
@@ -373,10 +378,12 @@ class DAGFlowLatent(TorchDistribution):
         noise_flow: MonotoneNoiseFlow,
         cyclic_logdet: bool = False,
         output_flow: MonotoneNoiseFlow | None = None,
+        standardise: tuple[torch.Tensor, torch.Tensor] | None = None,
         validate_args=None,
     ):
         self.cyclic_logdet = bool(cyclic_logdet)
         self.output_flow = output_flow
+        self.standardise = standardise
         if adjacency.dim() < 2 or adjacency.shape[-1] != adjacency.shape[-2]:
             raise ValueError(f"adjacency: expected shape (..., D, D); found {tuple(adjacency.shape)}")
         D = adjacency.shape[-1]
@@ -390,13 +397,24 @@ class DAGFlowLatent(TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         D = self.event_shape[0]
         adjacency = self.adjacency.expand(batch_shape + (D, D))
-        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.cyclic_logdet, self.output_flow)
+        return DAGFlowLatent(adjacency, self.mechanism, self.noise_flow, self.cyclic_logdet, self.output_flow,
+                             self.standardise)
 
     def structural(self, z: torch.Tensor):
-        """``y = h^{-1}(z)`` and ``log |d h / d y|`` elementwise (``z`` and 0 without an output flow)."""
+        """``y = h^{-1}((z - loc) / scale)`` and ``log |d z / d y|`` elementwise (``z`` and 0 by default)."""
+        if self.standardise is not None:
+            loc, scale = self.standardise
+            z = (z - loc) / scale
         if self.output_flow is None:
-            return z, torch.zeros_like(z)
-        return self.output_flow._inverse_and_logdet(z)
+            y, log_det = z, torch.zeros_like(z)
+        else:
+            y, log_det = self.output_flow._inverse_and_logdet(z)
+        return (y, log_det) if self.standardise is None else (y, log_det + torch.log(self.standardise[1]))
+
+    def to_latent(self, y: torch.Tensor) -> torch.Tensor:
+        """``z = loc + scale * h(y)`` of structural values ``y (..., D)`` (the inverse of :meth:`structural`)."""
+        z = y if self.output_flow is None else self.output_flow(y)
+        return z if self.standardise is None else self.standardise[0] + self.standardise[1] * z
 
     def _loc_and_log_scale(self, z: torch.Tensor):
         if hasattr(self.mechanism, "loc_and_log_scale"):
@@ -450,7 +468,7 @@ class DAGFlowLatent(TorchDistribution):
         for _ in range(self.event_shape[0]):  # node at depth k is exact after k + 1 passes
             loc, log_scale = self._loc_and_log_scale(y)
             y = loc + torch.exp(log_scale) * u
-        return y if self.output_flow is None else self.output_flow(y)
+        return self.to_latent(y)
 
 
 class _MethodCall(nn.Module):

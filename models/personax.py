@@ -387,6 +387,9 @@ class PersonaXModel(PyroModule):
         )
         _graph_masks(self, layout)
         self.register_buffer("prior_logits", _prior_logits(self.free_mask, self.required_mask, self.edge_prior))
+        # p(z | G) holds for (z - latent_loc) / latent_scale (0 and 1 until standardise_latents)
+        self.register_buffer("latent_loc", torch.zeros(D))
+        self.register_buffer("latent_scale", torch.ones(D))
         self._edge_prior_logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
         tiers = self.tiers.numpy()
         # the tiers of the linear-extension count, or None where a tier is too large for it
@@ -446,7 +449,51 @@ class PersonaXModel(PyroModule):
         if self._mechanisms_fixed:
             mech, flow = frozen(mech), frozen(flow)
             out = None if out is None else frozen(out)
-        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.cyclic_logdet, out)
+        return DAGFlowLatent(self.edge_weights(edges), mech, flow, self.cyclic_logdet, out,
+                             (self.latent_loc, self.latent_scale))
+
+    @torch.no_grad()
+    def standardise_latents(self, z: torch.Tensor) -> None:
+        """Make ``p(z | G)`` read the latents standardised by their mean and standard deviation in ``z``.
+
+        The likelihood and the guide do not change with the scale of a latent (a decoder
+        can undo any scale), so training can leave latents of very different scales; the
+        mechanisms' networks and step sizes assume unit scale. After this call the
+        structural equations hold for ``(z - mean) / sd`` (:class:`DAGFlowLatent`
+        ``standardise``); the graph is unchanged by such a map, but the mechanisms and
+        noise flows fitted before it no longer fit and must be fitted again (as the
+        graph stage does, :func:`~pyro_personax.inference.refine.refine_graph`).
+
+        Parameters
+        ----------
+        z
+            Latents ``(N, D)`` (for example the posterior means of the training rows),
+            ``N >= 2``.
+
+        Raises
+        ------
+        ValueError
+            ``z`` is not ``(N, D)`` with ``N >= 2``, or a latent has no spread or a
+            non-finite value.
+        """
+        D = self.layout.latent_dim
+        if z.dim() != 2 or z.shape[1] != D or z.shape[0] < 2:
+            raise ValueError(f"z: expected shape (N >= 2, {D}); found {tuple(z.shape)}")
+        loc, scale = z.mean(0), z.std(0)
+        bad = ~(torch.isfinite(loc) & torch.isfinite(scale) & (scale > 0))
+        if bad.any():
+            names = [self.layout.names[j] for j in torch.nonzero(bad).flatten().tolist()]
+            raise ValueError(f"z: latents {names} have no spread or a non-finite value; cannot standardise them")
+        self.latent_loc.copy_(loc.to(self.latent_loc))
+        self.latent_scale.copy_(scale.to(self.latent_scale))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # states saved before the latent standardisation existed read as loc 0, scale 1
+        for name, fill in (("latent_loc", self.latent_loc.new_zeros), ("latent_scale", self.latent_scale.new_ones)):
+            state_dict.setdefault(prefix + name, fill(self.latent_loc.shape))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def mechanism_parameters(self) -> list[nn.Parameter]:
         """The parameters of ``p(z | G)`` other than the graph: mechanisms, noise flows, output map."""

@@ -6,9 +6,10 @@ import torch
 
 from pyro_personax import PersonaX
 from pyro_personax.inference import GraphRefinement, TrainerConfig, refine_graph
-from pyro_personax.inference.oracle import exact_graph_posterior
+from pyro_personax.inference.oracle import exact_graph_posterior, fit_mechanisms_given_latents
 from pyro_personax.inference.refine import applies, posterior_means
 from pyro_personax.layout import LatentLayout
+from pyro_personax.models import ModelSpec, PersonaXModel
 from pyro_personax.synthetic.graphs import erdos_renyi_dag, observe_latents, simulate_sem
 
 N = 400
@@ -66,3 +67,35 @@ def test_the_stage_applies_to_the_order_posterior_only(problem):
     model, guide = PersonaX(data, latent_dims=dims, shared_dim=0, graph_posterior="pairwise")._build()
     assert not applies(model, guide)
     assert not refine_graph(model, guide, data.to_tensors())
+
+
+def test_a_latent_of_tiny_scale_keeps_its_edges_once_the_latents_are_standardised(problem):
+    """The ELBO leaves each latent's scale free; one shrunk to 1e-4 hides its edges from unit-scale mechanisms."""
+    data, _ = problem
+    rng = np.random.default_rng(0)
+    a = rng.laplace(size=1000)
+    z = np.stack([a, np.tanh(a) + 0.3 * rng.laplace(size=1000), rng.laplace(size=1000), rng.laplace(size=1000)], 1)
+    z = torch.tensor((z - z.mean(0)) / z.std(0) * np.array([2.0, 1e-4, 1.0, 1.0]), dtype=torch.float32)
+    linked = {}
+    for standardise in (False, True):
+        torch.manual_seed(0)
+        model = PersonaXModel(LatentLayout(0, {m: 1 for m in data.modalities}), ModelSpec.from_data(data))
+        if standardise:
+            model.standardise_latents(z)
+        fit_mechanisms_given_latents(model, z, num_steps=200, seed=0)
+        P = exact_graph_posterior(model, z).edge_probabilities()
+        linked[standardise] = P[0, 1] + P[1, 0]
+    assert linked[True] > 0.99 and linked[False] < 0.5, linked
+    with pytest.raises(ValueError, match=r"z: latents \['m3_1'\] have no spread"):
+        model.standardise_latents(torch.cat([z[:, :2], torch.zeros(1000, 1), z[:, 3:]], 1))
+    with pytest.raises(ValueError, match=r"z: expected shape \(N >= 2, 4\); found \(1, 4\)"):
+        model.standardise_latents(z[:1])
+
+
+def test_a_model_state_saved_without_the_standardisation_loads_as_unit_scale(problem):
+    data, _ = problem
+    model = PersonaXModel(LatentLayout(0, {m: 1 for m in data.modalities}), ModelSpec.from_data(data))
+    model.standardise_latents(torch.randn(50, 4) * 3)
+    old = {k: v for k, v in model.state_dict().items() if k not in ("latent_loc", "latent_scale")}
+    model.load_state_dict(old)
+    assert model.latent_loc.eq(0).all() and model.latent_scale.eq(1).all()
