@@ -6,13 +6,15 @@ measurement of ``t``, while the first of them (``llm_a``) reads ``t + w * tanh(b
 edge ``b -> t`` planted in that measurement only. For each seed the script runs
 :func:`~pyro_personax.inference.leave_one_measurement_out` on ``t`` (the reference fit and
 one refit without each measurement; one chain each, the tests' shortened graph stage)
-and prints P(edge) per variant, the stability verdicts and the latent agreement. The
-expected verdicts are ``a_1 -> t_1`` stable and ``b_1 -> t_1`` resting on ``llm_a``.
+and prints P(edge) per variant, the stability verdicts of the edges and of the links
+(either direction) and the latent agreement. The expected verdicts are ``a_1 -> t_1``
+stable and ``b_1 -> t_1`` resting on ``llm_a``. With ``--single`` each measurement of
+``t`` is also fitted alone.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/sensitivity_recovery.py --entities 2000 --epochs 100 \\
-        --batch-size 512 --seeds 0 1 [--latent-transform spline]
+        --batch-size 512 --seeds 0 1 [--single] [--latent-transform spline]
 """
 
 from __future__ import annotations
