@@ -70,8 +70,9 @@ def search(H: torch.Tensor, z: np.ndarray, blocks: list[list[int]], restarts: in
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
-        if best is None or float(value) < best[0]:
-            best = (float(value), [unit_rows(R, c).detach() for R, c in zip(raw, covs)])
+        value = float(value.detach())
+        if best is None or value < best[0]:
+            best = (value, [unit_rows(R, c).detach() for R, c in zip(raw, covs)])
     return best
 
 
