@@ -267,6 +267,10 @@ class PersonaXModel(PyroModule):
                 x_nmk ~ p(x | dec_mk(s_n, z_nm, eta_nmk))   # "x_<m>", learned scales; missing masked
 
     ``s_n`` is the shared block of ``z_n`` and ``z_nm`` the block of modality ``m``.
+    The structural equations hold for ``(z - latent_loc) / latent_scale`` (0 and 1 during
+    training; the graph stage sets them to the posterior means' mean and standard
+    deviation, :meth:`standardise_latents`), since the likelihood leaves each latent's
+    scale free and the mechanisms assume unit scale.
     The mechanisms are point estimates, so an edge that fits noise loses nothing in the
     likelihood; the default penalty ``lambda = k/2 log N`` (``k`` parameters per edge, ``N``
     entities) is the BIC approximation of the Occam factor of a posterior over them.
