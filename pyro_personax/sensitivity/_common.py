@@ -186,22 +186,26 @@ def _progress(total: int, show: bool, desc: str):
 
 
 
-def _edge_heatmaps(identified, undecided, columns: list, what: str, row_notes=(None, None)):
-    """A figure with heat maps of ``P(edge)`` x ``columns`` (identified edges, then undecided) and
-    an empty third panel below them; returns ``(figure, third axes)``."""
-    n_id, n_un = len(identified), len(undecided)
-    fig = Figure(figsize=(3.0 + 0.8 * len(columns), 4.0 + 0.28 * (n_id + n_un)), layout="constrained")
-    grid = fig.add_gridspec(3, 1, height_ratios=[max(n_id, 1), max(n_un, 1), 6])
-    panels = ((identified, "identified (cross-modal) edges"), (undecided, "undecided edges (follow the prior)"))
-    for row, (frame, title) in enumerate(panels):
-        _heatmap(fig.add_subplot(grid[row]), frame[columns], f"P(edge) per {what}, {title}", row_notes[row])
-    return fig, fig.add_subplot(grid[2])
+def _edge_heatmaps(identified, undecided, columns: list, what: str, row_notes=(None, None, None)):
+    """A figure with heat maps of ``P`` x ``columns`` (identified edges, the same as links in
+    either direction, undecided edges) and an empty fourth panel below them; ``row_notes``
+    are the rows' verdicts of each heat map (or ``None``). Returns ``(figure, fourth axes)``."""
+    links = adjacency_frame(identified)
+    frames = (identified, links, undecided)
+    fig = Figure(figsize=(3.0 + 0.8 * len(columns), 4.5 + 0.28 * sum(map(len, frames))), layout="constrained")
+    grid = fig.add_gridspec(4, 1, height_ratios=[max(len(f), 1) for f in frames] + [6])
+    titles = (f"P(edge) per {what}, identified (cross-modal) edges",
+              f"P(link) per {what}, the same pairs in either direction: P(a -> b) + P(b -> a)",
+              f"P(edge) per {what}, undecided edges (follow the prior)")
+    for row, (frame, title) in enumerate(zip(frames, titles)):
+        _heatmap(fig.add_subplot(grid[row]), frame[columns], title, row_notes[row], arrow=" - " if row == 1 else " -> ")
+    return fig, fig.add_subplot(grid[3])
 
 
-def _heatmap(ax, frame: pd.DataFrame, title: str, verdicts: pd.Series | None = None) -> None:
-    """``P(edge)`` heat map: rows = edges ``parent -> child``, columns = fits."""
+def _heatmap(ax, frame: pd.DataFrame, title: str, verdicts: pd.Series | None = None, arrow: str = " -> ") -> None:
+    """``P`` heat map: rows = edges ``parent -> child`` (or pairs, ``arrow`` between the names), columns = fits."""
     values = frame.to_numpy(dtype=float)
-    rows = [f"{p} -> {c}" for p, c in frame.index]
+    rows = [f"{p}{arrow}{c}" for p, c in frame.index]
     if verdicts is not None:
         rows = [f"{r}  [{v}]" for r, v in zip(rows, verdicts.reindex(frame.index))]
     if values.size == 0:

@@ -125,16 +125,17 @@ class MeasurementSensitivity:
         return {tuple(i): r for i, r in zip(rows.index, rows["rests_on"])}
 
     def plot(self) -> Figure:
-        """Heat maps of ``P(edge)`` (identified edges, then undecided) x variant, and the latents' agreement.
+        """Heat maps of ``P`` x variant (identified edges, as links, undecided edges), and the latents' agreement.
 
         Returns
         -------
         matplotlib.figure.Figure
-            Three panels (not shown; save it with ``fig.savefig``).
+            Four panels (not shown; save it with ``fig.savefig``).
         """
         variants = list(self.variants.index)
         fig, ax = _edge_heatmaps(self.edges, self.undecided, variants, "variant",
-                                 (self.stability_frame(0), self.stability_frame(1)))
+                                 (self.stability_frame(0), self.adjacency_stability["verdict"],
+                                  self.stability_frame(1)))
         agreement = self.latent_agreement.loc[variants]
         xs = np.arange(len(variants))
         width = 0.8 / max(agreement.shape[1], 1)

@@ -77,12 +77,12 @@ class PriorSensitivity:
         return adjacency_frame(self.identified if which == "identified" else self.undecided)
 
     def plot(self) -> Figure:
-        """Heat maps of ``P(edge)`` x setting (identified, then undecided) and the ELBOs per setting.
+        """Heat maps of ``P`` x setting (identified edges, as links, undecided edges) and the ELBOs per setting.
 
         Returns
         -------
         matplotlib.figure.Figure
-            Three panels (not shown; save it with ``fig.savefig``).
+            Four panels (not shown; save it with ``fig.savefig``).
         """
         labels = list(self.settings.index)
         fig, ax = _edge_heatmaps(self.identified, self.undecided, labels, "setting")
