@@ -220,4 +220,4 @@ def _heatmap(ax, frame: pd.DataFrame, title: str, verdicts: pd.Series | None = N
         for (i, j), v in np.ndenumerate(values):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
     ax.set_title(title, fontsize=9)
-    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01, label="P(edge)")
+    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01, label="P(link)" if arrow == " - " else "P(edge)")
