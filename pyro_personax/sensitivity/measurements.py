@@ -94,7 +94,8 @@ class MeasurementSensitivity:
     adjacencies: pd.DataFrame
     adjacency_stability: pd.DataFrame
 
-    def _table(self, directed: bool) -> pd.DataFrame:
+    def stability_table(self, directed: bool = True) -> pd.DataFrame:
+        """:attr:`stability` (``directed=True``) or :attr:`adjacency_stability` (``False``)."""
         if not isinstance(directed, bool):
             raise ValueError(f"directed: expected True or False; found {directed!r}")
         return self.stability if directed else self.adjacency_stability
@@ -108,7 +109,7 @@ class MeasurementSensitivity:
             ``True``: edges ``(parent, child)``; ``False``: pairs of latents linked in
             every variant in either direction (:attr:`adjacency_stability`).
         """
-        table = self._table(directed)
+        table = self.stability_table(directed)
         return [tuple(i) for i in table.index[table["verdict"] == "stable"]]
 
     def dependent_edges(self, directed: bool = True) -> dict[tuple[str, str], str]:
@@ -120,7 +121,7 @@ class MeasurementSensitivity:
             ``True``: edges ``(parent, child)``; ``False``: pairs of latents, whichever
             the direction (:attr:`adjacency_stability`).
         """
-        table = self._table(directed)
+        table = self.stability_table(directed)
         rows = table[table["rests_on"] != ""]
         return {tuple(i): r for i, r in zip(rows.index, rows["rests_on"])}
 

@@ -24,7 +24,7 @@ _DPI = 110
 def _stability_summary(m: MeasurementSensitivity, directed: bool) -> str:
     """One sentence on the stable and the measurement-dependent identified edges (or links)."""
     what, arrow = ("identified edges", " -> ") if directed else ("identified links (either direction)", " - ")
-    table = m.stability if directed else m.adjacency_stability
+    table = m.stability_table(directed)
     stable, dependent = m.stable_edges(directed), m.dependent_edges(directed)
     return (
         f"{len(stable)} of {len(table)} {what} hold (P >= {m.threshold:g}) in every variant"
