@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from pyro_personax.inference import diagnostics as dg
+from pyro_personax.inference.diagnostics.read import _chain_diagnostics
 from pyro_personax.layout import LatentLayout
 
 C, S, N = 3, 200, 12
@@ -244,7 +245,7 @@ def test_rhat_of_binary_draws_with_median_one_half_is_finite():
     draws = np.zeros((2, 30, 1))
     draws[0, rng.choice(30, 12, replace=False)] = 1
     draws[1, rng.choice(30, 18, replace=False)] = 1  # 30 of 60 ones: pooled median 0.5
-    r_hat, ess = dg._chain_diagnostics(draws)
+    r_hat, ess = _chain_diagnostics(draws)
     assert np.isfinite(r_hat[0]) and 0.95 < r_hat[0] < 1.2
     assert np.isfinite(ess[0])
 
