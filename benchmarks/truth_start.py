@@ -104,6 +104,8 @@ def main(argv=None) -> None:
     parser.add_argument("--pretrain-steps", type=int, default=400)
     parser.add_argument("--rotate", type=float, default=0.0,
                         help="truth start: rotate the true latents inside each modality block by this many degrees")
+    parser.add_argument("--posterior-covariance", default=None, choices=("diagonal", "full"),
+                        help="PersonaX's posterior_covariance (default: the library's)")
     parser.add_argument("--trace", action="store_true", help="also print the training ELBO every tenth of the epochs")
     parser.add_argument("--starts", nargs="+", default=["default", "truth"], choices=("default", "truth"))
     args = parser.parse_args(argv)
@@ -125,7 +127,8 @@ def main(argv=None) -> None:
         rotation = block_rotation(layout, args.rotate, seed)
         z_true = torch.as_tensor(z_std @ rotation.T, dtype=torch.get_default_dtype())
         for start in args.starts:
-            px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
+            options = {} if args.posterior_covariance is None else {"posterior_covariance": args.posterior_covariance}
+            px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim, **options)
             note = ""
             if start == "truth":
                 stats = []
