@@ -198,13 +198,14 @@ def _edge_heatmaps(identified, undecided, columns: list, what: str, row_notes=(N
               f"P(link) per {what}, the same pairs in either direction: P(a -> b) + P(b -> a)",
               f"P(edge) per {what}, undecided edges (follow the prior)")
     for row, (frame, title) in enumerate(zip(frames, titles)):
-        _heatmap(fig.add_subplot(grid[row]), frame[columns], title, row_notes[row], arrow=" - " if row == 1 else " -> ")
+        _heatmap(fig.add_subplot(grid[row]), frame[columns], title, row_notes[row], links=row == 1)
     return fig, fig.add_subplot(grid[3])
 
 
-def _heatmap(ax, frame: pd.DataFrame, title: str, verdicts: pd.Series | None = None, arrow: str = " -> ") -> None:
-    """``P`` heat map: rows = edges ``parent -> child`` (or pairs, ``arrow`` between the names), columns = fits."""
+def _heatmap(ax, frame: pd.DataFrame, title: str, verdicts: pd.Series | None = None, links: bool = False) -> None:
+    """``P`` heat map: rows = edges ``parent -> child`` (``links``: pairs ``a - b``), columns = fits."""
     values = frame.to_numpy(dtype=float)
+    arrow = " - " if links else " -> "
     rows = [f"{p}{arrow}{c}" for p, c in frame.index]
     if verdicts is not None:
         rows = [f"{r}  [{v}]" for r, v in zip(rows, verdicts.reindex(frame.index))]
@@ -220,4 +221,4 @@ def _heatmap(ax, frame: pd.DataFrame, title: str, verdicts: pd.Series | None = N
         for (i, j), v in np.ndenumerate(values):
             ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="white" if v < 0.6 else "black")
     ax.set_title(title, fontsize=9)
-    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01, label="P(link)" if arrow == " - " else "P(edge)")
+    ax.figure.colorbar(image, ax=ax, fraction=0.03, pad=0.01, label="P(link)" if links else "P(edge)")
