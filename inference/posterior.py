@@ -20,7 +20,7 @@ what :func:`pyro_personax.inference.diagnostics.build_inference_data` turns into
   They diagnose the amortized latent posterior given the graph, entity by entity.
 - ``log_likelihood`` ``{m: (C, S, N)}``: pointwise ``log p(x_nm | z_n, eta_nm)`` of each
   modality under the same draws (for ``az.loo`` / ``az.compare``; see
-  :mod:`pyro_personax.inference.diagnostics` for what they estimate).
+  :mod:`pyro_personax.inference.diagnostics.build` for what they estimate).
 
 Draw ``s`` of a chain is one joint draw ``(G_s, z_s, eta_s)``: ``G_s`` from ``q(G)``, then
 ``(z_s, eta_s)`` from the amortized ``q(z, eta | x)`` (which does not depend on ``G``),

@@ -695,7 +695,7 @@ class PersonaX:
         Chains are the independent restarts of :meth:`fit`, so R-hat and ESS computed
         on the result measure **run-to-run agreement** of the restarts (R-hat near 1:
         they found the same posterior), not MCMC mixing. Layout of the groups: see
-        :mod:`pyro_personax.inference.diagnostics`; how the arrays are drawn:
+        :mod:`pyro_personax.inference.diagnostics.build`; how the arrays are drawn:
         :mod:`pyro_personax.inference.posterior`.
 
         Parameters
@@ -724,7 +724,7 @@ class PersonaX:
             ``sample_stats`` (per-entity ``log_weight``), ``psis`` (``pareto_k``),
             ``log_likelihood`` (``x_<modality>`` per entity: ``az.loo`` / ``az.compare``),
             ``latent_means``, ``posterior_predictive`` and ``observed_data``; see
-            :mod:`pyro_personax.inference.diagnostics`.
+            :mod:`pyro_personax.inference.diagnostics.build`.
         """
         from pyro_personax.inference.diagnostics import build_inference_data
         from pyro_personax.inference.posterior import collect_posterior

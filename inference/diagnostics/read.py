@@ -15,21 +15,6 @@ import xarray as xr
 
 from pyro_personax.layout import LatentLayout
 
-__all__ = [
-    "edge_summary",
-    "posterior_summary",
-    "save_inference_data",
-    "load_inference_data",
-    "is_inference_data",
-    "layout_of",
-    "edge_draws",
-    "edge_probability_array",
-    "elbo_traces",
-    "predictive_pairs",
-    "pareto_k_of",
-    "config_of",
-]
-
 logger = logging.getLogger(__name__)
 
 
