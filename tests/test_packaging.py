@@ -4,7 +4,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -53,7 +53,7 @@ def _source_packages() -> list[str]:
     for top, installed in (("pyro_personax", "pyro_personax"), ("models", "pyro_personax/models"),
                            ("inference", "pyro_personax/inference")):
         for init in (ROOT / top).rglob("__init__.py"):
-            out.append(f"{installed}/{init.parent.relative_to(ROOT / top).as_posix()}/__init__.py".replace("/./", "/"))
+            out.append(str(PurePosixPath(installed, init.relative_to(ROOT / top).as_posix())))
     return sorted(out)
 
 
