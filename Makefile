@@ -8,6 +8,8 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 OUT ?= personax-demo
+# the suite runs in one worker process per usable core (pytest-xdist), a test file per worker
+PYTEST_ARGS ?= -n auto --dist loadfile
 export OMP_NUM_THREADS ?= 1
 export MPLBACKEND ?= Agg
 
