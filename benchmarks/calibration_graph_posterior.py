@@ -10,59 +10,48 @@ from 5..10 latents; an Erdos-Renyi DAG (even ``g``, expected degree drawn from [
 a scale-free DAG (odd ``g``, one parent per latent by preferential attachment, mean
 degree ``2 (D - 1) / D``); additive-noise structural equations with random MLP mechanisms
 (:func:`~pyro_personax.synthetic.graphs.simulate_sem`, ``mechanism="mlp"``) and Laplace
-(even ``g``) or uniform (odd ``g``) noise; ``--num-entities`` entities. There is no shared
-block: latent ``k`` is the one latent of modality ``m<k+1>``
-(``LatentLayout(0, {"m1": 1, ..., "mD": 1})``), seen through
-:data:`NUM_MEASUREMENTS` measurements of :data:`MEASUREMENT_DIM` dimensions each
+(even ``g``) or uniform (odd ``g``) noise; ``--num-entities`` entities. No shared block:
+latent ``k`` is the one latent of modality ``m<k+1>``, seen through :data:`NUM_MEASUREMENTS`
+measurements of :data:`MEASUREMENT_DIM` dimensions each
 (:func:`~pyro_personax.synthetic.graphs.observe_latents`), so every edge is identified.
 
 Methods (``--methods``):
 
 - ``order``, ``pairwise``: :class:`pyro_personax.PersonaX` with library defaults except
   the sizes (one latent per modality, ``shared_dim=0``) and ``graph_posterior=`` the
-  method, ``fit(num_epochs=--epochs, seed=seed + g)``. Probabilities are
-  ``edge_probabilities()``, re-indexed to the true latents by Spearman matching of
-  ``get_latent_representation`` (:func:`~pyro_personax.metrics.mcc`; with one latent per
-  modality the matching should be the identity, and a warning is printed when it is
-  not).
-- ``order-true-latents``: the library model's graph posterior when its latents are
-  exactly the true ones (standardised): mechanisms and noise flows fitted to them on
-  random parent sets
-  (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`, the criterion
-  training uses), then the exact posterior over every DAG
-  (:func:`~pyro_personax.inference.oracle.exact_graph_posterior`) for up to 6 latents
-  and ``q(G)`` fitted to it (:func:`~pyro_personax.inference.oracle.fit_graph_given_latents`)
-  above. It bounds what a perfect representation gives the model's graph posterior.
-- ``pc``: causal-learn's PC with the test ``--pc-test`` (default ``rcit``, the
-  randomised kernel test, which handles the nonlinear mechanisms and runs in seconds at
-  N = 2000; KCI is too slow there). ``pc-fisherz`` and ``pc-rcit`` name the test
-  explicitly. ``ges``: causal-learn's GES with the BIC score (the generalised kernel
-  scores cost O(N^3) per evaluation, far too slow at N = 2000). ``lingam``:
-  DirectLiNGAM. These run on the true latents: they are references for what the latent
-  values alone allow, not competitors that see the measurements. A directed edge
-  ``i -> j`` gives ``P[i, j] = 1``, an undirected (or bidirected) edge of a CPDAG gives
-  0.5 both ways (:func:`causal_learn_to_probs`).
-- ``null``: two rows, every probability 0.5 (``null 0.5``), and every probability equal
-  to the graph's true edge density (``null density``, an oracle constant).
+  method, ``fit(num_epochs=--epochs, seed=seed + g)``; ``edge_probabilities()`` re-indexed
+  to the true latents by Spearman matching (:func:`~pyro_personax.metrics.mcc`; a warning
+  is printed when the matching is not the identity).
+- ``order-true-latents``: the model's graph posterior when its latents are exactly the
+  true ones (standardised): mechanisms and noise flows fitted to them
+  (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`), then the exact
+  posterior over every DAG (:func:`~pyro_personax.inference.oracle.exact_graph_posterior`)
+  up to 6 latents, ``q(G)`` fitted to it above
+  (:func:`~pyro_personax.inference.oracle.fit_graph_given_latents`). It bounds what a
+  perfect representation gives the model's graph posterior.
+- ``pc``: causal-learn's PC with ``--pc-test`` (default ``rcit``, the randomised kernel
+  test: nonlinear mechanisms, seconds at N = 2000; KCI is too slow there); ``pc-fisherz``
+  and ``pc-rcit`` name the test. ``ges``: GES with the BIC score (generalised kernel scores
+  cost O(N^3) per evaluation). ``lingam``: DirectLiNGAM. These run on the true latents:
+  references for what the latent values alone allow, not competitors. A directed edge
+  gives ``P[i, j] = 1``, an undirected (or bidirected) CPDAG edge 0.5 both ways
+  (:func:`causal_learn_to_probs`).
+- ``null``: every probability 0.5 (``null 0.5``), or the graph's true edge density
+  (``null density``, an oracle constant).
 
-Per method the first table gives: ``fits`` (fits that ran), ``AUROC``, ``AUPRC`` (means
-over graphs with at least one edge), ``E-SHD`` (expected SHD: over 200 posterior draws
-``sample_posterior(200)["edges"]`` for the model, over 200 independent Bernoulli draws
-for the null rows, and for the references their SHD with each undirected edge counted as
-a fair coin over its two orientations), ``SHD`` of the thresholded graph
-(``graph.to_dag(P, 0.5)``, so undirected CPDAG edges at 0.5 are dropped, which costs a
-true edge the same 1 as a wrong orientation), ``MCC`` of the model's latents; then pooled
-over all graphs (every off-diagonal cell of every graph scored once,
-:func:`~pyro_personax.metrics.edge_probability_report`): ``ECE`` and ``Brier`` (10 bins),
-``LL`` (log loss), ``LL/const`` (log loss over that of the constant pooled density),
-``edge<.1`` (share of true edges with P < 0.1), ``wrong>.9`` (share of P > 0.9 cells
-that are not edges); ``cyclic`` (mean share of cyclic draws, by
-:func:`~pyro_personax.graph.is_dag`) and ``wall s`` (mean seconds per fit: model
-construction and ``fit``, or the discovery call). A pooled reliability table with the
-count per bin follows for each model method.
-
-Every fit is independent; a method that fails on a graph gives a row of NaN with its
-error (printed, and in the ``error`` column of ``--out``), and the run goes on.
+Per method the first table gives ``fits`` (fits that ran), ``AUROC``, ``AUPRC`` (means over
+graphs with an edge), ``E-SHD`` (expected SHD over 200 draws: ``sample_posterior(200)`` for
+the model, Bernoulli draws for the null rows, a fair coin per undirected edge for the
+references), ``SHD`` of ``graph.to_dag(P, 0.5)`` (undirected CPDAG edges at 0.5 are dropped:
+a true edge costs 1, as a wrong orientation does), ``MCC``; then pooled over every
+off-diagonal cell of every graph (:func:`~pyro_personax.metrics.edge_probability_report`):
+``ECE`` and ``Brier`` (10 bins), ``LL`` (log loss), ``LL/const`` (over that of the constant
+pooled density), ``edge<.1`` (share of true edges with P < 0.1), ``wrong>.9`` (share of
+P > 0.9 cells that are not edges), ``cyclic`` (mean share of cyclic draws,
+:func:`~pyro_personax.graph.is_dag`) and ``wall s`` (mean seconds per fit or discovery
+call). A pooled reliability table with counts per bin follows for each model method. A
+method that fails on a graph gives a row of NaN with its error (printed, and in the
+``error`` column of ``--out``), and the run goes on.
 
 Usage::
 

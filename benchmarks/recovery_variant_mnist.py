@@ -2,70 +2,55 @@
 
 For every seed: generate ``--num-entities`` entities with
 :func:`pyro_personax.synthetic.variant_mnist.variant_mnist`, split them 90/10 (train /
-held-out), train :class:`pyro_personax.PersonaX` (configuration below) on the training rows,
-and score the latents of the held-out rows:
+held-out), train :class:`pyro_personax.PersonaX` on the training rows, and score the
+latents of the held-out rows:
 
-- R^2: kernel ridge from learned to true latents, fitted on the training rows and
-  scored on the held-out rows (:func:`pyro_personax.metrics.r2`);
-- R2_BLOCK: the same, but each true latent is read only from the learned latents of its
-  own block (``colour`` or ``fashion``; :func:`pyro_personax.metrics.block_r2`). This is
-  the block-by-block recovery that the measurement structure identifies; which of the
-  two the paper's R^2 was is not known;
-- MCC (Spearman) on the held-out rows, with its Hungarian matching;
-- SHD (edge probability > 0.5, reversal = 1) and edge AUROC after matching;
-- SHD_CPDAG: the SHD between the Markov equivalence classes
-  (:func:`~pyro_personax.metrics.cpdag`) of the matched learned graph (made acyclic by
-  :func:`~pyro_personax.graph.to_dag`) and of the true graph. The true graph has no
-  v-structure, so its class holds the four DAGs on its skeleton with no v-structure (any
-  latent as the root); only a learned graph from that class has SHD_CPDAG 0 (reversals
-  in it cost nothing).
+- R^2: kernel ridge from learned to true latents, fitted on the training rows
+  (:func:`pyro_personax.metrics.r2`); R2_BLOCK: each true latent read only from the
+  learned latents of its own block (``colour`` or ``fashion``;
+  :func:`pyro_personax.metrics.block_r2`), the recovery that the measurement structure
+  identifies (which of the two the paper's R^2 was is not known);
+- MCC (Spearman, Hungarian matching); SHD (P > 0.5, reversal = 1) and edge AUROC after
+  matching;
+- SHD_CPDAG: SHD between the Markov equivalence classes (:func:`~pyro_personax.metrics.cpdag`)
+  of the matched learned graph (acyclic by :func:`~pyro_personax.graph.to_dag`) and of the
+  true graph, which has no v-structure: its class holds the four DAGs on its skeleton
+  with no v-structure, and only a learned graph in it has SHD_CPDAG 0.
 
-The PCA baseline projects the concatenated flattened measurements on as many principal
-components as the model has latents (6 by default), fitted on the training rows, and is
-scored the same way (it has no graph).
-The "generating factors" row scores the exact image factors ``[red, green, angle,
-scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`): a perfect
-component-wise representation, hence the ceiling of these metrics on this data (R^2 is
-below 1 only because the factors saturate in the tails). A second table gives, per true
-latent, held-out R^2, matched |correlation| and the matched learned latent's
-|correlation| with the true latent's exogenous term
+Reference rows, scored the same way: PCA on the concatenated flattened measurements with
+as many components as the model has latents (6 by default; no graph); the "generating factors"
+``[red, green, angle, scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`),
+a perfect component-wise representation and so the ceiling of these metrics (R^2 is
+below 1 only because the factors saturate in the tails); the "sparsest equivalent"
+(:func:`~pyro_personax.synthetic.variant_mnist.sparsest_equivalent`): the true latents with
+``Z12`` and ``Z22`` replaced by their exogenous terms, under ``Z11 -> Z21`` alone. For any
+model whose decoders read one block each it has the truth's likelihood and prior density
+with one edge instead of three, so its scores are what the images cannot tell apart from
+the truth's. A second table gives, per true latent, held-out R^2, matched |correlation| and
+the matched latent's |correlation| with the true exogenous term
 (:func:`~pyro_personax.synthetic.variant_mnist.structural_noise`).
 
-The "sparsest equivalent" row scores
-:func:`~pyro_personax.synthetic.variant_mnist.sparsest_equivalent`: the true latents with
-the two children whose parent lies in their own block (``Z12``, ``Z22``) replaced by their
-exogenous terms, under the graph ``Z11 -> Z21`` alone. For any model whose decoders read
-one block each (ours and the paper's), it gives every entity the same likelihood and the
-same prior density as the truth, with one edge instead of three, so a prior or penalty
-that favours sparse graphs prefers it: the scores of this row are what the images cannot
-tell apart from the truth's.
+Identified quantities (Sun et al.'s Condition 4.3; README, "What the data can decide"):
+the cross-modal edge ``Z11 -> Z21`` is identified and pins its two ends; the within-block
+edges ``Z11 -> Z12`` and ``Z21 -> Z22`` are not. With latents matched *within blocks*
+(:func:`~pyro_personax.metrics.evaluate_recovery`, ``learned_blocks``): ``MCC_PINNED`` (MCC
+over ``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between the latents matched to them),
+``P_SPURIOUS_X`` (mean P of every other cross-modal edge), ``AUROC_ID`` and ``AUROC_UND``
+(AUROC on the identified and on the undecided cells). The block-level graph ``P_C_TO_F``,
+``P_F_TO_C`` (P of at least one edge colour -> fashion and back,
+:meth:`pyro_personax.PersonaX.block_graph`; truth 1 and 0) needs no matching, so it is
+scored where single latents are not pinned: ``Z21`` can be mixed with ``Z22``'s exogenous
+term at the price of one within-block edge and no cross-modal one
+(``benchmarks/equivalent_representations.py``).
 
-Identified quantities (Sun et al.'s Condition 4.3; see the README, "What the data can
-decide"): the one cross-modal true edge ``Z11 -> Z21`` is identified, and its two ends
-are the latents it pins; the within-block edges ``Z11 -> Z12`` and ``Z21 -> Z22`` are
-not. With the model's latents matched to the true ones *within blocks*
-(:func:`~pyro_personax.metrics.evaluate_recovery` with ``learned_blocks``), the table
-gives ``MCC_PINNED`` (MCC over ``Z11`` and ``Z21``), ``P_Z11_Z21`` (the probability of
-the edge between the latents matched to ``Z11`` and ``Z21``), ``P_SPURIOUS_X`` (the mean
-probability of every other cross-modal edge among the model's latents) and ``AUROC_ID``,
-``AUROC_UND`` (edge AUROC on the identified and on the undecided cells).
-
-The block-level graph: ``P_C_TO_F`` and ``P_F_TO_C``, the posterior probability of at
-least one edge from the colour block to the fashion block and back
-(:meth:`pyro_personax.PersonaX.block_graph`; the truth has 1 and 0). It needs no
-matching of latents, so it is scored even where single latents are not pinned: ``Z21``
-can be mixed with the exogenous term of ``Z22`` at the price of one within-block edge
-and no cross-modal one (``benchmarks/equivalent_representations.py``).
-
-Model: :class:`pyro_personax.PersonaX` and ``fit`` with the library defaults; only the
-sizes are set: :data:`LATENT_DIMS` (4 latent dimensions for the fashion block, whose
-image varies in pose and in the garment drawn; ``--fashion-dims``) and
-:data:`NUISANCE_DIMS` (8 nuisance dimensions per colour image, none for the fashion
-image), plus ``--epochs``, ``--batch-size`` and the seeds. The other options
-(``--learning-rate``, ``--graph-learning-rate``, ``--posterior-covariance``,
-``--init-edge-logit``, ``--latent-transform``, ``--sparsity``, ``--mechanisms-in-elbo``) are passed only when
-given, and the header then names them. ``docs/experiments.md`` ("Variant MNIST") logs
-the configurations tried in the past, with their numbers.
+Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
+:data:`LATENT_DIMS` (4 fashion dimensions, as the image varies in pose and garment;
+``--fashion-dims``), :data:`NUISANCE_DIMS` (8 per colour image, none for fashion),
+``--epochs``, ``--batch-size`` and the seeds. ``--learning-rate``,
+``--graph-learning-rate``, ``--posterior-covariance``, ``--init-edge-logit``,
+``--latent-transform``, ``--sparsity`` and ``--mechanisms-in-elbo`` are passed only when
+given, and the header then names them. ``docs/experiments.md`` ("Variant MNIST") logs past
+configurations with their numbers.
 
 Usage (single thread, as the numbers below the table say)::
 
