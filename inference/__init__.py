@@ -33,11 +33,8 @@ from pyro_personax.inference.schedule import (
     KLWarmup,
     TemperatureSchedule,
 )
-from pyro_personax.inference.trainer import (
-    TrainerConfig,
-    fit_chains,
-    train_chain,
-)
+from pyro_personax.inference.trainer import fit_chains, train_chain
+from pyro_personax.inference.trainer_config import TrainerConfig
 
 __all__ = [
     "AugLagConfig",

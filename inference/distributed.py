@@ -59,7 +59,8 @@ import torch.distributed as dist
 
 from pyro_personax.inference.batches import index_batch
 from pyro_personax.inference.devices import resolve_device
-from pyro_personax.inference.trainer import TrainerConfig, _ChainTrainer
+from pyro_personax.inference.trainer import _ChainTrainer
+from pyro_personax.inference.trainer_config import TrainerConfig
 
 __all__ = [
     "ProcessGroup",

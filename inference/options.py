@@ -19,7 +19,7 @@ from pyro_personax.inference.distributed import check_data_shards
 from pyro_personax.inference.parallel_chains import check_num_workers
 from pyro_personax.inference.refine import GraphRefinement
 from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
-from pyro_personax.inference.trainer import TrainerConfig
+from pyro_personax.inference.trainer_config import TrainerConfig
 
 __all__ = ["FitOptions", "DEVICES", "DEFAULT_GRAPH_REFINEMENT"]
 

@@ -31,7 +31,8 @@ from pyro.infer.util import is_validation_enabled
 from pyro_personax.inference.batches import Batch
 from pyro_personax.inference.devices import local_params, torch_threads
 from pyro_personax.inference.result import ChainResult
-from pyro_personax.inference.trainer import TrainerConfig, _ChainTrainer, train_chain
+from pyro_personax.inference.trainer import _ChainTrainer, train_chain
+from pyro_personax.inference.trainer_config import TrainerConfig
 
 __all__ = ["train_chains_in_workers", "check_num_workers"]
 
