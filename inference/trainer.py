@@ -59,7 +59,7 @@ from pyro_personax.inference.result import ChainResult, FitResult
 from pyro_personax.inference.schedule import AugmentedLagrangian
 from pyro_personax.inference.trainer_config import TrainerConfig
 from pyro_personax.layout import LatentLayout
-from pyro_personax.models.personax import DEFAULT_SPARSITY
+from pyro_personax.models.common import DEFAULT_SPARSITY
 
 __all__ = ["TrainerConfig", "local_params", "index_batch", "train_chain", "fit_chains"]
 

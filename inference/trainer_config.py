@@ -12,7 +12,7 @@ from numbers import Real
 
 from pyro_personax.inference.refine import GraphRefinement, check_int_fields
 from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
-from pyro_personax.models.personax import check_sparsity
+from pyro_personax.models.common import check_sparsity
 
 __all__ = ["TrainerConfig"]
 

@@ -1,5 +1,6 @@
 """Pyro generative models and guides of PersonaX Level II (``pyro_personax.models``)."""
 
+from .common import DEFAULT_GRAPH_POSTERIOR, DEFAULT_NUISANCE_DIM, DEFAULT_SPARSITY, GRAPH_POSTERIORS
 from .edges import PairwiseEdges
 from .experts import product_of_experts, product_of_experts_full
 from .guide import PersonaXGuide
@@ -24,13 +25,7 @@ from .likelihoods import (
 from .networks import GroupedLinear, GroupedMLP
 from .options import ModelOptions
 from .order_graph import CausalOrder, EdgesGivenOrder
-from .personax import (
-    DEFAULT_GRAPH_POSTERIOR,
-    DEFAULT_NUISANCE_DIM,
-    DEFAULT_SPARSITY,
-    GRAPH_POSTERIORS,
-    PersonaXModel,
-)
+from .personax import PersonaXModel
 from .protocols import GraphPosterior, Mechanism
 from .spec import ModalitySpec, ModelSpec
 

@@ -18,12 +18,7 @@ from torch import nn
 
 from pyro_personax.layout import LatentLayout
 
-from .edges import IMPOSSIBLE, PairwiseEdges
-from .experts import product_of_experts, product_of_experts_full
-from .likelihoods import MeasurementSet
-from .networks import GroupedMLP
-from .order_graph import CausalOrder, EdgesGivenOrder, order_graph_edge_probs, sample_order_graph
-from .personax import (
+from .common import (
     DEFAULT_GRAPH_POSTERIOR,
     DEFAULT_NUISANCE_DIM,
     DEFAULT_SPARSITY,
@@ -40,6 +35,11 @@ from .personax import (
     _prior_logits,
     _resolve_nuisance,
 )
+from .edges import IMPOSSIBLE, PairwiseEdges
+from .experts import product_of_experts, product_of_experts_full
+from .likelihoods import MeasurementSet
+from .networks import GroupedMLP
+from .order_graph import CausalOrder, EdgesGivenOrder, order_graph_edge_probs, sample_order_graph
 from .spec import ModalitySpec, ModelSpec
 
 __all__ = ["PersonaXGuide"]

@@ -13,14 +13,14 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
-from .latent_flow import MECHANISMS, NOISE_FLOWS
-from .personax import (
+from .common import (
     DEFAULT_GRAPH_POSTERIOR,
     DEFAULT_NUISANCE_DIM,
     GRAPH_POSTERIORS,
     LATENT_TRANSFORMS,
     POSTERIOR_COVARIANCES,
 )
+from .latent_flow import MECHANISMS, NOISE_FLOWS
 
 __all__ = ["ModelOptions", "MODEL_FIELDS", "GUIDE_FIELDS"]
 
