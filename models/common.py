@@ -1,9 +1,10 @@
-"""Checks, helpers and option constants shared by the Level II model and its guide.
+"""Checks, helpers and option constants shared by the Level II model, its guide and their options.
 
 :class:`~pyro_personax.models.PersonaXModel` (:mod:`pyro_personax.models.personax`) and
 :class:`~pyro_personax.models.PersonaXGuide` (:mod:`pyro_personax.models.guide`) both
 check their layout and call arguments, register the graph masks, and read a modality's
-latents the same way; the functions that do it live here.
+latents the same way; the functions that do it live here, with the choices and defaults
+of the options that :class:`~pyro_personax.models.ModelOptions` and the trainer check.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from pyro_personax.graph import order_tiers
 from pyro_personax.layout import LatentLayout
 
 from .edges import pair_state_logits
-from .networks import GroupedMLP, MaskedDecoder
-from .spec import ModalitySpec, ModelSpec
+from .spec import ModelSpec
 
 __all__ = [
     "DEFAULT_SPARSITY",
@@ -31,7 +31,6 @@ __all__ = [
     "POSTERIOR_COVARIANCES",
     "GRAPH_POSTERIORS",
     "DEFAULT_GRAPH_POSTERIOR",
-    "MAX_LINEAR_EXTENSION_TIER",
     "check_sparsity",
 ]
 
@@ -42,8 +41,6 @@ LATENT_TRANSFORMS = ("spline", "identity")
 POSTERIOR_COVARIANCES = ("diagonal", "full")
 GRAPH_POSTERIORS = ("order", "pairwise")
 DEFAULT_GRAPH_POSTERIOR = "order"
-#: Largest tier for which the prior carries the exact linear-extension correction.
-MAX_LINEAR_EXTENSION_TIER = 20
 
 
 def _check_layout_spec(layout, spec) -> None:
@@ -88,23 +85,6 @@ def _check_map_coverage(layout: LatentLayout, spec: ModelSpec) -> None:
                 f"measurement_map[{mod!r}]: the groups must cover the {m.measurement_dim} features of {mod!r} once; "
                 f"features in no group: {missing}, out of range: {extra}"
             )
-
-
-def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, hidden_dim: int, layers: int):
-    """The decoder of modality ``m``: a :class:`GroupedMLP`, or a :class:`MaskedDecoder` under a measurement map.
-
-    A masked group reads the columns of its latents among :meth:`LatentLayout.decoder_inputs` and
-    every nuisance column.
-    """
-    if m.name not in layout.measurement_map:
-        return GroupedMLP(m.num_measurements, in_dim, hidden_dim, out_dim, num_layers=layers)
-    position = {int(j): c for c, j in enumerate(layout.decoder_inputs(m.name))}
-    lat_dim = len(position)
-    groups = [
-        ([position[int(j)] for j in inputs] + list(range(lat_dim, in_dim)), list(features))
-        for features, inputs in layout.decoder_groups(m.name)
-    ]
-    return MaskedDecoder(m.num_measurements, groups, hidden_dim, num_layers=layers)
 
 
 def _resolve_nuisance(spec: ModelSpec, nuisance_dim) -> dict[str, int]:

@@ -44,7 +44,6 @@ from .common import (
     DEFAULT_SPARSITY,
     GRAPH_POSTERIORS,
     LATENT_TRANSFORMS,
-    MAX_LINEAR_EXTENSION_TIER,
     POSTERIOR_COVARIANCES,
     _block_dim,
     _block_latents,
@@ -52,7 +51,6 @@ from .common import (
     _check_call,
     _check_graph_posterior,
     _check_layout_spec,
-    _decoder,
     _graph_masks,
     _graph_plate,
     _kl_scale,
@@ -63,6 +61,7 @@ from .common import (
 from .edges import PairwiseEdges
 from .latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow, frozen
 from .likelihoods import MeasurementSet
+from .networks import GroupedMLP, MaskedDecoder
 from .order_graph import (
     CausalOrder,
     ColumnFactor,
@@ -79,6 +78,27 @@ __all__ = [
     "DEFAULT_GRAPH_POSTERIOR",
     "check_sparsity",
 ]
+
+#: Largest tier for which the prior carries the exact linear-extension correction.
+MAX_LINEAR_EXTENSION_TIER = 20
+
+
+def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, hidden_dim: int, layers: int):
+    """The decoder of modality ``m``: a :class:`GroupedMLP`, or a :class:`MaskedDecoder` under a measurement map.
+
+    A masked group reads the columns of its latents among :meth:`LatentLayout.decoder_inputs` and
+    every nuisance column.
+    """
+    if m.name not in layout.measurement_map:
+        return GroupedMLP(m.num_measurements, in_dim, hidden_dim, out_dim, num_layers=layers)
+    position = {int(j): c for c, j in enumerate(layout.decoder_inputs(m.name))}
+    lat_dim = len(position)
+    groups = [
+        ([position[int(j)] for j in inputs] + list(range(lat_dim, in_dim)), list(features))
+        for features, inputs in layout.decoder_groups(m.name)
+    ]
+    return MaskedDecoder(m.num_measurements, groups, hidden_dim, num_layers=layers)
+
 
 # ---------------------------------------------------------------------- model
 class PersonaXModel(PyroModule):
