@@ -24,6 +24,7 @@ from pyro_personax.inference.oracle import (
     exact_graph_posterior,
     fit_graph_given_latents,
     fit_mechanisms_given_latents,
+    node_table,
 )
 from pyro_personax.inference.refine import GraphRefinement, refine_graph
 from pyro_personax.inference.result import ChainResult, FitResult
@@ -56,6 +57,7 @@ __all__ = [
     "align_chains",
     "checkpoint_path",
     "exact_graph_posterior",
+    "node_table",
     "exchangeable_groups",
     "fit_graph_given_latents",
     "fit_mechanisms_given_latents",

@@ -37,7 +37,10 @@ from pyro_personax.graph import enumerate_dags
 from pyro_personax.inference.graph_elbo import GraphParticleELBO, random_parent_set_log_prob
 from pyro_personax.inference.nonfinite import NonFiniteLossError, gradients_finite
 
-__all__ = ["ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents", "fit_mechanisms_given_latents"]
+__all__ = [
+    "ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents", "fit_mechanisms_given_latents",
+    "node_table",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +119,30 @@ def _node_table(model, z: torch.Tensor, batch_size: int) -> torch.Tensor:
         for rows in z.split(batch_size):
             table[start:start + chunk] += model.latent_distribution(part).node_log_prob(rows.unsqueeze(-2)).sum(-3)
     return table
+
+
+def node_table(model, z, *, batch_size: int = 256) -> np.ndarray:
+    """Log-likelihood of every latent under every parent set: the table graphs are scored by.
+
+    Parameters
+    ----------
+    model
+        A :class:`~pyro_personax.models.PersonaXModel` (its mechanisms and noise flows
+        are used as they are).
+    z
+        Latents ``(N, D)`` (numpy or torch), in the model's latent order, ``D`` at most
+        ``MAX_TABLE_LATENTS``.
+    batch_size
+        Rows per evaluation.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(2^D, D)`` float64: ``[b, j] = sum_n log p(z_nj | parents b)``, ``b`` the bitmask
+        of the parents (bit ``i`` for latent ``i``). ``log p(z | G)`` is the sum over ``j``
+        of the cell of ``G``'s parents of ``j``, whatever the masks of the layout.
+    """
+    return _node_table(model, _latents(model, z), batch_size).cpu().numpy().astype(np.float64)
 
 
 def _parent_codes(edges: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from pyro_personax.inference.oracle import (
     exact_graph_posterior,
     fit_graph_given_latents,
     fit_mechanisms_given_latents,
+    node_table,
 )
 from pyro_personax.layout import LatentLayout
 from pyro_personax.models import ModelSpec, PersonaXGuide, PersonaXModel
@@ -41,6 +42,28 @@ def test_exact_posterior_equals_brute_force_on_three_latents():
         idx = [order[g.numpy().tobytes()] for g in G]
         expected = torch.log_softmax(direct, 0).numpy()
         np.testing.assert_allclose(ex.log_prob[idx], expected, atol=1e-3)
+
+
+def test_node_table_and_the_best_dag_of_the_rotation_benchmark_agree_with_the_exact_posterior():
+    """``node_table`` is the exact posterior's table, and ``best_dag`` (dynamic programming over
+    subsets, used where enumerating DAGs is too costly) finds its most probable graph."""
+    from conftest import load_benchmark
+
+    best_dag = load_benchmark("rotation_cost").best_dag
+    layout, spec, A, z = _problem(4, 300, seed=1)
+    with local_params():
+        model = PersonaXModel(layout, spec)
+        fit_mechanisms_given_latents(model, z, num_steps=60)
+        ex = exact_graph_posterior(model, z, sparsity=3.0)
+        table = node_table(model, z.numpy())
+        penalty = model.edge_penalty(3.0, 300) - float(model._edge_prior_logit)
+        allowed = (model.free_mask | model.required_mask).numpy()
+    np.testing.assert_allclose(table, ex.node_table, rtol=1e-6, atol=1e-3)
+    score, graph = best_dag(table, penalty, allowed)
+    top, _ = ex.top(1)[0]
+    np.testing.assert_array_equal(graph, top)
+    assert score == pytest.approx(sum(table[sum(1 << i for i in range(4) if graph[i, j]), j] for j in range(4))
+                                  - penalty * graph.sum(), rel=1e-9)
 
 
 @pytest.mark.slow
