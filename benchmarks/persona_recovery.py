@@ -5,11 +5,29 @@ does (the truth's layout, 2,000 people, 60 epochs, the library's defaults otherw
 ``--chains`` restarts) and prints the demo's scores: MCC over latents matched within
 blocks, and, on the identified (cross-modal) edges, the number recovered at P > 0.5 of
 the thresholded acyclic graph, its SHD, and AUROC and ECE of the edge probabilities.
+``R2_shared`` is the mean over the learned shared latents of the R^2 of a linear fit of
+each on the true shared latents: below 1 when the learned shared block holds modality
+information (the modality decoders read the shared block too, so the likelihood allows it).
+
+Ablations of the representation (each applies to every run of the command):
+
+- ``--known-graph``: the true graph is given as prior knowledge (its edges required,
+  every other pair forbidden), so ``q(G)`` has nothing to learn and ``p(z | G)`` is the
+  true graph's from the first step: what the representation reaches when the graph
+  side is exact;
+- ``--posterior-covariance``: ``PersonaX``'s ``posterior_covariance``;
+- ``--sparsity``: ``fit``'s edge charge (a number, in nats per edge, or ``bic``).
+
+With ``--per-chain`` each restart is also scored on its own (its own latents and
+``q(G)``), with its final training ELBO and best validation ELBO per entity: do the
+restarts with the higher ELBO recover more?
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/persona_recovery.py --seeds 0 1 --chains 1 \\
         --latent-transforms identity spline
+    OMP_NUM_THREADS=1 python benchmarks/persona_recovery.py --seeds 0 1 --latent-transforms identity \\
+        --known-graph --epochs 200
 """
 
 from __future__ import annotations
@@ -36,6 +54,54 @@ def demo_scores(px, data, truth) -> tuple[dict, dict]:
     return soft, hard
 
 
+def print_chains(px, data, truth) -> None:
+    """Print every restart's ELBOs and its own scores (its latents and ``q(G)``, in its own labels)."""
+    from pyro_personax.graph import to_dag
+    from pyro_personax.metrics import evaluate_recovery
+
+    layout, chains = truth.layout, px.chains
+    blocks = np.array(layout.block_of)
+    kw = {"identified": layout.identified_mask(), "learned_blocks": blocks, "true_blocks": blocks, "with_r2": False}
+    for c in range(chains.num_chains):
+        learned = chains.own_latent_means(data, c)
+        P = chains.guide(c).edge_probabilities().detach().cpu().numpy().astype(np.float64)
+        soft = evaluate_recovery(learned, truth.latents, P, truth.adjacency, **kw)
+        hard = evaluate_recovery(learned, truth.latents, to_dag(P, 0.5), truth.adjacency, **kw)
+        trace = px.fit_result.chains[c]
+        elbo = f"ELBO train {trace.train_elbo[-1]:.2f}, validation {np.nanmax(trace.validation_elbo):.2f}"
+        print(f"     chain {c}: {elbo}; "
+              f"MCC {soft['mcc']:.3f}, {hard['recovered_identified']}/{hard['num_true_identified']} identified, "
+              f"AUROC_id {soft['edge_auroc_identified']:.3f}, "
+              f"R2_shared {shared_r2(learned, truth.latents, layout.shared_dim):.3f}", flush=True)
+
+
+def shared_r2(learned: np.ndarray, true: np.ndarray, shared_dim: int) -> float:
+    """Mean R^2 of a linear fit of each learned shared latent on the true shared latents.
+
+    ``learned``, ``true``: ``(N, D)`` latents in the layout's order (shared block first).
+    """
+    X = np.column_stack([np.ones(len(true)), true[:, :shared_dim]])
+    scores = []
+    for y in learned[:, :shared_dim].T:
+        coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+        scores.append(1.0 - np.var(y - X @ coef) / np.var(y))
+    return float(np.mean(scores))
+
+
+def known_graph(adjacency: np.ndarray, layout) -> dict:
+    """``required`` / ``forbidden`` arguments of ``PersonaX`` that fix the graph to ``adjacency`` ``(D, D)``.
+
+    Names are the ones ``PersonaX`` gives the latents of data (``s1``, ``face_1``, ...),
+    in ``layout``'s order.
+    """
+    names = [f"s{k + 1}" for k in range(layout.shared_dim)]
+    for block, size in layout.modality_dims.items():
+        names += [f"{block}_{k + 1}" for k in range(size)]
+    pairs = [(names[i], names[j]) for i in range(len(names)) for j in range(len(names)) if i != j]
+    return {"required": [(a, b) for a, b in pairs if adjacency[names.index(a), names.index(b)]],
+            "forbidden": [(a, b) for a, b in pairs if not adjacency[names.index(a), names.index(b)]]}
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=2000)
@@ -44,26 +110,43 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--latent-transforms", nargs="+", default=["identity", "spline"],
                         choices=("identity", "spline"))
+    parser.add_argument("--known-graph", action="store_true",
+                        help="give the true graph as prior knowledge (true edges required, the rest forbidden)")
+    parser.add_argument("--posterior-covariance", default=None, choices=("diagonal", "full"),
+                        help="PersonaX's posterior_covariance (default: the library's)")
+    parser.add_argument("--sparsity", default=None,
+                        help="fit's edge charge: a number or 'bic' (default: the library's)")
+    parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
+    fit_options = {}
+    if args.sparsity is not None:
+        fit_options["sparsity"] = "bic" if args.sparsity == "bic" else float(args.sparsity)
 
     from pyro_personax import PersonaX
     from pyro_personax.synthetic import persona
 
     print(f"{'seed':>4} {'transform':>9} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} {'AUROC_id':>8} "
-          f"{'ECE_id':>6}")
+          f"{'ECE_id':>6} {'R2_shared':>9}")
     for seed in args.seeds:
         dataset, truth = persona(args.entities, seed=seed)
         data, layout = dataset.to_multimodal(), truth.layout
+        options = {} if args.posterior_covariance is None else {"posterior_covariance": args.posterior_covariance}
+        if args.known_graph:
+            options.update(known_graph(truth.adjacency, layout))
         for transform in args.latent_transforms:
             px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim,
-                          latent_transform=transform)
+                          latent_transform=transform, **options)
             start = time.perf_counter()
-            px.fit(data, num_epochs=args.epochs, num_chains=args.chains, seed=seed, device="cpu", progress=False)
+            px.fit(data, num_epochs=args.epochs, num_chains=args.chains, seed=seed, device="cpu", progress=False,
+                   **fit_options)
             seconds = time.perf_counter() - start
             soft, hard = demo_scores(px, data, truth)
+            shared = shared_r2(px.get_latent_representation(data), truth.latents, layout.shared_dim)
             print(f"{seed:>4} {transform:>9} {seconds:>5.0f} {soft['mcc']:>6.3f} "
                   f"{hard['recovered_identified']:>4}/{hard['num_true_identified']:<4} {hard['shd_identified']:>6} "
-                  f"{soft['edge_auroc_identified']:>8.3f} {soft['ece_identified']:>6.3f}", flush=True)
+                  f"{soft['edge_auroc_identified']:>8.3f} {soft['ece_identified']:>6.3f} {shared:>9.3f}", flush=True)
+            if args.per_chain:
+                print_chains(px, data, truth)
 
 
 if __name__ == "__main__":
