@@ -194,13 +194,22 @@ def _pareto(idata) -> Check:
     share = float(np.mean(np.asarray(k) >= 0.7))
     finding = f"{share:.0%} of {'entities' if np.ndim(k) == 2 else 'chains'} with k >= 0.7 (median {np.median(k):.2f})"
     status = "fail" if share > PARETO_SHARE_FAIL else "warn" if share > PARETO_SHARE_WARN else "pass"
-    advice = (
-        ""
-        if status == "pass"
-        else "the amortized posterior q(z | x) misses the posterior's tails: train longer, widen the encoders "
-        "(encoder_hidden_dim), or use posterior_covariance='full'"
-    )
+    advice = ""
+    if status != "pass":
+        advice = "the amortized posterior q(z | x) misses the posterior's tails: train longer, widen the encoders "
+        advice += "(encoder_hidden_dim)"
+        if _model_option(idata, "posterior_covariance") == "diagonal":
+            advice += ", or use posterior_covariance='full'"
     return Check(name, status, finding, advice)
+
+
+def _model_option(idata, name: str):
+    """A model option recorded in the InferenceData's ``config`` attribute (``None`` if absent)."""
+    try:
+        config = json.loads(idata.posterior.attrs["config"])
+        return config["model_options"].get(name)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def elbo_rise(trace: np.ndarray) -> float:

@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_NUISANCE_DIM",
     "LATENT_TRANSFORMS",
     "POSTERIOR_COVARIANCES",
+    "DEFAULT_POSTERIOR_COVARIANCE",
     "GRAPH_POSTERIORS",
     "DEFAULT_GRAPH_POSTERIOR",
     "check_sparsity",
@@ -39,6 +40,7 @@ DEFAULT_NUISANCE_DIM = 2
 #: Choices of ``latent_transform``: a per-latent monotone spline after the structural equations, or none.
 LATENT_TRANSFORMS = ("spline", "identity")
 POSTERIOR_COVARIANCES = ("diagonal", "full")
+DEFAULT_POSTERIOR_COVARIANCE = "full"
 GRAPH_POSTERIORS = ("order", "pairwise")
 DEFAULT_GRAPH_POSTERIOR = "order"
 

@@ -21,6 +21,7 @@ from pyro_personax.layout import LatentLayout
 from .common import (
     DEFAULT_GRAPH_POSTERIOR,
     DEFAULT_NUISANCE_DIM,
+    DEFAULT_POSTERIOR_COVARIANCE,
     DEFAULT_SPARSITY,
     POSTERIOR_COVARIANCES,
     _block_dim,
@@ -68,8 +69,8 @@ class PersonaXGuide(PyroModule):
     precision-weighted product of experts; the shared block pools the experts of all
     measurements of all modalities. A missing measurement has precision 0.
 
-    With ``posterior_covariance="diagonal"`` (the default) every expert, and so
-    ``q(z | x)``, has a diagonal covariance. With ``"full"`` each expert has a full
+    With ``posterior_covariance="diagonal"`` every expert, and so ``q(z | x)``, has a
+    diagonal covariance. With ``"full"`` (the default) each expert has a full
     precision matrix over its ``(s, z_m)`` coordinates (``Lambda_k = L_k L_k^T``, ``L_k``
     lower triangular from the encoder), and ``q(z | x)`` is a multivariate normal whose
     precision is the sum of the experts' (:func:`product_of_experts_full`): latents of
@@ -95,8 +96,8 @@ class PersonaXGuide(PyroModule):
     graph_posterior
         ``"order"`` or ``"pairwise"`` (as for :class:`PersonaXModel`; must be equal).
     posterior_covariance
-        ``"diagonal"`` (mean-field ``q(z | x)``) or ``"full"`` (correlated latents a
-        posteriori; see above).
+        ``"full"`` (default: correlated latents a posteriori, see above) or
+        ``"diagonal"`` (mean-field ``q(z | x)``).
     name
         Prefix of the parameter names.
 
@@ -121,7 +122,7 @@ class PersonaXGuide(PyroModule):
         encoder_layers: int = 2,
         nuisance_dim: int | Mapping[str, int] = DEFAULT_NUISANCE_DIM,
         init_edge_logit: float = 0.0,
-        posterior_covariance: str = "diagonal",
+        posterior_covariance: str = DEFAULT_POSTERIOR_COVARIANCE,
         graph_posterior: str = DEFAULT_GRAPH_POSTERIOR,
         name: str = "personax_guide",
     ):

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, fields
 from .common import (
     DEFAULT_GRAPH_POSTERIOR,
     DEFAULT_NUISANCE_DIM,
+    DEFAULT_POSTERIOR_COVARIANCE,
     GRAPH_POSTERIORS,
     LATENT_TRANSFORMS,
     POSTERIOR_COVARIANCES,
@@ -67,7 +68,8 @@ class ModelOptions:
     init_edge_logit
         Initial logit of every free edge in ``q(G)``.
     posterior_covariance
-        ``"diagonal"`` (mean-field ``q(z | x)``) or ``"full"``.
+        ``"full"`` (default: ``q(z | x)`` may correlate latents of one block, and of the
+        shared block and a modality block) or ``"diagonal"`` (mean-field).
 
     Examples
     --------
@@ -95,7 +97,7 @@ class ModelOptions:
     encoder_hidden_dim: int = 64
     encoder_layers: int = 2
     init_edge_logit: float = 0.0
-    posterior_covariance: str = "diagonal"
+    posterior_covariance: str = DEFAULT_POSTERIOR_COVARIANCE
 
     def __post_init__(self):
         choices = {
@@ -142,6 +144,16 @@ class ModelOptions:
     def guide_kwargs(self) -> dict:
         """The keyword options of :class:`~pyro_personax.models.PersonaXGuide`."""
         return {name: getattr(self, name) for name in GUIDE_FIELDS}
+
+    def as_dict(self) -> dict:
+        """Every option, defaults included (JSON-ready): what a saved model or an InferenceData records.
+
+        Examples
+        --------
+        >>> ModelOptions(mechanism="linear").as_dict()["mechanism"]
+        'linear'
+        """
+        return asdict(self)
 
     def changed(self) -> dict:
         """The options that differ from their defaults (JSON-ready)."""

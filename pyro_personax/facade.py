@@ -743,7 +743,7 @@ class PersonaX:
         )
         attrs = {
             "mechanism": self.mechanism,
-            "model_options": self.model_options,
+            "model_options": self.options.as_dict(),
             "num_samples": num_samples,
             "seed": seed,
             "fit_warnings": list(chains.warnings),

@@ -23,8 +23,11 @@ from pyro_personax.models import ModelOptions, ModelSpec, PersonaXGuide, Persona
 
 __all__ = ["FORMAT", "CONFIG", "STATES", "Saved", "class_path", "import_class", "model_config", "write", "read"]
 
-#: Version of the saved form (3: order / pairwise graph posterior, mechanisms with mask input and scale head).
-FORMAT = 3
+#: Version of the saved form (3: order / pairwise graph posterior, mechanisms with mask input and scale head;
+#: 4: every model option is written, so that a later change of a default does not change a saved model).
+FORMAT = 4
+#: Formats :func:`read` accepts, with the defaults of options a format wrote only when changed.
+_READABLE = {3: {"posterior_covariance": "diagonal"}, 4: {}}
 CONFIG = "config.json"
 STATES = "chains.pt"
 _FOREIGN = "it is not a model this library saved"
@@ -69,7 +72,7 @@ def model_config(px) -> dict:
         "layout": px.layout.to_dict(),
         "spec": px.spec.to_dict(),
         "mechanism": px.mechanism,
-        "model_options": {"graph_posterior": px.graph_posterior, **px.model_options},
+        "model_options": {**px.options.as_dict(), "graph_posterior": px.graph_posterior},
         "model_cls": class_path(px.model_cls),
         "guide_cls": class_path(px.guide_cls),
         "fit_result": px.fit_result.to_dict() if px.fit_result is not None else None,
@@ -129,10 +132,10 @@ def read(path: str | os.PathLike, device: str | torch.device = "cpu") -> Saved:
         raise ValueError(f"load: {str(path / CONFIG)!r} is not JSON ({err}); {_FOREIGN}") from None
     if not isinstance(config, dict):
         raise ValueError(f"load: {str(path / CONFIG)!r} holds no JSON object; {_FOREIGN}")
-    if config.get("format") != FORMAT:
+    if config.get("format") not in _READABLE:
         raise ValueError(
-            f"load: unsupported format {config.get('format')!r} in {str(path / CONFIG)!r}; expected {FORMAT} "
-            "(a model saved by an earlier version of the package: refit it)"
+            f"load: unsupported format {config.get('format')!r} in {str(path / CONFIG)!r}; expected one of "
+            f"{sorted(_READABLE)} (a model saved by an earlier version of the package: refit it)"
         )
     missing = [k for k in ("layout", "spec", "mechanism", "model_options", "fit_result") if k not in config]
     if missing:
@@ -140,8 +143,9 @@ def read(path: str | os.PathLike, device: str | torch.device = "cpu") -> Saved:
     model_cls = import_class(config.get("model_cls"), PersonaXModel, path / CONFIG)
     guide_cls = import_class(config.get("guide_cls"), PersonaXGuide, path / CONFIG)
     try:
+        written = {**_READABLE[config["format"]], **config["model_options"]}
         options = ModelOptions.from_mapping(
-            {"mechanism": config["mechanism"], **config["model_options"]}, f"load: {str(path / CONFIG)!r}"
+            {"mechanism": config["mechanism"], **written}, f"load: {str(path / CONFIG)!r}"
         )
     except ValueError as err:
         raise ValueError(f"{err} (a model saved by another version of the package: refit it)") from None

@@ -155,8 +155,29 @@ def test_save_load_round_trip(data, tmp_path):
 
     config = json.loads((tmp_path / "px" / "config.json").read_text())
     assert config["model_options"]["graph_posterior"] == "order"  # the default is recorded
+    assert config["model_options"]["posterior_covariance"] == "full"  # every option is, defaults included
     (tmp_path / "px" / "config.json").write_text(json.dumps({**config, "format": 2}))
     with pytest.raises(ValueError, match="unsupported format 2.*refit"):
+        PersonaX.load(tmp_path / "px")
+
+
+def test_a_model_saved_in_format_3_loads_with_that_format_s_defaults(data, tmp_path):
+    """Format 3 wrote only the options that differed from the defaults of its time, when
+    ``q(z | x)`` was diagonal by default: such a save loads as the diagonal model it was."""
+    import json
+
+    px = _px(data, posterior_covariance="diagonal")
+    px.fit(data, num_chains=1, seed=0, **{**FIT, "num_epochs": 1})
+    px.save(tmp_path / "px")
+    path = tmp_path / "px" / "config.json"
+    config = json.loads(path.read_text())
+    config["model_options"] = {k: v for k, v in config["model_options"].items() if k != "posterior_covariance"}
+    path.write_text(json.dumps({**config, "format": 3}))
+    loaded = PersonaX.load(tmp_path / "px")
+    assert loaded.guide(0).posterior_covariance == "diagonal"
+    np.testing.assert_array_equal(px.get_latent_representation(data), loaded.get_latent_representation(data))
+    path.write_text(json.dumps({**config, "format": 4}))  # format 4 without the key means today's default (full)
+    with pytest.raises(ValueError, match="does not fit the guide built here"):
         PersonaX.load(tmp_path / "px")
 
 

@@ -312,7 +312,7 @@ def test_full_covariance_guide_with_zero_correlations_is_the_diagonal_guide():
     data = _data()
     spec, batch = ModelSpec.from_data(data), data.to_tensors()
     torch.manual_seed(0)
-    diagonal = PersonaXGuide(_layout(), spec)
+    diagonal = PersonaXGuide(_layout(), spec, posterior_covariance="diagonal")
     full = PersonaXGuide(_layout(), spec, posterior_covariance="full")
     _copy_diagonal_part(full, diagonal)
     loc_d, scale_d = diagonal.latent_posterior(batch)

@@ -19,6 +19,7 @@ def _idata(
     elbo_tail="flat",
     replicate_dependence=True,
     warnings=(),
+    model_options=None,
 ):
     rng = np.random.default_rng(0)
     probs = np.zeros((C, 2, 2))
@@ -40,6 +41,8 @@ def _idata(
     rep_a = np.stack([r[0] for r in reps]).reshape(C, 10, N, 1, 2)
     rep_b = np.stack([r[1] for r in reps]).reshape(C, 10, N, 1, 2)
     attrs = {"fit_warnings": list(warnings), "chain_alignment_abs_spearman": [[alignment, alignment]]}
+    if model_options is not None:
+        attrs["model_options"] = model_options
     return build_inference_data(
         LAYOUT,
         edges,
@@ -83,6 +86,15 @@ def test_each_check_fails_on_its_defect_and_says_what_to_try(defect, check):
     assert failed.advice, "a failed check says what to try"
     others = {k: v for k, v in status.items() if k != check}
     assert "fail" not in others.values(), verdict.to_markdown()
+
+
+@pytest.mark.parametrize("covariance, suggested", [("diagonal", True), ("full", False), (None, False)])
+def test_the_guide_check_suggests_a_full_posterior_only_to_a_diagonal_fit(covariance, suggested):
+    options = None if covariance is None else {"posterior_covariance": covariance}
+    verdict = assess(_idata(log_weight_scale=6.0, model_options=options))
+    check = next(c for c in verdict.checks if c.name == "guide (Pareto k)")
+    assert check.status == "fail" and "encoder_hidden_dim" in check.advice
+    assert ("posterior_covariance='full'" in check.advice) == suggested
 
 
 def test_checks_that_cannot_run_say_why():
