@@ -97,6 +97,8 @@ def _write_api() -> None:
         lines = [name, "=" * len(name), "", f".. automodule:: {name}"]
         if not is_package:  # a package's names are documented in the module that defines them
             lines += ["   :members:", "   :show-inheritance:"]
+        if name == "pyro_personax.facade":  # PersonaX's queries come from its mixin (pyro_personax.queries)
+            lines += ["   :inherited-members:"]
         children = [n for n in names if n != name and n.rsplit(".", 1)[0] == name]
         if children:
             lines += ["", ".. toctree::", "   :maxdepth: 1", ""] + [f"   {c}" for c in children]

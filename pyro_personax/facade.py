@@ -14,19 +14,13 @@ import logging
 import os
 from dataclasses import asdict, dataclass
 
-import networkx as nx
 import numpy as np
-import pandas as pd
 import torch
 
 from pyro_personax import persistence
 from pyro_personax.data.multimodal import MultiModalData, check_seed
-from pyro_personax.graph import to_dag, to_networkx
 from pyro_personax.identifiability import (
-    block_probabilities,
     measurement_map_note,
-    select_edges,
-    unpinned_latents,
     unpinned_warning,
 )
 from pyro_personax.inference import (
@@ -43,6 +37,7 @@ from pyro_personax.inference import (
 )
 from pyro_personax.layout import LatentLayout
 from pyro_personax.models import ModelOptions, ModelSpec, PersonaXGuide, PersonaXModel
+from pyro_personax.queries import PosteriorQueries
 
 __all__ = ["PersonaX", "MIN_ENTITIES"]
 
@@ -117,7 +112,7 @@ class _WarningLog(logging.Handler):
         logging.getLogger("pyro_personax").removeHandler(self)
 
 
-class PersonaX:
+class PersonaX(PosteriorQueries):
     """Bayesian multimodal causal representation learning (PersonaX Level II).
 
     The generative story (see :class:`~pyro_personax.models.PersonaXModel`)::
@@ -467,91 +462,6 @@ class PersonaX:
         """The fitted :class:`PersonaXGuide` of ``chain`` (see :meth:`model`)."""
         return self._fitted("guide").guide(chain)
 
-    def edge_probabilities(self, chain: int | None = None) -> pd.DataFrame:
-        """Posterior edge probabilities ``P(i -> j)``.
-
-        Parameters
-        ----------
-        chain
-            One chain, or ``None`` for the mean over chains (pooled). Every chain is
-            reported in chain 0's latent labels (:meth:`align_chains`).
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``(D, D)``, index = parent names, columns = child names.
-        """
-        return self._parent_child_frame(self._fitted("edge_probabilities").edge_probabilities(chain))
-
-    def _parent_child_frame(self, matrix: np.ndarray) -> pd.DataFrame:
-        """A ``(D, D)`` matrix as a DataFrame: index ``parent``, columns ``child`` (latent names)."""
-        names = list(self.layout.names)
-        frame = pd.DataFrame(matrix, index=names, columns=names)
-        frame.index.name, frame.columns.name = "parent", "child"
-        return frame
-
-    def edge_classes(self) -> pd.DataFrame:
-        """The class of every edge (:meth:`~pyro_personax.layout.LatentLayout.edge_classes`).
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``(D, D)`` strings, index = parents, columns = children: ``"cross-modal"``
-            (decided by the data) or ``"within-block"``, ``"shared->modality"``,
-            ``"within-shared"``, ``"modality->shared"`` (not decided; see
-            :mod:`pyro_personax.identifiability`), ``""`` on the diagonal.
-        """
-        return self._parent_child_frame(self.layout.edge_classes())
-
-    def graph(self, threshold: float = 0.5, chain: int | None = None, edges: str = "identified") -> nx.DiGraph:
-        """Thresholded posterior graph, acyclic by construction.
-
-        Edges with ``P > threshold`` are kept and, while a cycle remains, the least
-        probable edge on it is dropped (:func:`pyro_personax.graph.to_dag`).
-
-        Parameters
-        ----------
-        threshold
-            Inclusion threshold in ``[0, 1)``.
-        chain
-            One chain or ``None`` (pooled).
-        edges
-            ``"identified"`` (default: the cross-modal edges, which the data decide),
-            ``"undecided"`` (the others) or ``"all"``
-            (:func:`pyro_personax.identifiability.select_edges`).
-
-        Returns
-        -------
-        networkx.DiGraph
-            Nodes = latent names; edge attributes ``"p_edge"`` and ``"edge_class"``.
-        """
-        probs = select_edges(self.layout, self._fitted("graph").edge_probabilities(chain), edges)
-        attrs = {"p_edge": probs, "edge_class": self.layout.edge_classes()}
-        return to_networkx(to_dag(probs, threshold), self.layout.names, edge_attrs=attrs)
-
-    def block_graph(self, num_samples: int = 4000, seed: int = 0) -> pd.DataFrame:
-        """``P(at least one edge from block A to block B)``, from whole graphs drawn from q(G).
-
-        Pooled over chains (``num_samples`` draws each). Off the diagonal it is decided
-        by the data between two modality blocks; see
-        :func:`pyro_personax.identifiability.block_probabilities`.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Blocks x blocks, index = parent block, columns = child block.
-        """
-        draws = self.sample_posterior(num_samples, seed=seed)["edges"]
-        return block_probabilities(self.layout, draws.reshape(-1, *draws.shape[-2:]))
-
-    def unpinned_latents(self, threshold: float = 0.5) -> list[str]:
-        """Modality latents with no cross-modal neighbour in the thresholded graph.
-
-        The necessary part of Sun et al.'s Condition 4.3: the data do not pin which
-        latent of its block such a latent is (:func:`pyro_personax.identifiability.unpinned_latents`).
-        """
-        return unpinned_latents(self.layout, self._fitted("unpinned_latents").edge_probabilities(), threshold)
-
     def get_latent_representation(self, data: MultiModalData, chain: int = 0, batch_size: int = 1024) -> np.ndarray:
         """Posterior means ``E_q[z | x]`` of the latents.
 
@@ -605,152 +515,6 @@ class PersonaX:
         chains = self._fitted("align_chains")
         self._spec_of(data)
         return chains.align(data, max_entities=max_entities, seed=seed)
-
-    @torch.no_grad()
-    def sample_posterior(self, num_samples: int, data: MultiModalData | None = None, seed: int = 0) -> dict:
-        """Draws from the variational posterior of every chain.
-
-        Parameters
-        ----------
-        num_samples
-            Draws ``S`` per chain.
-        data
-            Optional data: adds latent draws ``z ~ q(z | x)``.
-        seed
-            Seed of the draws.
-
-        Returns
-        -------
-        dict
-            ``"edges"``: ``(C, S, D, D)`` 0/1 whole graphs drawn from each chain's
-            ``q(G)`` (order posterior: every draw a DAG); ``"edge_probabilities"``:
-            ``(C, D, D)``, the exact marginals (the mean of many draws); with data,
-            ``"z"``: ``(C, S, N, D)``. Every chain is in chain 0's labels
-            (:meth:`align_chains`).
-        """
-        chains = self._fitted("sample_posterior")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
-        gen = torch.Generator().manual_seed(seed)
-        out = {"edges": chains.sample_graphs(num_samples, gen), "edge_probabilities": chains.chain_edge_probabilities()}
-        if data is not None:
-            self._spec_of(data)
-            out["z"] = chains.sample_latents(data, num_samples, gen)
-        return out
-
-    def do(self, do, *, num_graphs: int = 100, num_samples: int = 1000, seed: int = 0):
-        """Effects of an intervention ``do(z_a = v, ...)`` on every latent and every modality.
-
-        Built on :func:`pyro.poutine.do` over the fitted structural equations, averaged
-        over graphs drawn from each chain's ``q(G)`` and pooled over chains in chain 0's
-        labels (:meth:`~pyro_personax.inference.FittedChains.intervene`,
-        :func:`~pyro_personax.inference.interventions.intervene`). The mechanisms are point
-        estimates; the spread comes from ``q(G)`` and the noise. Effects through undecided
-        edges (:meth:`edge_classes`) inherit their undecidedness.
-
-        Parameters
-        ----------
-        do
-            Latent name -> value (a number, or an array broadcastable to
-            ``(num_graphs, num_samples)``).
-        num_graphs
-            Graphs drawn from each chain's ``q(G)``.
-        num_samples
-            Noise draws per graph.
-        seed
-            Seed of the draws (chain ``c`` uses ``seed + c``).
-
-        Returns
-        -------
-        Interventional
-            ``.effect()``: mean change of every latent (a Series by name);
-            ``.measurement_effect()``: modality -> ``(d,)`` mean change of the decoded
-            measurement; ``.effect_by_graph()``: the spread over ``q(G)``.
-
-        Examples
-        --------
-        >>> import numpy as np
-        >>> from pyro_personax.data import MultiModalData
-        >>> rng = np.random.default_rng(0)
-        >>> data = MultiModalData({"face": rng.normal(size=(40, 2, 3)), "text": rng.normal(size=(40, 1, 3))})
-        >>> px = PersonaX(data, latent_dims={"face": 1, "text": 1}, mechanism="linear")
-        >>> _ = px.fit(data, num_epochs=1, batch_size=40, progress=False, device="cpu", refine_graph=False)
-        >>> effect = px.do({"face_1": 1.0}, num_graphs=5, num_samples=20).effect()
-        >>> list(effect.index), float(effect["face_1"]) != 0.0
-        (['face_1', 'text_1'], True)
-        """
-        return self._fitted("do").intervene(do, num_graphs=num_graphs, num_samples=num_samples, seed=seed)
-
-    def to_inference_data(
-        self,
-        data: MultiModalData | None = None,
-        *,
-        num_samples: int = 200,
-        num_predictive: int | None = None,
-        max_entities: int | None = 100,
-        seed: int = 0,
-    ):
-        """The posterior as an :class:`arviz.InferenceData`.
-
-        Chains are the independent restarts of :meth:`fit`, so R-hat and ESS computed
-        on the result measure **run-to-run agreement** of the restarts (R-hat near 1:
-        they found the same posterior), not MCMC mixing. Layout of the groups: see
-        :mod:`pyro_personax.inference.diagnostics.build`; how the arrays are drawn:
-        :mod:`pyro_personax.inference.posterior`.
-
-        Parameters
-        ----------
-        data
-            Data to evaluate strengths, latent means, predictive checks and PSIS
-            log-weights on (usually the training data); ``None``: the data given to
-            :meth:`fit` in this session, or, for a loaded model, the graph posterior
-            only.
-        num_samples
-            Posterior draws per chain.
-        num_predictive
-            Posterior predictive draws per chain (default ``min(20, num_samples)``).
-        max_entities
-            Entity subsample for the data-dependent parts (``None`` = all), so that
-            files stay small.
-        seed
-            Seed of the draws.
-
-        Returns
-        -------
-        arviz.InferenceData
-            ``posterior`` (``edges`` and ``edge_strength`` over the free edges whose draws
-            vary, noise-flow summaries), ``adjacency`` (every edge draw, ``(chain, draw,
-            parent, child)``), ``edge_probabilities``, ``fit_trace`` (``elbo`` per epoch),
-            ``sample_stats`` (per-entity ``log_weight``), ``psis`` (``pareto_k``),
-            ``log_likelihood`` (``x_<modality>`` per entity: ``az.loo`` / ``az.compare``),
-            ``latent_means``, ``posterior_predictive`` and ``observed_data``; see
-            :mod:`pyro_personax.inference.diagnostics.build`.
-        """
-        from pyro_personax.inference.diagnostics import build_inference_data
-        from pyro_personax.inference.posterior import collect_posterior
-
-        chains = self._fitted("to_inference_data")
-        data = self._fit_data if data is None else data
-        if data is not None:
-            self._spec_of(data)
-        arrays = collect_posterior(
-            chains,
-            data,
-            num_samples=num_samples,
-            num_predictive=num_predictive,
-            max_entities=max_entities,
-            seed=seed,
-        )
-        attrs = {
-            "mechanism": self.mechanism,
-            "model_options": self.options.as_dict(),
-            "num_samples": num_samples,
-            "seed": seed,
-            "fit_warnings": list(chains.warnings),
-        }
-        if chains.is_aligned and chains.num_chains > 1:
-            attrs["chain_alignment_abs_spearman"] = chains.alignment.correlations[1:].tolist()
-        return build_inference_data(self.layout, attrs=attrs, **arrays)
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> None:

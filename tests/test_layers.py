@@ -21,7 +21,8 @@ def _layer(module: str) -> int:
         return LAYERS.index("models")
     if module == "pyro_personax.inference" or module.startswith("pyro_personax.inference."):
         return LAYERS.index("inference")
-    top = ("pyro_personax", "pyro_personax.facade", "pyro_personax.persistence", "pyro_personax.sensitivity",
+    top = ("pyro_personax", "pyro_personax.facade", "pyro_personax.queries", "pyro_personax.persistence",
+           "pyro_personax.sensitivity",
            "pyro_personax.__main__")
     if module in top or module == "pyro_personax.cli" or module.startswith(("pyro_personax.cli.",
                                                                             "pyro_personax.sensitivity.")):
