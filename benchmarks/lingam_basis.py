@@ -39,84 +39,21 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
-
-_K1, _K2, _GAMMA = 79.047, 7.4129, 0.37457
-
-
-def neg_entropy(u):
-    """Hyvarinen's approximation of ``-H(u)`` per column of a unit-variance ``u`` ``(N, k)`` (numpy or torch)."""
-    lib = torch if isinstance(u, torch.Tensor) else np
-    h = (0.5 * (1 + np.log(2 * np.pi)) - _K1 * (lib.log(lib.cosh(u)).mean(0) - _GAMMA) ** 2
-         - _K2 * (u * lib.exp(-u ** 2 / 2)).mean(0) ** 2)
-    return -h
-
-
-def linear_node_table(z: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """``(2^D, D)`` LiNGAM log-likelihoods of every latent of ``z`` ``(N, D)`` given every parent set."""
-    N, D = z.shape
-    table = np.full((2**D, D), -np.inf)
-    for bits in range(2**D):
-        parents = [i for i in range(D) if bits >> i & 1]
-        X = np.column_stack([np.ones(N), z[:, parents]])
-        for j in range(D):
-            if j in parents or not all(allowed[i, j] for i in parents):
-                continue
-            coef, *_ = np.linalg.lstsq(X, z[:, j], rcond=None)
-            resid = z[:, j] - X @ coef
-            s = resid.std()
-            table[bits, j] = N * (neg_entropy(resid[:, None] / s)[0] - np.log(s))
-    return table
 
 
 def score(z: np.ndarray, allowed: np.ndarray) -> tuple[float, np.ndarray]:
     """The best DAG's LiNGAM score of ``z`` ``(N, D)`` in its own coordinates, and that DAG."""
-    from rotation_cost import best_dag
+    from pyro_personax.inference.basis import lingam_score
 
-    std = z.std(0)
-    value, graph = best_dag(linear_node_table((z - z.mean(0)) / std, allowed), 0.5 * np.log(len(z)), allowed)
-    return value - len(z) * float(np.log(std).sum()), graph
-
-
-def improve(z: np.ndarray, blocks: list[slice], graph: np.ndarray, U: np.ndarray, steps: int = 300) -> np.ndarray:
-    """Adam steps on the block parts of ``U`` ``(D, D)`` raising the LiNGAM score of ``z U^T`` under ``graph``."""
-    zt = torch.as_tensor(z, dtype=torch.float64)
-    parts = [torch.tensor(U[b, b], dtype=torch.float64, requires_grad=True) for b in blocks]
-    optimiser = torch.optim.Adam(parts, lr=0.02)
-    for _ in range(steps):
-        full = torch.eye(z.shape[1], dtype=torch.float64)
-        for b, part in zip(blocks, parts):
-            full[b, b] = part
-        x = zt @ full.T
-        x = x - x.mean(0)
-        total = sum(torch.linalg.slogdet(part)[1] for part in parts)
-        for j in range(z.shape[1]):
-            parents, y = np.flatnonzero(graph[:, j]), x[:, j]
-            if len(parents):
-                X = x[:, parents]
-                y = y - X @ torch.linalg.solve(X.T @ X, X.T @ y)
-            total = total + neg_entropy(y[:, None] / y.std())[0] - torch.log(y.std())
-        optimiser.zero_grad()
-        (-total).backward()
-        optimiser.step()
-    U = U.copy()
-    for b, part in zip(blocks, parts):
-        U[b, b] = part.detach().numpy()
-    return U
+    return lingam_score(z - z.mean(0), np.eye(z.shape[1]), allowed)
 
 
 def search(z: np.ndarray, blocks: list[slice], allowed: np.ndarray, U: np.ndarray,
            rounds: int = 8) -> tuple[float, np.ndarray]:
-    """Alternate the exact best DAG and :func:`improve` from ``U`` until the score stops rising."""
-    best = None
-    for _ in range(rounds):
-        value, graph = score(z @ U.T, allowed)
-        value += len(z) * np.linalg.slogdet(U)[1]
-        if best is not None and value <= best[0]:
-            break
-        best = (value, U)
-        U = improve(z, blocks, graph, U)
-    return best
+    """Alternate the exact best DAG and Adam steps on the block maps from ``U`` until the score stops rising."""
+    from pyro_personax.inference.basis import local_search
+
+    return local_search(z - z.mean(0), blocks, allowed, U, steps=300, max_rounds=rounds)
 
 
 def summary(z: np.ndarray, U: np.ndarray, value: float, truth: np.ndarray, blocks: np.ndarray) -> str:

@@ -9,7 +9,8 @@ and the text block by a random rotation of largest angle 30 and 60 degrees
 follows: the library model's mechanisms and noise flows are fitted to the standardised
 latents (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`), the table
 of node terms over every parent set is computed, and the best DAG the layout allows is
-found exactly (dynamic programming over subsets of latents). Printed: the best DAG's
+found exactly (dynamic programming over subsets of latents,
+:func:`~pyro_personax.inference.basis.best_dag`). Printed: the best DAG's
 score ``log p(z | G) + log p(G)`` relative to the truth's, in total and per entity, in
 the latents' own coordinates, and its edges and cross-modal edges.
 
@@ -26,47 +27,6 @@ import numpy as np
 import torch
 
 
-def best_dag(table: np.ndarray, penalty: float, allowed: np.ndarray) -> tuple[float, np.ndarray]:
-    """The highest-scoring DAG for node terms ``table`` ``(2^D, D)`` and a charge ``penalty`` per edge.
-
-    ``table[b, j]`` is the log-likelihood of latent ``j`` with parent bitmask ``b``;
-    ``allowed`` ``(D, D)`` marks the pairs the layout allows. Returns the score and the
-    ``(D, D)`` 0/1 adjacency (``[i, j]`` = i -> j).
-    """
-    D = table.shape[1]
-    codes = np.arange(2**D)
-    sizes = np.array([bin(b).count("1") for b in codes])
-    best_in = np.empty((2**D, D))  # best_in[S, j]: best parent set of j inside S
-    arg_in = np.empty((2**D, D), dtype=np.int64)
-    for j in range(D):
-        ok_bits = sum(1 << i for i in range(D) if allowed[i, j] and i != j)
-        score = np.where((codes & ~ok_bits) == 0, table[:, j] - penalty * sizes, -np.inf)
-        best, arg = score.copy(), codes.copy()
-        for i in range(D):  # subset maximum, one bit at a time
-            has = (codes >> i) & 1 == 1
-            without = codes[has] ^ (1 << i)
-            better = best[without] > best[has]
-            best[has] = np.where(better, best[without], best[has])
-            arg[has] = np.where(better, arg[without], arg[has])
-        best_in[:, j], arg_in[:, j] = best, arg
-    total = np.full(2**D, -np.inf)
-    total[0] = 0.0
-    last = np.zeros(2**D, dtype=np.int64)
-    for S in range(1, 2**D):
-        for j in range(D):
-            if S >> j & 1:
-                value = total[S ^ (1 << j)] + best_in[S ^ (1 << j), j]
-                if value > total[S]:
-                    total[S], last[S] = value, j
-    graph, S = np.zeros((D, D), dtype=int), 2**D - 1
-    while S:
-        j = last[S]
-        S ^= 1 << j
-        parents = arg_in[S, j]
-        graph[[i for i in range(D) if parents >> i & 1], j] = 1
-    return float(total[-1]), graph
-
-
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=2000)
@@ -77,6 +37,7 @@ def main(argv=None) -> None:
 
     from truth_start import block_rotation
 
+    from pyro_personax.inference.basis import best_dag
     from pyro_personax.inference.oracle import fit_mechanisms_given_latents, node_table
     from pyro_personax.models import ModelSpec, PersonaXModel
     from pyro_personax.synthetic import persona

@@ -10,6 +10,7 @@ from pyro_personax.inference.alignment import (
     exchangeable_groups,
     identity_alignment,
 )
+from pyro_personax.inference.basis import BlockBasis, search_block_basis
 from pyro_personax.inference.batches import RowSubset, index_batch, num_rows
 from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import checkpoint_path, load_checkpoint, save_checkpoint
@@ -40,6 +41,7 @@ from pyro_personax.inference.trainer_config import TrainerConfig
 __all__ = [
     "AugLagConfig",
     "AugmentedLagrangian",
+    "BlockBasis",
     "ChainAlignment",
     "ChainResult",
     "ExactGraphPosterior",
@@ -73,6 +75,7 @@ __all__ = [
     "torch_threads",
     "DEFAULT_NUM_THREADS",
     "save_checkpoint",
+    "search_block_basis",
     "init_distributed",
     "is_main_process",
     "shutdown_distributed",

@@ -9,6 +9,11 @@ of the ELBO that depend on the graph:
 
 1. ``z``: the posterior means of ``q(z | x)`` of the training entities (they stand in
    for draws of ``q(z | x)``, whose spread is small once the latents are learned);
+   then the basis inside each modality block, which the likelihood leaves to SVI's
+   path, is searched by the LiNGAM score of the latents with the best DAG
+   (:mod:`pyro_personax.inference.basis`) and set on the model and the guide
+   (``basis_restarts``; the likelihood is unchanged, the latents and the graph are
+   those of the new basis);
 2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
    (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
    fix a latent's scale, and training can shrink one to a small fraction of the
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pyro_personax.inference.basis import search_block_basis
 from pyro_personax.inference.batches import index_batch, num_rows
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
@@ -60,6 +66,11 @@ class GraphRefinement:
         Graphs per step of the ``q(G)`` fit (``>= 2``).
     batch_size
         Entities per encoder call and per node-table evaluation.
+    basis_restarts
+        Starts of the search for the basis inside modality blocks
+        (:func:`~pyro_personax.inference.basis.search_block_basis`), run first; ``0``
+        keeps the basis SVI left. It needs ``mechanism_steps >= 1`` (the mechanisms are
+        fitted again in the new basis).
     """
 
     mechanism_steps: int = 300
@@ -67,10 +78,15 @@ class GraphRefinement:
     num_restarts: int = 3
     num_particles: int = 16
     batch_size: int = 1024
+    basis_restarts: int = 8
 
     def __post_init__(self):
         check_int_fields(self, {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2,
-                                "batch_size": 1})
+                                "batch_size": 1, "basis_restarts": 0})
+        if self.basis_restarts and not self.mechanism_steps:
+            raise ValueError("basis_restarts: the basis search needs mechanism_steps >= 1 (the mechanisms are "
+                             f"fitted again in the new basis); found basis_restarts={self.basis_restarts}, "
+                             "mechanism_steps=0")
 
 
 def check_int_fields(config, lows: dict[str, int]) -> None:
@@ -93,6 +109,25 @@ def posterior_means(guide, train, batch_size: int, device: torch.device) -> torc
     """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (a ``Batch``)."""
     rows = torch.arange(num_rows(train))
     return torch.cat([guide.latent_posterior(index_batch(train, idx, device))[0] for idx in rows.split(batch_size)])
+
+
+def set_block_basis(model, guide, z: torch.Tensor, *, num_restarts: int, sparsity="bic", seed: int = 0
+                    ) -> torch.Tensor:
+    """Search the basis inside modality blocks for latents ``z`` ``(N, D)`` and set it on ``model`` and ``guide``.
+
+    The search (:func:`~pyro_personax.inference.basis.search_block_basis`) charges each
+    edge what the model's graph prior does (``sparsity``, as in training, net of the
+    edge prior). The map found is composed with the modules' :attr:`latent_basis`;
+    returns ``z`` in the new basis.
+    """
+    penalty = float(model.edge_penalty(sparsity, len(z))) - float(model._edge_prior_logit)
+    found = search_block_basis(z, model.layout, num_restarts=num_restarts, penalty=penalty, seed=seed)
+    T = torch.as_tensor(found.map, dtype=z.dtype, device=z.device)
+    composed = T @ model.latent_basis.to(z)
+    model.set_latent_basis(composed)
+    guide.set_latent_basis(composed)
+    logger.info("basis inside blocks: LiNGAM score %.4f per entity (%.4f before)", found.score, found.identity_score)
+    return z @ T.T
 
 
 def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefinement | None = None, seed: int = 0,
@@ -128,6 +163,8 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         return False
     device = torch.device(device)
     z = posterior_means(guide, train, settings.batch_size, device)
+    if settings.basis_restarts and any(size > 1 for size in model.layout.modality_dims.values()):
+        z = set_block_basis(model, guide, z, num_restarts=settings.basis_restarts, sparsity=sparsity, seed=seed)
     if settings.mechanism_steps:
         model.standardise_latents(z)
         with torch.enable_grad():

@@ -202,3 +202,54 @@ def _block_latents(layout: LatentLayout, z: torch.Tensor, mod: str, num_measurem
     idx = torch.as_tensor(layout.decoder_inputs(mod), device=z.device)
     lat = z.index_select(-1, idx).unsqueeze(-2)
     return lat.expand(lat.shape[:-2] + (num_measurements, lat.shape[-1]))
+
+
+class LatentBasis:
+    """The map ``T`` from the basis the encoders and decoders were trained in to the latents' basis.
+
+    A mixin of :class:`~pyro_personax.models.PersonaXModel` and
+    :class:`~pyro_personax.models.PersonaXGuide`: the latents ``z`` are ``T z_0``, with ``z_0``
+    what the decoders read and the encoders' experts describe. The likelihood is the same
+    in every basis (the decoders read ``T^-1 z``, the guide's ``q(z | x)`` is the experts'
+    posterior mapped by ``T``); the latent prior and the graph hold for ``z``. ``T`` is
+    the identity (and costs nothing) until :meth:`set_latent_basis`; the graph stage sets
+    it (:mod:`pyro_personax.inference.basis`).
+    """
+
+    def _init_latent_basis(self, dim: int) -> None:
+        self.register_buffer("latent_basis", torch.eye(dim))
+        self.register_buffer("latent_basis_inverse", torch.eye(dim))
+        self._has_basis = False
+
+    @torch.no_grad()
+    def set_latent_basis(self, T) -> None:
+        """Set ``T`` ``(D, D)``, invertible (it replaces the current map; compose with :attr:`latent_basis`).
+
+        Raises
+        ------
+        ValueError
+            ``T`` is not a finite, invertible ``(D, D)`` matrix.
+        """
+        D = self.latent_basis.shape[0]
+        T = torch.as_tensor(T, dtype=torch.float64)
+        if T.shape != (D, D) or not bool(torch.isfinite(T).all()):
+            raise ValueError(f"T: expected a finite ({D}, {D}) matrix; found shape {tuple(T.shape)}")
+        if torch.linalg.matrix_rank(T) < D:
+            raise ValueError("T: the map is not invertible")
+        self.latent_basis.copy_(T.to(self.latent_basis))
+        self.latent_basis_inverse.copy_(torch.linalg.inv(T).to(self.latent_basis))
+        self._has_basis = not bool(torch.equal(self.latent_basis, torch.eye(D).to(self.latent_basis)))
+
+    def _to_trained_basis(self, z: torch.Tensor) -> torch.Tensor:
+        """``T^-1 z`` for ``z`` ``(..., D)``: the coordinates the decoders and the experts use."""
+        return z @ self.latent_basis_inverse.mT if self._has_basis else z
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        # a state saved before the latent basis existed reads as the identity
+        D = self.latent_basis.shape[0]
+        for name in ("latent_basis", "latent_basis_inverse"):
+            state_dict.setdefault(prefix + name, torch.eye(D))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        self._has_basis = not bool(torch.equal(self.latent_basis, torch.eye(D).to(self.latent_basis)))

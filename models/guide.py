@@ -24,6 +24,7 @@ from .common import (
     DEFAULT_POSTERIOR_COVARIANCE,
     DEFAULT_SPARSITY,
     POSTERIOR_COVARIANCES,
+    LatentBasis,
     _block_dim,
     _block_latents,
     _cat,
@@ -46,7 +47,7 @@ from .spec import ModalitySpec, ModelSpec
 __all__ = ["PersonaXGuide"]
 
 
-class PersonaXGuide(PyroModule):
+class PersonaXGuide(LatentBasis, PyroModule):
     """Amortized variational posterior for :class:`PersonaXModel`.
 
     ::
@@ -139,6 +140,7 @@ class PersonaXGuide(PyroModule):
         self.graph_posterior = _check_graph_posterior(graph_posterior)
         _graph_masks(self, layout)
         D = layout.latent_dim
+        self._init_latent_basis(D)  # q(z | x) is the experts' posterior mapped by T (identity until set)
         if self.graph_posterior == "order":
             self.order_logits = nn.Parameter(torch.zeros(D))  # theta: Plackett-Luce scores
             self.edge_logits = nn.Parameter(torch.full((D, D), float(init_edge_logit)))  # phi[i, j]
@@ -307,9 +309,13 @@ class PersonaXGuide(PyroModule):
 
     def _posterior(self, experts):
         """PoE posterior ``(loc, scale)``, each ``(B, D)``, in layout order (marginal scales)."""
-        if self.posterior_covariance == "full":
+        if self.posterior_covariance == "full" or self._has_basis:
             q = self._distribution(experts)
             return q.mean, q.stddev
+        return self._diagonal_posterior(experts)
+
+    def _diagonal_posterior(self, experts):
+        """The experts' mean-field PoE posterior ``(loc, scale)``, each ``(B, D)`` (before the latent basis)."""
         S, locs, scales = self.layout.shared_dim, [], []
         if S > 0:
             parts = [(e[0][..., :S], e[1][..., :S], e[2]) for e in experts.values()]
@@ -326,9 +332,17 @@ class PersonaXGuide(PyroModule):
         """``q(z | x)`` as a distribution with batch shape ``(B,)`` and event shape ``(D,)``."""
         if self.posterior_covariance == "full":
             loc, precision = self._posterior_full(experts)
-            return MultivariateNormal(loc, precision_matrix=precision)
-        loc, scale = self._posterior(experts)
-        return Normal(loc, scale).to_event(1)
+            if not self._has_basis:
+                return MultivariateNormal(loc, precision_matrix=precision)
+            T = self.latent_basis
+            cov = T @ torch.cholesky_inverse(torch.linalg.cholesky(precision)) @ T.mT
+        else:
+            loc, scale = self._diagonal_posterior(experts)
+            if not self._has_basis:
+                return Normal(loc, scale).to_event(1)
+            T = self.latent_basis
+            cov = (T * scale.pow(2).unsqueeze(-2)) @ T.mT
+        return MultivariateNormal(loc @ T.mT, covariance_matrix=cov)
 
     @torch.no_grad()
     def latent_posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
@@ -346,7 +360,9 @@ class PersonaXGuide(PyroModule):
         """``q(z | x)`` for all rows of ``batch``: batch shape ``(N,)``, event shape ``(D,)``.
 
         A diagonal ``Normal(...).to_event(1)`` or a ``MultivariateNormal``, by
-        ``posterior_covariance``; its ``rsample`` / ``log_prob`` are those of the guide.
+        ``posterior_covariance`` (a ``MultivariateNormal`` in either case once a latent
+        basis is set, :meth:`set_latent_basis`); its ``rsample`` / ``log_prob`` are those
+        of the guide.
         """
         self.spec.check_batch(batch)
         return self._distribution(self._experts(batch)[1])
@@ -377,7 +393,7 @@ class PersonaXGuide(PyroModule):
             for m in self.spec.modalities:
                 if m.name not in self.nuisance_encoders:
                     continue
-                lat = _block_latents(self.layout, z, m.name, m.num_measurements)
+                lat = _block_latents(self.layout, self._to_trained_basis(z), m.name, m.num_measurements)
                 eta_loc, raw = self.nuisance_encoders[m.name](_cat([feats[m.name], lat])).chunk(2, dim=-1)
                 q = Normal(eta_loc, F.softplus(raw) + 1e-4).to_event(1)
                 with _kl_scale(kl_weight):

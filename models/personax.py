@@ -45,6 +45,7 @@ from .common import (
     GRAPH_POSTERIORS,
     LATENT_TRANSFORMS,
     POSTERIOR_COVARIANCES,
+    LatentBasis,
     _block_dim,
     _block_latents,
     _cat,
@@ -101,7 +102,7 @@ def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, h
 
 
 # ---------------------------------------------------------------------- model
-class PersonaXModel(PyroModule):
+class PersonaXModel(LatentBasis, PyroModule):
     """Generative model of PersonaX Level II (multimodal, multi-measurement CRL).
 
     ::
@@ -137,6 +138,11 @@ class PersonaXModel(PyroModule):
     independences nor the noise model fix, follow the prior and the fit's start. Under a
     layout's optional measurement map each feature group has its own decoder of its
     latents, which decides the within-block edges the groups separate.
+    The basis inside a block is decided only through ``p(z | G)``, a signal SVI does not
+    follow from a random start; the graph stage searches it (the LiNGAM score of the
+    latents with the best DAG, :mod:`pyro_personax.inference.basis`, which assumes
+    non-Gaussian noises) and sets the map ``T`` (:attr:`latent_basis`): the decoders
+    then read ``T^-1 z``, an exact reparameterisation of the likelihood.
 
     **Graph prior** (``graph_posterior="order"``, the default): a causal order ``pi``,
     uniform among the orders that put lower tiers first
@@ -245,6 +251,7 @@ class PersonaXModel(PyroModule):
         # p(z | G) holds for (z - latent_loc) / latent_scale (0 and 1 until standardise_latents)
         self.register_buffer("latent_loc", torch.zeros(D))
         self.register_buffer("latent_scale", torch.ones(D))
+        self._init_latent_basis(D)  # decoders read T^-1 z (identity until the graph stage sets T)
         self._edge_prior_logit = math.log(self.edge_prior) - math.log1p(-self.edge_prior)
         tiers = self.tiers.numpy()
         # the tiers of the linear-extension count, or None where a tier is too large for it
@@ -473,7 +480,7 @@ class PersonaXModel(PyroModule):
     # ------------------------------------------------------------------ likelihood
     def _decode(self, mod: str, z: torch.Tensor, eta: torch.Tensor | None) -> torch.Tensor:
         """Decoder output ``(..., B, K, param_dim)`` of modality ``mod``."""
-        lat = _block_latents(self.layout, z, mod, self.spec[mod].num_measurements)
+        lat = _block_latents(self.layout, self._to_trained_basis(z), mod, self.spec[mod].num_measurements)
         return self.decoders[mod](_cat([lat, eta]))
 
     def decoded_mean(self, mod: str, z: torch.Tensor, eta: torch.Tensor | None = None) -> torch.Tensor:

@@ -27,13 +27,14 @@ def _pyro_state():
 @pytest.fixture(autouse=True)
 def _short_graph_stage(request, monkeypatch):
     """A short graph stage after SVI in every ``PersonaX.fit`` of the suite, except in tests
-    marked ``graph_stage``, which run the default one (about 3,000 q(G) steps per chain)."""
+    marked ``graph_stage``, which run the default one (about 3,000 q(G) steps and 8 starts of the
+    basis search per chain)."""
     if "graph_stage" in request.keywords:
         return
 
     import pyro_personax.inference.options as options
 
-    short = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2)
+    short = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2, basis_restarts=1)
     monkeypatch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", short)
 
 

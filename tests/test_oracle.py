@@ -44,12 +44,11 @@ def test_exact_posterior_equals_brute_force_on_three_latents():
         np.testing.assert_allclose(ex.log_prob[idx], expected, atol=1e-3)
 
 
-def test_node_table_and_the_best_dag_of_the_rotation_benchmark_agree_with_the_exact_posterior():
+def test_node_table_and_the_exact_best_dag_agree_with_the_exact_posterior():
     """``node_table`` is the exact posterior's table, and ``best_dag`` (dynamic programming over
     subsets, used where enumerating DAGs is too costly) finds its most probable graph."""
-    from conftest import load_benchmark
+    from pyro_personax.inference.basis import best_dag
 
-    best_dag = load_benchmark("rotation_cost").best_dag
     layout, spec, A, z = _problem(4, 300, seed=1)
     with local_params():
         model = PersonaXModel(layout, spec)
@@ -186,30 +185,3 @@ def test_a_latent_with_only_incoming_cross_modal_edges_can_absorb_an_exogenous_s
     assert max(A[0, 3], A[1, 2], A[1, 3]) < 0.1  # no other cross-modal adjacency
     B = adjacent["Z22"]  # columns: Z11, Z12 | F1 = Z21 + Z22, F2 = Z22
     assert B[0, 2] > 0.9 and max(B[0, 3], B[1, 3]) > 0.5  # F2 needs a cross-modal edge of its own
-
-
-def test_lingam_score_of_the_basis_benchmark_prefers_the_demo_latents_to_a_mix_inside_blocks(monkeypatch):
-    """The linear non-Gaussian score of ``benchmarks/lingam_basis.py`` ranks the demo's true latents
-    above the same latents mixed inside the face and the text block (in the same coordinates),
-    and its entropy approximation is largest for a Gaussian."""
-    from pathlib import Path
-
-    from conftest import load_benchmark
-
-    from pyro_personax.synthetic import persona
-
-    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    bench = load_benchmark("lingam_basis")
-    rng = np.random.default_rng(0)
-    gauss, laplace = rng.normal(size=(20000, 1)), rng.laplace(size=(20000, 1)) / np.sqrt(2)
-    assert bench.neg_entropy(gauss)[0] == pytest.approx(-0.5 * (1 + np.log(2 * np.pi)), abs=0.01)
-    assert bench.neg_entropy(laplace)[0] > bench.neg_entropy(gauss)[0] + 0.02
-    _, truth = persona(1000, seed=0)
-    layout, z = truth.layout, truth.latents
-    W = np.eye(layout.latent_dim)
-    for block in layout.modalities:
-        sl = layout.block_slice(block)
-        W[sl, sl] += 0.8 * rng.normal(size=(sl.stop - sl.start,) * 2)
-    true_score = bench.score(z, layout.allowed_mask())[0]
-    mixed_score = bench.score(z @ W.T, layout.allowed_mask())[0] + len(z) * np.linalg.slogdet(W)[1]
-    assert true_score - mixed_score > 0.2 * len(z)

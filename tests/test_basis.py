@@ -1,0 +1,152 @@
+"""The basis inside modality blocks: the LiNGAM score, its search, and the map on the model and the guide."""
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_personax import PersonaX
+from pyro_personax.inference import GraphRefinement
+from pyro_personax.inference.basis import (
+    best_dag,
+    linear_node_table,
+    lingam_score,
+    neg_entropy,
+    search_block_basis,
+)
+from pyro_personax.layout import LatentLayout
+from pyro_personax.metrics import mcc
+from pyro_personax.synthetic import persona
+
+
+def _mixed(z, layout, scale, seed):
+    """``z`` mixed inside every modality block by ``I + scale * W``, W standard normal."""
+    rng = np.random.default_rng(seed)
+    W = np.eye(layout.latent_dim)
+    for block in layout.modalities:
+        sl = layout.block_slice(block)
+        W[sl, sl] += scale * rng.normal(size=(sl.stop - sl.start,) * 2)
+    return z @ W.T, W
+
+
+def test_entropy_approximation_is_largest_for_a_gaussian():
+    rng = np.random.default_rng(0)
+    gauss, laplace = rng.normal(size=(20000, 1)), rng.laplace(size=(20000, 1)) / np.sqrt(2)
+    assert neg_entropy(gauss)[0] == pytest.approx(-0.5 * (1 + np.log(2 * np.pi)), abs=0.01)
+    assert neg_entropy(laplace)[0] > neg_entropy(gauss)[0] + 0.02
+    assert float(neg_entropy(torch.as_tensor(laplace))[0]) == pytest.approx(neg_entropy(laplace)[0])
+
+
+def test_node_table_entries_are_the_residual_entropies_of_least_squares_fits():
+    rng = np.random.default_rng(1)
+    z = rng.laplace(size=(500, 4))
+    z[:, 1] += 0.8 * z[:, 0]
+    z -= z.mean(0)
+    allowed = ~np.eye(4, dtype=bool)
+    allowed[3, 0] = False
+    table = linear_node_table(z, allowed)
+    coef, *_ = np.linalg.lstsq(z[:, [0, 2]], z[:, 1], rcond=None)
+    resid = z[:, 1] - z[:, [0, 2]] @ coef
+    expected = 500 * (neg_entropy(resid[:, None] / resid.std())[0] - np.log(resid.std()))
+    assert table[0b0101, 1] == pytest.approx(expected, rel=1e-9)
+    assert table[0b0010, 1] == -np.inf  # a latent is not its own parent
+    assert table[0b1000, 0] == -np.inf  # 3 -> 0 is not allowed
+    score, graph = best_dag(table, 0.5 * np.log(500), allowed)
+    assert graph[0, 1] + graph[1, 0] == 1 and graph.sum() <= 3
+
+
+def test_the_score_ranks_the_demo_latents_above_a_mix_inside_blocks():
+    """In the same coordinates, the true latents score higher than the same latents mixed inside the
+    face and the text block (the Jacobian counted)."""
+    _, truth = persona(1000, seed=0)
+    layout, z = truth.layout, truth.latents - truth.latents.mean(0)
+    mixed, W = _mixed(z, layout, 0.8, seed=0)
+    allowed = layout.allowed_mask()
+    true_score = lingam_score(z, np.eye(10), allowed)[0]
+    mixed_score = lingam_score(mixed, np.eye(10), allowed)[0] + len(z) * np.linalg.slogdet(W)[1]
+    assert true_score - mixed_score > 0.2 * len(z)
+    # scoring the mixed latents through the exact unmixing gives the truth's score
+    assert lingam_score(mixed, np.linalg.inv(W), allowed)[0] + len(z) * np.linalg.slogdet(W)[1] == pytest.approx(
+        true_score, rel=1e-6)
+
+
+@pytest.mark.slow
+def test_the_search_moves_mixed_demo_latents_toward_their_true_basis():
+    _, truth = persona(2000, seed=1)
+    layout, z = truth.layout, truth.latents
+    labels = np.array(layout.block_of)
+    mixed, _ = _mixed(z, layout, 0.8, seed=1)
+    found = search_block_basis(mixed, layout, num_restarts=4, seed=0)
+    before = mcc(mixed, z, learned_blocks=labels, true_blocks=labels).value
+    after = mcc(mixed @ found.map.T, z, learned_blocks=labels, true_blocks=labels).value
+    assert found.score >= max(found.restart_scores) - 1e-12 and found.score > found.identity_score
+    assert after > before + 0.05, (before, after)
+    shared = layout.block_slice("shared")
+    np.testing.assert_array_equal(found.map[shared, shared], np.eye(2))
+    np.testing.assert_allclose((mixed @ found.map.T).std(0), mixed.std(0), rtol=1e-6)  # each latent keeps its spread
+
+
+def test_search_checks_its_input_and_leaves_blocks_of_one_latent_alone():
+    layout = LatentLayout(0, {"a": 1, "b": 1})
+    z = np.random.default_rng(0).laplace(size=(100, 2))
+    found = search_block_basis(z, layout)
+    np.testing.assert_array_equal(found.map, np.eye(2))
+    with pytest.raises(ValueError, match=r"z: expected shape \(N >= 4, 2\)"):
+        search_block_basis(z[:3], layout)
+    with pytest.raises(ValueError, match="num_restarts"):
+        search_block_basis(z, layout, num_restarts=0)
+    with pytest.raises(ValueError, match="basis_restarts: the basis search needs mechanism_steps >= 1"):
+        GraphRefinement(mechanism_steps=0, basis_restarts=2)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    dataset, truth = persona(120, seed=0)
+    data, layout = dataset.to_multimodal(), truth.layout
+    fits = {}
+    for cov in ("full", "diagonal"):
+        px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim,
+                      posterior_covariance=cov)
+        px.fit(data, num_epochs=1, seed=0, device="cpu", progress=False, refine_graph=False, num_chains=1)
+        fits[cov] = px
+    return data, fits
+
+
+@pytest.mark.parametrize("cov", ["full", "diagonal"])
+def test_a_latent_basis_maps_the_posterior_and_leaves_the_likelihood_unchanged(fitted, cov):
+    data, fits = fitted
+    px = fits[cov]
+    model, guide = px.model(0), px.guide(0)
+    T = np.eye(10)
+    T[2:5, 2:5] += np.random.default_rng(2).normal(size=(3, 3))
+    batch = data.to_tensors()
+    before_mean = px.get_latent_representation(data)
+    before_q = guide.latent_posterior_distribution(batch)
+    z_before = before_q.sample(torch.Size([3]))
+    decoded_before = model.decoded_mean("face", z_before)
+    try:
+        model.set_latent_basis(T)
+        guide.set_latent_basis(T)
+        after_q = guide.latent_posterior_distribution(batch)
+        Tt = torch.as_tensor(T, dtype=z_before.dtype)
+        np.testing.assert_allclose(px.get_latent_representation(data), before_mean @ T.T, atol=1e-4)
+        z_after = z_before @ Tt.T
+        torch.testing.assert_close(model.decoded_mean("face", z_after), decoded_before, atol=1e-4, rtol=1e-4)
+        # q is the same distribution in the new coordinates: densities differ by log |det T|
+        shift = float(np.linalg.slogdet(T)[1])
+        torch.testing.assert_close(after_q.log_prob(z_after), before_q.log_prob(z_before) - shift,
+                                   atol=1e-3, rtol=1e-4)
+        # the map travels with the state and is the identity in a state saved without it
+        state = model.state_dict()
+        twin = px._build()[0]
+        twin.load_state_dict(state)
+        torch.testing.assert_close(twin.decoded_mean("face", z_after), decoded_before, atol=1e-4, rtol=1e-4)
+        old = {k: v for k, v in state.items() if not k.startswith("latent_basis")}
+        twin.load_state_dict(old)
+        torch.testing.assert_close(twin.decoded_mean("face", z_before), decoded_before, atol=1e-4, rtol=1e-4)
+    finally:
+        model.set_latent_basis(np.eye(10))
+        guide.set_latent_basis(np.eye(10))
+    with pytest.raises(ValueError, match="not invertible"):
+        guide.set_latent_basis(np.zeros((10, 10)))
+    with pytest.raises(ValueError, match=r"T: expected a finite \(10, 10\) matrix"):
+        model.set_latent_basis(np.eye(3))
