@@ -2,8 +2,9 @@
 
 :class:`~pyro_personax.models.PersonaXModel` (:mod:`pyro_personax.models.personax`) and
 :class:`~pyro_personax.models.PersonaXGuide` (:mod:`pyro_personax.models.guide`) both
-check their layout and call arguments, register the graph masks, and read a modality's
-latents the same way; the functions that do it live here, with the choices and defaults
+check their layout and call arguments, register the graph masks, read a modality's
+latents the same way and carry the same map of the basis inside blocks
+(:class:`LatentBasis`); the code that does it lives here, with the choices and defaults
 of the options that :class:`~pyro_personax.models.ModelOptions` and the trainer check.
 """
 
