@@ -10,10 +10,10 @@ of the ELBO that depend on the graph:
 1. ``z``: the posterior means of ``q(z | x)`` of the training entities (they stand in
    for draws of ``q(z | x)``, whose spread is small once the latents are learned);
    then the basis inside each modality block, which the likelihood leaves to SVI's
-   path, is searched by the LiNGAM score of the latents with the best DAG
-   (:mod:`pyro_personax.inference.basis`) and set on the model and the guide
-   (``basis_restarts``; the likelihood is unchanged, the latents and the graph are
-   those of the new basis);
+   path, is searched by the LiNGAM score, with the best DAG, of one draw of ``q(z | x)``
+   per entity (:mod:`pyro_personax.inference.basis`) and set on the model and the
+   guide (``basis_restarts``; the likelihood is unchanged, the latents and the graph
+   are those of the new basis);
 2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
    (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
    fix a latent's scale, and training can shrink one to a small fraction of the
@@ -111,17 +111,35 @@ def posterior_means(guide, train, batch_size: int, device: torch.device) -> torc
     return torch.cat([guide.latent_posterior(index_batch(train, idx, device))[0] for idx in rows.split(batch_size)])
 
 
-def set_block_basis(model, guide, z: torch.Tensor, *, num_restarts: int, sparsity="bic", seed: int = 0
-                    ) -> torch.Tensor:
-    """Search the basis inside modality blocks for latents ``z`` ``(N, D)`` and set it on ``model`` and ``guide``.
+@torch.no_grad()
+def posterior_draws(guide, train, batch_size: int, device: torch.device, seed: int) -> torch.Tensor:
+    """``(N, D)``: one draw of ``q(z | x)`` for every row of ``train`` (a ``Batch``), seeded by ``seed``."""
+    generator = torch.Generator().manual_seed(seed)
+    draws = []
+    for idx in torch.arange(num_rows(train)).split(batch_size):
+        q = guide.latent_posterior_distribution(index_batch(train, idx, device))
+        eps = torch.randn(q.batch_shape + q.event_shape, generator=generator).to(q.mean)
+        if isinstance(q, torch.distributions.MultivariateNormal):
+            draws.append(q.loc + (q.scale_tril @ eps.unsqueeze(-1)).squeeze(-1))
+        else:
+            draws.append(q.mean + q.stddev * eps)
+    return torch.cat(draws)
 
-    The search (:func:`~pyro_personax.inference.basis.search_block_basis`) charges each
-    edge what the model's graph prior does (``sparsity``, as in training, net of the
-    edge prior). The map found is composed with the modules' :attr:`latent_basis`;
-    returns ``z`` in the new basis.
+
+def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_restarts: int, sparsity="bic",
+                    seed: int = 0) -> torch.Tensor:
+    """Search the basis inside modality blocks and set it on ``model`` and ``guide``; return ``z`` in it.
+
+    The search (:func:`~pyro_personax.inference.basis.search_block_basis`) scores one draw
+    of ``q(z | x)`` per entity, ``draws`` ``(N, D)``, so that a map which amplifies the
+    posterior's noise (a difference of two nearly collinear latents) scores as the
+    Gaussian noise it mostly is; it charges each edge what the model's graph prior does
+    (``sparsity``, as in training, net of the edge prior). The map found is composed
+    with the modules' :attr:`latent_basis`; ``z`` ``(N, D)`` (the posterior means) is
+    returned in the new basis.
     """
     penalty = float(model.edge_penalty(sparsity, len(z))) - float(model._edge_prior_logit)
-    found = search_block_basis(z, model.layout, num_restarts=num_restarts, penalty=penalty, seed=seed)
+    found = search_block_basis(draws, model.layout, num_restarts=num_restarts, penalty=penalty, seed=seed)
     T = torch.as_tensor(found.map, dtype=z.dtype, device=z.device)
     composed = T @ model.latent_basis.to(z)
     model.set_latent_basis(composed)
@@ -164,7 +182,9 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
     device = torch.device(device)
     z = posterior_means(guide, train, settings.batch_size, device)
     if settings.basis_restarts and any(size > 1 for size in model.layout.modality_dims.values()):
-        z = set_block_basis(model, guide, z, num_restarts=settings.basis_restarts, sparsity=sparsity, seed=seed)
+        draws = posterior_draws(guide, train, settings.batch_size, device, seed)
+        z = set_block_basis(model, guide, z, draws, num_restarts=settings.basis_restarts, sparsity=sparsity,
+                            seed=seed)
     if settings.mechanism_steps:
         model.standardise_latents(z)
         with torch.enable_grad():

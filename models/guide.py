@@ -334,15 +334,16 @@ class PersonaXGuide(LatentBasis, PyroModule):
             loc, precision = self._posterior_full(experts)
             if not self._has_basis:
                 return MultivariateNormal(loc, precision_matrix=precision)
-            T = self.latent_basis
-            cov = T @ torch.cholesky_inverse(torch.linalg.cholesky(precision)) @ T.mT
+            cov = torch.cholesky_inverse(torch.linalg.cholesky(precision.double()))
         else:
             loc, scale = self._diagonal_posterior(experts)
             if not self._has_basis:
                 return Normal(loc, scale).to_event(1)
-            T = self.latent_basis
-            cov = (T * scale.pow(2).unsqueeze(-2)) @ T.mT
-        return MultivariateNormal(loc @ T.mT, covariance_matrix=cov)
+            cov = torch.diag_embed(scale.double().pow(2))
+        T = self.latent_basis.double()
+        # T cov T^T in double precision: a map with large entries leaves it ill-conditioned in single
+        tril = torch.linalg.cholesky(T @ cov @ T.mT).to(loc.dtype)
+        return MultivariateNormal(loc @ self.latent_basis.mT, scale_tril=tril)
 
     @torch.no_grad()
     def latent_posterior(self, batch) -> tuple[torch.Tensor, torch.Tensor]:

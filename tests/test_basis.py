@@ -150,3 +150,25 @@ def test_a_latent_basis_maps_the_posterior_and_leaves_the_likelihood_unchanged(f
         guide.set_latent_basis(np.zeros((10, 10)))
     with pytest.raises(ValueError, match=r"T: expected a finite \(10, 10\) matrix"):
         model.set_latent_basis(np.eye(3))
+
+
+def test_the_posterior_stays_a_distribution_under_an_ill_conditioned_basis(fitted):
+    """A map with large entries (a difference of two nearly equal latents, rescaled) leaves
+    T cov T^T ill-conditioned in single precision; q(z | x) is still built and its draws,
+    densities and the graph stage's posterior draws are finite."""
+    from pyro_personax.inference.refine import posterior_draws
+
+    data, fits = fitted
+    guide = fits["full"].guide(0)
+    T = np.eye(10)
+    T[2:4, 2:4] = [[300.0, -299.0], [0.0, 1.0]]
+    try:
+        guide.set_latent_basis(T)
+        q = guide.latent_posterior_distribution(data.to_tensors())
+        assert torch.isfinite(q.log_prob(q.sample())).all()
+        draws = posterior_draws(guide, data.to_tensors(), 64, torch.device("cpu"), seed=0)
+        assert draws.shape == (120, 10) and torch.isfinite(draws).all()
+        again = posterior_draws(guide, data.to_tensors(), 64, torch.device("cpu"), seed=0)
+        torch.testing.assert_close(draws, again)
+    finally:
+        guide.set_latent_basis(np.eye(10))
