@@ -5,15 +5,17 @@ of the block, so SVI leaves every block in an arbitrary basis (a rotation or she
 its true latents), and the graph fitted in that basis has false cross-modal edges. What
 separates the bases is the latent prior: in the true basis the latents follow sparse
 structural equations with independent, non-Gaussian noises. :func:`search_block_basis`
-scores a block-linear map ``U`` (identity on the shared block) of standardised latents
+scores a block-linear map ``U`` (identity on the shared block and on blocks under a
+measurement map, :func:`searched_blocks`) of standardised latents
 ``z`` by the linear non-Gaussian (LiNGAM) likelihood of ``U z`` under the best DAG the
-layout allows,
+layout allows::
 
-    max_G  sum_j N (-H(e_j / s_j) - log s_j) - (log N / 2) |G|  +  N log |det U|,
+    max_G  sum_j N (-H(e_j / s_j) - log s_j) - pen |G|  +  N log |det U|,
 
 ``e_j`` the least-squares residual of latent ``j`` on its parents in ``G``, ``s_j`` its
 standard deviation, ``H`` Hyvarinen's maximum-entropy approximation of a unit-variance
-variable's differential entropy. The best DAG is found exactly by dynamic programming
+variable's differential entropy, ``pen`` the charge per edge (``log(N) / 2`` unless
+given; the graph stage charges what the model's prior charges). The best DAG is found exactly by dynamic programming
 over subsets of latents (:func:`best_dag`); the map is improved by Adam under the DAG
 found, alternating until the score stops rising, from the identity and from random
 rotations of each block; the best-scoring map is kept.
@@ -32,7 +34,7 @@ import numpy as np
 import torch
 
 __all__ = ["BlockBasis", "best_dag", "linear_node_table", "lingam_score", "local_search", "neg_entropy",
-           "search_block_basis"]
+           "search_block_basis", "searched_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +197,7 @@ class BlockBasis:
     map
         ``(D, D)`` block-diagonal map ``T`` on the latents as given (not standardised):
         the new latents are ``z T^T``, each with the standard deviation of the latent it
-        replaces; identity on the shared block and on blocks of one latent.
+        replaces; identity outside :func:`searched_blocks`.
     score, identity_score
         LiNGAM score per entity of the map kept and of the identity (standardised latents).
     restart_scores
@@ -206,6 +208,13 @@ class BlockBasis:
     score: float
     identity_score: float
     restart_scores: tuple[float, ...]
+
+
+def searched_blocks(layout) -> list[slice]:
+    """The blocks whose basis :func:`search_block_basis` moves: modality blocks of two or more latents
+    without a measurement map (a map pins which latent each group of features reads)."""
+    return [layout.block_slice(b) for b in layout.modalities
+            if layout.modality_dims[b] > 1 and b not in layout.measurement_map]
 
 
 def search_block_basis(z, layout, *, num_restarts: int = 8, steps: int = 300, max_rounds: int = 8,
@@ -245,7 +254,7 @@ def search_block_basis(z, layout, *, num_restarts: int = 8, steps: int = 300, ma
     scale = z.std(0)
     x = (z - z.mean(0)) / scale
     allowed = np.asarray(layout.allowed_mask(), dtype=bool)
-    blocks = [layout.block_slice(b) for b in layout.modalities if layout.modality_dims[b] > 1]
+    blocks = searched_blocks(layout)
     identity = np.eye(D)
     identity_score = lingam_score(x, identity, allowed, penalty)[0]
     if not blocks:

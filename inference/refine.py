@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pyro_personax.inference.basis import search_block_basis
+from pyro_personax.inference.basis import search_block_basis, searched_blocks
 from pyro_personax.inference.batches import index_batch, num_rows
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
@@ -181,7 +181,7 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         return False
     device = torch.device(device)
     z = posterior_means(guide, train, settings.batch_size, device)
-    if settings.basis_restarts and any(size > 1 for size in model.layout.modality_dims.values()):
+    if settings.basis_restarts and searched_blocks(model.layout):
         draws = posterior_draws(guide, train, settings.batch_size, device, seed)
         z = set_block_basis(model, guide, z, draws, num_restarts=settings.basis_restarts, sparsity=sparsity,
                             seed=seed)

@@ -12,6 +12,7 @@ from pyro_personax.inference.basis import (
     lingam_score,
     neg_entropy,
     search_block_basis,
+    searched_blocks,
 )
 from pyro_personax.layout import LatentLayout
 from pyro_personax.metrics import mcc
@@ -96,6 +97,17 @@ def test_search_checks_its_input_and_leaves_blocks_of_one_latent_alone():
         search_block_basis(z, layout, num_restarts=0)
     with pytest.raises(ValueError, match="basis_restarts: the basis search needs mechanism_steps >= 1"):
         GraphRefinement(mechanism_steps=0, basis_restarts=2)
+
+
+def test_a_block_under_a_measurement_map_keeps_its_basis():
+    """The map pins which latent each group of features reads, so only the other blocks are searched."""
+    mapped = LatentLayout(0, {"a": 2, "b": 2}, measurement_map={"a": [([0, 1], ["a_1"]), ([2, 3], ["a_2"])]})
+    assert searched_blocks(mapped) == [mapped.block_slice("b")]
+    z = np.random.default_rng(0).laplace(size=(300, 4)) @ np.array(
+        [[1, 0.5, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0.7], [0, 0, 0.2, 1.0]]).T
+    found = search_block_basis(z, mapped, num_restarts=2, steps=50, seed=0)
+    np.testing.assert_array_equal(found.map[:2, :2], np.eye(2))
+    assert not np.allclose(found.map[2:, 2:], np.eye(2))
 
 
 @pytest.fixture(scope="module")
