@@ -32,6 +32,14 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/lingam_basis.py --seeds 0 1 --latents mixed --r2 1.0 0.9
     OMP_NUM_THREADS=1 python benchmarks/lingam_basis.py --seeds 0 1 --latents learned
+    OMP_NUM_THREADS=1 python benchmarks/lingam_basis.py --seeds 0 1 --latents learned --draws \
+        --restarts 12 --penalty 27.7 --bootstrap 20
+
+``--restarts K`` also prints, under each row, the optimum reached from the best map and
+from each of ``K`` starts drawn as the graph stage draws them (score, MCC, edges and
+cross-modal edges of the best DAG): whether the score ranks the truth's basin first;
+``--bootstrap B`` adds each restart's score minus that of the truth's basin, with its
+standard deviation over ``B`` resamples of the entities.
 """
 
 from __future__ import annotations
@@ -64,14 +72,69 @@ def summary(z: np.ndarray, U: np.ndarray, value: float, truth: np.ndarray, block
     return f"{m:.3f} {value / len(z):>8.4f}"
 
 
-def learned_latents(dataset, truth, epochs: int, seed: int) -> np.ndarray:
-    """Posterior means of a one-chain ``PersonaX`` fit with the library's defaults."""
+def learned_latents(dataset, truth, epochs: int, seed: int, draws: bool = False) -> np.ndarray:
+    """Posterior means (or, with ``draws``, one draw of ``q(z | x)`` per entity, as the graph
+    stage's search scores) of a one-chain ``PersonaX`` fit with the library's defaults
+    except the basis search (``basis_restarts=0``), so that the basis is the one SVI left."""
+    import torch
+
     from pyro_personax import PersonaX
+    from pyro_personax.inference import GraphRefinement
+    from pyro_personax.inference.devices import local_params
+    from pyro_personax.inference.refine import posterior_draws
 
     data, layout = dataset.to_multimodal(), truth.layout
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
-    px.fit(data, num_epochs=epochs, num_chains=1, seed=seed, device="cpu", progress=False)
-    return px.get_latent_representation(data)
+    px.fit(data, num_epochs=epochs, num_chains=1, seed=seed, device="cpu", progress=False,
+           refine_graph=GraphRefinement(basis_restarts=0))
+    if not draws:
+        return px.get_latent_representation(data)
+    with local_params():
+        return posterior_draws(px.chains.guides[0], data.to_tensors(fill=False), 1024, torch.device("cpu"),
+                               seed).double().numpy()
+
+
+def restart_table(z: np.ndarray, exact: np.ndarray, truth: np.ndarray, layout, restarts: int, penalty: float,
+                  seed: int, bootstrap: int = 0) -> None:
+    """Print the optimum of the search from ``exact`` and from each of ``restarts`` starts
+    (the identity, then random rotations of each block, as the graph stage draws them):
+    score per entity, MCC, edges and cross-modal edges of the best DAG, with the
+    LiNGAM charge ``penalty`` per edge. With ``bootstrap`` resamples of the entities, also
+    the difference of each restart's score from the score of the optimum found from
+    ``exact`` and its bootstrap standard deviation."""
+    from pyro_personax.inference.basis import lingam_score, local_search, searched_blocks
+
+    allowed = np.asarray(layout.allowed_mask(), dtype=bool)
+    blocks, labels = searched_blocks(layout), np.array(layout.block_of)
+    modal = np.isin(labels, layout.modalities)
+    cross = (labels[:, None] != labels[None, :]) & modal[:, None] & modal[None, :]
+    z = z - z.mean(0)
+
+    resampler = np.random.default_rng(seed + 1)
+    resamples = [resampler.integers(0, len(z), len(z)) for _ in range(bootstrap)]
+
+    def line(name: str, U: np.ndarray, reference: np.ndarray | None = None) -> None:
+        value, graph = lingam_score(z, U, allowed, penalty)
+        text = (f"    {name:>22} {summary(z, U, value, truth, labels)} edges {int(graph.sum()):>2} "
+                f"cross-modal {int(graph[cross].sum())}")
+        if resamples and reference is not None:
+            diffs = []
+            for rows in resamples:
+                x = z[rows] - z[rows].mean(0)
+                diffs.append(lingam_score(x, U, allowed, penalty)[0] - lingam_score(x, reference, allowed, penalty)[0])
+            gap = value - lingam_score(z, reference, allowed, penalty)[0]
+            text += f" | minus best map's: {gap / len(z):+.4f} (bootstrap sd {np.std(diffs) / len(z):.4f})"
+        print(text, flush=True)
+
+    at_best = local_search(z, blocks, allowed, exact, penalty=penalty)[1]
+    line("search from best map", at_best)
+    rng = np.random.default_rng(seed)
+    for restart in range(restarts):
+        U = np.eye(z.shape[1])
+        if restart:
+            for b in blocks:
+                U[b, b] = np.linalg.qr(rng.normal(size=(b.stop - b.start,) * 2))[0]
+        line(f"restart {restart}", local_search(z, blocks, allowed, U, penalty=penalty)[1], at_best)
 
 
 def main(argv=None) -> None:
@@ -82,6 +145,14 @@ def main(argv=None) -> None:
     parser.add_argument("--r2", type=float, nargs="+", default=[1.0], help="'mixed': variance kept of each latent")
     parser.add_argument("--mixing", type=float, default=0.8, help="'mixed': scale of the random part of the map")
     parser.add_argument("--epochs", type=int, default=60, help="'learned': epochs of the fit")
+    parser.add_argument("--draws", action="store_true",
+                        help="'learned': one draw of q(z | x) per entity instead of the posterior means")
+    parser.add_argument("--restarts", type=int, default=0,
+                        help="also print the optimum of this many starts of the search (MCC, score, edges)")
+    parser.add_argument("--penalty", type=float, default=None,
+                        help="charge per edge of --restarts' table (default log(N)/2)")
+    parser.add_argument("--bootstrap", type=int, default=0,
+                        help="--restarts: resamples for the standard deviation of each score's gap to the best map's")
     args = parser.parse_args(argv)
 
     from pyro_personax.synthetic import persona
@@ -96,8 +167,9 @@ def main(argv=None) -> None:
         labels = np.array(layout.block_of)
         cases = []
         if args.latents == "learned":
-            learned = learned_latents(dataset, truth, args.epochs, seed)
-            cases.append(("learned", (learned - learned.mean(0)) / learned.std(0), None))
+            learned = learned_latents(dataset, truth, args.epochs, seed, args.draws)
+            name = "learned draw" if args.draws else "learned"
+            cases.append((name, (learned - learned.mean(0)) / learned.std(0), None))
         else:
             rng = np.random.default_rng(seed + 9)
             W = np.eye(D)
@@ -118,6 +190,9 @@ def main(argv=None) -> None:
             from_as_is = summary(z, *reversed(search(z, blocks, allowed, np.eye(D))), Z, labels)
             print(f"{seed:>4} {name:>12} {as_is:>15} | {at_best:>17} | {from_best:>20} | {from_as_is:>17}",
                   flush=True)
+            if args.restarts:
+                penalty = 0.5 * np.log(len(z)) if args.penalty is None else args.penalty
+                restart_table(z, exact, Z, layout, args.restarts, penalty, seed, args.bootstrap)
 
 
 if __name__ == "__main__":
