@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import torch
 
-from pyro_personax.inference.basis import search_block_basis, searched_blocks
+from pyro_personax.inference.basis import BlockBasis, search_block_basis, searched_blocks
 from pyro_personax.inference.batches import index_batch, num_rows
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
@@ -127,8 +127,9 @@ def posterior_draws(guide, train, batch_size: int, device: torch.device, seed: i
 
 
 def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_restarts: int, sparsity="bic",
-                    seed: int = 0) -> torch.Tensor:
-    """Search the basis inside modality blocks and set it on ``model`` and ``guide``; return ``z`` in it.
+                    seed: int = 0) -> tuple[torch.Tensor, BlockBasis]:
+    """Search the basis inside modality blocks and set it on ``model`` and ``guide``; return ``z`` in it
+    and the search's :class:`~pyro_personax.inference.basis.BlockBasis`.
 
     The search (:func:`~pyro_personax.inference.basis.search_block_basis`) scores one draw
     of ``q(z | x)`` per entity, ``draws`` ``(N, D)``, so that a map which amplifies the
@@ -145,11 +146,11 @@ def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_r
     model.set_latent_basis(composed)
     guide.set_latent_basis(composed)
     logger.info("basis inside blocks: LiNGAM score %.4f per entity (%.4f before)", found.score, found.identity_score)
-    return z @ T.T
+    return z @ T.T, found
 
 
 def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefinement | None = None, seed: int = 0,
-                 device: torch.device | str = "cpu", progress: bool = False) -> bool:
+                 device: torch.device | str = "cpu", progress: bool = False, result=None) -> bool:
     """Fit the mechanisms and ``q(G)`` again to the learned latents (in place).
 
     Parameters
@@ -168,6 +169,9 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         Device of the modules.
     progress
         Show a progress bar over the ``q(G)`` steps.
+    result
+        Optional :class:`~pyro_personax.inference.result.ChainResult` that receives the
+        basis search's scores (``basis_scores``, ``basis_identity_score``).
 
     Returns
     -------
@@ -183,8 +187,11 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
     z = posterior_means(guide, train, settings.batch_size, device)
     if settings.basis_restarts and searched_blocks(model.layout):
         draws = posterior_draws(guide, train, settings.batch_size, device, seed)
-        z = set_block_basis(model, guide, z, draws, num_restarts=settings.basis_restarts, sparsity=sparsity,
-                            seed=seed)
+        z, found = set_block_basis(model, guide, z, draws, num_restarts=settings.basis_restarts,
+                                   sparsity=sparsity, seed=seed)
+        if result is not None:
+            result.basis_scores = [float(v) for v in found.restart_scores]
+            result.basis_identity_score = float(found.identity_score)
     if settings.mechanism_steps:
         model.standardise_latents(z)
         with torch.enable_grad():

@@ -43,6 +43,13 @@ class ChainResult:
     graph_refined
         Whether the graph stage after SVI ran
         (:func:`~pyro_personax.inference.refine.refine_graph`).
+    basis_scores
+        LiNGAM score per entity of the optimum reached from each start of that stage's
+        search for the basis inside modality blocks (the first from the basis SVI left;
+        :func:`~pyro_personax.inference.basis.search_block_basis`); the highest was
+        kept. Empty when the search did not run.
+    basis_identity_score
+        The same score of the basis SVI left (``None`` when the search did not run).
     """
 
     chain: int
@@ -60,6 +67,8 @@ class ChainResult:
     stopped_early: bool = False
     wall_time: float = 0.0
     graph_refined: bool = False
+    basis_scores: list[float] = field(default_factory=list)
+    basis_identity_score: float | None = None
 
     @property
     def num_epochs(self) -> int:

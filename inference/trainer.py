@@ -398,6 +398,7 @@ def train_chain(
                 seed=seed + chain,
                 device=device,
                 progress=config.progress and trainer.shows_progress,
+                result=trainer.result,
             )
         trainer.finish()
         trainer.result.wall_time = wall_before + time.perf_counter() - start
