@@ -145,6 +145,9 @@ def test_demo_small(tmp_path, capsys):
     # the persona truth has trait -> face edges and none from the face block to the text block
     assert re.search(r"P\(text -> face\) = [01]\.\d\d \(truth: 1\)", text)
     assert re.search(r"P\(face -> text\) = [01]\.\d\d \(truth: 0\)", text)
+    # the suite's short graph stage runs the basis search with one start per chain
+    assert re.search(r"basis inside the modality blocks chosen after SVI by the LiNGAM score \(gain per chain: "
+                     r"[+-]\d\.\d{3}", text)
     assert pd.read_csv(out / "run" / "report" / "block_graph.csv", index_col=0).shape == (3, 3)
     for name in (
         "level1/independence.csv",
