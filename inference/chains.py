@@ -25,6 +25,7 @@ from pyro_personax.inference.devices import local_params
 from pyro_personax.inference.interventions import Interventional, intervene
 from pyro_personax.inference.result import FitResult
 from pyro_personax.layout import LatentLayout
+from pyro_personax.models.guide import draw_latents
 
 __all__ = ["FittedChains", "subsample_rows", "ALIGNMENT_WARNING_BELOW"]
 
@@ -217,13 +218,11 @@ class FittedChains:
         with local_params():
             for c, guide in enumerate(self.guides):
                 dists = [guide.latent_posterior_distribution(b) for b in self._batches(data, 1024)]
-                loc = torch.cat([d.mean for d in dists]).cpu()
-                eps = torch.randn((num_samples, *loc.shape), generator=generator, dtype=loc.dtype)
-                if guide.posterior_covariance == "full":
-                    tril = torch.cat([d.scale_tril for d in dists]).cpu()
-                    draws = loc + (tril @ eps.unsqueeze(-1)).squeeze(-1)
-                else:
-                    draws = loc + torch.cat([d.base_dist.scale for d in dists]).cpu() * eps
+                eps = torch.randn((num_samples, data.num_entities, self.layout.latent_dim), generator=generator,
+                                  dtype=dists[0].mean.dtype)
+                # one draw per row of noise drawn for all rows at once, whichever the batches
+                parts = eps.split([d.batch_shape[0] for d in dists], dim=1)
+                draws = torch.cat([draw_latents(d, e.to(d.mean)).cpu() for d, e in zip(dists, parts)], dim=1)
                 z.append(torch.as_tensor(align.relabel_latents(c, draws)))
         return torch.stack(z).numpy()
 

@@ -43,6 +43,7 @@ from pyro_personax.inference.oracle import (
     fit_graph_given_latents,
     fit_mechanisms_given_latents,
 )
+from pyro_personax.models.guide import draw_latents
 
 __all__ = ["GraphRefinement", "refine_graph"]
 
@@ -118,11 +119,7 @@ def posterior_draws(guide, train, batch_size: int, device: torch.device, seed: i
     draws = []
     for idx in torch.arange(num_rows(train)).split(batch_size):
         q = guide.latent_posterior_distribution(index_batch(train, idx, device))
-        eps = torch.randn(q.batch_shape + q.event_shape, generator=generator).to(q.mean)
-        if isinstance(q, torch.distributions.MultivariateNormal):
-            draws.append(q.loc + (q.scale_tril @ eps.unsqueeze(-1)).squeeze(-1))
-        else:
-            draws.append(q.mean + q.stddev * eps)
+        draws.append(draw_latents(q, torch.randn(q.batch_shape + q.event_shape, generator=generator).to(q.mean)))
     return torch.cat(draws)
 
 

@@ -3,7 +3,7 @@
 from .common import DEFAULT_GRAPH_POSTERIOR, DEFAULT_NUISANCE_DIM, DEFAULT_SPARSITY, GRAPH_POSTERIORS
 from .edges import PairwiseEdges
 from .experts import product_of_experts, product_of_experts_full
-from .guide import PersonaXGuide
+from .guide import PersonaXGuide, draw_latents
 from .latent_flow import (
     DAGFlowLatent,
     Mechanisms,
@@ -30,6 +30,7 @@ from .protocols import GraphPosterior, Mechanism
 from .spec import ModalitySpec, ModelSpec
 
 __all__ = [
+    "draw_latents",
     "BernoulliLikelihood",
     "Likelihood",
     "NormalLikelihood",

@@ -44,7 +44,29 @@ from .networks import GroupedMLP
 from .order_graph import CausalOrder, EdgesGivenOrder, order_graph_edge_probs, sample_order_graph
 from .spec import ModalitySpec, ModelSpec
 
-__all__ = ["PersonaXGuide"]
+__all__ = ["PersonaXGuide", "draw_latents"]
+
+
+def draw_latents(q, eps: torch.Tensor) -> torch.Tensor:
+    """Reparameterised draws of ``q(z | x)`` from standard normal noise.
+
+    Parameters
+    ----------
+    q
+        A :meth:`PersonaXGuide.latent_posterior_distribution`: batch shape ``(N,)``, event
+        shape ``(D,)``, a ``MultivariateNormal`` or a diagonal ``Normal(...).to_event(1)``.
+    eps
+        ``(..., N, D)`` standard normal noise on ``q``'s device.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(..., N, D)``: ``loc + L eps`` with ``L`` the Cholesky factor of the covariance
+        (the scales, for a diagonal ``q``).
+    """
+    if isinstance(q, MultivariateNormal):
+        return q.loc + (q.scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
+    return q.mean + q.stddev * eps
 
 
 class PersonaXGuide(LatentBasis, PyroModule):

@@ -186,6 +186,29 @@ def test_the_posterior_stays_a_distribution_under_an_ill_conditioned_basis(fitte
         guide.set_latent_basis(np.eye(10))
 
 
+@pytest.mark.parametrize("cov", ["full", "diagonal"])
+def test_posterior_draws_follow_the_mapped_posterior(fitted, cov):
+    """Draws of ``z`` (``sample_posterior``) under a latent basis are draws of the mapped
+    ``q(z | x)``, also where a diagonal posterior becomes a full one."""
+    data, fits = fitted
+    px = fits[cov]
+    T = np.eye(10)
+    T[2:5, 2:5] += np.random.default_rng(3).normal(size=(3, 3))
+    try:
+        px.model(0).set_latent_basis(T)
+        px.guide(0).set_latent_basis(T)
+        q = px.guide(0).latent_posterior_distribution(data.to_tensors())
+        z = px.sample_posterior(4000, data=data, seed=1)["z"][0]  # (S, N, D)
+        sd = q.stddev.detach().numpy()
+        np.testing.assert_allclose(z.mean(0), q.mean.detach().numpy(), atol=float(5 * sd.max() / np.sqrt(4000)))
+        np.testing.assert_allclose(z.std(0), sd, rtol=0.06)
+        cov_0 = q.covariance_matrix[0].detach().double().numpy()
+        np.testing.assert_allclose(np.cov(z[:, 0].T), cov_0, atol=0.06 * float(np.abs(cov_0).max()))
+    finally:
+        px.model(0).set_latent_basis(np.eye(10))
+        px.guide(0).set_latent_basis(np.eye(10))
+
+
 def test_the_fit_records_the_search_and_the_report_says_what_it_chose(fitted, tmp_path):
     """Each chain's result keeps the score of every start and of the basis SVI left; the
     InferenceData carries them and the report's summary names the step; a fit without
