@@ -118,31 +118,27 @@ class PersonaXModel(LatentBasis, PyroModule):
                 eta_nmk ~ N(0, I_e)                # "eta_<m>", per-measurement nuisance
                 x_nmk ~ p(x | dec_mk(s_n, z_nm, eta_nmk))   # "x_<m>", learned scales; missing masked
 
-    ``s_n`` is the shared block of ``z_n`` and ``z_nm`` the block of modality ``m``.
-    The structural equations hold for ``(z - latent_loc) / latent_scale`` (0 and 1 during
-    training; the graph stage sets them to the posterior means' mean and standard
-    deviation, :meth:`standardise_latents`), since the likelihood leaves each latent's
-    scale free and the mechanisms assume unit scale.
-    The mechanisms are point estimates, so an edge that fits noise loses nothing in the
-    likelihood; the default penalty ``lambda = k/2 log N`` (``k`` parameters per edge, ``N``
-    entities) is the BIC approximation of the Occam factor of a posterior over them.
-    **What the data can and cannot decide.** The decoders read ``(s_n, z_nm)`` only, so
-    an edge whose parent every decoder of its child reads (one block, or a shared parent;
+    ``s_n`` is the shared block of ``z_n``, ``z_nm`` the block of modality ``m``. The
+    structural equations hold for ``(z - latent_loc) / latent_scale`` (0 and 1 in training,
+    then the posterior means' moments, :meth:`standardise_latents`): the likelihood leaves
+    each latent's scale free and the mechanisms assume unit scale.
+    The mechanisms are point estimates (an edge that fits noise loses nothing in the
+    likelihood); ``lambda = k/2 log N`` (``k`` parameters per edge) is BIC's Occam factor.
+    **What the data can and cannot decide.** The decoders read ``(s_n, z_nm)`` only, so an
+    edge whose parent every decoder of its child reads (one block, or a shared parent;
     :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`) is not fixed by the
-    likelihood: ``z_j -> z_j - g(z_i)`` with the decoders composed with the inverse
-    changes only its mechanism. Only cross-modal edges
-    (:meth:`~pyro_personax.layout.LatentLayout.identified_mask`) are identified, under
-    Sun et al.'s (ICLR 2025) Condition 4.3: a single latent only when every mixing inside
-    its block would add cross-modal edges, so a modality latent with no cross-modal
-    neighbour is not pinned. The other edges, and orientations that neither conditional
-    independences nor the noise model fix, follow the prior and the fit's start. Under a
-    layout's optional measurement map each feature group has its own decoder of its
-    latents, which decides the within-block edges the groups separate.
-    The basis inside a block is decided only through ``p(z | G)``, a signal SVI does not
-    follow from a random start; the graph stage searches it (the LiNGAM score of the
-    latents with the best DAG, :mod:`pyro_personax.inference.basis`, which assumes
-    non-Gaussian noises) and sets the map ``T`` (:attr:`latent_basis`): the decoders
-    then read ``T^-1 z``, an exact reparameterisation of the likelihood.
+    likelihood: ``z_j -> z_j - g(z_i)`` with the decoders composed with the inverse changes
+    only its mechanism. Only cross-modal edges
+    (:meth:`~pyro_personax.layout.LatentLayout.identified_mask`) are identified, under Sun
+    et al.'s (ICLR 2025) Condition 4.3: a single latent only when every mixing inside its
+    block would add cross-modal edges, so a modality latent with no cross-modal neighbour is
+    not pinned. The other edges, and orientations that neither conditional independences nor
+    the noise model fix, follow the prior and the fit's start. Under a layout's optional
+    measurement map each feature group has its own decoder of its latents, which decides the
+    within-block edges the groups separate. The basis inside a block is decided only through
+    ``p(z | G)``; the graph stage searches it (:mod:`pyro_personax.inference.basis`) and
+    sets the map ``T`` (:attr:`latent_basis`; the decoders read ``T^-1 z``, the likelihood
+    is unchanged).
 
     **Graph prior** (``graph_posterior="order"``, the default): a causal order ``pi``,
     uniform among the orders that put lower tiers first
