@@ -239,7 +239,12 @@ class LatentBasis:
             raise ValueError("T: the map is not invertible")
         self.latent_basis.copy_(T.to(self.latent_basis))
         self.latent_basis_inverse.copy_(torch.linalg.inv(T).to(self.latent_basis))
-        self._has_basis = not bool(torch.equal(self.latent_basis, torch.eye(D).to(self.latent_basis)))
+        self._note_basis()
+
+    def _note_basis(self) -> None:
+        """Whether :attr:`latent_basis` differs from the identity (reading ``z`` then costs a product)."""
+        eye = torch.eye(self.latent_basis.shape[0]).to(self.latent_basis)
+        self._has_basis = not bool(torch.equal(self.latent_basis, eye))
 
     def _to_trained_basis(self, z: torch.Tensor) -> torch.Tensor:
         """``T^-1 z`` for ``z`` ``(..., D)``: the coordinates the decoders and the experts use."""
@@ -253,4 +258,4 @@ class LatentBasis:
             state_dict.setdefault(prefix + name, torch.eye(D))
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
                                       error_msgs)
-        self._has_basis = not bool(torch.equal(self.latent_basis, torch.eye(D).to(self.latent_basis)))
+        self._note_basis()
