@@ -63,6 +63,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -320,6 +321,11 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
     latents = np.asarray(model.get_latent_representation(data), dtype=float)
     probs = model.edge_probabilities()
     probs = probs.to_numpy(dtype=float) if hasattr(probs, "to_numpy") else np.asarray(probs, dtype=float)
+    if args.save_latents:
+        target = Path(args.save_latents) / f"seed{seed}.npz"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(target, latents=latents, true_latents=truth.latents, train=train, test=test, edge_probs=probs,
+                 blocks=np.asarray(model.layout.block_of, dtype=str))
     out = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of)
     out.update(block_scores(latents, model.layout.block_of, truth, train, test, seed))
     out.update(block_edges(model.block_graph(seed=seed)))
@@ -423,7 +429,19 @@ def parse_args(argv=None):
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--pca-only", action="store_true", help="skip the model (baseline only)")
     p.add_argument("--csv", default=None, help="also write the per-seed rows to this CSV (must not exist)")
+    p.add_argument(
+        "--save-latents",
+        default=None,
+        metavar="DIR",
+        help="write the model's latents of every row, the true latents, the split and the edge probabilities "
+        "to DIR/seed<S>.npz (files of earlier runs are not overwritten)",
+    )
     args = p.parse_args(argv)
+    if args.save_latents:
+        taken = [str(Path(args.save_latents) / f"seed{s}.npz") for s in args.seeds
+                 if (Path(args.save_latents) / f"seed{s}.npz").exists()]
+        if taken:
+            p.error(f"--save-latents: {', '.join(taken)} already exist; choose another folder or remove them")
     if args.fashion_dims < 2:
         p.error(f"--fashion-dims: expected >= 2 (the true fashion factors); found {args.fashion_dims}")
     return args

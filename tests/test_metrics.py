@@ -43,8 +43,8 @@ def test_metrics_package_imports_no_torch():
                 imported |= {a.name.split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom):
                 imported.add((node.module or "").split(".")[0])
-    allowed = {"__future__", "logging", "dataclasses", "numpy", "pandas", "scipy", "sklearn", "networkx", "causallearn",
-               "pyro_personax"}
+    allowed = {"__future__", "logging", "warnings", "dataclasses", "numpy", "pandas", "scipy", "sklearn", "networkx",
+               "causallearn", "pyro_personax"}
     assert imported <= allowed
     assert {"latent", "graph"} <= {p.stem for p in Path(m.__file__).parent.glob("*.py")}
 
@@ -118,15 +118,41 @@ def test_r2_held_out_is_high_for_an_invertible_map_and_low_for_noise(latents):
 
 def test_r2_uses_given_split_and_is_deterministic(latents):
     train, test = np.arange(300), np.arange(300, 400)
-    a = r2(latents ** 3, latents, train=train, test=test, seed=4)
-    b = r2(latents ** 3, latents, train=train, test=test, seed=4)
-    assert (a.value, a.alpha, a.gamma) == (b.value, b.alpha, b.gamma)
-    np.testing.assert_array_equal(a.per_latent, b.per_latent)
-    assert a.num_train == 300 and a.num_test == 100
+    for kernel in ("ard", "rbf"):
+        a = r2(latents ** 3, latents, train=train, test=test, seed=4, kernel=kernel)
+        b = r2(latents ** 3, latents, train=train, test=test, seed=4, kernel=kernel)
+        np.testing.assert_array_equal([a.value, a.alpha, a.gamma], [b.value, b.alpha, b.gamma])
+        np.testing.assert_array_equal(a.per_latent, b.per_latent)
+        assert a.num_train == 300 and a.num_test == 100 and a.kernel == kernel
+    np.testing.assert_array_equal(a.length_scales is None, True)  # rbf: no per-column scales
     with pytest.raises(ValueError, match="overlap"):
         r2(latents, latents, train=np.arange(200), test=np.arange(150, 400))
     with pytest.raises(ValueError, match="both"):
         r2(latents, latents, train=np.arange(200))
+
+
+def test_r2_ard_scores_what_the_learned_latents_hold_unrelated_columns_included():
+    """Columns unrelated to the true latents do not lower the default score, and a
+    monotone map of a single learned latent does not change what it holds."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(600, 2))
+    learned = np.column_stack([np.tanh(z[:, 1]) + 0.3 * z[:, 0], z[:, 0] ** 3])
+    extra = np.column_stack([learned, rng.normal(size=(600, 4))])
+    alone, with_extra = r2(learned, z, seed=0), r2(extra, z, seed=0)
+    assert alone.kernel == "ard" and np.isnan(alone.alpha) and with_extra.length_scales.shape == (2, 6)
+    assert alone.value > 0.95 and with_extra.value > alone.value - 0.02
+    # the unrelated columns get long length scales, the informative ones short
+    assert with_extra.length_scales[:, 2:].min() > 10 * with_extra.length_scales[:, :2].min(1).max()
+    assert r2(np.exp(learned), z, seed=0).value == pytest.approx(alone.value, abs=1e-6)
+    # the isotropic kernel counts every column: the same latents score lower with the extras
+    assert r2(extra, z, seed=0, kernel="rbf").value < r2(learned, z, seed=0, kernel="rbf").value - 0.05
+
+
+def test_r2_rejects_unknown_kernel(latents):
+    with pytest.raises(ValueError, match="kernel: expected one of"):
+        r2(latents, latents, kernel="linear")
+    with pytest.raises(ValueError, match="hyper_rows"):
+        r2(latents, latents, hyper_rows=2)
 
 
 def test_r2_caps_training_rows():

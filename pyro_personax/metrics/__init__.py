@@ -121,7 +121,7 @@ def evaluate_recovery(
         Optional block name of every learned and true latent: latents are then matched
         within blocks (:func:`match_latents`), for the MCC and the graph metrics.
     with_r2
-        Compute ``r2`` (a cross-validated kernel ridge, the costly part); ``False``: NaN.
+        Compute ``r2`` (per true latent a Gaussian-process regression, the costly part); ``False``: NaN.
 
     Returns
     -------

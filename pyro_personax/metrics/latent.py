@@ -8,11 +8,15 @@ matching on absolute correlations, optionally within blocks).
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from scipy.stats import rankdata
+from scipy.stats import norm, rankdata
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import KFold
 
@@ -23,6 +27,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["MCCResult", "R2Result", "correlation_matrix", "match_latents", "mcc", "r2", "block_r2"]
 
 CORRELATION_METHODS = ("pearson", "spearman")
+R2_KERNELS = ("ard", "rbf")
 
 
 def correlation_matrix(learned, true, method: str = "spearman") -> np.ndarray:
@@ -187,16 +192,24 @@ class R2Result:
     per_latent
         ``(D,)`` held-out R^2 of each true latent.
     alpha, gamma
-        Kernel ridge hyper-parameters chosen by cross-validation on the training rows.
+        Kernel ridge hyper-parameters chosen by cross-validation on the training rows
+        (``kernel="rbf"``; NaN for ``"ard"``).
     num_train, num_test
         Rows used to fit and to score.
+    kernel
+        ``"ard"`` or ``"rbf"``: the regression used (see :func:`r2`).
+    length_scales
+        ``(D, D_learned)`` fitted RBF length scale of every learned column in the
+        regression of every true latent (on normal scores; ``kernel="ard"``,
+        ``None`` otherwise). A long length scale (near the bound ``1e3``) means the
+        true latent is not read from that column.
 
     Examples
     --------
     >>> z = np.random.default_rng(0).normal(size=(300, 2))
     >>> res = r2(np.tanh(z), z, seed=0)
-    >>> res.num_train, res.num_test, res.value > 0.9
-    (270, 30, True)
+    >>> res.num_train, res.num_test, res.value > 0.9, res.length_scales.shape
+    (270, 30, True, (2, 2))
     """
 
     value: float
@@ -205,6 +218,8 @@ class R2Result:
     gamma: float
     num_train: int
     num_test: int
+    kernel: str = "rbf"
+    length_scales: np.ndarray | None = None
 
     def __float__(self) -> float:
         return float(self.value)
@@ -214,6 +229,23 @@ def _standardise(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
     mu, sd = train.mean(0), train.std(0)
     sd = np.where(sd > 0, sd, 1.0)
     return [(a - mu) / sd for a in (train, *others)]
+
+
+def _normal_scores(train: np.ndarray, *others: np.ndarray) -> list[np.ndarray]:
+    """Every column mapped through the training rows' empirical CDF, then the standard normal quantile.
+
+    A training value of rank ``r`` (ties averaged) among ``n`` goes to ``Phi^{-1}((r - 1/2) / n)``;
+    other rows use the same formula with their position among the training values, clipped
+    to the training range, so the map is monotone and finite everywhere.
+    """
+    n = train.shape[0]
+    out = [np.empty_like(train, dtype=float)] + [np.empty_like(a, dtype=float) for a in others]
+    for c in range(train.shape[1]):
+        ref = np.sort(train[:, c])
+        for src, dst in zip((train, *others), out):
+            pos = 0.5 * (np.searchsorted(ref, src[:, c], "left") + np.searchsorted(ref, src[:, c], "right"))
+            dst[:, c] = norm.ppf(np.clip(pos, 0.5, n - 0.5) / n)
+    return out
 
 
 def _cv_kernel_ridge(X, Y, alphas, gammas, seed: int) -> tuple[float, float]:
@@ -246,6 +278,22 @@ def _split_rows(n: int, train, test, test_fraction: float, seed: int):
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
+def _ard_predict(Xtr, ytr, Xte, hyper_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """GP posterior mean at ``Xte`` with an ARD RBF kernel fitted on ``hyper_rows`` of the training rows.
+
+    Returns the prediction ``(n_test,)`` and the fitted length scales ``(D_learned,)``.
+    """
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(Xtr.shape[1]), (1e-2, 1e3)) + WhiteKernel(
+        1e-2, (1e-6, 1e1)
+    )
+    with warnings.catch_warnings():
+        # a length scale at its upper bound means "this column is not used": expected, not a failure
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = GaussianProcessRegressor(kernel, normalize_y=True).fit(Xtr[hyper_rows], ytr[hyper_rows]).kernel_
+    gp = GaussianProcessRegressor(fitted, normalize_y=True, optimizer=None).fit(Xtr, ytr)
+    return gp.predict(Xte), np.atleast_1d(np.asarray(fitted.k1.k2.length_scale, dtype=float))
+
+
 def r2(
     learned,
     true,
@@ -254,17 +302,33 @@ def r2(
     test=None,
     test_fraction: float = 0.1,
     max_train: int = 2000,
+    kernel: str = "ard",
+    hyper_rows: int = 500,
     alphas=(1e-3, 1e-2, 1e-1),
     gammas=(0.05, 0.2, 0.5),
     seed: int = 0,
 ) -> R2Result:
     """Held-out R^2 of predicting each true latent from all learned latents.
 
-    A kernel ridge regression (RBF kernel) maps standardised learned latents to
-    standardised true latents. It is fitted on training rows and scored on held-out rows
-    (never in-sample). Hyper-parameters ``alpha`` and ``gamma`` are chosen jointly by
-    3-fold cross-validation on at most 1,000 training rows; the final fit uses at most
-    ``max_train`` training rows (kernel ridge costs ``O(n^3)``), drawn with ``seed``.
+    A non-parametric regression maps the learned latents to each standardised true
+    latent. It is fitted on training rows and scored on held-out rows (never
+    in-sample); the final fit uses at most ``max_train`` training rows (the kernel
+    regressions cost ``O(n^3)``), drawn with ``seed``.
+
+    - ``kernel="ard"`` (default): every learned column is first mapped to normal scores
+      through its training rows' empirical CDF, so the score does not change under
+      monotone maps of single learned latents (the maps a representation is identified
+      up to). Then, per true latent, a Gaussian-process regression with an RBF kernel
+      that has one length scale per learned column (automatic relevance determination)
+      plus a white-noise term. Its hyper-parameters maximise the marginal likelihood on
+      at most ``hyper_rows`` training rows; the prediction is the posterior mean given
+      all the training rows used. A column the true latent does not depend on gets a
+      long length scale and so does not dilute the fit: learned latents that hold more
+      than the true ones (extra dimensions, other blocks) score what they hold.
+    - ``kernel="rbf"``: kernel ridge regression on standardised learned latents with one
+      isotropic RBF kernel for all true latents, ``alpha`` and ``gamma`` chosen jointly
+      by 3-fold cross-validation on at most 1,000 training rows. Every learned column
+      counts equally, so columns unrelated to a true latent lower its score.
 
     Parameters
     ----------
@@ -278,8 +342,12 @@ def r2(
         Fraction of held-out rows when ``train``/``test`` are not given.
     max_train
         Largest number of training rows used in the final fit.
+    kernel
+        ``"ard"`` or ``"rbf"`` (above).
+    hyper_rows
+        Training rows used to fit the ARD hyper-parameters (``kernel="ard"``).
     alphas, gammas
-        Grids of ridge penalties and RBF widths (on standardised inputs).
+        Grids of ridge penalties and RBF widths on standardised inputs (``kernel="rbf"``).
     seed
         Seed of the split and of the subsampling.
 
@@ -289,22 +357,35 @@ def r2(
         Mean and per-latent held-out R^2 (can be negative for a useless predictor).
     """
     learned, true = _check_pair(learned, true)
+    if kernel not in R2_KERNELS:
+        raise ValueError(f"kernel: expected one of {R2_KERNELS}; found {kernel!r}")
+    if kernel == "ard" and int(hyper_rows) < 6:
+        raise ValueError(f"hyper_rows: expected at least 6 rows; found {hyper_rows}")
     train, test = _split_rows(true.shape[0], train, test, test_fraction, seed)
     if len(train) < 6 or len(test) < 2:
         raise ValueError(f"r2: need >= 6 training and >= 2 test rows; found {len(train)} and {len(test)}")
     rng = np.random.default_rng(seed)
     if len(train) > max_train:
         train = np.sort(rng.choice(train, size=max_train, replace=False))
-    Xtr, Xte = _standardise(learned[train], learned[test])
     Ytr, Yte = _standardise(true[train], true[test])
-    cv_rows = rng.permutation(len(train))[:1000]
-    alpha, gamma = _cv_kernel_ridge(Xtr[cv_rows], Ytr[cv_rows], tuple(alphas), tuple(gammas), seed)
-    pred = KernelRidge(alpha=alpha, kernel="rbf", gamma=gamma).fit(Xtr, Ytr).predict(Xte)
+    alpha = gamma = np.nan
+    scales = None
+    if kernel == "ard":
+        Xtr, Xte = _normal_scores(learned[train], learned[test])
+        rows = np.sort(rng.permutation(len(train))[: int(hyper_rows)])
+        fits = [_ard_predict(Xtr, Ytr[:, j], Xte, rows) for j in range(Ytr.shape[1])]
+        pred = np.column_stack([f[0] for f in fits])
+        scales = np.vstack([f[1] for f in fits])
+    else:
+        Xtr, Xte = _standardise(learned[train], learned[test])
+        cv_rows = rng.permutation(len(train))[:1000]
+        alpha, gamma = _cv_kernel_ridge(Xtr[cv_rows], Ytr[cv_rows], tuple(alphas), tuple(gammas), seed)
+        pred = KernelRidge(alpha=alpha, kernel="rbf", gamma=gamma).fit(Xtr, Ytr).predict(Xte)
     ss_res = ((Yte - pred) ** 2).sum(0)
     ss_tot = ((Yte - Yte.mean(0)) ** 2).sum(0)
     per = 1.0 - ss_res / np.where(ss_tot > 0, ss_tot, np.nan)
-    logger.debug("r2: alpha=%g gamma=%g per-latent %s", alpha, gamma, per)
-    return R2Result(float(np.nanmean(per)), per, float(alpha), float(gamma), len(train), len(test))
+    logger.debug("r2 (%s): per-latent %s", kernel, per)
+    return R2Result(float(np.nanmean(per)), per, float(alpha), float(gamma), len(train), len(test), kernel, scales)
 
 
 def block_r2(
@@ -339,7 +420,8 @@ def block_r2(
     train, test, test_fraction, seed
         As in :func:`r2`; every block is scored on the same rows.
     **kwargs
-        Passed to :func:`r2` (``max_train``, ``alphas``, ``gammas``).
+        Passed to :func:`r2` (``max_train``, ``kernel``, ``hyper_rows``, ``alphas``,
+        ``gammas``).
 
     Returns
     -------
