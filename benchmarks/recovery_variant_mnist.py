@@ -23,8 +23,9 @@ latents of the held-out rows:
 Reference rows, scored the same way: PCA on the concatenated flattened measurements with
 as many components as the model has latents (6 by default; no graph); the "generating factors"
 ``[red, green, angle, scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`),
-a perfect component-wise representation and so the ceiling of these metrics (R^2 is
-below 1 only because the factors saturate in the tails); the "sparsest equivalent"
+a perfect component-wise representation and so the ceiling of these metrics (R^2 1, as
+its normal scores undo the saturation; ``R2_RBF`` stays below 1 in the saturated tails);
+the "sparsest equivalent"
 (:func:`~pyro_personax.synthetic.variant_mnist.sparsest_equivalent`): the true latents with
 ``Z12`` and ``Z22`` replaced by their exogenous terms, under ``Z11 -> Z21`` alone. For any
 model whose decoders read one block each it has the truth's likelihood and prior density
