@@ -474,7 +474,7 @@ def parse_args(argv=None):
         "--supervised-bound",
         action="store_true",
         help="add the row of a regression from each block's images to its true latents, trained with the truth "
-        "(how much of the latents the images hold; about 2 minutes per seed)",
+        "(how much of the latents the images hold; 2-6 minutes per seed on one thread)",
     )
     p.add_argument("--csv", default=None, help="also write the per-seed rows to this CSV (must not exist)")
     p.add_argument(

@@ -124,7 +124,7 @@ def test_r2_uses_given_split_and_is_deterministic(latents):
         np.testing.assert_array_equal([a.value, a.alpha, a.gamma], [b.value, b.alpha, b.gamma])
         np.testing.assert_array_equal(a.per_latent, b.per_latent)
         assert a.num_train == 300 and a.num_test == 100 and a.kernel == kernel
-    np.testing.assert_array_equal(a.length_scales is None, True)  # rbf: no per-column scales
+    assert a.length_scales is None  # rbf: no per-column scales
     with pytest.raises(ValueError, match="overlap"):
         r2(latents, latents, train=np.arange(200), test=np.arange(150, 400))
     with pytest.raises(ValueError, match="both"):
