@@ -5,37 +5,32 @@ For every seed: generate ``--num-entities`` entities with
 held-out), train :class:`pyro_personax.PersonaX` on the training rows, and score the
 latents of the held-out rows:
 
-- R^2: held-out regression of each true latent on all learned latents, fitted on the
-  training rows (:func:`pyro_personax.metrics.r2`: a Gaussian process with one length
-  scale per learned latent); R2_RBF: the same with one isotropic kernel ridge for all
-  (``kernel="rbf"``, this script's R^2 before commit 90a4664), which the model's extra
-  latents dilute; R2_BLOCK: each true latent read only from the
-  learned latents of its own block (``colour`` or ``fashion``;
-  :func:`pyro_personax.metrics.block_r2`), the recovery that the measurement structure
-  identifies (which of the two the paper's R^2 was is not known);
+- R^2: each true latent regressed on all learned latents (:func:`pyro_personax.metrics.r2`,
+  a Gaussian process with one length scale per learned latent); R2_RBF: the same by one
+  isotropic kernel ridge (``kernel="rbf"``, this script's R^2 before commit 90a4664),
+  which the model's extra latents dilute; R2_BLOCK: each true latent read only from its
+  own block's learned latents (:func:`pyro_personax.metrics.block_r2`), the recovery the
+  measurement structure identifies (which of these the paper's R^2 was is not known);
 - MCC (Spearman, Hungarian matching); SHD (P > 0.5, reversal = 1) and edge AUROC after
   matching;
 - SHD_CPDAG: SHD between the Markov equivalence classes (:func:`~pyro_personax.metrics.cpdag`)
   of the matched learned graph (acyclic by :func:`~pyro_personax.graph.to_dag`) and of the
-  true graph, which has no v-structure: its class holds the four DAGs on its skeleton
-  with no v-structure, and only a learned graph in it has SHD_CPDAG 0.
+  true graph, whose class holds the four DAGs on its skeleton with no v-structure.
 
-Reference rows, scored the same way (``--supervised-bound`` adds a fourth: a neural
-regression from each block's images to its true latents, trained with the truth, which
-estimates how much of each latent the images hold): PCA on the concatenated flattened measurements with
-as many components as the model has latents (6 by default; no graph); the "generating factors"
-``[red, green, angle, scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`),
-a perfect component-wise representation and so the ceiling of these metrics (R^2 1, as
-its normal scores undo the saturation; ``R2_RBF`` stays below 1 in the saturated tails);
-the "sparsest equivalent"
+Reference rows, scored the same way: PCA of all flattened measurements with as many
+components as the model has latents; the "generating factors" ``[red, green, angle,
+scale]`` (:func:`~pyro_personax.synthetic.variant_mnist.generating_factors`), a perfect
+component-wise representation and so the ceiling (R2_RBF stays below 1 where they
+saturate); the "sparsest equivalent"
 (:func:`~pyro_personax.synthetic.variant_mnist.sparsest_equivalent`): the true latents with
-``Z12`` and ``Z22`` replaced by their exogenous terms, under ``Z11 -> Z21`` alone. For any
-model whose decoders read one block each it has the truth's likelihood and prior density
-with one edge instead of three, so its scores are what the images cannot tell apart from
-the truth's. A second table gives, per true latent, held-out R^2, matched |correlation|
-(over all latents, and within blocks: ``MCCB_``, whose ``Z11`` and ``Z21`` entries
-``MCC_PINNED`` averages) and the matched latent's |correlation| with the true exogenous
-term (:func:`~pyro_personax.synthetic.variant_mnist.structural_noise`).
+``Z12`` and ``Z22`` replaced by their exogenous terms, under ``Z11 -> Z21`` alone, as
+likely as the truth for any model whose decoders read one block each, so its scores are
+what the images cannot tell apart from the truth's; with ``--supervised-bound``, a neural
+regression from each block's images to its true latents, trained with the truth (how much
+of each latent the images hold). A second table gives, per true latent, held-out R^2,
+matched |correlation| (over all latents, and within blocks: ``MCCB_``) and the matched
+latent's |correlation| with the true exogenous term
+(:func:`~pyro_personax.synthetic.variant_mnist.structural_noise`).
 
 Identified quantities (Sun et al.'s Condition 4.3; README, "What the data can decide"):
 the cross-modal edge ``Z11 -> Z21`` is identified and pins its two ends; the within-block
@@ -274,7 +269,7 @@ def run_pca(data, truth, train, test, seed: int, n_components: int | None = None
 
 
 def run_reference(method: str, latents, truth, train, test, seed: int, edge_probs=None) -> dict:
-    """Score a representation computed from the true latents (no training) as one row."""
+    """Score a representation built with the true latents as one row (``wall_s``: the scoring only)."""
     start = time.perf_counter()
     out = score(latents, truth, train, test, edge_probs=edge_probs, seed=seed)
     out.update(block_scores(latents, truth.layout.block_of, truth, train, test, seed))
@@ -307,10 +302,8 @@ def run_supervised(data, truth, train, test, seed: int) -> dict:
         net = MLPRegressor(hidden_layer_sizes=(512, 256), alpha=1e-3, max_iter=300, early_stopping=True,
                            n_iter_no_change=20, random_state=seed)
         predicted[:, cols] = net.fit(X[train], z[train][:, cols]).predict(X)
-    out = score(predicted, truth, train, test, seed=seed)
-    out.update(block_scores(predicted, truth.layout.block_of, truth, train, test, seed))
-    return {"method": "supervised from the images (bound)", "seed": seed, **out,
-            "wall_s": time.perf_counter() - start}
+    row = run_reference("supervised from the images (bound)", predicted, truth, train, test, seed)
+    return {**row, "wall_s": time.perf_counter() - start}
 
 
 def block_edges(blocks: pd.DataFrame) -> dict:
