@@ -48,11 +48,11 @@ term at the price of one within-block edge and no cross-modal one
 Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 :data:`LATENT_DIMS` (4 fashion dimensions, as the image varies in pose and garment;
 ``--fashion-dims``), :data:`NUISANCE_DIMS` (8 per colour image, none for fashion),
-``--epochs``, ``--batch-size`` and the seeds. ``--learning-rate``,
+``--epochs``, ``--batch-size`` and the seeds. ``--learning-rate``, ``--lr-decay``,
 ``--graph-learning-rate``, ``--posterior-covariance``, ``--init-edge-logit``,
-``--latent-transform``, ``--sparsity`` and ``--mechanisms-in-elbo`` are passed only when
-given, and the header then names them. ``docs/experiments.md`` ("Variant MNIST") logs past
-configurations with their numbers.
+``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``, ``--sparsity``
+and ``--mechanisms-in-elbo`` are passed only when given, and the header then names them.
+``docs/experiments.md`` ("Variant MNIST") logs past configurations with their numbers.
 
 Usage (single thread, as the numbers below the table say)::
 
@@ -319,8 +319,9 @@ def run_equivalent(truth, train, test, seed: int) -> dict:
     return {**row, **block_edges(block_probabilities(truth.layout, adjacency[None]))}
 
 
-MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit", "latent_transform")
-FIT_OPTIONS = ("learning_rate", "graph_learning_rate", "sparsity", "mechanisms_in_elbo")
+MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit", "latent_transform", "encoder_hidden_dim",
+                 "decoder_hidden_dim")
+FIT_OPTIONS = ("learning_rate", "lr_decay", "graph_learning_rate", "sparsity", "mechanisms_in_elbo")
 
 
 def given_options(args) -> tuple[dict, dict]:
@@ -420,6 +421,10 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--learning-rate", type=float, default=None, help="(default: the library's)")
+    p.add_argument("--encoder-hidden-dim", type=int, default=None, help="encoder width (default: the library's)")
+    p.add_argument("--decoder-hidden-dim", type=int, default=None, help="decoder width (default: the library's)")
+    p.add_argument("--lr-decay", type=float, default=None,
+                   help="per-step learning-rate factor (default: the library's)")
     p.add_argument(
         "--graph-learning-rate", type=float, default=None, help="learning rate of q(G) (default: the library's)"
     )

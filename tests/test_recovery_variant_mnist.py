@@ -185,3 +185,9 @@ def test_supervised_bound_reads_the_latents_from_the_images(bench, problem, pca)
     assert row["method"] == "supervised from the images (bound)"
     assert row["R2"] > max(0.9, pca["R2"] + 0.05)
     assert min(row[f"R2_{n}"] for n in problem[1].names) > 0.85
+
+
+def test_network_widths_and_lr_decay_reach_the_model_and_the_fit_only_when_given(bench):
+    model, fit = bench.given_options(bench.parse_args(["--encoder-hidden-dim", "128", "--lr-decay", "0.999"]))
+    assert model == {"encoder_hidden_dim": 128} and fit == {"lr_decay": 0.999}
+    assert bench.given_options(bench.parse_args([])) == ({}, {})
