@@ -24,11 +24,15 @@ per entity (the truth is Uniform with log density -1.242 per entity in the stand
   of ``Z22``. The first fashion latent keeps ``Z11`` as its only cross-modal parent;
   the mixing costs one within-block edge ``e4 -> Z21 + c e4``;
 - ``Z21 + c Z22``: ``[Z11, Z12, Z21 + c Z22, Z22]``, ``Z21`` mixed with ``Z22`` itself:
-  ``Z22`` then needs a cross-modal edge of its own.
+  ``Z22`` then needs a cross-modal edge of its own;
+- ``truth R2 r`` (``--noise-r2``): the truth plus independent Gaussian error that leaves a
+  fraction ``r`` of each latent's variance, as a learned representation of that
+  precision would be without a mixing: what measurement error alone does to the graph.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 1
+    OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 1 --only truth --noise-r2 0.97 0.95 0.9
 """
 
 from __future__ import annotations
@@ -39,11 +43,14 @@ import numpy as np
 import torch
 
 
-def versions(z: np.ndarray, noise: np.ndarray, scales) -> dict[str, np.ndarray]:
+def versions(z: np.ndarray, noise: np.ndarray, scales, noise_r2=(), seed: int = 0) -> dict[str, np.ndarray]:
     """The named ``(N, 4)`` versions of the latents ``z`` (columns ``Z11, Z12, Z21, Z22``)."""
     z11, z12, z21, z22 = z.T
     e2, e4 = noise[:, 1], noise[:, 3]
     out = {"truth": z, "sparsest": np.column_stack([z11, e2, z21, e4])}
+    rng = np.random.default_rng(seed + 100)
+    for r2 in noise_r2:  # independent Gaussian error leaving a fraction r2 of each latent's variance
+        out[f"truth R2 {r2:g}"] = z + np.sqrt((1 - r2) / r2) * z.std(0) * rng.normal(size=z.shape)
     for c in scales:
         out[f"Z21 + {c:g} e4"] = np.column_stack([z11, e2, z21 + c * e4, e4])
     for c in scales:
@@ -59,6 +66,9 @@ def main(argv=None) -> None:
     parser.add_argument("--only", nargs="+", default=None,
                         help="score only the versions whose names start with these (e.g. truth sparsest)")
     parser.add_argument("--steps", type=int, default=300, help="steps of the mechanisms' fit")
+    parser.add_argument("--noise-r2", type=float, nargs="*", default=[],
+                        help="also the truth plus independent Gaussian error that leaves this fraction of each "
+                             "latent's variance (version 'truth R2 r')")
     args = parser.parse_args(argv)
 
     from pyro_personax.inference.oracle import exact_graph_posterior, fit_mechanisms_given_latents
@@ -77,7 +87,7 @@ def main(argv=None) -> None:
     for seed in args.seeds:
         z = sample_variant_mnist_latents(args.entities, seed=seed)
         reference = None
-        for name, v in versions(z, structural_noise(z), args.scales).items():
+        for name, v in versions(z, structural_noise(z), args.scales, args.noise_r2, seed).items():
             if args.only and not name.startswith(tuple(args.only)):
                 continue
             std = v.std(0)
