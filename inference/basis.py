@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 __all__ = ["BlockBasis", "best_dag", "linear_node_table", "lingam_score", "local_search", "neg_entropy",
-           "search_block_basis", "searched_blocks"]
+           "search_block_basis", "search_gain", "searched_blocks"]
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +208,12 @@ class BlockBasis:
     score: float
     identity_score: float
     restart_scores: tuple[float, ...]
+
+
+def search_gain(restart_scores, identity_score: float) -> float:
+    """Gain per entity of a basis search over the basis it started from: the best of
+    ``restart_scores`` (a sequence, one score per start) minus ``identity_score``."""
+    return max(restart_scores) - identity_score
 
 
 def searched_blocks(layout) -> list[slice]:

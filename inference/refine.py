@@ -106,21 +106,31 @@ def applies(model, guide) -> bool:
 
 
 @torch.no_grad()
-def posterior_means(guide, train, batch_size: int, device: torch.device) -> torch.Tensor:
-    """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (a ``Batch``)."""
-    rows = torch.arange(num_rows(train))
-    return torch.cat([guide.latent_posterior(index_batch(train, idx, device))[0] for idx in rows.split(batch_size)])
+def posterior_summaries(guide, train, batch_size: int, device: torch.device,
+                        seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (a ``Batch``) and, with
+    ``seed``, ``(N, D)``: one draw of ``q(z | x)`` per row, seeded by ``seed`` (else ``None``).
 
-
-@torch.no_grad()
-def posterior_draws(guide, train, batch_size: int, device: torch.device, seed: int) -> torch.Tensor:
-    """``(N, D)``: one draw of ``q(z | x)`` for every row of ``train`` (a ``Batch``), seeded by ``seed``."""
-    generator = torch.Generator().manual_seed(seed)
-    draws = []
+    The encoders run once per batch for both.
+    """
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    means, draws = [], []
     for idx in torch.arange(num_rows(train)).split(batch_size):
         q = guide.latent_posterior_distribution(index_batch(train, idx, device))
-        draws.append(draw_latents(q, torch.randn(q.batch_shape + q.event_shape, generator=generator).to(q.mean)))
-    return torch.cat(draws)
+        means.append(q.mean)
+        if generator is not None:
+            draws.append(draw_latents(q, torch.randn(q.batch_shape + q.event_shape, generator=generator).to(q.mean)))
+    return torch.cat(means), (torch.cat(draws) if draws else None)
+
+
+def posterior_means(guide, train, batch_size: int, device: torch.device) -> torch.Tensor:
+    """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (a ``Batch``)."""
+    return posterior_summaries(guide, train, batch_size, device)[0]
+
+
+def posterior_draws(guide, train, batch_size: int, device: torch.device, seed: int) -> torch.Tensor:
+    """``(N, D)``: one draw of ``q(z | x)`` for every row of ``train`` (a ``Batch``), seeded by ``seed``."""
+    return posterior_summaries(guide, train, batch_size, device, seed)[1]
 
 
 def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_restarts: int, sparsity="bic",
@@ -181,9 +191,9 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
                     MAX_TABLE_LATENTS)
         return False
     device = torch.device(device)
-    z = posterior_means(guide, train, settings.batch_size, device)
-    if settings.basis_restarts and searched_blocks(model.layout):
-        draws = posterior_draws(guide, train, settings.batch_size, device, seed)
+    search = bool(settings.basis_restarts and searched_blocks(model.layout))
+    z, draws = posterior_summaries(guide, train, settings.batch_size, device, seed if search else None)
+    if search:
         z, found = set_block_basis(model, guide, z, draws, num_restarts=settings.basis_restarts,
                                    sparsity=sparsity, seed=seed)
         if result is not None:

@@ -44,6 +44,7 @@ from pyro_personax.identifiability import (
     unpinned_warning,
 )
 from pyro_personax.inference import diagnostics, exports, plots, verdict
+from pyro_personax.inference.basis import search_gain
 from pyro_personax.metrics import COMPELLED, REVERSIBLE, edge_calibration, mcc, orientations
 
 __all__ = ["edge_report", "cyclic_fraction", "match_truth", "TruthMatch", "REPORT_FILES"]
@@ -354,7 +355,7 @@ def _basis_lines(config: dict) -> list[str]:
     searches = [s for s in config.get("basis_search") or [] if s["scores"]]
     if not searches:
         return []
-    gains = ", ".join(f"{max(s['scores']) - s['identity_score']:+.4f}" for s in searches)
+    gains = ", ".join(f"{search_gain(s['scores'], s['identity_score']):+.4f}" for s in searches)
     starts = sorted({len(s["scores"]) for s in searches})
     return [
         f"- Basis inside the modality blocks: chosen after SVI by the LiNGAM score of the latents (one draw of "

@@ -12,6 +12,7 @@ from pyro_personax.inference.basis import (
     lingam_score,
     neg_entropy,
     search_block_basis,
+    search_gain,
     searched_blocks,
 )
 from pyro_personax.layout import LatentLayout
@@ -184,6 +185,26 @@ def test_the_posterior_stays_a_distribution_under_an_ill_conditioned_basis(fitte
         torch.testing.assert_close(draws, again)
     finally:
         guide.set_latent_basis(np.eye(10))
+
+
+def test_one_encoder_pass_gives_the_graph_stage_its_means_and_draws(fitted):
+    """The graph stage's latents: the means are those of ``q(z | x)``, and the draws come
+    with them only when seeded, the same for the same seed."""
+    from pyro_personax.inference.refine import posterior_summaries
+
+    data, fits = fitted
+    guide, rows, cpu = fits["full"].guide(0), data.to_tensors(), torch.device("cpu")
+    means, draws = posterior_summaries(guide, rows, 64, cpu, seed=0)
+    torch.testing.assert_close(means, guide.latent_posterior(rows)[0])
+    assert draws.shape == means.shape and not torch.allclose(draws, means)
+    torch.testing.assert_close(posterior_summaries(guide, rows, 64, cpu, seed=0)[1], draws)
+    assert not torch.allclose(posterior_summaries(guide, rows, 64, cpu, seed=1)[1], draws)
+    assert posterior_summaries(guide, rows, 64, cpu)[1] is None
+
+
+def test_search_gain_is_the_best_start_over_the_basis_it_started_from():
+    assert search_gain([-12.5, -12.1, -12.3], -12.4) == pytest.approx(0.3)
+    assert search_gain((-3.0,), -2.0) == -1.0
 
 
 @pytest.mark.parametrize("cov", ["full", "diagonal"])

@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     from pyro_personax.graph import to_dag
     from pyro_personax.identifiability import block_probabilities
     from pyro_personax.inference import FitOptions, torch_threads
+    from pyro_personax.inference.basis import search_gain
     from pyro_personax.metrics import COMPELLED, REVERSIBLE, evaluate_recovery, orientations
     from pyro_personax.synthetic import persona
 
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
               f"{agree.mean():.2f} (lowest {agree.min():.2f})")
     searched = [c for c in px.fit_result.chains if c.basis_scores]
     if searched:
-        gains = ", ".join(f"{max(c.basis_scores) - c.basis_identity_score:+.3f}" for c in searched)
+        gains = ", ".join(f"{search_gain(c.basis_scores, c.basis_identity_score):+.3f}" for c in searched)
         print(f"      basis inside the modality blocks chosen after SVI by the LiNGAM score (gain per chain: "
               f"{gains} nats per entity); the score separates bases weakly, so chains can keep different ones")
     n_true = int(truth.adjacency.sum())
