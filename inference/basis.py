@@ -211,8 +211,20 @@ class BlockBasis:
 
 
 def search_gain(restart_scores, identity_score: float) -> float:
-    """Gain per entity of a basis search over the basis it started from: the best of
-    ``restart_scores`` (a sequence, one score per start) minus ``identity_score``."""
+    """Gain of a basis search over the basis it started from.
+
+    Parameters
+    ----------
+    restart_scores
+        Sequence of LiNGAM scores per entity, one per start (:attr:`BlockBasis.restart_scores`).
+    identity_score
+        The score per entity of the basis the search started from.
+
+    Returns
+    -------
+    float
+        ``max(restart_scores) - identity_score``, in nats per entity.
+    """
     return max(restart_scores) - identity_score
 
 
