@@ -216,7 +216,7 @@ def search_gain(restart_scores, identity_score: float) -> float:
     Parameters
     ----------
     restart_scores
-        Sequence of LiNGAM scores per entity, one per start (:attr:`BlockBasis.restart_scores`).
+        Sequence of LiNGAM scores per entity, one per start (as in ``BlockBasis.restart_scores``).
     identity_score
         The score per entity of the basis the search started from.
 
