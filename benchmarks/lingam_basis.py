@@ -81,7 +81,7 @@ def learned_latents(dataset, truth, epochs: int, seed: int, draws: bool = False)
     from pyro_personax import PersonaX
     from pyro_personax.inference import GraphRefinement
     from pyro_personax.inference.devices import local_params
-    from pyro_personax.inference.refine import posterior_draws
+    from pyro_personax.inference.refine import posterior_summaries
 
     data, layout = dataset.to_multimodal(), truth.layout
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
@@ -90,8 +90,8 @@ def learned_latents(dataset, truth, epochs: int, seed: int, draws: bool = False)
     if not draws:
         return px.get_latent_representation(data)
     with local_params():
-        return posterior_draws(px.chains.guides[0], data.to_tensors(fill=False), 1024, torch.device("cpu"),
-                               seed).double().numpy()
+        return posterior_summaries(px.chains.guides[0], data.to_tensors(fill=False), 1024, torch.device("cpu"),
+                                   seed)[1].double().numpy()
 
 
 def restart_table(z: np.ndarray, exact: np.ndarray, truth: np.ndarray, layout, restarts: int, penalty: float,

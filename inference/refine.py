@@ -123,16 +123,6 @@ def posterior_summaries(guide, train, batch_size: int, device: torch.device,
     return torch.cat(means), (torch.cat(draws) if draws else None)
 
 
-def posterior_means(guide, train, batch_size: int, device: torch.device) -> torch.Tensor:
-    """``(N, D)`` means of ``q(z | x)`` for every row of ``train`` (a ``Batch``)."""
-    return posterior_summaries(guide, train, batch_size, device)[0]
-
-
-def posterior_draws(guide, train, batch_size: int, device: torch.device, seed: int) -> torch.Tensor:
-    """``(N, D)``: one draw of ``q(z | x)`` for every row of ``train`` (a ``Batch``), seeded by ``seed``."""
-    return posterior_summaries(guide, train, batch_size, device, seed)[1]
-
-
 def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_restarts: int, sparsity="bic",
                     seed: int = 0) -> tuple[torch.Tensor, BlockBasis]:
     """Search the basis inside modality blocks and set it on ``model`` and ``guide``; return ``z`` in it

@@ -169,7 +169,7 @@ def test_the_posterior_stays_a_distribution_under_an_ill_conditioned_basis(fitte
     """A map with large entries (a difference of two nearly equal latents, rescaled) leaves
     T cov T^T ill-conditioned in single precision; q(z | x) is still built and its draws,
     densities and the graph stage's posterior draws are finite."""
-    from pyro_personax.inference.refine import posterior_draws
+    from pyro_personax.inference.refine import posterior_summaries
 
     data, fits = fitted
     guide = fits["full"].guide(0)
@@ -179,9 +179,9 @@ def test_the_posterior_stays_a_distribution_under_an_ill_conditioned_basis(fitte
         guide.set_latent_basis(T)
         q = guide.latent_posterior_distribution(data.to_tensors())
         assert torch.isfinite(q.log_prob(q.sample())).all()
-        draws = posterior_draws(guide, data.to_tensors(), 64, torch.device("cpu"), seed=0)
+        draws = posterior_summaries(guide, data.to_tensors(), 64, torch.device("cpu"), seed=0)[1]
         assert draws.shape == (120, 10) and torch.isfinite(draws).all()
-        again = posterior_draws(guide, data.to_tensors(), 64, torch.device("cpu"), seed=0)
+        again = posterior_summaries(guide, data.to_tensors(), 64, torch.device("cpu"), seed=0)[1]
         torch.testing.assert_close(draws, again)
     finally:
         guide.set_latent_basis(np.eye(10))

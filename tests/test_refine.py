@@ -7,7 +7,7 @@ import torch
 from pyro_personax import PersonaX
 from pyro_personax.inference import GraphRefinement, TrainerConfig, refine_graph
 from pyro_personax.inference.oracle import exact_graph_posterior, fit_mechanisms_given_latents
-from pyro_personax.inference.refine import applies, posterior_means
+from pyro_personax.inference.refine import applies, posterior_summaries
 from pyro_personax.layout import LatentLayout
 from pyro_personax.models import ModelSpec, PersonaXModel
 from pyro_personax.synthetic.graphs import erdos_renyi_dag, observe_latents, simulate_sem
@@ -47,7 +47,7 @@ def test_refined_posterior_is_the_exact_posterior_given_the_learned_latents(prob
     assert px.fit_result.chains[0].graph_refined
     model, guide = px.model(0), px.guide(0)
     train = data.to_tensors()
-    z = posterior_means(guide, train, 256, torch.device("cpu"))
+    z = posterior_summaries(guide, train, 256, torch.device("cpu"))[0]
     exact = exact_graph_posterior(model, z).edge_probabilities()
     fitted = guide.edge_probabilities().detach().numpy()
     off = ~np.eye(4, dtype=bool)
