@@ -7,13 +7,16 @@ v-structure needs an order and an edge to move together. With the encoders and
 decoders trained, :func:`refine_graph` does one round of coordinate ascent on the parts
 of the ELBO that depend on the graph:
 
-1. ``z``: the posterior means of ``q(z | x)`` of the training entities (they stand in
-   for draws of ``q(z | x)``, whose spread is small once the latents are learned);
-   then the basis inside each modality block, which the likelihood leaves to SVI's
-   path, is searched by the LiNGAM score, with the best DAG, of one draw of ``q(z | x)``
-   per entity (:mod:`pyro_personax.inference.basis`) and set on the model and the
-   guide (``basis_restarts``; the likelihood is unchanged, the latents and the graph
-   are those of the new basis);
+1. ``z``: one draw of ``q(z | x)`` per training entity (``latents="draws"``, the
+   default) or the posterior means (``"means"``). Draws of the posterior, taken over
+   the entities, are distributed as the latents are, so the graph fitted to them is the
+   graph of the latents; the means are each entity's best guess, whose errors do not
+   average out in the dependences between latents (a mediator read with error leaves a
+   direct edge from its parent to its child). Then the basis inside each modality
+   block, which the likelihood leaves to SVI's path, is searched by the LiNGAM score,
+   with the best DAG, of the same draws (:mod:`pyro_personax.inference.basis`) and set
+   on the model and the guide (``basis_restarts``; the likelihood is unchanged, the
+   latents and the graph are those of the new basis);
 2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
    (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
    fix a latent's scale, and training can shrink one to a small fraction of the
@@ -45,7 +48,10 @@ from pyro_personax.inference.oracle import (
 )
 from pyro_personax.models.guide import draw_latents
 
-__all__ = ["GraphRefinement", "refine_graph"]
+__all__ = ["GraphRefinement", "REFINEMENT_LATENTS", "refine_graph"]
+
+#: What the graph stage fits the mechanisms and ``q(G)`` to (:attr:`GraphRefinement.latents`).
+REFINEMENT_LATENTS = ("draws", "means")
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +78,12 @@ class GraphRefinement:
         (:func:`~pyro_personax.inference.basis.search_block_basis`), run first; ``0``
         keeps the basis SVI left. It needs ``mechanism_steps >= 1`` (the mechanisms are
         fitted again in the new basis).
+    latents
+        What the mechanisms and ``q(G)`` are fitted to: ``"draws"``, one draw of
+        ``q(z | x)`` per training entity (the draw the basis search scores), or
+        ``"means"``, the posterior means. Across entities, draws of the posterior are
+        distributed as the latents themselves; the means are shrunk toward each entity's
+        evidence, and a mediator read with error leaves a direct edge around it.
     """
 
     mechanism_steps: int = 300
@@ -80,10 +92,13 @@ class GraphRefinement:
     num_particles: int = 16
     batch_size: int = 1024
     basis_restarts: int = 8
+    latents: str = "draws"
 
     def __post_init__(self):
         check_int_fields(self, {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2,
                                 "batch_size": 1, "basis_restarts": 0})
+        if self.latents not in REFINEMENT_LATENTS:
+            raise ValueError(f"latents: expected one of {REFINEMENT_LATENTS}; found {self.latents!r}")
         if self.basis_restarts and not self.mechanism_steps:
             raise ValueError("basis_restarts: the basis search needs mechanism_steps >= 1 (the mechanisms are "
                              f"fitted again in the new basis); found basis_restarts={self.basis_restarts}, "
@@ -182,7 +197,10 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         return False
     device = torch.device(device)
     search = bool(settings.basis_restarts and searched_blocks(model.layout))
-    z, draws = posterior_summaries(guide, train, settings.batch_size, device, seed if search else None)
+    with_draws = search or settings.latents == "draws"
+    z, draws = posterior_summaries(guide, train, settings.batch_size, device, seed if with_draws else None)
+    if settings.latents == "draws":
+        z = draws
     if search:
         z, found = set_block_basis(model, guide, z, draws, num_restarts=settings.basis_restarts,
                                    sparsity=sparsity, seed=seed)

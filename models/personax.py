@@ -120,7 +120,7 @@ class PersonaXModel(LatentBasis, PyroModule):
 
     ``s_n`` is the shared block of ``z_n``, ``z_nm`` the block of modality ``m``. The
     structural equations hold for ``(z - latent_loc) / latent_scale`` (0 and 1 in training,
-    then the posterior means' moments, :meth:`standardise_latents`): the likelihood leaves
+    then the moments of the latents the graph stage fits, :meth:`standardise_latents`): the likelihood leaves
     each latent's scale free and the mechanisms assume unit scale.
     The mechanisms are point estimates (an edge that fits noise loses nothing in the
     likelihood); ``lambda = k/2 log N`` (``k`` parameters per edge) is BIC's Occam factor.

@@ -36,18 +36,45 @@ def test_settings_are_checked():
     with pytest.raises(ValueError, match="num_particles"):
         GraphRefinement(num_particles=1)
     assert TrainerConfig().graph_refinement == GraphRefinement()
+    with pytest.raises(ValueError, match=r"latents: expected one of \('draws', 'means'\); found 'mean'"):
+        GraphRefinement(latents="mean")
+
+
+@pytest.mark.parametrize("latents", ["draws", "means"])
+def test_the_stage_fits_one_draw_per_entity_or_the_means(problem, monkeypatch, latents):
+    """The mechanisms and q(G) are fitted to the seeded draws of q(z | x) (default) or to its means."""
+    data, _ = problem
+    px = _fit(data, refine_graph=False)
+    model, guide = px.model(0), px.guide(0)
+    train = data.to_tensors()
+    seen = {}
+
+    def mechanisms(model, z, **kwargs):
+        seen["mechanisms"] = z.clone()
+
+    def graph(model, guide, z, **kwargs):
+        seen["graph"] = z.clone()
+
+    monkeypatch.setattr("pyro_personax.inference.refine.fit_mechanisms_given_latents", mechanisms)
+    monkeypatch.setattr("pyro_personax.inference.refine.fit_graph_given_latents", graph)
+    settings = GraphRefinement(mechanism_steps=1, graph_steps=1, num_restarts=1, basis_restarts=0, latents=latents)
+    assert refine_graph(model, guide, train, settings=settings, seed=5)
+    means, draws = posterior_summaries(guide, train, settings.batch_size, torch.device("cpu"), seed=5)
+    expected = draws if latents == "draws" else means
+    assert torch.equal(seen["mechanisms"], expected) and torch.equal(seen["graph"], expected)
+    assert not torch.allclose(draws, means)
 
 
 @pytest.mark.slow
 @pytest.mark.graph_stage
 def test_refined_posterior_is_the_exact_posterior_given_the_learned_latents(problem):
-    """After the stage, q(G)'s marginals match p(G | posterior means) under the refitted mechanisms."""
+    """After the stage, q(G)'s marginals match p(G | z) under the refitted mechanisms, z the stage's draws."""
     data, _ = problem
     px = _fit(data)
     assert px.fit_result.chains[0].graph_refined
     model, guide = px.model(0), px.guide(0)
     train = data.to_tensors()
-    z = posterior_summaries(guide, train, 256, torch.device("cpu"))[0]
+    z = posterior_summaries(guide, train, GraphRefinement().batch_size, torch.device("cpu"), seed=0)[1]
     exact = exact_graph_posterior(model, z).edge_probabilities()
     fitted = guide.edge_probabilities().detach().numpy()
     off = ~np.eye(4, dtype=bool)
