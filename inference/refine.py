@@ -82,8 +82,8 @@ class GraphRefinement:
         What the mechanisms and ``q(G)`` are fitted to: ``"draws"``, one draw of
         ``q(z | x)`` per training entity (the draw the basis search scores), or
         ``"means"``, the posterior means. Across entities, draws of the posterior are
-        distributed as the latents themselves; the means are shrunk toward each entity's
-        evidence, and a mediator read with error leaves a direct edge around it.
+        distributed as the latents themselves; the means are not, and their errors act
+        as measurement error (a mediator read with error leaves a direct edge around it).
     """
 
     mechanism_steps: int = 300
@@ -148,8 +148,8 @@ def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_r
     posterior's noise (a difference of two nearly collinear latents) scores as the
     Gaussian noise it mostly is; it charges each edge what the model's graph prior does
     (``sparsity``, as in training, net of the edge prior). The map found is composed
-    with the modules' :attr:`latent_basis`; ``z`` ``(N, D)`` (the posterior means) is
-    returned in the new basis.
+    with the modules' :attr:`latent_basis`; ``z`` ``(N, D)`` (the latents the stage
+    fits: the draws or the posterior means) is returned in the new basis.
     """
     penalty = float(model.edge_penalty(sparsity, len(z))) - float(model._edge_prior_logit)
     found = search_block_basis(draws, model.layout, num_restarts=num_restarts, penalty=penalty, seed=seed)
