@@ -7,8 +7,8 @@ v-structure needs an order and an edge to move together. With the encoders and
 decoders trained, :func:`refine_graph` does one round of coordinate ascent on the parts
 of the ELBO that depend on the graph:
 
-1. ``z``: one draw of ``q(z | x)`` per training entity (``latents="draws"``, the
-   default) or the posterior means (``"means"``). Draws of the posterior, taken over
+1. ``z``: the posterior means of ``q(z | x)`` of the training entities (``latents="means"``,
+   the default) or one draw of ``q(z | x)`` per entity (``"draws"``). Draws of the posterior, taken over
    the entities, are distributed as the latents are, so the graph fitted to them is the
    graph of the latents; the means are each entity's best guess, whose errors do not
    average out in the dependences between latents (a mediator read with error leaves a
@@ -79,11 +79,13 @@ class GraphRefinement:
         keeps the basis SVI left. It needs ``mechanism_steps >= 1`` (the mechanisms are
         fitted again in the new basis).
     latents
-        What the mechanisms and ``q(G)`` are fitted to: ``"draws"``, one draw of
-        ``q(z | x)`` per training entity (the draw the basis search scores), or
-        ``"means"``, the posterior means. Across entities, draws of the posterior are
+        What the mechanisms and ``q(G)`` are fitted to: ``"means"``, the posterior
+        means, or ``"draws"``, one draw of ``q(z | x)`` per training entity (the draw
+        the basis search scores). Across entities, draws of the posterior are
         distributed as the latents themselves; the means are not, and their errors act
         as measurement error (a mediator read with error leaves a direct edge around it).
+        But where training has shrunk a latent's scale far below its posterior spread,
+        one draw is mostly that spread, and the latent's edges are lost.
     """
 
     mechanism_steps: int = 300
@@ -92,7 +94,7 @@ class GraphRefinement:
     num_particles: int = 16
     batch_size: int = 1024
     basis_restarts: int = 8
-    latents: str = "draws"
+    latents: str = "means"
 
     def __post_init__(self):
         check_int_fields(self, {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2,
