@@ -7,18 +7,13 @@ v-structure needs an order and an edge to move together. With the encoders and
 decoders trained, :func:`refine_graph` does one round of coordinate ascent on the parts
 of the ELBO that depend on the graph:
 
-1. ``z``: the posterior means of ``q(z | x)`` of the training entities
-   (``latents="means"``, the default) or one draw of ``q(z | x)`` per entity
-   (``"draws"``). Draws of the posterior, taken over the entities, are distributed as
-   the latents are, so the graph fitted to them is the
-   graph of the latents; the means are each entity's best guess, whose errors do not
-   average out in the dependences between latents (a mediator read with error leaves a
-   direct edge from its parent to its child). Then the basis inside each modality
-   block, which the likelihood leaves to SVI's path, is searched by the LiNGAM score,
-   with the best DAG, of one draw of ``q(z | x)`` per entity (in either mode;
-   :mod:`pyro_personax.inference.basis`) and set
-   on the model and the guide (``basis_restarts``; the likelihood is unchanged, the
-   latents and the graph are those of the new basis);
+1. ``z``: the posterior means of ``q(z | x)`` of the training entities, or one draw
+   of ``q(z | x)`` per entity (:attr:`GraphRefinement.latents` says when each fits);
+   then the basis inside each modality block, which the likelihood leaves to SVI's
+   path, is searched by the LiNGAM score, with the best DAG, of one draw of
+   ``q(z | x)`` per entity in either case (:mod:`pyro_personax.inference.basis`) and
+   set on the model and the guide (``basis_restarts``; the likelihood is unchanged,
+   the latents and the graph are those of the new basis);
 2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
    (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
    fix a latent's scale, and training can shrink one to a small fraction of the
