@@ -148,6 +148,36 @@ def test_r2_ard_scores_what_the_learned_latents_hold_unrelated_columns_included(
     assert r2(extra, z, seed=0, kernel="rbf").value < r2(learned, z, seed=0, kernel="rbf").value - 0.05
 
 
+def test_r2_ard_hyper_parameters_are_those_of_scikit_learns_fit():
+    """The ARD regression's marginal likelihood and gradient are scikit-learn's, and its
+    L-BFGS-B fit lands where ``GaussianProcessRegressor.fit`` does."""
+    import warnings
+
+    from sklearn.gaussian_process import GaussianProcessRegressor
+
+    from pyro_personax.metrics.latent import _ard_kernel, _ard_log_marginal_likelihood, _ard_predict
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 3))
+    y = np.sin(X[:, 0]) + 0.1 * rng.normal(size=200)
+    kernel = _ard_kernel(3)
+    reference = GaussianProcessRegressor(kernel, normalize_y=True, optimizer=None).fit(X, y)
+    ys = (y - y.mean()) / y.std()
+    for _ in range(3):
+        theta = kernel.theta + rng.normal(size=kernel.theta.shape)
+        value, grad = reference.log_marginal_likelihood(theta, eval_gradient=True)
+        ours = _ard_log_marginal_likelihood(theta, X, ys)
+        assert ours[0] == pytest.approx(value, rel=1e-10)
+        np.testing.assert_allclose(ours[1], grad, rtol=1e-8, atol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fitted = GaussianProcessRegressor(kernel, normalize_y=True).fit(X, y).kernel_
+    pred, scales = _ard_predict(X, y, X[:20], np.arange(200))
+    np.testing.assert_allclose(scales, fitted.k1.k2.length_scale, rtol=1e-5)
+    np.testing.assert_allclose(pred, GaussianProcessRegressor(fitted, normalize_y=True, optimizer=None)
+                               .fit(X, y).predict(X[:20]), atol=1e-6)
+
+
 def test_r2_rejects_unknown_kernel(latents):
     with pytest.raises(ValueError, match="kernel: expected one of"):
         r2(latents, latents, kernel="linear")

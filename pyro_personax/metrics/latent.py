@@ -8,13 +8,14 @@ matching on absolute correlations, optionally within blocks).
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
+from scipy.linalg import cho_solve, cholesky
+from scipy.linalg.lapack import dpotri
+from scipy.optimize import linear_sum_assignment, minimize
+from scipy.spatial.distance import pdist, squareform
 from scipy.stats import norm, rankdata
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.kernel_ridge import KernelRidge
@@ -278,18 +279,67 @@ def _split_rows(n: int, train, test, test_fraction: float, seed: int):
     return np.sort(perm[n_test:]), np.sort(perm[:n_test])
 
 
+def _ard_kernel(num_columns: int):
+    """The prior of :func:`r2`'s regression: ``c * RBF(one length scale per column) + white noise``."""
+    return ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(num_columns), (1e-2, 1e3)) + WhiteKernel(1e-2, (1e-6, 1e1))
+
+
+def _ard_log_marginal_likelihood(theta: np.ndarray, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Log marginal likelihood of :func:`_ard_kernel` at log hyper-parameters ``theta`` and its gradient.
+
+    ``theta`` ``(D + 2,)`` is ``log`` of (amplitude, ``D`` length scales, noise) in the
+    order of the kernel's ``theta``; ``X`` ``(n, D)``; ``y`` ``(n,)`` already normalised.
+    The value is scikit-learn's ``GaussianProcessRegressor.log_marginal_likelihood``
+    (with its diagonal jitter ``1e-10``); the gradient is reduced with matrix products,
+    ``sum_ij M_ij (x_id - x_jd)^2 = 2 sum_i x_id^2 (M 1)_i - 2 x_d^T M x_d`` for symmetric
+    ``M``, instead of an ``(n, n, D)`` array. Returns ``(-inf, 0)`` where the kernel
+    matrix is not positive definite.
+    """
+    amplitude, scales, noise = np.exp(theta[0]), np.exp(theta[1:-1]), np.exp(theta[-1])
+    Xs = X / scales
+    rbf = np.exp(-0.5 * squareform(pdist(Xs, metric="sqeuclidean")))
+    np.fill_diagonal(rbf, 1.0)
+    K = amplitude * rbf
+    K[np.diag_indices_from(K)] += noise + 1e-10
+    try:
+        L = cholesky(K, lower=True, check_finite=False)
+    except np.linalg.LinAlgError:
+        return -np.inf, np.zeros_like(theta)
+    alpha = cho_solve((L, True), y, check_finite=False)
+    lml = -0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * len(y) * np.log(2 * np.pi)
+    inverse = dpotri(L, lower=True)[0]  # the lower triangle of K^-1
+    inverse = np.tril(inverse) + np.tril(inverse, -1).T
+    inner = np.outer(alpha, alpha) - inverse
+    M = inner * (amplitude * rbf)
+    row = M.sum(1)
+    grad = np.empty_like(theta)
+    grad[0] = 0.5 * M.sum()
+    grad[1:-1] = ((Xs**2 * row[:, None]).sum(0) - ((M @ Xs) * Xs).sum(0))
+    grad[-1] = 0.5 * noise * np.trace(inner)
+    return float(lml), grad
+
+
 def _ard_predict(Xtr, ytr, Xte, hyper_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """GP posterior mean at ``Xte`` with an ARD RBF kernel fitted on ``hyper_rows`` of the training rows.
 
-    Returns the prediction ``(n_test,)`` and the fitted length scales ``(D_learned,)``.
+    The hyper-parameters maximise the log marginal likelihood on those rows (``y``
+    normalised as ``normalize_y=True`` does) by L-BFGS-B from the kernel's initial values
+    within its bounds, as ``GaussianProcessRegressor.fit`` does, with the gradient of
+    :func:`_ard_log_marginal_likelihood`. Returns the prediction ``(n_test,)`` and the
+    fitted length scales ``(D_learned,)``.
     """
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(np.ones(Xtr.shape[1]), (1e-2, 1e3)) + WhiteKernel(
-        1e-2, (1e-6, 1e1)
-    )
-    with warnings.catch_warnings():
-        # a length scale at its upper bound means "this column is not used": expected, not a failure
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = GaussianProcessRegressor(kernel, normalize_y=True).fit(Xtr[hyper_rows], ytr[hyper_rows]).kernel_
+    kernel = _ard_kernel(Xtr.shape[1])
+    X, y = Xtr[hyper_rows], ytr[hyper_rows]
+    sd = y.std()
+    y = (y - y.mean()) / (sd if sd > 0 else 1.0)
+
+    def objective(theta):
+        lml, grad = _ard_log_marginal_likelihood(theta, X, y)
+        return -lml, -grad
+
+    # a length scale at its upper bound means "this column is not used": expected, not a failure
+    theta = minimize(objective, kernel.theta, method="L-BFGS-B", jac=True, bounds=kernel.bounds).x
+    fitted = kernel.clone_with_theta(theta)
     gp = GaussianProcessRegressor(fitted, normalize_y=True, optimizer=None).fit(Xtr, ytr)
     return gp.predict(Xte), np.atleast_1d(np.asarray(fitted.k1.k2.length_scale, dtype=float))
 
