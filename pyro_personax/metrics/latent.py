@@ -337,7 +337,6 @@ def _ard_predict(Xtr, ytr, Xte, hyper_rows: np.ndarray) -> tuple[np.ndarray, np.
         lml, grad = _ard_log_marginal_likelihood(theta, X, y)
         return -lml, -grad
 
-    # a length scale at its upper bound means "this column is not used": expected, not a failure
     theta = minimize(objective, kernel.theta, method="L-BFGS-B", jac=True, bounds=kernel.bounds).x
     fitted = kernel.clone_with_theta(theta)
     gp = GaussianProcessRegressor(fitted, normalize_y=True, optimizer=None).fit(Xtr, ytr)
