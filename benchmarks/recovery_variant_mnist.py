@@ -107,7 +107,7 @@ PROGRESS_COLUMNS = (
     "R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_SPURIOUS_X", "P_C_TO_F", "P_F_TO_C", "SHD",
     "wall_s",
 )
-CHAIN_COLUMNS = ("R2", "R2_Z11", "MCCB_Z11", "MCC_PINNED", "P_Z11_Z21", "P_SPURIOUS_X", "SHD")
+CHAIN_COLUMNS = ("R2", "R2_Z11", "MCCB_Z11", "MCC_PINNED", "P_Z11_Z21", "P_Z21_Z11", "P_SPURIOUS_X", "SHD")
 
 
 def latent_dims(args) -> dict[str, int]:
@@ -200,10 +200,11 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
     dict
         ``MCC_PINNED`` and ``MCCB_<name>`` (absolute Spearman correlation of every true
         latent with its within-block match); with ``edge_probs`` also ``P_Z11_Z21``,
+        ``P_Z21_Z11`` (the identified edge reversed, one of the spurious cells),
         ``P_SPURIOUS_X``, ``AUROC_ID`` and ``AUROC_UND`` (NaN without).
     """
-    out = {"MCC_PINNED": np.nan, "P_Z11_Z21": np.nan, "P_SPURIOUS_X": np.nan, "AUROC_ID": np.nan,
-           "AUROC_UND": np.nan}
+    out = {"MCC_PINNED": np.nan, "P_Z11_Z21": np.nan, "P_Z21_Z11": np.nan, "P_SPURIOUS_X": np.nan,
+           "AUROC_ID": np.nan, "AUROC_UND": np.nan}
     if blocks is None:
         return out
     identified = truth.layout.identified_mask()
@@ -219,7 +220,8 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
     labels = np.asarray(blocks, dtype=object)
     cross = labels[:, None] != labels[None, :]
     cross[perm[0], perm[2]] = False
-    out.update({"P_Z11_Z21": float(P[perm[0], perm[2]]), "P_SPURIOUS_X": float(P[cross].mean()),
+    out.update({"P_Z11_Z21": float(P[perm[0], perm[2]]), "P_Z21_Z11": float(P[perm[2], perm[0]]),
+                "P_SPURIOUS_X": float(P[cross].mean()),
                 "AUROC_ID": rec["edge_auroc_identified"], "AUROC_UND": rec["edge_auroc_undecided"]})
     return out
 

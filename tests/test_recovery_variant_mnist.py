@@ -114,11 +114,11 @@ def test_identified_scores_match_within_blocks(bench, problem):
     # four learned latents, blocks colour, fashion, colour, fashion: Z21 sits in column 1
     learned = z[:, [0, 2, 1, 3]]
     P = np.zeros((4, 4))
-    P[0, 1], P[2, 3], P[1, 2] = 0.8, 0.4, 0.3  # Z11 -> Z21, Z12 -> Z22 (spurious), Z21 -> Z12 (spurious)
+    P[0, 1], P[2, 3], P[1, 2], P[1, 0] = 0.8, 0.4, 0.3, 0.1  # Z11 -> Z21; spurious Z12 -> Z22, Z21 -> Z12, Z21 -> Z11
     out = bench.identified_scores(learned, z, truth, P, ["colour", "fashion", "colour", "fashion"])
     assert out["MCC_PINNED"] == pytest.approx(1.0)
-    assert out["P_Z11_Z21"] == 0.8
-    assert out["P_SPURIOUS_X"] == pytest.approx((0.4 + 0.3) / 7)  # 8 cross-modal cells, one of them true
+    assert (out["P_Z11_Z21"], out["P_Z21_Z11"]) == (0.8, 0.1)
+    assert out["P_SPURIOUS_X"] == pytest.approx((0.4 + 0.3 + 0.1) / 7)  # 8 cross-modal cells, one of them true
     assert out["AUROC_ID"] == 1.0
     assert np.isnan(bench.identified_scores(learned, z, truth, P, None)["P_Z11_Z21"])
 
