@@ -36,7 +36,9 @@ Identified quantities (Sun et al.'s Condition 4.3; README, "What the data can de
 the cross-modal edge ``Z11 -> Z21`` is identified and pins its two ends; the within-block
 edges ``Z11 -> Z12`` and ``Z21 -> Z22`` are not. With latents matched *within blocks*
 (:func:`~pyro_personax.metrics.evaluate_recovery`, ``learned_blocks``): ``MCC_PINNED`` (MCC
-over ``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between the latents matched to them),
+over ``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between the latents matched to them;
+``P_LINK`` in either direction: the direction of this lone cross-modal pair is not
+decided by the model's likelihood and prior, see ``benchmarks/RESULTS.md``),
 ``P_SPURIOUS_X`` (mean P of every other cross-modal edge), ``AUROC_ID`` and ``AUROC_UND``
 (AUROC on the identified and on the undecided cells). The block-level graph ``P_C_TO_F``,
 ``P_F_TO_C`` (P of at least one edge colour -> fashion and back,
@@ -104,10 +106,11 @@ LATENT_DIMS = {"colour": 2, "fashion": 4}
 NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 BLOCKS = ("colour", "colour", "fashion", "fashion")  # block of Z11, Z12, Z21, Z22
 PROGRESS_COLUMNS = (
-    "R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_SPURIOUS_X", "P_C_TO_F", "P_F_TO_C", "SHD",
-    "wall_s",
+    "R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_SPURIOUS_X", "P_C_TO_F", "P_F_TO_C",
+    "SHD", "wall_s",
 )
-CHAIN_COLUMNS = ("R2", "R2_Z11", "MCCB_Z11", "MCC_PINNED", "P_Z11_Z21", "P_Z21_Z11", "P_SPURIOUS_X", "SHD")
+CHAIN_COLUMNS = ("R2", "R2_Z11", "MCCB_Z11", "MCC_PINNED", "P_Z11_Z21", "P_Z21_Z11", "P_LINK", "P_SPURIOUS_X",
+                 "SHD")
 
 
 def latent_dims(args) -> dict[str, int]:
@@ -200,11 +203,13 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
     dict
         ``MCC_PINNED`` and ``MCCB_<name>`` (absolute Spearman correlation of every true
         latent with its within-block match); with ``edge_probs`` also ``P_Z11_Z21``,
-        ``P_Z21_Z11`` (the identified edge reversed, one of the spurious cells),
+        ``P_Z21_Z11`` (the identified edge reversed, one of the spurious cells), ``P_LINK``
+        (their sum: P of an edge between the two in either direction, whose direction only
+        the additive-noise form decides),
         ``P_SPURIOUS_X``, ``AUROC_ID`` and ``AUROC_UND`` (NaN without).
     """
-    out = {"MCC_PINNED": np.nan, "P_Z11_Z21": np.nan, "P_Z21_Z11": np.nan, "P_SPURIOUS_X": np.nan,
-           "AUROC_ID": np.nan, "AUROC_UND": np.nan}
+    out = {"MCC_PINNED": np.nan, "P_Z11_Z21": np.nan, "P_Z21_Z11": np.nan, "P_LINK": np.nan,
+           "P_SPURIOUS_X": np.nan, "AUROC_ID": np.nan, "AUROC_UND": np.nan}
     if blocks is None:
         return out
     identified = truth.layout.identified_mask()
@@ -221,6 +226,7 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
     cross = labels[:, None] != labels[None, :]
     cross[perm[0], perm[2]] = False
     out.update({"P_Z11_Z21": float(P[perm[0], perm[2]]), "P_Z21_Z11": float(P[perm[2], perm[0]]),
+                "P_LINK": float(P[perm[0], perm[2]] + P[perm[2], perm[0]]),
                 "P_SPURIOUS_X": float(P[cross].mean()),
                 "AUROC_ID": rec["edge_auroc_identified"], "AUROC_UND": rec["edge_auroc_undecided"]})
     return out
@@ -416,8 +422,8 @@ def per_latent(rows: list[dict]) -> pd.DataFrame:
 def summarise(rows: list[dict]) -> pd.DataFrame:
     """Mean and standard deviation over seeds per method, with the paper's rows."""
     df = pd.DataFrame(rows)
-    metrics = ["R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_SPURIOUS_X", "P_C_TO_F", "P_F_TO_C",
-               "AUROC_ID", "AUROC_UND", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
+    metrics = ["R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_SPURIOUS_X", "P_C_TO_F",
+               "P_F_TO_C", "AUROC_ID", "AUROC_UND", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
     df = df.reindex(columns=list(dict.fromkeys([*df.columns, *metrics])))
     agg = df.groupby("method", sort=False)[metrics].agg(["mean", "std"])
     table = pd.DataFrame(index=agg.index)
@@ -542,7 +548,8 @@ def main(argv=None) -> pd.DataFrame:
     model_rows = pd.DataFrame([r for r in rows if r["method"] == "PersonaX (ours)"])
     if len(model_rows):
         print(
-            f"\nPersonaX (ours): median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}; "
+            f"\nPersonaX (ours): median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}, "
+            f"in either direction {model_rows['P_LINK'].median():.3f}; "
             f"median P(colour -> fashion) {model_rows['P_C_TO_F'].median():.3f}, "
             f"P(fashion -> colour) {model_rows['P_F_TO_C'].median():.3f}; "
             "within-block edges (Z11 -> Z12, Z21 -> Z22) are not identified: AUROC_UND is shown, not a target"

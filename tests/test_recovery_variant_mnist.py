@@ -118,6 +118,7 @@ def test_identified_scores_match_within_blocks(bench, problem):
     out = bench.identified_scores(learned, z, truth, P, ["colour", "fashion", "colour", "fashion"])
     assert out["MCC_PINNED"] == pytest.approx(1.0)
     assert (out["P_Z11_Z21"], out["P_Z21_Z11"]) == (0.8, 0.1)
+    assert out["P_LINK"] == pytest.approx(0.9)
     assert out["P_SPURIOUS_X"] == pytest.approx((0.4 + 0.3 + 0.1) / 7)  # 8 cross-modal cells, one of them true
     assert out["AUROC_ID"] == 1.0
     assert np.isnan(bench.identified_scores(learned, z, truth, P, None)["P_Z11_Z21"])
