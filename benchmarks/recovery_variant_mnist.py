@@ -7,10 +7,10 @@ latents of the held-out rows:
 
 - R^2: each true latent regressed on all learned latents (:func:`pyro_personax.metrics.r2`,
   a Gaussian process with one length scale per learned latent); R2_RBF: the same by one
-  isotropic kernel ridge (``kernel="rbf"``, this script's R^2 before commit 90a4664),
-  which the model's extra latents dilute; R2_BLOCK: each true latent read only from its
-  own block's learned latents (:func:`pyro_personax.metrics.block_r2`), the recovery the
-  measurement structure identifies (which of these the paper's R^2 was is not known);
+  isotropic kernel ridge (``kernel="rbf"``), which the model's extra latents dilute;
+  R2_BLOCK: each true latent read only from its own block's learned latents
+  (:func:`pyro_personax.metrics.block_r2`), the recovery the measurement structure
+  identifies (which of these the paper's R^2 was is not known);
 - MCC (Spearman, Hungarian matching); SHD (P > 0.5, reversal = 1) and edge AUROC after
   matching;
 - SHD_CPDAG: SHD between the Markov equivalence classes (:func:`~pyro_personax.metrics.cpdag`)
@@ -37,15 +37,13 @@ the cross-modal edge ``Z11 -> Z21`` is identified and pins its two ends; the wit
 edges ``Z11 -> Z12`` and ``Z21 -> Z22`` are not. With latents matched *within blocks*
 (:func:`~pyro_personax.metrics.evaluate_recovery`, ``learned_blocks``): ``MCC_PINNED`` (MCC
 over ``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between the latents matched to them;
-``P_LINK`` in either direction: the direction of this lone cross-modal pair is not
-decided by the model's likelihood and prior, see ``benchmarks/RESULTS.md``),
+``P_LINK`` in either direction, which is what the data decide for this lone pair),
 ``P_SPURIOUS_X`` (mean P of every other cross-modal edge), ``AUROC_ID`` and ``AUROC_UND``
 (AUROC on the identified and on the undecided cells). The block-level graph ``P_C_TO_F``,
 ``P_F_TO_C`` (P of at least one edge colour -> fashion and back,
 :meth:`pyro_personax.PersonaX.block_graph`; truth 1 and 0) needs no matching, so it is
 scored where single latents are not pinned: ``Z21`` can be mixed with ``Z22``'s exogenous
-term at the price of one within-block edge and no cross-modal one
-(``benchmarks/equivalent_representations.py``).
+term at the price of a within-block edge only (``benchmarks/equivalent_representations.py``).
 
 Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 :data:`LATENT_DIMS` (4 fashion dimensions, as the image varies in pose and garment;
@@ -55,9 +53,7 @@ Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``, ``--sparsity``
 and ``--mechanisms-in-elbo`` are passed only when given, and the header then names them.
 ``docs/experiments.md`` ("Variant MNIST") logs past configurations with their numbers.
-``--num-chains`` is 1 unless given (the library's default is 4); with ``--per-chain``
-every restart is also scored on its own latents and graph, beside its final training and
-validation ELBO per entity and the score of the basis the graph stage kept.
+One chain unless ``--num-chains`` is given (the library's default is 4; ``--per-chain``).
 
 Usage (single thread, as the numbers below the table say)::
 
@@ -225,8 +221,8 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
     labels = np.asarray(blocks, dtype=object)
     cross = labels[:, None] != labels[None, :]
     cross[perm[0], perm[2]] = False
-    out.update({"P_Z11_Z21": float(P[perm[0], perm[2]]), "P_Z21_Z11": float(P[perm[2], perm[0]]),
-                "P_LINK": float(P[perm[0], perm[2]] + P[perm[2], perm[0]]),
+    forward, backward = float(P[perm[0], perm[2]]), float(P[perm[2], perm[0]])
+    out.update({"P_Z11_Z21": forward, "P_Z21_Z11": backward, "P_LINK": forward + backward,
                 "P_SPURIOUS_X": float(P[cross].mean()),
                 "AUROC_ID": rec["edge_auroc_identified"], "AUROC_UND": rec["edge_auroc_undecided"]})
     return out
@@ -363,9 +359,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
         device=args.device,
         **fit_options,
     )
-    latents = np.asarray(model.get_latent_representation(data), dtype=float)
-    probs = model.edge_probabilities()
-    probs = probs.to_numpy(dtype=float) if hasattr(probs, "to_numpy") else np.asarray(probs, dtype=float)
+    latents, probs = model_outputs(model, data)
     if args.save_latents:
         target = Path(args.save_latents) / f"seed{seed}.npz"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -380,11 +374,16 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
     return {"method": "PersonaX (ours)", "seed": seed, **out, "wall_s": wall}
 
 
+def model_outputs(model, data, chain: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``(N, D)`` latent means of all rows and ``(D, D)`` edge probabilities of one chain, or pooled (``None``)."""
+    latents = np.asarray(model.get_latent_representation(data, chain=0 if chain is None else chain), dtype=float)
+    return latents, model.edge_probabilities(chain=chain).to_numpy(dtype=float)
+
+
 def print_chains(model, data, truth, train, test, seed: int) -> None:
     """Print every restart's scores on its own latents and graph, with its ELBO and basis score."""
     for c, chain in enumerate(model.fit_result.chains):
-        latents = np.asarray(model.get_latent_representation(data, chain=c), dtype=float)
-        probs = model.edge_probabilities(chain=c).to_numpy(dtype=float)
+        latents, probs = model_outputs(model, data, chain=c)
         s = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of)
         valid = np.mean(chain.validation_elbo[-5:]) if chain.validation_elbo else float("nan")
         basis = max(chain.basis_scores) if chain.basis_scores else float("nan")
