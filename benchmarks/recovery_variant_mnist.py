@@ -37,13 +37,13 @@ the cross-modal edge ``Z11 -> Z21`` is identified and pins its two ends; the wit
 edges ``Z11 -> Z12`` and ``Z21 -> Z22`` are not. With latents matched *within blocks*
 (:func:`~pyro_personax.metrics.evaluate_recovery`, ``learned_blocks``): ``MCC_PINNED`` (MCC
 over ``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between the latents matched to them;
-``P_LINK`` in either direction, which is what the data decide for this lone pair),
-``P_SPURIOUS_X`` (mean P of every other cross-modal edge), ``AUROC_ID`` and ``AUROC_UND``
-(AUROC on the identified and on the undecided cells). The block-level graph ``P_C_TO_F``,
-``P_F_TO_C`` (P of at least one edge colour -> fashion and back,
-:meth:`pyro_personax.PersonaX.block_graph`; truth 1 and 0) needs no matching, so it is
-scored where single latents are not pinned: ``Z21`` can be mixed with ``Z22``'s exogenous
-term at the price of a within-block edge only (``benchmarks/equivalent_representations.py``).
+``P_LINK`` in either direction, which is what the data decide for this lone pair;
+``P_Z11_F``, ``P_Z12_F``: P of an edge between ``Z11``'s, ``Z12``'s match and any fashion
+latent, :meth:`~pyro_personax.PersonaX.latent_block_graph`), ``P_SPURIOUS_X`` (mean P of every other
+cross-modal edge), ``AUROC_ID``, ``AUROC_UND`` (AUROC on the identified, undecided cells).
+The block-level graph ``P_C_TO_F``, ``P_F_TO_C`` (P of an edge colour -> fashion and back,
+:meth:`~pyro_personax.PersonaX.block_graph`; truth 1 and 0) needs no matching: ``Z21`` can
+be mixed with ``Z22``'s exogenous term at the price of a within-block edge only.
 
 Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 :data:`LATENT_DIMS` (4 fashion dimensions, as the image varies in pose and garment;
@@ -74,7 +74,7 @@ from scipy.stats import spearmanr
 from sklearn.decomposition import PCA
 
 from pyro_personax.graph import to_dag
-from pyro_personax.identifiability import block_probabilities
+from pyro_personax.identifiability import block_probabilities, latent_block_probabilities
 from pyro_personax.metrics import (
     block_r2,
     cpdag,
@@ -98,15 +98,16 @@ PAPER_ROWS = [
     {"method": "MMCRL (paper)", "R2": 0.90, "MCC": 0.85},
 ]
 EQUIVALENT_ROW = "sparsest equivalent (as likely as the truth)"
+LINK_DRAWS = 4000  # graphs drawn from every chain's q(G) for the latent-to-block links (block_graph's default)
 LATENT_DIMS = {"colour": 2, "fashion": 4}
 NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 BLOCKS = ("colour", "colour", "fashion", "fashion")  # block of Z11, Z12, Z21, Z22
 PROGRESS_COLUMNS = (
-    "R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_SPURIOUS_X", "P_C_TO_F", "P_F_TO_C",
-    "SHD", "wall_s",
+    "R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_Z11_F", "P_Z12_F", "P_SPURIOUS_X",
+    "P_C_TO_F", "P_F_TO_C", "SHD", "wall_s",
 )
-CHAIN_COLUMNS = ("R2", "R2_Z11", "MCCB_Z11", "MCC_PINNED", "P_Z11_Z21", "P_Z21_Z11", "P_LINK", "P_SPURIOUS_X",
-                 "SHD")
+CHAIN_COLUMNS = ("R2", "R2_Z11", "MCCB_Z11", "MCC_PINNED", "P_Z11_Z21", "P_Z21_Z11", "P_LINK", "P_Z11_F",
+                 "P_Z12_F", "P_SPURIOUS_X", "SHD")
 
 
 def latent_dims(args) -> dict[str, int]:
@@ -126,7 +127,7 @@ def flatten_measurements(data) -> np.ndarray:
     return np.concatenate([v.reshape(v.shape[0], -1) for v in data.values.values()], axis=1)
 
 
-def score(latents, truth, train, test, edge_probs=None, seed: int = 0, blocks=None) -> dict:
+def score(latents, truth, train, test, edge_probs=None, seed: int = 0, blocks=None, links=None) -> dict:
     """Held-out R^2 and MCC, and SHD / edge AUROC after matching when a graph is given.
 
     Parameters
@@ -145,6 +146,10 @@ def score(latents, truth, train, test, edge_probs=None, seed: int = 0, blocks=No
         Block of every learned latent. Default: :data:`BLOCKS` for 4 latents (the
         references built from the true latents); otherwise the identified quantities
         are NaN (a representation without blocks, such as PCA of everything).
+    links
+        ``(D, blocks)`` latent-to-block link probabilities of the learned latents
+        (:func:`~pyro_personax.identifiability.latent_block_probabilities`), or ``None``:
+        from ``edge_probs`` when it is a 0/1 graph, else ``P_Z11_F`` is NaN.
 
     Returns
     -------
@@ -176,11 +181,21 @@ def score(latents, truth, train, test, edge_probs=None, seed: int = 0, blocks=No
     latents = np.asarray(latents, dtype=float)
     if blocks is None and latents.shape[1] == len(BLOCKS):
         blocks = BLOCKS
-    res.update(identified_scores(latents[test], truth.latents[test], truth, edge_probs, blocks))
+    if links is None and edge_probs is not None and blocks is not None and np.isin(edge_probs, (0, 1)).all():
+        links = latent_block_probabilities(link_layout(blocks), np.asarray(edge_probs)[None])
+    res.update(identified_scores(latents[test], truth.latents[test], truth, edge_probs, blocks, links))
     return res
 
 
-def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
+def link_layout(blocks):
+    """A layout with the learned latents' blocks (no shared block), to read links of a 0/1 graph."""
+    from pyro_personax.layout import LatentLayout
+
+    labels = list(blocks)
+    return LatentLayout(0, {b: labels.count(b) for b in dict.fromkeys(labels)})
+
+
+def identified_scores(latents, true_latents, truth, edge_probs, blocks, links=None) -> dict:
     """What the data decide: scores after matching latents within blocks.
 
     Parameters
@@ -193,6 +208,9 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
         ``(D_learned, D_learned)`` or ``None``.
     blocks
         Block of every learned latent, or ``None`` (every score NaN).
+    links
+        ``(D_learned, blocks)`` latent-to-block link probabilities (a DataFrame with a
+        ``"fashion"`` column), or ``None`` (``P_Z11_F`` NaN).
 
     Returns
     -------
@@ -202,10 +220,13 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
         ``P_Z21_Z11`` (the identified edge reversed, one of the spurious cells), ``P_LINK``
         (their sum: P of an edge between the two in either direction, whose direction only
         the additive-noise form decides),
-        ``P_SPURIOUS_X``, ``AUROC_ID`` and ``AUROC_UND`` (NaN without).
+        ``P_SPURIOUS_X``, ``AUROC_ID`` and ``AUROC_UND`` (NaN without); with ``links``,
+        ``P_Z11_F``: P that the latent matched to ``Z11`` has an edge with the fashion
+        block in either direction, which needs neither ``Z21`` pinned nor the direction,
+        and ``P_Z12_F``, the same for ``Z12``'s match (truth 0: the contrast).
     """
-    out = {"MCC_PINNED": np.nan, "P_Z11_Z21": np.nan, "P_Z21_Z11": np.nan, "P_LINK": np.nan,
-           "P_SPURIOUS_X": np.nan, "AUROC_ID": np.nan, "AUROC_UND": np.nan}
+    out = {"MCC_PINNED": np.nan, "P_Z11_Z21": np.nan, "P_Z21_Z11": np.nan, "P_LINK": np.nan, "P_Z11_F": np.nan,
+           "P_Z12_F": np.nan, "P_SPURIOUS_X": np.nan, "AUROC_ID": np.nan, "AUROC_UND": np.nan}
     if blocks is None:
         return out
     identified = truth.layout.identified_mask()
@@ -213,6 +234,9 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks) -> dict:
                             learned_blocks=blocks, true_blocks=BLOCKS, with_r2=False)
     out["MCC_PINNED"] = rec["mcc_pinned"]
     perm = rec["permutation"]
+    if links is not None:
+        fashion = np.asarray(links["fashion"], dtype=float)
+        out["P_Z11_F"], out["P_Z12_F"] = float(fashion[perm[0]]), float(fashion[perm[1]])
     out.update({f"MCCB_{name}": abs(spearmanr(latents[:, perm[j]], true_latents[:, j]).statistic)
                 for j, name in enumerate(LATENT_NAMES)})
     if edge_probs is None:
@@ -360,17 +384,19 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
         **fit_options,
     )
     latents, probs = model_outputs(model, data)
+    draws = model.sample_posterior(LINK_DRAWS, seed=seed)["edges"]
+    links = latent_block_probabilities(model.layout, draws.reshape(-1, *draws.shape[-2:]))
     if args.save_latents:
         target = Path(args.save_latents) / f"seed{seed}.npz"
         target.parent.mkdir(parents=True, exist_ok=True)
         np.savez(target, latents=latents, true_latents=truth.latents, train=train, test=test, edge_probs=probs,
                  blocks=np.asarray(model.layout.block_of, dtype=str))
-    out = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of)
+    out = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of, links=links)
     out.update(block_scores(latents, model.layout.block_of, truth, train, test, seed))
     out.update(block_edges(model.block_graph(seed=seed)))
     wall = time.perf_counter() - start
     if args.per_chain:
-        print_chains(model, data, truth, train, test, seed)
+        print_chains(model, data, truth, train, test, seed, draws)
     return {"method": "PersonaX (ours)", "seed": seed, **out, "wall_s": wall}
 
 
@@ -380,11 +406,13 @@ def model_outputs(model, data, chain: int | None = None) -> tuple[np.ndarray, np
     return latents, model.edge_probabilities(chain=chain).to_numpy(dtype=float)
 
 
-def print_chains(model, data, truth, train, test, seed: int) -> None:
-    """Print every restart's scores on its own latents and graph, with its ELBO and basis score."""
+def print_chains(model, data, truth, train, test, seed: int, draws) -> None:
+    """Print every restart's scores on its own latents and graph (``draws``: ``(C, S, D, D)``
+    graphs from every chain), with its ELBO and basis score."""
     for c, chain in enumerate(model.fit_result.chains):
         latents, probs = model_outputs(model, data, chain=c)
-        s = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of)
+        links = latent_block_probabilities(model.layout, draws[c])
+        s = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of, links=links)
         valid = np.mean(chain.validation_elbo[-5:]) if chain.validation_elbo else float("nan")
         basis = max(chain.basis_scores) if chain.basis_scores else float("nan")
         print(f"seed {seed} chain {c}: ELBO per entity train {np.mean(chain.train_elbo[-5:]):.1f} "
@@ -421,8 +449,8 @@ def per_latent(rows: list[dict]) -> pd.DataFrame:
 def summarise(rows: list[dict]) -> pd.DataFrame:
     """Mean and standard deviation over seeds per method, with the paper's rows."""
     df = pd.DataFrame(rows)
-    metrics = ["R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_SPURIOUS_X", "P_C_TO_F",
-               "P_F_TO_C", "AUROC_ID", "AUROC_UND", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
+    metrics = ["R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_Z11_F", "P_Z12_F",
+               "P_SPURIOUS_X", "P_C_TO_F", "P_F_TO_C", "AUROC_ID", "AUROC_UND", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
     df = df.reindex(columns=list(dict.fromkeys([*df.columns, *metrics])))
     agg = df.groupby("method", sort=False)[metrics].agg(["mean", "std"])
     table = pd.DataFrame(index=agg.index)
@@ -548,7 +576,8 @@ def main(argv=None) -> pd.DataFrame:
     if len(model_rows):
         print(
             f"\nPersonaX (ours): median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}, "
-            f"in either direction {model_rows['P_LINK'].median():.3f}; "
+            f"in either direction {model_rows['P_LINK'].median():.3f}; Z11 linked with the fashion block "
+            f"{model_rows['P_Z11_F'].median():.3f} (Z12, truth 0: {model_rows['P_Z12_F'].median():.3f}); "
             f"median P(colour -> fashion) {model_rows['P_C_TO_F'].median():.3f}, "
             f"P(fashion -> colour) {model_rows['P_F_TO_C'].median():.3f}; "
             "within-block edges (Z11 -> Z12, Z21 -> Z22) are not identified: AUROC_UND is shown, not a target"

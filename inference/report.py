@@ -11,6 +11,7 @@ object with ``to_inference_data()``, and writes::
         adjacency.csv              pooled P(edge), rows = parents, columns = children
         dag_adjacency.csv          thresholded graph, acyclic by construction
         block_graph.csv            P(at least one edge from block A to block B), blocks x blocks
+        latent_block_graph.csv     P(latent i has an edge with a latent of block B), latents x blocks
         graph.graphml              networkx graph of that DAG, probabilities as attributes
         graph_dowhy.gml            the same DAG as a GML string for DoWhy
         heatmap.png, graph.png, forest.png
@@ -38,6 +39,7 @@ from pyro_personax.graph import to_dag
 from pyro_personax.identifiability import (
     UNDECIDED_REASON,
     block_probabilities,
+    latent_block_probabilities,
     measurement_map_note,
     select_edges,
     unpinned_latents,
@@ -53,7 +55,8 @@ logger = logging.getLogger(__name__)
 
 REPORT_FILES = (
     "report.md", "report.html", "edges.csv", "adjacency.csv", "dag_adjacency.csv", "block_graph.csv",
-    "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "graph_undecided.png", "forest.png",
+    "latent_block_graph.csv", "graph.graphml", "graph_dowhy.gml", "heatmap.png", "graph.png", "graph_undecided.png",
+    "forest.png",
 )
 _TABLE_COLUMNS = ("parent", "child", "edge_class", "p_edge", "orientation", "strength_mean", "strength_hdi_low",
                   "strength_hdi_high", "r_hat", "ess_bulk")
@@ -424,9 +427,22 @@ BLOCK_NOTE = (
 )
 
 
-def _block_table(E: np.ndarray, layout) -> pd.DataFrame:
-    """The block-level graph from edge draws ``E (C, S, D, D)``, pooled over chains."""
-    return block_probabilities(layout, E.reshape(-1, *E.shape[-2:]))
+LINK_NOTE = (
+    "P(the row latent has at least one edge, in either direction, with a latent of the column block), over "
+    "every draw of every chain. For a modality latent with a cross-modal neighbour and another modality block "
+    "this is decided by the data even where the single edges are not (the partner latent not pinned inside its "
+    "block, or the direction of a lone cross-modal pair undecided), and pooling chains needs only the row latent "
+    "matched. The evidence is one-sided: a low value says the latent has no link with the block, but spurious "
+    "cross-modal edges (any of the block's latents, either direction) push every row towards 1, so a high value "
+    "counts only where it stands above the rows of the latent's block partners. The latent's own block, the shared "
+    "block and the rows of shared latents are not decided by the data."
+)
+
+
+def _block_tables(E: np.ndarray, layout) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The block-level and the latent-to-block graphs from edge draws ``E (C, S, D, D)``, pooled over chains."""
+    pooled = E.reshape(-1, *E.shape[-2:])
+    return block_probabilities(layout, pooled), latent_block_probabilities(layout, pooled)
 
 
 def _markdown_frame(df: pd.DataFrame) -> str:
@@ -437,7 +453,7 @@ def _markdown_frame(df: pd.DataFrame) -> str:
     return "\n".join([head, rule, *rows])
 
 
-def _write_markdown(out, title, verdict, lines, top, figs, blocks) -> None:
+def _write_markdown(out, title, verdict, lines, top, figs, blocks, links) -> None:
     parts = [
         f"# {title}",
         "",
@@ -457,6 +473,12 @@ def _write_markdown(out, title, verdict, lines, top, figs, blocks) -> None:
         "",
         _markdown_frame(blocks),
         "",
+        "## Latent-to-block links",
+        "",
+        LINK_NOTE,
+        "",
+        _markdown_frame(links),
+        "",
         "## Edges with P(edge) >= 0.05",
         "",
         _markdown_table(top),
@@ -472,7 +494,7 @@ def _write_markdown(out, title, verdict, lines, top, figs, blocks) -> None:
     (out / "report.md").write_text("\n".join(parts), encoding="utf-8")
 
 
-def _write_html(out, title, verdict, lines, top, figs, blocks) -> None:
+def _write_html(out, title, verdict, lines, top, figs, blocks, links) -> None:
     items = "".join(f"<li>{html.escape(line[2:])}</li>" for line in lines)
     body = [
         f"<h1>{html.escape(title)}</h1>",
@@ -485,6 +507,9 @@ def _write_html(out, title, verdict, lines, top, figs, blocks) -> None:
         "<h2>Block-level graph</h2>",
         f"<p>{html.escape(BLOCK_NOTE)}</p>",
         blocks.round(2).to_html(border=0, classes="edges"),
+        "<h2>Latent-to-block links</h2>",
+        f"<p>{html.escape(LINK_NOTE)}</p>",
+        links.round(2).to_html(border=0, classes="edges"),
         "<h2>Edges with P(edge) &ge; 0.05</h2>",
         top.to_html(index=False, border=0, classes="edges", na_rep="") if not top.empty else "<p>None.</p>",
         '<p>Full table: <a href="edges.csv">edges.csv</a>; adjacency: <a href="adjacency.csv">adjacency.csv</a>; '
@@ -508,10 +533,11 @@ def _write_html(out, title, verdict, lines, top, figs, blocks) -> None:
     (out / "report.html").write_text(doc, encoding="utf-8")
 
 
-def _write_tables(out, table, P, dag, layout, threshold, blocks) -> None:
+def _write_tables(out, table, P, dag, layout, threshold, blocks, links) -> None:
     names = list(layout.names)
     table.to_csv(out / "edges.csv", index=False)
     blocks.to_csv(out / "block_graph.csv")
+    links.to_csv(out / "latent_block_graph.csv")
     exports.to_adjacency_csv(P, names, out / "adjacency.csv", overwrite=True)
     exports.to_adjacency_csv(dag, names, out / "dag_adjacency.csv", overwrite=True)
     G = exports.table_to_networkx(table, threshold, acyclic=True)
@@ -584,14 +610,14 @@ def edge_report(
     dag = to_dag(P, threshold)
     kinds = orientations(dag)
     table = _with_orientation(table, kinds, layout)
-    blocks = _block_table(E, layout)
-    _write_tables(out, table, P, dag, layout, threshold, blocks)
+    blocks, links = _block_tables(E, layout)
+    _write_tables(out, table, P, dag, layout, threshold, blocks, links)
     dependence = verdict.cross_modal_ppc(idata)
     figs = _figures(idata, table, P, layout, out, threshold, truth, dependence)
     lines = _summary_lines(idata, E, dag, kinds, threshold, truth, layout, match)
     top = _top_edges(table)
     judged = verdict.assess(idata, threshold=threshold, table=table, dependence=dependence)
-    _write_markdown(out, title, judged, lines, top, figs, blocks)
-    _write_html(out, title, judged, lines, top, figs, blocks)
+    _write_markdown(out, title, judged, lines, top, figs, blocks, links)
+    _write_html(out, title, judged, lines, top, figs, blocks, links)
     logger.info("wrote edge report to %s", out)
     return out

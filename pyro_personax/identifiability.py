@@ -1,4 +1,4 @@
-"""What the data can decide about a latent graph: edge classes, block graph, pinned latents.
+"""What the data can decide about a latent graph: edge classes, block graphs, pinned latents.
 
 Each modality's decoders read the shared block and that modality's own block
 (:meth:`~pyro_personax.layout.LatentLayout.decoder_inputs`). An edge whose parent every
@@ -26,6 +26,9 @@ __all__ = [
     "EDGE_SELECTIONS",
     "select_edges",
     "block_probabilities",
+    "LINK_DIRECTIONS",
+    "check_link_direction",
+    "latent_block_probabilities",
     "unpinned_latents",
     "unpinned_warning",
     "UNDECIDED_REASON",
@@ -33,6 +36,7 @@ __all__ = [
 ]
 
 EDGE_SELECTIONS = ("identified", "undecided", "all")
+LINK_DIRECTIONS = ("either", "out", "in")
 
 #: One sentence on why the non-cross-modal edges are reported apart.
 UNDECIDED_REASON = (
@@ -93,13 +97,68 @@ def block_probabilities(layout: LatentLayout, draws) -> pd.DataFrame:
     E = _check(layout, draws, "draws")
     if E.ndim != 3:
         raise ValueError(f"draws: expected shape (S, D, D); found {E.shape}")
-    blocks = [b for b in layout.block_names if (b != SHARED or layout.shared_dim > 0)]
+    blocks = _blocks_present(layout)
     out = np.zeros((len(blocks), len(blocks)))
     for a, pa in enumerate(blocks):
         for b, ch in enumerate(blocks):
             sub = E[:, layout.block_slice(pa), layout.block_slice(ch)]
             out[a, b] = float((sub.reshape(len(E), -1) != 0).any(axis=1).mean()) if sub.size else 0.0
     return pd.DataFrame(out, index=pd.Index(blocks, name="parent_block"), columns=pd.Index(blocks, name="child_block"))
+
+
+def _blocks_present(layout: LatentLayout) -> list[str]:
+    """Block names in layout order, without an empty shared block."""
+    return [b for b in layout.block_names if (b != SHARED or layout.shared_dim > 0)]
+
+
+def check_link_direction(direction: str) -> str:
+    """``direction`` if it is one of :data:`LINK_DIRECTIONS`, else a ValueError naming it."""
+    if direction not in LINK_DIRECTIONS:
+        raise ValueError(f"direction: expected one of {LINK_DIRECTIONS}; found {direction!r}")
+    return direction
+
+
+def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "either") -> pd.DataFrame:
+    """``P(latent i has at least one edge with a latent of block B)`` from whole-graph draws.
+
+    Where a modality latent is pinned (it has a cross-modal neighbour, Sun et al.'s
+    Condition 4.3) but its partner in another modality block is not, or the direction of
+    a lone cross-modal pair is not decided, the single edge probabilities spread over
+    the partner's block and over both directions; whether the latent is linked with
+    that block at all is unchanged by a map inside the partner's block and by the
+    direction. Pooled over chains, the cell needs only latent ``i`` matched across
+    chains, not the latents of ``B``. A cell collects every edge between ``i`` and the
+    ``|B|`` latents of ``B`` in both directions, so spurious edges raise it towards 1:
+    a low value is evidence of no link, a high one only where the latent's block
+    partners stay low.
+
+    Parameters
+    ----------
+    layout
+        The :class:`~pyro_personax.layout.LatentLayout`.
+    draws
+        0/1 graphs ``(S, D, D)`` drawn from the posterior (pool chains by stacking).
+    direction
+        ``"either"`` (an edge ``i -> b`` or ``b -> i`` for some ``b`` in ``B``), ``"out"``
+        (``i -> b``: ``i`` has a child in ``B``) or ``"in"`` (``b -> i``: a parent in ``B``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``(D, blocks)``, index ``latent`` (names), columns ``block``: the share of draws
+        with such an edge. The column of a latent's own block counts edges inside it
+        (not decided by the data); between a modality latent and another modality block
+        the cell is decided by the data when the latent is pinned.
+    """
+    E = _check(layout, draws, "draws")
+    if E.ndim != 3:
+        raise ValueError(f"draws: expected shape (S, D, D); found {E.shape}")
+    check_link_direction(direction)
+    E = E != 0
+    linked = {"out": E, "in": E.transpose(0, 2, 1), "either": E | E.transpose(0, 2, 1)}[direction]
+    blocks = _blocks_present(layout)
+    out = np.stack([linked[:, :, layout.block_slice(b)].any(axis=2).mean(axis=0) for b in blocks], axis=1)
+    return pd.DataFrame(out, index=pd.Index(layout.names, name="latent"), columns=pd.Index(blocks, name="block"))
 
 
 def unpinned_latents(layout: LatentLayout, probs, threshold: float = 0.5) -> list[str]:

@@ -18,7 +18,13 @@ import torch
 
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import to_dag, to_networkx
-from pyro_personax.identifiability import block_probabilities, select_edges, unpinned_latents
+from pyro_personax.identifiability import (
+    block_probabilities,
+    check_link_direction,
+    latent_block_probabilities,
+    select_edges,
+    unpinned_latents,
+)
 
 __all__ = ["PosteriorQueries"]
 
@@ -102,6 +108,34 @@ class PosteriorQueries:
         """
         draws = self.sample_posterior(num_samples, seed=seed)["edges"]
         return block_probabilities(self.layout, draws.reshape(-1, *draws.shape[-2:]))
+
+    def latent_block_graph(self, num_samples: int = 4000, seed: int = 0, direction: str = "either") -> pd.DataFrame:
+        """``P(latent i has at least one edge with a latent of block B)``, from whole graphs drawn from q(G).
+
+        Pooled over chains (``num_samples`` draws each), in chain 0's labels; only the
+        row latent needs matching across chains. For a pinned modality latent
+        (:meth:`unpinned_latents`) and another modality block it is decided by the data
+        even where the single edges are not (the partner unpinned, or the direction of
+        a lone pair undecided), but spurious cross-modal edges raise it for every latent;
+        see :func:`pyro_personax.identifiability.latent_block_probabilities`.
+
+        Parameters
+        ----------
+        num_samples
+            Graphs drawn from each chain's ``q(G)``.
+        seed
+            Seed of the draws.
+        direction
+            ``"either"``, ``"out"`` (the latent has a child in the block) or ``"in"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``(D, blocks)``, index = latent names, columns = blocks.
+        """
+        check_link_direction(direction)
+        draws = self.sample_posterior(num_samples, seed=seed)["edges"]
+        return latent_block_probabilities(self.layout, draws.reshape(-1, *draws.shape[-2:]), direction)
 
     def unpinned_latents(self, threshold: float = 0.5) -> list[str]:
         """Modality latents with no cross-modal neighbour in the thresholded graph.

@@ -149,6 +149,7 @@ def test_demo_small(tmp_path, capsys):
     assert re.search(r"basis inside the modality blocks chosen after SVI by the LiNGAM score \(gain per chain: "
                      r"[+-]\d\.\d{3}", text)
     assert pd.read_csv(out / "run" / "report" / "block_graph.csv", index_col=0).shape == (3, 3)
+    assert pd.read_csv(out / "run" / "report" / "latent_block_graph.csv", index_col=0).shape == (10, 3)
     for name in (
         "level1/independence.csv",
         "level1/pvalue_heatmap.png",

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pyro_personax.identifiability import block_probabilities, select_edges, unpinned_latents
+from pyro_personax.identifiability import (
+    block_probabilities,
+    latent_block_probabilities,
+    select_edges,
+    unpinned_latents,
+)
 from pyro_personax.layout import LatentLayout
 
 
@@ -53,6 +58,37 @@ def test_select_edges_and_block_probabilities():
     assert B.loc["face", "text"] == 0.5 and B.loc["shared", "face"] == 0.25 and B.loc["text", "face"] == 0.0
 
 
+def test_latent_block_probabilities_count_a_latent_linked_with_any_latent_of_a_block():
+    layout = LatentLayout(1, {"face": 2, "text": 2})  # s1, face_1, face_2, text_1, text_2
+    draws = np.zeros((4, 5, 5), dtype=int)
+    draws[0, 1, 3] = 1  # face_1 -> text_1
+    draws[1, 4, 1] = 1  # text_2 -> face_1: the link, reversed and with the other text latent
+    draws[2, 1, 2] = draws[2, 1, 4] = draws[2, 1, 3] = 1  # face_1 -> face_2, and two edges into text: one draw
+    draws[3, 0, 3] = 1  # s1 -> text_1
+    L = latent_block_probabilities(layout, draws)
+    assert list(L.index) == list(layout.names) and list(L.columns) == ["shared", "face", "text"]
+    assert (L.index.name, L.columns.name) == ("latent", "block")
+    assert L.loc["face_1", "text"] == 0.75 and L.loc["face_1", "face"] == 0.25 and L.loc["face_2", "text"] == 0.0
+    assert L.loc["text_1", "face"] == 0.5 and L.loc["text_1", "shared"] == 0.25 and L.loc["s1", "text"] == 0.25
+    out, into = (latent_block_probabilities(layout, draws, d) for d in ("out", "in"))
+    assert out.loc["face_1", "text"] == 0.5 and into.loc["face_1", "text"] == 0.25
+    assert out.loc["text_2", "face"] == 0.25 and into.loc["text_2", "face"] == 0.25
+    # a relabelling inside the text block leaves every face latent's row as it is
+    swap = np.array([0, 1, 2, 4, 3])
+    swapped = latent_block_probabilities(layout, draws[:, swap][:, :, swap])
+    np.testing.assert_array_equal(swapped.loc[["face_1", "face_2"]], L.loc[["face_1", "face_2"]])
+    # the block-level graph is the "out" table's any-over-rows: with one draw it is exact
+    for g in draws:
+        B = block_probabilities(layout, g[None])
+        children = latent_block_probabilities(layout, g[None], "out")
+        assert B.loc["face", "text"] == children.loc[["face_1", "face_2"], "text"].max()
+    with pytest.raises(ValueError, match="direction: expected one of"):
+        latent_block_probabilities(layout, draws, "both")
+    with pytest.raises(ValueError, match=r"draws: expected shape \(S, D, D\)"):
+        latent_block_probabilities(layout, draws[0])
+    assert latent_block_probabilities(LatentLayout(0, {"face": 1, "text": 1}), draws[:, 1:3, 1:3]).shape == (2, 2)
+
+
 def test_unpinned_latents_are_modality_latents_without_a_cross_modal_neighbour():
     layout = LatentLayout(1, {"face": 2, "text": 2})
     P = np.zeros((5, 5))
@@ -83,3 +119,9 @@ def test_fit_warns_about_unpinned_latents_and_graph_holds_identified_edges(caplo
     assert px.edge_classes().loc["s1", "text_1"] == "shared->modality"
     B = px.block_graph(num_samples=200)
     assert B.shape == (3, 3) and ((B.to_numpy() >= 0) & (B.to_numpy() <= 1)).all()
+    L = px.latent_block_graph(num_samples=200)
+    draws = px.sample_posterior(200)["edges"]
+    np.testing.assert_array_equal(L.to_numpy(), latent_block_probabilities(px.layout, draws.reshape(-1, 4, 4)))
+    assert list(L.columns) == list(B.columns) and list(L.index) == list(px.layout.names)
+    with pytest.raises(ValueError, match="direction: expected one of"):
+        px.latent_block_graph(direction="to")

@@ -11,6 +11,7 @@ numbers). PCA gets as many components as the model has latents (6).
 
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import load_benchmark
 
@@ -121,7 +122,15 @@ def test_identified_scores_match_within_blocks(bench, problem):
     assert out["P_LINK"] == pytest.approx(0.9)
     assert out["P_SPURIOUS_X"] == pytest.approx((0.4 + 0.3 + 0.1) / 7)  # 8 cross-modal cells, one of them true
     assert out["AUROC_ID"] == 1.0
-    assert np.isnan(bench.identified_scores(learned, z, truth, P, None)["P_Z11_Z21"])
+    assert np.isnan(bench.identified_scores(learned, z, truth, P, None)["P_Z11_Z21"]) and np.isnan(out["P_Z11_F"])
+    links = pd.DataFrame({"colour": [0.1, 0.2, 0.3, 0.4], "fashion": [0.95, 0.5, 0.6, 0.7]})
+    res = bench.identified_scores(learned, z, truth, P, ["colour", "fashion", "colour", "fashion"], links)
+    assert (res["P_Z11_F"], res["P_Z12_F"]) == (0.95, 0.6)  # the rows of Z11's and Z12's matches
+    # a 0/1 graph gives its own links: the sparsest equivalent has Z11 -> Z21 alone
+    G = np.zeros((4, 4))
+    G[0, 2] = 1
+    scored = bench.score(truth.latents, truth, train, test, edge_probs=G)
+    assert (scored["P_Z11_F"], scored["P_Z12_F"]) == (1.0, 0.0)
 
 
 @pytest.mark.slow

@@ -96,6 +96,12 @@ def test_report_has_the_block_level_graph(idata, layout, tmp_path):
     md, page = (out / "report.md").read_text(), (out / "report.html").read_text()
     assert "## Block-level graph" in md and f"| face | {blocks.loc['face', 'shared']:.2f} |" in md
     assert "<h2>Block-level graph</h2>" in page
+    links = pd.read_csv(out / "latent_block_graph.csv", index_col=0)
+    assert list(links.index) == list(layout.names) and list(links.columns) == list(blocks.columns)
+    either = (E[:, 1, text] != 0).any(axis=1) | (E[:, text, 1] != 0).any(axis=1)  # face_1 with the text block
+    assert links.loc["face_1", "text"] == pytest.approx(either.mean())
+    assert "## Latent-to-block links" in md and "<h2>Latent-to-block links</h2>" in page
+    assert f"| face_1 | {links.loc['face_1', 'shared']:.2f} | {links.loc['face_1', 'face']:.2f} |" in md
 
 
 def test_existing_folder_is_not_overwritten(idata, tmp_path):
