@@ -56,6 +56,14 @@ def _check(layout: LatentLayout, probs, name: str = "probs") -> np.ndarray:
     return P
 
 
+def _check_draws(layout: LatentLayout, draws) -> np.ndarray:
+    """Whole-graph draws ``(S, D, D)`` for the layout's ``D`` latents, or a ValueError."""
+    E = _check(layout, draws, "draws")
+    if E.ndim != 3:
+        raise ValueError(f"draws: expected shape (S, D, D); found {E.shape}")
+    return E
+
+
 def select_edges(layout: LatentLayout, probs, edges: str = "identified") -> np.ndarray:
     """Edge probabilities ``(D, D)`` restricted to a class of edges (others set to 0).
 
@@ -94,9 +102,7 @@ def block_probabilities(layout: LatentLayout, draws) -> pd.DataFrame:
         draws with an edge from a latent of the row block to one of the column block
         (within a block: an edge inside it).
     """
-    E = _check(layout, draws, "draws")
-    if E.ndim != 3:
-        raise ValueError(f"draws: expected shape (S, D, D); found {E.shape}")
+    E = _check_draws(layout, draws)
     blocks = _blocks_present(layout)
     out = np.zeros((len(blocks), len(blocks)))
     for a, pa in enumerate(blocks):
@@ -137,7 +143,7 @@ def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "ei
     layout
         The :class:`~pyro_personax.layout.LatentLayout`.
     draws
-        0/1 graphs ``(S, D, D)`` drawn from the posterior (pool chains by stacking).
+        ``(S, D, D)`` 0/1 whole graphs from the posterior; stack the chains' draws to pool them.
     direction
         ``"either"`` (an edge ``i -> b`` or ``b -> i`` for some ``b`` in ``B``), ``"out"``
         (``i -> b``: ``i`` has a child in ``B``) or ``"in"`` (``b -> i``: a parent in ``B``).
@@ -150,9 +156,7 @@ def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "ei
         (not decided by the data); between a modality latent and another modality block
         the cell is decided by the data when the latent is pinned.
     """
-    E = _check(layout, draws, "draws")
-    if E.ndim != 3:
-        raise ValueError(f"draws: expected shape (S, D, D); found {E.shape}")
+    E = _check_draws(layout, draws)
     check_link_direction(direction)
     E = E != 0
     linked = {"out": E, "in": E.transpose(0, 2, 1), "either": E | E.transpose(0, 2, 1)}[direction]

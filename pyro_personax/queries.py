@@ -106,8 +106,7 @@ class PosteriorQueries:
         pandas.DataFrame
             Blocks x blocks, index = parent block, columns = child block.
         """
-        draws = self.sample_posterior(num_samples, seed=seed)["edges"]
-        return block_probabilities(self.layout, draws.reshape(-1, *draws.shape[-2:]))
+        return block_probabilities(self.layout, self._pooled_graphs(num_samples, seed))
 
     def latent_block_graph(self, num_samples: int = 4000, seed: int = 0, direction: str = "either") -> pd.DataFrame:
         """``P(latent i has at least one edge with a latent of block B)``, from whole graphs drawn from q(G).
@@ -134,8 +133,12 @@ class PosteriorQueries:
             ``(D, blocks)``, index = latent names, columns = blocks.
         """
         check_link_direction(direction)
+        return latent_block_probabilities(self.layout, self._pooled_graphs(num_samples, seed), direction)
+
+    def _pooled_graphs(self, num_samples: int, seed: int) -> np.ndarray:
+        """``(C * S, D, D)`` whole graphs drawn from every chain's ``q(G)`` (:meth:`sample_posterior`), stacked."""
         draws = self.sample_posterior(num_samples, seed=seed)["edges"]
-        return latent_block_probabilities(self.layout, draws.reshape(-1, *draws.shape[-2:]), direction)
+        return draws.reshape(-1, *draws.shape[-2:])
 
     def unpinned_latents(self, threshold: float = 0.5) -> list[str]:
         """Modality latents with no cross-modal neighbour in the thresholded graph.
