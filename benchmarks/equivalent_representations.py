@@ -12,7 +12,9 @@ evidence (in the latents' own coordinates, relative to the first version printed
 truth unless ``--only`` leaves it out), the most probable graph, the probabilities of
 ``Z11 -> F1`` and ``F1 -> Z11`` (``F1`` the first fashion latent), the mean probability
 of the seven cross-modal edges other than ``Z11 -> F1`` (``P spur x``, as
-``P_SPURIOUS_X`` of ``recovery_variant_mnist.py``), the pair's two factorisations
+``P_SPURIOUS_X`` of ``recovery_variant_mnist.py``), the probabilities that ``Z11`` and
+``Z12`` have an edge with either fashion latent (``P Z11-F``, ``P Z12-F``, as ``P_Z11_F``,
+``P_Z12_F`` there; :func:`~pyro_personax.identifiability.latent_block_probabilities`), the pair's two factorisations
 compared (``fwd-bwd``: ``log p(Z11) + log p(F1 | Z11)`` minus
 ``log p(F1) + log p(Z11 | F1)``, in nats), the model's log density of ``Z11`` as a root
 per entity (the truth is Uniform with log density -1.242 per entity in the standardised
@@ -71,6 +73,7 @@ def main(argv=None) -> None:
                              "latent's variance (version 'truth R2 r')")
     args = parser.parse_args(argv)
 
+    from pyro_personax.identifiability import latent_block_probabilities
     from pyro_personax.inference.oracle import exact_graph_posterior, fit_mechanisms_given_latents
     from pyro_personax.models import ModelSpec, PersonaXModel
     from pyro_personax.synthetic.variant_mnist import (
@@ -83,7 +86,8 @@ def main(argv=None) -> None:
     spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
     layout = variant_mnist_layout()
     print(f"{'seed':>4} {'version':>14} {'log ev - first':>14} {'MAP graph (P)':>40} {'P(Z11->F1)':>10} "
-          f"{'P(F1->Z11)':>10} {'P spur x':>8} {'fwd-bwd':>8} {'root Z11':>8} {'corr(F1,Z21)':>12}")
+          f"{'P(F1->Z11)':>10} {'P spur x':>8} {'P Z11-F':>7} {'P Z12-F':>7} {'fwd-bwd':>8} {'root Z11':>8} "
+          f"{'corr(F1,Z21)':>12}")
     for seed in args.seeds:
         z = sample_variant_mnist_latents(args.entities, seed=seed)
         reference = None
@@ -106,11 +110,13 @@ def main(argv=None) -> None:
             cross[:2, 2:] = cross[2:, :2] = True
             cross[0, 2] = False  # the true cross-modal edge Z11 -> Z21
             spurious = float(P[cross].mean())
+            links = latent_block_probabilities(layout, post.graphs, weights=np.exp(post.log_prob))["fashion"]
             T = post.node_table  # parent bitmasks: 0 none, 1 = {Z11}, 4 = {F1}
             forward_minus_backward = T[0, 0] + T[1, 2] - T[4, 0] - T[0, 2]
             root = T[0, 0] / len(v) - np.log(std[0])  # per entity, in the first latent's own units
             print(f"{seed:>4} {name:>14} {evidence - reference:>14.1f} {edges + f' ({p:.2f})':>40} "
-                  f"{P[0, 2]:>10.3f} {P[2, 0]:>10.3f} {spurious:>8.3f} {forward_minus_backward:>8.1f} {root:>8.3f} "
+                  f"{P[0, 2]:>10.3f} {P[2, 0]:>10.3f} {spurious:>8.3f} {links.iloc[0]:>7.3f} {links.iloc[1]:>7.3f} "
+                  f"{forward_minus_backward:>8.1f} {root:>8.3f} "
                   f"{corr:>12.3f}",
                   flush=True)
 

@@ -124,7 +124,7 @@ def check_link_direction(direction: str) -> str:
     return direction
 
 
-def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "either") -> pd.DataFrame:
+def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "either", weights=None) -> pd.DataFrame:
     """``P(latent i has at least one edge with a latent of block B)`` from whole-graph draws.
 
     Where a modality latent is pinned (it has a cross-modal neighbour, Sun et al.'s
@@ -147,6 +147,10 @@ def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "ei
     direction
         ``"either"`` (an edge ``i -> b`` or ``b -> i`` for some ``b`` in ``B``), ``"out"``
         (``i -> b``: ``i`` has a child in ``B``) or ``"in"`` (``b -> i``: a parent in ``B``).
+    weights
+        Optional ``(S,)`` non-negative weights of the graphs (for instance the
+        probabilities of an exact posterior's enumerated DAGs), normalised here;
+        default: equal.
 
     Returns
     -------
@@ -160,8 +164,15 @@ def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "ei
     check_link_direction(direction)
     E = E != 0
     linked = {"out": E, "in": E.transpose(0, 2, 1), "either": E | E.transpose(0, 2, 1)}[direction]
+    if weights is None:
+        w = np.full(len(E), 1.0 / len(E))
+    else:
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (len(E),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"weights: expected {len(E)} finite non-negative values, not all 0; found shape {w.shape}")
+        w = w / w.sum()
     blocks = _blocks_present(layout)
-    out = np.stack([linked[:, :, layout.block_slice(b)].any(axis=2).mean(axis=0) for b in blocks], axis=1)
+    out = np.stack([w @ linked[:, :, layout.block_slice(b)].any(axis=2) for b in blocks], axis=1)
     return pd.DataFrame(out, index=pd.Index(layout.names, name="latent"), columns=pd.Index(blocks, name="block"))
 
 

@@ -82,6 +82,12 @@ def test_latent_block_probabilities_count_a_latent_linked_with_any_latent_of_a_b
         B = block_probabilities(layout, g[None])
         children = latent_block_probabilities(layout, g[None], "out")
         assert B.loc["face", "text"] == children.loc[["face_1", "face_2"], "text"].max()
+    # weighted draws (an enumerated posterior): the first graph alone, then half each of the first two
+    weighted = latent_block_probabilities(layout, draws, weights=[3.0, 0, 0, 0])
+    assert weighted.loc["face_1", "text"] == 1.0 and weighted.loc["text_2", "face"] == 0.0
+    assert latent_block_probabilities(layout, draws, weights=[1, 1, 0, 0]).loc["text_2", "face"] == 0.5
+    with pytest.raises(ValueError, match="weights: expected 4 finite non-negative values"):
+        latent_block_probabilities(layout, draws, weights=[1, -1, 0, 0])
     with pytest.raises(ValueError, match="direction: expected one of"):
         latent_block_probabilities(layout, draws, "both")
     with pytest.raises(ValueError, match=r"draws: expected shape \(S, D, D\)"):
