@@ -98,7 +98,7 @@ PAPER_ROWS = [
     {"method": "MMCRL (paper)", "R2": 0.90, "MCC": 0.85},
 ]
 EQUIVALENT_ROW = "sparsest equivalent (as likely as the truth)"
-LINK_DRAWS = 4000  # graphs drawn from every chain's q(G) for the latent-to-block links (block_graph's default)
+GRAPH_DRAWS = 4000  # graphs drawn from every chain's q(G) for the block and latent-to-block graphs
 LATENT_DIMS = {"colour": 2, "fashion": 4}
 NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 BLOCKS = ("colour", "colour", "fashion", "fashion")  # block of Z11, Z12, Z21, Z22
@@ -384,8 +384,9 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
         **fit_options,
     )
     latents, probs = model_outputs(model, data)
-    draws = model.sample_posterior(LINK_DRAWS, seed=seed)["edges"]
-    links = latent_block_probabilities(model.layout, draws.reshape(-1, *draws.shape[-2:]))
+    draws = model.sample_posterior(GRAPH_DRAWS, seed=seed)["edges"]
+    pooled = draws.reshape(-1, *draws.shape[-2:])
+    links = latent_block_probabilities(model.layout, pooled)
     if args.save_latents:
         target = Path(args.save_latents) / f"seed{seed}.npz"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -393,7 +394,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
                  blocks=np.asarray(model.layout.block_of, dtype=str))
     out = score(latents, truth, train, test, edge_probs=probs, seed=seed, blocks=model.layout.block_of, links=links)
     out.update(block_scores(latents, model.layout.block_of, truth, train, test, seed))
-    out.update(block_edges(model.block_graph(seed=seed)))
+    out.update(block_edges(block_probabilities(model.layout, pooled)))  # = model.block_graph(GRAPH_DRAWS, seed)
     wall = time.perf_counter() - start
     if args.per_chain:
         print_chains(model, data, truth, train, test, seed, draws)
