@@ -60,6 +60,31 @@ def versions(z: np.ndarray, noise: np.ndarray, scales, noise_r2=(), seed: int = 
     return out
 
 
+def exact_posterior(layout, spec, v: np.ndarray, *, seed: int, steps: int):
+    """The exact graph posterior of the library model given the latents ``v`` ``(N, D)``.
+
+    The columns are standardised, the model's mechanisms fitted to them
+    (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`) and every DAG
+    of ``layout`` scored (:func:`~pyro_personax.inference.oracle.exact_graph_posterior`).
+
+    Returns
+    -------
+    tuple
+        ``(posterior, log evidence, model)``: the evidence in ``v``'s own coordinates
+        (the standardisation's Jacobian added back), the model with the fitted mechanisms.
+    """
+    from pyro_personax.inference.oracle import exact_graph_posterior, fit_mechanisms_given_latents
+    from pyro_personax.models import PersonaXModel
+
+    std = v.std(0)
+    torch.manual_seed(seed)
+    model = PersonaXModel(layout, spec)
+    latents = (v - v.mean(0)) / std
+    fit_mechanisms_given_latents(model, latents, num_steps=steps, seed=seed)
+    post = exact_graph_posterior(model, latents)
+    return post, post.log_evidence - len(v) * float(np.log(std).sum()), model
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=9000, help="rows (the benchmark's training split)")
@@ -74,8 +99,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from pyro_personax.identifiability import latent_block_probabilities
-    from pyro_personax.inference.oracle import exact_graph_posterior, fit_mechanisms_given_latents
-    from pyro_personax.models import ModelSpec, PersonaXModel
+    from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic.variant_mnist import (
         sample_variant_mnist_latents,
         structural_noise,
@@ -95,12 +119,7 @@ def main(argv=None) -> None:
             if args.only and not name.startswith(tuple(args.only)):
                 continue
             std = v.std(0)
-            torch.manual_seed(seed)
-            model = PersonaXModel(layout, spec)
-            latents = (v - v.mean(0)) / std
-            fit_mechanisms_given_latents(model, latents, num_steps=args.steps, seed=seed)
-            post = exact_graph_posterior(model, latents)
-            evidence = post.log_evidence - len(v) * float(np.log(std).sum())  # in v's own coordinates
+            post, evidence, _ = exact_posterior(layout, spec, v, seed=seed, steps=args.steps)
             reference = evidence if reference is None else reference
             graph, p = post.top(1)[0]
             edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pyro_personax.graph import best_dag as graph_best_dag
+
 __all__ = ["BlockBasis", "best_dag", "linear_node_table", "lingam_score", "local_search", "neg_entropy",
            "search_block_basis", "search_gain", "searched_blocks"]
 
@@ -90,42 +92,19 @@ def best_dag(table: np.ndarray, penalty: float, allowed: np.ndarray) -> tuple[fl
     """The highest-scoring DAG for node terms ``table`` ``(2^D, D)`` and a charge ``penalty`` per edge.
 
     ``table[b, j]`` is the log-likelihood of latent ``j`` with parent bitmask ``b``;
-    ``allowed`` ``(D, D)`` marks the pairs the layout allows. Found exactly by dynamic
-    programming over subsets (the best sink of every subset). Returns the score and the
-    ``(D, D)`` 0/1 adjacency (``[i, j]`` = i -> j).
+    ``allowed`` ``(D, D)`` marks the pairs the layout allows. Found exactly by
+    :func:`pyro_personax.graph.best_dag`. Returns the score and the ``(D, D)`` 0/1
+    adjacency (``[i, j]`` = i -> j).
     """
     D = table.shape[1]
     codes = np.arange(2**D)
     sizes = np.array([bin(b).count("1") for b in codes])
-    best_in = np.empty((2**D, D))  # best_in[S, j]: best parent set of j inside S
-    arg_in = np.empty((2**D, D), dtype=np.int64)
+    scores = np.empty((2**D, D))
     for j in range(D):
         ok_bits = sum(1 << i for i in range(D) if allowed[i, j] and i != j)
-        score = np.where((codes & ~ok_bits) == 0, table[:, j] - penalty * sizes, -np.inf)
-        best, arg = score.copy(), codes.copy()
-        for i in range(D):  # subset maximum, one bit at a time
-            has = (codes >> i) & 1 == 1
-            without = codes[has] ^ (1 << i)
-            better = best[without] > best[has]
-            best[has] = np.where(better, best[without], best[has])
-            arg[has] = np.where(better, arg[without], arg[has])
-        best_in[:, j], arg_in[:, j] = best, arg
-    total = np.full(2**D, -np.inf)
-    total[0] = 0.0
-    last = np.zeros(2**D, dtype=np.int64)
-    for S in range(1, 2**D):
-        for j in range(D):
-            if S >> j & 1:
-                value = total[S ^ (1 << j)] + best_in[S ^ (1 << j), j]
-                if value > total[S]:
-                    total[S], last[S] = value, j
-    graph, S = np.zeros((D, D), dtype=int), 2**D - 1
-    while S:
-        j = last[S]
-        S ^= 1 << j
-        parents = arg_in[S, j]
-        graph[[i for i in range(D) if parents >> i & 1], j] = 1
-    return float(total[-1]), graph
+        scores[:, j] = np.where((codes & ~ok_bits) == 0, table[:, j] - penalty * sizes, -np.inf)
+    graph, _, score = graph_best_dag(scores)
+    return score, graph.astype(int)
 
 
 def lingam_score(z: np.ndarray, U: np.ndarray, allowed: np.ndarray,

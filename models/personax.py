@@ -388,6 +388,10 @@ class PersonaXModel(LatentBasis, PyroModule):
             return 0.5 * self.mechanisms.effective_params_per_edge * math.log(max(num_entities, 1))
         return float(sparsity)
 
+    def edge_log_weight(self, sparsity: float | str, num_entities: int) -> float:
+        """Log weight of one free edge in :meth:`graph_log_prior`: ``log(p0 / (1 - p0)) - lambda``."""
+        return self._edge_prior_logit - self.edge_penalty(sparsity, num_entities)
+
     def edge_prior_distribution(self) -> PairwiseEdges:
         """The pairwise graph prior (a :class:`PairwiseEdges` over ``(D, D)`` graphs)."""
         return PairwiseEdges(self.prior_logits)
@@ -468,7 +472,7 @@ class PersonaXModel(LatentBasis, PyroModule):
         G = edges.to(torch.get_default_dtype())
         free = self.free_mask.to(G)
         count = (G * free).sum((-2, -1))
-        lp = count * (self._edge_prior_logit - self.edge_penalty(sparsity, num_entities))
+        lp = count * self.edge_log_weight(sparsity, num_entities)
         breaks = ((G != 0) & ~self.free_mask & ~self.required_mask).flatten(-2).any(-1)
         breaks = breaks | ((G == 0) & self.required_mask).flatten(-2).any(-1)
         return torch.where(breaks, torch.full_like(lp, -math.inf), lp)

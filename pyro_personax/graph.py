@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # torch is imported by the functions that need it
 
 __all__ = [
     "acyclicity",
+    "best_dag",
     "count_linear_extensions",
     "enumerate_dags",
     "is_dag",
@@ -492,3 +493,80 @@ def enumerate_dags(allowed, required=None) -> np.ndarray:
             new[rows, k, :k] = is_child.T[ci[rows]]
         adj = new
     return adj
+
+
+#: Most nodes :func:`best_dag` searches (its tables have ``D 2^D`` entries).
+MAX_BEST_DAG_NODES = 16
+
+
+def best_dag(node_scores, tiers=None) -> tuple[np.ndarray, np.ndarray, float]:
+    """The DAG of highest decomposable score, exactly, by dynamic programming over subsets.
+
+    The score of a DAG is ``sum_j S[parents(j), j]``. The search first takes, for every
+    node and every set of candidate parents, the best parent set inside it (a running
+    maximum over subsets), then the best order, as the best last node of every set of
+    nodes (Silander & Myllymaki, UAI 2006). Work and memory grow as ``D^2 2^D``.
+
+    Parameters
+    ----------
+    node_scores
+        ``(2^D, D)`` array: ``[b, j]`` = score of node ``j`` with the parent set whose
+        bitmask is ``b`` (bit ``i`` = node ``i``). ``-inf`` forbids a parent set; entries
+        whose parent set holds ``j`` itself are ignored.
+    tiers
+        Optional ``(D,)`` integer tiers: every node of a lower tier comes before every
+        node of a higher one in the returned order (edges against the tiers should be
+        forbidden in ``node_scores``; the search only orders by them).
+
+    Returns
+    -------
+    tuple
+        ``(adjacency, order, score)``: the DAG ``(D, D)`` int8 (``[i, j]`` = edge
+        ``i -> j``), a topological order ``(D,)`` of it, and its score (``-inf`` when no
+        DAG has a finite score).
+
+    Examples
+    --------
+    >>> S = np.zeros((4, 2)); S[1, 1] = 2.0  # node 1 gains 2 from the parent 0
+    >>> A, order, score = best_dag(S)
+    >>> A.tolist(), order.tolist(), score
+    ([[0, 1], [0, 0]], [0, 1], 2.0)
+    """
+    S = np.asarray(node_scores, dtype=float)
+    if S.ndim != 2 or S.shape[0] != 1 << S.shape[1]:
+        raise ValueError(f"best_dag: node_scores must have shape (2^D, D); found {S.shape}")
+    D = S.shape[1]
+    if D > MAX_BEST_DAG_NODES:
+        raise ValueError(f"best_dag: at most {MAX_BEST_DAG_NODES} nodes are supported; found D={D}")
+    if np.isnan(S).any() or np.isposinf(S).any():
+        raise ValueError("best_dag: node_scores must be finite or -inf; found NaN or +inf")
+    t = np.zeros(D, dtype=np.int64) if tiers is None else _check_tiers(tiers, D, "best_dag")
+    codes = np.arange(1 << D)
+    best_val, best_arg = np.empty((D, 1 << D)), np.empty((D, 1 << D), dtype=np.int64)
+    for j in range(D):  # best parent set of j inside every candidate set
+        val = np.where((codes >> j) & 1 == 1, -np.inf, S[:, j])
+        arg = codes.copy()
+        for k in range(D):
+            sets = codes[(codes >> k) & 1 == 1]
+            sub = sets ^ (1 << k)
+            better = val[sub] > val[sets]
+            val[sets[better]], arg[sets[better]] = val[sub[better]], arg[sub[better]]
+        best_val[j], best_arg[j] = val, arg
+    score, last = np.full(1 << D, -np.inf), np.zeros(1 << D, dtype=np.int64)
+    score[0] = 0.0
+    nodes = np.arange(D)
+    for s in range(1, 1 << D):  # every subset after its subsets
+        members = nodes[(s >> nodes) & 1 == 1]
+        members = members[t[members] == t[members].max()]  # the last node is of the highest tier present
+        rest = s ^ (1 << members)
+        cand = score[rest] + best_val[members, rest]
+        k = int(np.argmax(cand))
+        score[s], last[s] = cand[k], members[k]
+    A, order, s = np.zeros((D, D), dtype=np.int8), [], (1 << D) - 1
+    while s:
+        j = int(last[s])
+        s ^= 1 << j
+        parents = int(best_arg[j, s])
+        A[[i for i in range(D) if (parents >> i) & 1], j] = 1
+        order.append(j)
+    return A, np.asarray(order[::-1], dtype=np.int64), float(score[-1])

@@ -279,3 +279,39 @@ def test_order_tiers_admit_every_allowed_dag():
 def test_order_tiers_errors():
     with pytest.raises(ValueError, match=r"order_tiers: allowed must be a square.*\(2, 3\)"):
         order_tiers(np.ones((2, 3), dtype=bool))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_best_dag_is_the_maximum_over_every_dag_with_forbidden_parent_sets_and_tiers(seed):
+    from pyro_personax.graph import best_dag
+
+    rng = np.random.default_rng(seed)
+    D = 5
+    allowed = rng.random((D, D)) < 0.7
+    tiers = np.array([0, 0, 1, 1, 1]) if seed % 2 else None
+    if tiers is not None:
+        allowed &= tiers[:, None] <= tiers[None, :]  # no edge against the tiers
+    np.fill_diagonal(allowed, False)
+    scores = 3 * rng.normal(size=(2**D, D))
+    member = ((np.arange(2**D)[:, None] >> np.arange(D)) & 1).astype(bool)
+    for j in range(D):
+        scores[(member & ~allowed[:, j]).any(1), j] = -np.inf
+    graphs = enumerate_dags(allowed)
+    codes = (graphs.astype(np.int64) << np.arange(D)[:, None]).sum(1)  # parent bitmask of every node
+    totals = scores[codes, np.arange(D)].sum(1)
+    A, order, score = best_dag(scores, tiers=tiers)
+    assert score == pytest.approx(totals.max())
+    np.testing.assert_array_equal(A, graphs[np.argmax(totals)])
+    position = np.argsort(order)
+    assert all(position[i] < position[j] for i, j in zip(*np.nonzero(A)))  # a topological order of A
+    if tiers is not None:
+        assert np.all(np.diff(tiers[order]) >= 0)
+
+
+def test_best_dag_names_a_wrong_table():
+    from pyro_personax.graph import best_dag
+
+    with pytest.raises(ValueError, match=r"\(2\^D, D\)"):
+        best_dag(np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        best_dag(np.full((4, 2), np.nan))

@@ -185,3 +185,23 @@ def test_a_latent_with_only_incoming_cross_modal_edges_can_absorb_an_exogenous_s
     assert max(A[0, 3], A[1, 2], A[1, 3]) < 0.1  # no other cross-modal adjacency
     B = adjacent["Z22"]  # columns: Z11, Z12 | F1 = Z21 + Z22, F2 = Z22
     assert B[0, 2] > 0.9 and max(B[0, 3], B[1, 3]) > 0.5  # F2 needs a cross-modal edge of its own
+
+
+def test_node_scores_sum_to_the_exact_posteriors_log_joint_and_the_best_dag_start_sits_on_its_mode():
+    from pyro_personax.graph import best_dag
+    from pyro_personax.inference.oracle import _start_at, node_scores
+
+    layout, spec, A, z = _problem(4, 300, seed=2)
+    with local_params():
+        model, guide = PersonaXModel(layout, spec), PersonaXGuide(layout, spec)
+        fit_mechanisms_given_latents(model, z, num_steps=40)
+        ex = exact_graph_posterior(model, z)
+        scores = node_scores(model, ex.node_table, num_entities=300)
+        codes = (ex.graphs.astype(np.int64) << np.arange(4)[:, None]).sum(1)
+        joint = scores[codes, np.arange(4)].sum(1)
+        np.testing.assert_allclose(joint - np.logaddexp.reduce(joint), ex.log_prob, rtol=1e-5, atol=1e-3)  # float32 table
+        graph, order, _ = best_dag(scores, tiers=model.tiers.numpy())
+        np.testing.assert_array_equal(graph, ex.top(1)[0][0])
+        _start_at(guide, graph, order)
+        P = guide.edge_probabilities().numpy()
+    np.testing.assert_array_equal(P > 0.5, graph.astype(bool))  # q(G) starts on the mode, oriented by its order

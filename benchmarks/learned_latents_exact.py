@@ -1,0 +1,192 @@
+"""The exact graph posterior given a fit's learned variant-MNIST latents, and what mixes them.
+
+Reads the files that ``recovery_variant_mnist.py --save-latents DIR`` writes
+(``DIR/seed<S>.npz``: the posterior means of chain 0 for every row, the true latents,
+the split) and works on the training rows. The learned latents are matched to the true
+ones inside their blocks (:func:`~pyro_personax.metrics.evaluate_recovery`). It prints
+two things per seed:
+
+- **What the learned colour block carries** (regressions with cubic features, R^2 on
+  the training rows): true ``Z11`` read from its match alone and from both colour
+  latents (a gain means ``Z11`` is spread over the block); the match's Spearman
+  correlation with ``e2``, the exogenous term of ``Z12``; and how much the learned
+  ``Z12``'s match adds, beyond the learned ``Z11``'s, to reading the fashion latent
+  matched to ``Z21`` (``gain F``) next to the same quantity for the true latents
+  (``Z21`` from ``Z11``, ``Z12``: zero up to the regression's error, since ``Z12`` is no
+  parent of ``Z21``). A positive ``gain F`` on the learned latents is what makes a
+  ``Z12``-fashion edge pay.
+- **The exact posterior over every DAG of the learned layout** (2 colour + 4 fashion
+  latents, 3,781,503 DAGs; :func:`equivalent_representations.exact_posterior`) for three
+  versions of the latents: ``learned`` (as fitted); ``colour LS`` (the colour block
+  replaced by its least-squares linear map onto the true ``Z11, Z12``: the same latents
+  unmixed inside the block by an oracle, fashion as learned); ``colour truth`` (the true
+  ``Z11, Z12``, fashion as learned). Columns as in ``recovery_variant_mnist.py``:
+  ``P(Z11->Z21)`` and ``P_LINK`` on the matches, ``P Z11-F`` and ``P Z12-F`` (an edge with
+  any fashion latent, either direction), ``P spur x`` (mean over the other 15
+  cross-modal cells), and the fit's own ``q(G)`` on the first line for comparison.
+  ``log ev - first``: the model's log evidence of the learned latents under each
+  version (for ``colour LS`` its map's log Jacobian added back, so that the two are
+  the same data in two bases, which the images' likelihood cannot tell apart); for
+  ``colour truth`` it is the evidence of other data and is printed only for the record.
+
+If the exact posterior on ``learned`` already links ``Z12`` with the fashion block, the
+latents carry the spurious link and no graph posterior fixes it; if ``colour LS``
+removes it, a map inside the colour block (which the likelihood cannot see) is what
+would.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000 --seeds 0 \\
+        --epochs 60 --save-latents /tmp/vm
+    OMP_NUM_THREADS=1 python benchmarks/learned_latents_exact.py --latents /tmp/vm --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import spearmanr
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
+from equivalent_representations import exact_posterior  # noqa: E402
+
+VERSIONS = ("learned", "colour LS", "colour truth")
+
+
+def poly_r2(x: np.ndarray, y: np.ndarray) -> float:
+    """R^2 of ``y`` ``(n,)`` on ``x`` ``(n, k)`` by a cubic polynomial regression (in-sample)."""
+    reg = make_pipeline(StandardScaler(), PolynomialFeatures(3), LinearRegression())
+    return float(reg.fit(x, y).score(x, y))
+
+
+def load(path: Path) -> dict:
+    """The arrays of one ``--save-latents`` file, with a readable error for a wrong file."""
+    if not path.exists():
+        raise SystemExit(f"--latents: {path} not found (write it with recovery_variant_mnist.py --save-latents)")
+    with np.load(path) as f:
+        missing = {"latents", "true_latents", "train", "blocks", "edge_probs"} - set(f.files)
+        if missing:
+            raise SystemExit(f"{path}: expected the arrays of --save-latents; missing {sorted(missing)}")
+        return {k: f[k] for k in f.files}
+
+
+def carried(z: np.ndarray, truth: np.ndarray, perm) -> dict:
+    """The colour block's content (see the module docstring); ``z`` ``(n, D)``, ``truth`` ``(n, 4)``."""
+    from pyro_personax.synthetic.variant_mnist import structural_noise
+
+    e = structural_noise(truth)
+    c11, c12, f21 = z[:, perm[0]], z[:, perm[1]], z[:, perm[2]]
+    both = np.column_stack([c11, c12])
+    return {
+        "R2 Z11|match": poly_r2(c11[:, None], truth[:, 0]),
+        "R2 Z11|colour": poly_r2(both, truth[:, 0]),
+        "corr(match, e2)": abs(spearmanr(c11, e[:, 1]).statistic),
+        "gain F": poly_r2(both, f21) - poly_r2(c11[:, None], f21),
+        "gain truth": poly_r2(truth[:, :2], truth[:, 2]) - poly_r2(truth[:, :1], truth[:, 2]),
+    }
+
+
+def posterior_scores(P: np.ndarray, links, perm, blocks) -> dict:
+    """The printed graph scores of ``(D, D)`` edge probabilities ``P`` on the matched latents."""
+    labels = np.asarray(blocks, dtype=object)
+    cross = labels[:, None] != labels[None, :]
+    cross[perm[0], perm[2]] = False
+    out = {"P(Z11->Z21)": P[perm[0], perm[2]], "P_LINK": P[perm[0], perm[2]] + P[perm[2], perm[0]],
+           "P spur x": float(P[cross].mean())}
+    if links is not None:
+        out.update({"P Z11-F": float(links["fashion"].iloc[perm[0]]), "P Z12-F": float(links["fashion"].iloc[perm[1]])})
+    return out
+
+
+def fitted_qg_scores(model, spec, v: np.ndarray, perm, blocks, seed: int, num_graphs: int = 4000) -> dict:
+    """Scores of ``q(G)`` fitted as the graph stage fits it, to the model and latents of the exact posterior.
+
+    A fresh guide's ``q(G)`` is fitted with the graph stage's settings
+    (:class:`~pyro_personax.inference.refine.GraphRefinement`) to ``v`` standardised, with
+    the mechanisms of ``model`` fixed; ``num_graphs`` graphs drawn from it give the links.
+    """
+    import torch
+
+    from pyro_personax.identifiability import latent_block_probabilities
+    from pyro_personax.inference.oracle import fit_graph_given_latents
+    from pyro_personax.inference.refine import GraphRefinement
+    from pyro_personax.models.guide import PersonaXGuide
+
+    settings = GraphRefinement()
+    guide = PersonaXGuide(model.layout, spec)
+    latents = (v - v.mean(0)) / v.std(0)
+    P = fit_graph_given_latents(model, guide, latents, num_steps=settings.graph_steps,
+                                num_particles=settings.num_particles, num_restarts=settings.num_restarts, seed=seed)
+    with torch.no_grad():
+        graphs = guide.sample_graphs(num_graphs, torch.Generator().manual_seed(seed))["edges"].numpy()
+    return posterior_scores(P, latent_block_probabilities(model.layout, graphs), perm, blocks)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latents", required=True, metavar="DIR", help="the folder given to --save-latents")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--steps", type=int, default=300, help="steps of the mechanisms' fit")
+    parser.add_argument("--fit-qg", action="store_true",
+                        help="also fit q(G) by the graph stage's estimator to the same mechanisms and latents")
+    parser.add_argument("--only", nargs="+", default=list(VERSIONS), choices=VERSIONS, help="versions to score")
+    args = parser.parse_args(argv)
+
+    from pyro_personax.identifiability import latent_block_probabilities
+    from pyro_personax.layout import LatentLayout
+    from pyro_personax.metrics import evaluate_recovery
+    from pyro_personax.models import ModelSpec
+    from pyro_personax.synthetic.variant_mnist import (
+        variant_mnist,
+        variant_mnist_adjacency,
+        variant_mnist_layout,
+    )
+
+    spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
+    true_blocks = variant_mnist_layout().block_of
+    for seed in args.seeds:
+        f = load(Path(args.latents) / f"seed{seed}.npz")
+        z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
+        blocks = [str(b) for b in f["blocks"]]
+        if sorted(set(blocks)) != ["colour", "fashion"]:
+            raise SystemExit(f"seed {seed}: expected the blocks colour and fashion; found {sorted(set(blocks))}")
+        layout = LatentLayout(0, {b: blocks.count(b) for b in dict.fromkeys(blocks)})
+        perm = evaluate_recovery(z, truth, None, variant_mnist_adjacency(),
+                                 identified=variant_mnist_layout().identified_mask(), learned_blocks=blocks,
+                                 true_blocks=true_blocks, with_r2=False)["permutation"]
+        print(f"seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in carried(z, truth, perm).items()), flush=True)
+        print(f"seed {seed} fit q(G): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in posterior_scores(f["edge_probs"], None, perm, blocks).items()))
+        colour = [int(perm[0]), int(perm[1])]  # the matches of Z11, Z12, in that order
+        reference = None
+        for name in args.only:
+            v, jacobian = z.copy(), 0.0
+            if name == "colour LS":
+                ls = LinearRegression().fit(z[:, colour], truth[:, :2])
+                v[:, colour] = ls.predict(z[:, colour])
+                jacobian = len(v) * float(np.log(abs(np.linalg.det(ls.coef_))))
+            elif name == "colour truth":
+                v[:, colour] = truth[:, :2]
+            post, evidence, model = exact_posterior(layout, spec, v, seed=seed, steps=args.steps)
+            evidence += jacobian  # the density of the learned latents, so that versions compare
+            reference = evidence if reference is None else reference
+            links = latent_block_probabilities(layout, post.graphs, weights=np.exp(post.log_prob))
+            graph, p = post.top(1)[0]
+            edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))
+            scores = posterior_scores(post.edge_probabilities(), links, perm, blocks)
+            print(f"seed {seed} exact, {name}: log ev - first {evidence - reference:.1f}, MAP {edges} ({p:.2f}), "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+            if args.fit_qg:
+                scores = fitted_qg_scores(model, spec, v, perm, blocks, seed)
+                print(f"seed {seed} q(G) fitted, {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()),
+                      flush=True)
+
+
+if __name__ == "__main__":
+    main()

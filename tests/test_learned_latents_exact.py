@@ -1,0 +1,45 @@
+"""What ``benchmarks/learned_latents_exact.py`` reads from a colour block: spread of ``Z11``, the ``Z12`` gain."""
+
+import numpy as np
+import pytest
+from conftest import load_benchmark
+
+from pyro_personax.synthetic.variant_mnist import sample_variant_mnist_latents, structural_noise
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("learned_latents_exact")
+
+
+def test_a_colour_block_mixed_with_e2_spreads_z11_and_makes_z12_pay_for_the_fashion_latent(bench):
+    z = sample_variant_mnist_latents(5000, seed=0)
+    e2 = structural_noise(z)[:, 1]
+    perm = [0, 1, 2, 3]
+    clean = bench.carried(z, z, perm)
+    # Z12 is no parent of Z21: reading Z21 from both colour latents gains nothing
+    assert clean["gain F"] < 0.01 and clean["R2 Z11|match"] > 0.99
+    mixed = z.copy()
+    mixed[:, 0] = z[:, 0] + 0.5 * e2 / e2.std()  # learned Z11 carries Z12's exogenous term
+    out = bench.carried(mixed, z, perm)
+    assert out["corr(match, e2)"] > 0.3
+    assert out["R2 Z11|colour"] - out["R2 Z11|match"] > 0.1  # Z11 spread over the block
+    assert out["gain F"] > 0.05  # the learned Z12 now helps to read Z21
+    assert out["gain truth"] == pytest.approx(clean["gain truth"])
+
+
+def test_scores_read_the_matched_cells(bench):
+    P = np.zeros((6, 6))
+    P[1, 3] = 0.8  # the match of Z11 (latent 1) -> the match of Z21 (latent 3)
+    P[0, 5] = 0.3  # a spurious cross-modal edge
+    out = bench.posterior_scores(P, None, [1, 0, 3, 4], ["colour"] * 2 + ["fashion"] * 4)
+    assert out["P(Z11->Z21)"] == 0.8 and out["P_LINK"] == 0.8
+    assert out["P spur x"] == pytest.approx(0.3 / 15)
+
+
+def test_a_file_without_the_saved_arrays_is_named(bench, tmp_path):
+    np.savez(tmp_path / "seed0.npz", latents=np.zeros((3, 2)))
+    with pytest.raises(SystemExit, match="missing"):
+        bench.load(tmp_path / "seed0.npz")
+    with pytest.raises(SystemExit, match="not found"):
+        bench.load(tmp_path / "seed1.npz")
