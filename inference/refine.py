@@ -21,8 +21,10 @@ of the ELBO that depend on the graph:
    noise flows are fitted further to ``z`` on random parent sets, the criterion
    training uses (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`);
 3. ``q(G)``: fitted to ``p(G | z)`` with the same prior, sparsity factor and gradient
-   estimator as in training, from the trained ``q(G)`` and from random orders; the
-   restart with the highest ELBO is kept
+   estimator as in training, from the trained ``q(G)``, from random orders and from
+   the most probable DAG given ``z`` (found exactly by dynamic programming over subsets:
+   a gradient fit can end in a mode of lower mass, and the ELBO only compares the modes
+   the restarts reach); the restart with the highest ELBO is kept
    (:func:`~pyro_personax.inference.oracle.fit_graph_given_latents`).
 
 Graphs are scored through a table of node terms, so the stage applies to the order
@@ -66,6 +68,10 @@ class GraphRefinement:
     num_restarts
         Restarts of the ``q(G)`` fit: the trained ``q(G)`` and ``num_restarts - 1``
         random orders (``>= 1``).
+    best_dag_start
+        One more restart of the ``q(G)`` fit, started at the most probable DAG given
+        the latents, found exactly (:func:`~pyro_personax.graph.best_dag`); the ELBO
+        chooses among all restarts as before.
     num_particles
         Graphs per step of the ``q(G)`` fit (``>= 2``).
     batch_size
@@ -88,6 +94,7 @@ class GraphRefinement:
     mechanism_steps: int = 300
     graph_steps: int = 1000
     num_restarts: int = 3
+    best_dag_start: bool = True
     num_particles: int = 16
     batch_size: int = 1024
     basis_restarts: int = 8
@@ -96,6 +103,8 @@ class GraphRefinement:
     def __post_init__(self):
         check_int_fields(self, {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2,
                                 "batch_size": 1, "basis_restarts": 0})
+        if not isinstance(self.best_dag_start, bool):
+            raise ValueError(f"best_dag_start: expected True or False; found {self.best_dag_start!r}")
         if self.latents not in REFINEMENT_LATENTS:
             raise ValueError(f"latents: expected one of {REFINEMENT_LATENTS}; found {self.latents!r}")
         if self.basis_restarts and not self.mechanism_steps:
@@ -213,5 +222,6 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
     with torch.enable_grad():
         fit_graph_given_latents(model, guide, z, num_steps=settings.graph_steps, num_particles=settings.num_particles,
                                 sparsity=sparsity, num_restarts=settings.num_restarts,
+                                best_dag_start=settings.best_dag_start,
                                 batch_size=min(settings.batch_size, 256), seed=seed, progress=progress)
     return True

@@ -38,6 +38,8 @@ def test_settings_are_checked():
     assert TrainerConfig().graph_refinement == GraphRefinement()
     with pytest.raises(ValueError, match=r"latents: expected one of \('draws', 'means'\); found 'mean'"):
         GraphRefinement(latents="mean")
+    with pytest.raises(ValueError, match="best_dag_start: expected True or False; found 1"):
+        GraphRefinement(best_dag_start=1)
 
 
 @pytest.mark.parametrize("latents", ["draws", "means"])
@@ -53,7 +55,7 @@ def test_the_stage_fits_one_draw_per_entity_or_the_means(problem, monkeypatch, l
         seen["mechanisms"] = z.clone()
 
     def graph(model, guide, z, **kwargs):
-        seen["graph"] = z.clone()
+        seen["graph"], seen["best_dag_start"] = z.clone(), kwargs["best_dag_start"]
 
     monkeypatch.setattr("pyro_personax.inference.refine.fit_mechanisms_given_latents", mechanisms)
     monkeypatch.setattr("pyro_personax.inference.refine.fit_graph_given_latents", graph)
@@ -62,6 +64,7 @@ def test_the_stage_fits_one_draw_per_entity_or_the_means(problem, monkeypatch, l
     means, draws = posterior_summaries(guide, train, settings.batch_size, torch.device("cpu"), seed=5)
     expected = draws if latents == "draws" else means
     assert torch.equal(seen["mechanisms"], expected) and torch.equal(seen["graph"], expected)
+    assert seen["best_dag_start"] is True  # the setting reaches the q(G) fit
     assert not torch.allclose(draws, means)
 
 
