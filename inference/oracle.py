@@ -268,11 +268,11 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     Only ``guide.graph_parameters()`` change (Adam, ``num_steps`` steps of the training
     estimator with ``num_particles`` graphs); the model is left untouched. The ELBO is
     mode-seeking and a v-structure needs an order and an edge to move together, so the
-    fit is restarted ``num_restarts`` times (the first from the guide's values, the
-    others from random orders), with ``best_dag_start`` once more from the DAG of
-    highest posterior density (:func:`~pyro_personax.graph.best_dag` on
-    :func:`node_scores`, exact), and the restart with the highest ELBO (estimated with
-    1,024 graphs) is kept.
+    fit is restarted ``num_restarts`` times: from the guide's values, then (with
+    ``best_dag_start``) from the DAG of highest posterior density
+    (:func:`~pyro_personax.graph.best_dag` on :func:`node_scores`, exact), then from
+    random orders; the restart with the highest ELBO (estimated with 1,024 graphs) is
+    kept.
 
     Parameters
     ----------
@@ -288,11 +288,11 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     num_restarts
         Restarts (``>= 1``).
     best_dag_start
-        One more restart, started at the most probable DAG (its order first by
-        :data:`BEST_DAG_START_LOGIT` per place, its edges at that logit, the other pairs
-        at minus it). A gradient fit from the guide's values or a random order can end
-        in a mode of lower posterior mass; this restart puts the highest one among
-        those the ELBO compares.
+        Start the second restart (``num_restarts >= 2``) at the most probable DAG (its
+        order first by :data:`BEST_DAG_START_LOGIT` per place, its edges at that logit,
+        the other pairs at minus it). A gradient fit from the guide's values or a random
+        order can end in a mode of lower posterior mass; this restart puts the highest
+        one among those the ELBO compares.
     batch_size
         Rows per evaluation of the node table.
     seed
@@ -338,11 +338,10 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     evaluate = GraphParticleELBO(graph_model, graph_guide, 1024, mechanism_fit_weight=0.0)
     params = guide.graph_parameters()
     best, best_elbo = None, -float("inf")
-    total = num_restarts + int(best_dag_start)
-    with torch.random.fork_rng(devices=[]), _steps_bar(progress, total * num_steps) as bar:
+    with torch.random.fork_rng(devices=[]), _steps_bar(progress, num_restarts * num_steps) as bar:
         torch.manual_seed(seed)
-        for restart in range(total):
-            if restart == num_restarts:  # the extra restart at the best DAG
+        for restart in range(num_restarts):
+            if restart == 1 and best_dag_start:
                 scores = node_scores(model, table.double().cpu().numpy(), sparsity=sparsity, num_entities=n)
                 adjacency, order, _ = best_dag(scores, tiers=model.tiers.cpu().numpy())
                 _start_at(guide, adjacency, order)

@@ -66,12 +66,12 @@ class GraphRefinement:
     graph_steps
         Adam steps of each restart of the ``q(G)`` fit (``>= 1``).
     num_restarts
-        Restarts of the ``q(G)`` fit: the trained ``q(G)`` and ``num_restarts - 1``
-        random orders (``>= 1``).
+        Restarts of the ``q(G)`` fit (``>= 1``): the trained ``q(G)``, then the best
+        DAG (``best_dag_start``), then random orders.
     best_dag_start
-        One more restart of the ``q(G)`` fit, started at the most probable DAG given
-        the latents, found exactly (:func:`~pyro_personax.graph.best_dag`); the ELBO
-        chooses among all restarts as before.
+        Start the second restart of the ``q(G)`` fit at the most probable DAG given
+        the latents, found exactly (:func:`~pyro_personax.graph.best_dag`), instead of a
+        random order; the ELBO chooses among the restarts as before.
     num_particles
         Graphs per step of the ``q(G)`` fit (``>= 2``).
     batch_size
