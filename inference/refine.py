@@ -21,10 +21,10 @@ of the ELBO that depend on the graph:
    noise flows are fitted further to ``z`` on random parent sets, the criterion
    training uses (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`);
 3. ``q(G)``: fitted to ``p(G | z)`` with the same prior, sparsity factor and gradient
-   estimator as in training, from the trained ``q(G)``, from random orders and from
-   the most probable DAG given ``z`` (found exactly by dynamic programming over subsets:
-   a gradient fit can end in a mode of lower mass, and the ELBO only compares the modes
-   the restarts reach); the restart with the highest ELBO is kept
+   estimator as in training, from the trained ``q(G)``, from the most probable DAG
+   given ``z`` (found exactly by dynamic programming over subsets: a gradient fit can
+   end in a mode of lower mass, and the ELBO only compares the modes the restarts
+   reach) and from random orders; the restart with the highest ELBO is kept
    (:func:`~pyro_personax.inference.oracle.fit_graph_given_latents`).
 
 Graphs are scored through a table of node terms, so the stage applies to the order

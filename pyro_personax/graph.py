@@ -505,7 +505,7 @@ def best_dag(node_scores, tiers=None) -> tuple[np.ndarray, np.ndarray, float]:
     The score of a DAG is ``sum_j S[parents(j), j]``. The search first takes, for every
     node and every set of candidate parents, the best parent set inside it (a running
     maximum over subsets), then the best order, as the best last node of every set of
-    nodes (Silander & Myllymaki, UAI 2006). Work and memory grow as ``D^2 2^D``.
+    nodes (Silander & Myllymaki, UAI 2006). Work grows as ``D^2 2^D``, memory as ``D 2^D``.
 
     Parameters
     ----------
