@@ -199,7 +199,8 @@ def test_node_scores_sum_to_the_exact_posteriors_log_joint_and_the_best_dag_star
         scores = node_scores(model, ex.node_table, num_entities=300)
         codes = (ex.graphs.astype(np.int64) << np.arange(4)[:, None]).sum(1)
         joint = scores[codes, np.arange(4)].sum(1)
-        np.testing.assert_allclose(joint - np.logaddexp.reduce(joint), ex.log_prob, rtol=1e-5, atol=1e-3)  # float32 table
+        # the exact posterior's table is float32
+        np.testing.assert_allclose(joint - np.logaddexp.reduce(joint), ex.log_prob, rtol=1e-5, atol=1e-3)
         graph, order, _ = best_dag(scores, tiers=model.tiers.numpy())
         np.testing.assert_array_equal(graph, ex.top(1)[0][0])
         _start_at(guide, graph, order)
