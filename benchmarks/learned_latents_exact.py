@@ -55,6 +55,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 from equivalent_representations import exact_posterior  # noqa: E402
+from recovery_variant_mnist import cross_modal_scores  # noqa: E402
 
 VERSIONS = ("learned", "colour LS", "colour truth")
 
@@ -94,11 +95,8 @@ def carried(z: np.ndarray, truth: np.ndarray, perm) -> dict:
 
 def posterior_scores(P: np.ndarray, links, perm, blocks) -> dict:
     """The printed graph scores of ``(D, D)`` edge probabilities ``P`` on the matched latents."""
-    labels = np.asarray(blocks, dtype=object)
-    cross = labels[:, None] != labels[None, :]
-    cross[perm[0], perm[2]] = False
-    out = {"P(Z11->Z21)": P[perm[0], perm[2]], "P_LINK": P[perm[0], perm[2]] + P[perm[2], perm[0]],
-           "P spur x": float(P[cross].mean())}
+    s = cross_modal_scores(P, blocks, perm)
+    out = {"P(Z11->Z21)": s["P_Z11_Z21"], "P_LINK": s["P_LINK"], "P spur x": s["P_SPURIOUS_X"]}
     if links is not None:
         out.update({"P Z11-F": float(links["fashion"].iloc[perm[0]]), "P Z12-F": float(links["fashion"].iloc[perm[1]])})
     return out

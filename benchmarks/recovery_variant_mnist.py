@@ -241,15 +241,26 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks, links=No
                 for j, name in enumerate(LATENT_NAMES)})
     if edge_probs is None:
         return out
+    out.update(cross_modal_scores(edge_probs, blocks, perm))
+    out.update({"AUROC_ID": rec["edge_auroc_identified"], "AUROC_UND": rec["edge_auroc_undecided"]})
+    return out
+
+
+def cross_modal_scores(edge_probs, blocks, perm) -> dict:
+    """The identified edge and the spurious cross-modal mass of ``(D, D)`` edge probabilities.
+
+    ``blocks``: block of every learned latent; ``perm``: the learned latent matched to
+    each true latent (``perm[0]`` to ``Z11``, ``perm[2]`` to ``Z21``). Returns
+    ``P_Z11_Z21``, ``P_Z21_Z11``, ``P_LINK`` (their sum) and ``P_SPURIOUS_X`` (the mean
+    over the cross-modal cells other than the matched ``Z11 -> Z21``).
+    """
     P = np.asarray(edge_probs, dtype=float)
     labels = np.asarray(blocks, dtype=object)
     cross = labels[:, None] != labels[None, :]
     cross[perm[0], perm[2]] = False
     forward, backward = float(P[perm[0], perm[2]]), float(P[perm[2], perm[0]])
-    out.update({"P_Z11_Z21": forward, "P_Z21_Z11": backward, "P_LINK": forward + backward,
-                "P_SPURIOUS_X": float(P[cross].mean()),
-                "AUROC_ID": rec["edge_auroc_identified"], "AUROC_UND": rec["edge_auroc_undecided"]})
-    return out
+    return {"P_Z11_Z21": forward, "P_Z21_Z11": backward, "P_LINK": forward + backward,
+            "P_SPURIOUS_X": float(P[cross].mean())}
 
 
 def block_scores(latents, blocks, truth, train, test, seed: int = 0) -> dict:
