@@ -139,6 +139,7 @@ def test_demo_small(tmp_path, capsys):
     assert "(true graph: 12 edges, 7 of them cross-modal: the ones the data decide)" in text
     assert "identified (cross-modal) edges: " in text and " of 7 recovered at P > 0.5, SHD " in text
     assert "over the 30 ordered cross-modal pairs" in text
+    assert re.search(r"SHD \d+ \(posterior expected SHD \d+\.\d\)", text)
     assert "undecided edges: " in text and " of 5 at P > 0.5" in text
     assert re.search(r"directions of the (\d+) identified edges at P > 0\.5: \d+ compelled by v-structures, \d+ "
                      r"reversible", text)

@@ -459,6 +459,32 @@ def test_evaluate_recovery_scores_identified_and_undecided_edges_apart():
     assert np.isclose(out["ece_identified"], (0.1 + 0.2) / 4)  # cells 0.9 (true), 0.2, 0, 0 over 4 cross-modal cells
 
 
+def test_evaluate_recovery_gives_the_expected_shd_of_each_part_from_matched_draws():
+    from pyro_personax.layout import LatentLayout
+    from pyro_personax.metrics import evaluate_recovery
+
+    layout = LatentLayout(0, {"face": 2, "text": 1})  # face_1, face_2 | text_1
+    z = np.random.default_rng(0).normal(size=(300, 3))
+    T = np.zeros((3, 3), dtype=int)
+    T[0, 1] = T[0, 2] = 1  # face_1 -> face_2 (within a block), face_1 -> text_1 (cross-modal)
+    reversed_cross = T.copy()
+    reversed_cross[0, 2], reversed_cross[2, 0] = 0, 1
+    no_within = T.copy()
+    no_within[0, 1] = 0
+    draws = np.stack([T, T, reversed_cross, no_within])
+    # learned face latents in swapped order: the draws must be matched before scoring
+    swap = [1, 0, 2]
+    learned, learned_draws = z[:, swap], draws[:, swap][:, :, swap]
+    out = evaluate_recovery(learned, z, learned_draws.mean(0), T, identified=layout.identified_mask(),
+                            learned_blocks=layout.block_of, true_blocks=layout.block_of, with_r2=False,
+                            graph_samples=learned_draws)
+    assert out["expected_shd"] == pytest.approx(2 / 4)
+    assert out["expected_shd_identified"] == pytest.approx(1 / 4)  # one reversal in one draw of four
+    assert out["expected_shd_undecided"] == pytest.approx(1 / 4)  # one missing edge in one draw
+    with pytest.raises(ValueError, match=r"graph_samples: expected 0/1 graphs \(S, D_learned, D_learned\)"):
+        evaluate_recovery(z, z, None, T, with_r2=False, graph_samples=T)
+
+
 def test_matching_within_blocks_keeps_each_true_latent_in_its_block(latents):
     # learned column 2 (block "b") is a copy of true latent 0 (block "a"): a free matching
     # takes it, a matching within blocks may not

@@ -88,6 +88,7 @@ def evaluate_recovery(
     learned_blocks=None,
     true_blocks=None,
     with_r2: bool = True,
+    graph_samples=None,
 ) -> dict:
     """All recovery metrics at once, graph metrics after matching latents.
 
@@ -122,6 +123,10 @@ def evaluate_recovery(
         within blocks (:func:`match_latents`), for the MCC and the graph metrics.
     with_r2
         Compute ``r2`` (per true latent a Gaussian-process regression, the costly part); ``False``: NaN.
+    graph_samples
+        Optional 0/1 graphs ``(S, D_learned, D_learned)`` drawn from the posterior (e.g.
+        the chains' draws pooled): adds ``expected_shd`` (:func:`expected_shd` after
+        matching) and, with ``identified``, ``expected_shd_<part>``.
 
     Returns
     -------
@@ -129,7 +134,8 @@ def evaluate_recovery(
         ``mcc``, ``r2``, ``permutation`` and, when ``edge_probs`` is given, ``shd``,
         ``edge_auroc`` and ``edge_auprc`` (NaN when undefined); with ``identified``,
         ``shd_<part>``, ``edge_auroc_<part>``, ``ece_<part>``, ``num_true_<part>`` and
-        ``recovered_<part>`` (true edges with ``P > threshold``) for ``<part>`` in
+        ``recovered_<part>`` (true edges with ``P > threshold``; with ``graph_samples``
+        also ``expected_shd_<part>``) for ``<part>`` in
         ``identified``, ``undecided``, and ``mcc_pinned``: the MCC over the true latents
         with at least one identified true edge (those Sun et al.'s Condition 4.3 pins;
         NaN when there is none).
@@ -152,6 +158,24 @@ def evaluate_recovery(
         out["edge_auprc"] = edge_auprc(P, T.astype(float)) if has_both else np.nan
         if identified is not None:
             out.update(_graph_scores_by_part(P, T, G, _as_binary(identified, "identified").astype(bool)))
+    if graph_samples is not None:
+        out.update(_expected_shd_scores(graph_samples, m.permutation, true_adjacency, identified))
+    return out
+
+
+def _expected_shd_scores(graph_samples, permutation, true_adjacency, identified) -> dict:
+    """``expected_shd`` of matched ``graph_samples`` and, with ``identified``, on each part's cells."""
+    samples = np.asarray(graph_samples)
+    T = _as_binary(true_adjacency, "true_adjacency").astype(bool)
+    if samples.ndim != 3 or samples.shape[1] != samples.shape[2] or samples.shape[1] < len(T):
+        raise ValueError(f"graph_samples: expected 0/1 graphs (S, D_learned, D_learned); found shape {samples.shape}")
+    S = permute_adjacency(samples, permutation).astype(bool)
+    out = {"expected_shd": expected_shd(S.astype(float), T.astype(float))}
+    if identified is not None:
+        off = ~np.eye(len(T), dtype=bool)
+        mask = _as_binary(identified, "identified").astype(bool) & off
+        for part, cells in (("identified", mask), ("undecided", ~mask & off)):
+            out[f"expected_shd_{part}"] = expected_shd((S & cells).astype(float), (T & cells).astype(float))
     return out
 
 
