@@ -29,6 +29,14 @@ two things per seed:
   the same data in two bases, which the images' likelihood cannot tell apart); for
   ``colour truth`` it is the evidence of other data and is printed only for the record.
 
+With ``--charges`` the exact posterior of each version is also printed under other
+edge charges (multiples of the model's BIC charge, ``k / 2 log N`` with ``k`` the
+effective parameters of an MLP edge): the same enumeration, each graph's log weight moved
+by the change of charge times its free edges. With ``--null-charge`` the charge is also
+calibrated on the same latents: each column permuted on its own (no dependence left),
+the mechanisms fitted the same way, and ``k`` set to twice the mean in-sample gain of one
+edge over the empty parent set (Wilks).
+
 If the exact posterior on ``learned`` already links ``Z12`` with the fashion block, the
 latents carry the spurious link and no graph posterior fixes it; if ``colour LS``
 removes it, a map inside the colour block (which the likelihood cannot see) is what
@@ -126,6 +134,34 @@ def fitted_qg_scores(model, spec, v: np.ndarray, perm, blocks, seed: int, num_gr
     return posterior_scores(P, latent_block_probabilities(model.layout, graphs), perm, blocks)
 
 
+def recharged(post, extra_charge: float) -> np.ndarray:
+    """Posterior weights ``(G,)`` of ``post``'s graphs with ``extra_charge`` nats more per edge (renormalised).
+
+    Every edge of the variant-MNIST layout is free (none required), so each pays the charge.
+    """
+    log_w = post.log_prob - extra_charge * post.graphs.reshape(len(post.graphs), -1).sum(1)
+    w = np.exp(log_w - log_w.max())
+    return w / w.sum()
+
+
+def null_edge_gains(layout, spec, v: np.ndarray, *, seed: int, steps: int) -> np.ndarray:
+    """In-sample gains of every single edge over the empty parent set, on ``v`` with each column permuted."""
+    import torch
+
+    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, node_table
+    from pyro_personax.models import PersonaXModel
+
+    rng = np.random.default_rng(seed + 1000)
+    null = np.column_stack([rng.permutation(col) for col in v.T])
+    torch.manual_seed(seed)  # as exact_posterior fits its mechanisms
+    model = PersonaXModel(layout, spec)
+    latents = (null - null.mean(0)) / null.std(0)
+    fit_mechanisms_given_latents(model, latents, num_steps=steps, seed=seed)
+    table = node_table(model, latents)
+    D = v.shape[1]
+    return np.array([table[1 << i, j] - table[0, j] for i in range(D) for j in range(D) if i != j])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latents", required=True, metavar="DIR", help="the folder given to --save-latents")
@@ -134,6 +170,10 @@ def main(argv=None) -> None:
     parser.add_argument("--fit-qg", action="store_true",
                         help="also fit q(G) by the graph stage's estimator to the same mechanisms and latents")
     parser.add_argument("--only", nargs="+", default=list(VERSIONS), choices=VERSIONS, help="versions to score")
+    parser.add_argument("--charges", type=float, nargs="+", default=[],
+                        help="also score each version under these multiples of the model's BIC edge charge")
+    parser.add_argument("--null-charge", action="store_true",
+                        help="also score under the charge calibrated on the latents with each column permuted")
     args = parser.parse_args(argv)
 
     from pyro_personax.identifiability import latent_block_probabilities
@@ -180,6 +220,21 @@ def main(argv=None) -> None:
             scores = posterior_scores(post.edge_probabilities(), links, perm, blocks)
             print(f"seed {seed} exact, {name}: log ev - first {evidence - reference:.1f}, MAP {edges} ({p:.2f}), "
                   + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
+            charge = model.edge_penalty("bic", len(v))
+            multiples = list(args.charges)
+            if args.null_charge:
+                gains = null_edge_gains(layout, spec, v, seed=seed, steps=args.steps)
+                k_null = 2 * gains.mean()
+                print(f"seed {seed} {name}, permuted columns: gain of one edge mean {gains.mean():.2f}, sd "
+                      f"{gains.std():.2f}, max {gains.max():.2f} nats, so k {k_null:.2f} (the model's "
+                      f"{model.mechanisms.effective_params_per_edge})", flush=True)
+                multiples.append(0.5 * k_null * np.log(len(v)) / charge)
+            for m in multiples:
+                w = recharged(post, (m - 1) * charge)
+                P = np.einsum("g,gij->ij", w, post.graphs.astype(float))
+                scores = posterior_scores(P, latent_block_probabilities(layout, post.graphs, weights=w), perm, blocks)
+                print(f"seed {seed} exact, {name}, charge {m * charge:.1f} nats ({m:.2f} x BIC): "
+                      f"E[edges] {P.sum():.1f}, " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
             if args.fit_qg:
                 scores = fitted_qg_scores(model, spec, v, perm, blocks, seed)
                 print(f"seed {seed} q(G) fitted, {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()),

@@ -43,3 +43,15 @@ def test_a_file_without_the_saved_arrays_is_named(bench, tmp_path):
         bench.load(tmp_path / "seed0.npz")
     with pytest.raises(SystemExit, match="not found"):
         bench.load(tmp_path / "seed1.npz")
+
+
+def test_a_heavier_charge_moves_weight_to_graphs_with_fewer_edges(bench):
+    from pyro_personax.inference.oracle import ExactGraphPosterior
+
+    graphs = np.zeros((3, 2, 2), dtype=np.int8)
+    graphs[1, 0, 1] = 1
+    graphs[2, 1, 0] = 1
+    post = ExactGraphPosterior(graphs, np.log(np.array([0.2, 0.4, 0.4])), 0.0)
+    np.testing.assert_allclose(bench.recharged(post, 0.0), [0.2, 0.4, 0.4])
+    w = bench.recharged(post, np.log(2.0))  # each one-edge graph's weight halves before renormalising
+    np.testing.assert_allclose(w, np.array([0.2, 0.2, 0.2]) / 0.6)
