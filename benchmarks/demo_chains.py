@@ -9,7 +9,8 @@ within blocks by ``metrics.evaluate_recovery``, the script prints the identified
   fitted mechanisms and noise flows (node table, the prior's BIC edge charge, exact
   dynamic programming over subsets: :func:`pyro_personax.graph.best_dag`);
 
-and then scores bases of the same latents by the model's own criterion: the chain's
+(with ``--charges``, the same MAP under multiples of the BIC edge charge), and then
+scores bases of the same latents by the model's own criterion: the chain's
 mechanisms refitted for ``--steps`` steps to the standardised latents mapped linearly
 inside each block, the best DAG's ``log p(z | G) + log p(G)`` per entity plus the map's
 ``log |det|`` per entity, so every basis is scored as a density of the same latents.
@@ -76,6 +77,8 @@ def main(argv=None) -> None:
     parser.add_argument("--chains", type=int, nargs="+", default=None)
     parser.add_argument("--steps", type=int, default=300, help="steps of the mechanisms' refit per basis")
     parser.add_argument("--rotations", type=int, default=3)
+    parser.add_argument("--charges", type=float, nargs="+", default=[],
+                        help="also give each chain's MAP under these multiples of the BIC edge charge")
     args = parser.parse_args(argv)
     if not (args.run / "run" / "model").is_dir():
         raise SystemExit(f"--run: expected a `personax demo` folder with run/model; not found under {args.run}")
@@ -99,8 +102,9 @@ def main(argv=None) -> None:
                                 learned_blocks=blocks, true_blocks=blocks, with_r2=False)
         return rec, differing_identified(G, rec["permutation"], truth.adjacency, identified, names)
 
-    def best(model, z):
-        return best_dag(node_scores(model, node_table(model, z), sparsity="bic", num_entities=n))
+    def best(model, z, multiple=1.0):
+        charge = multiple * model.edge_penalty("bic", n)
+        return best_dag(node_scores(model, node_table(model, z), sparsity=charge, num_entities=n))
 
     rng = np.random.default_rng(args.seed)
     with local_params():
@@ -114,6 +118,11 @@ def main(argv=None) -> None:
             rec, wrong = score(G, own)
             print(f"chain {c} MAP given its latents, own mechanisms: SHD_id {rec['shd_identified']}, "
                   f"{int(G.sum())} edges; {wrong}", flush=True)
+            for multiple in args.charges:
+                G, _, _ = best(model, own, multiple)
+                rec, wrong = score(G, own)
+                print(f"chain {c}   the same, {multiple:g} x the BIC charge: SHD_id {rec['shd_identified']}, "
+                      f"{int(G.sum())} edges; {wrong}", flush=True)
             z0 = (own - own.mean(0)) / own.std(0)
             bases = [("learned", np.eye(len(names))), ("least-squares onto the truth (oracle)",
                                                          oracle_map(z0, truth.latents, blocks))]
