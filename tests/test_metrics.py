@@ -483,6 +483,8 @@ def test_evaluate_recovery_gives_the_expected_shd_of_each_part_from_matched_draw
     assert out["expected_shd_undecided"] == pytest.approx(1 / 4)  # one missing edge in one draw
     with pytest.raises(ValueError, match=r"graph_samples: expected 0/1 graphs \(S, D_learned, D_learned\)"):
         evaluate_recovery(z, z, None, T, with_r2=False, graph_samples=T)
+    with pytest.raises(ValueError, match="graph_samples: expected 0/1 graph draws"):
+        evaluate_recovery(z, z, None, T, with_r2=False, graph_samples=np.full((2, 3, 3), 0.5))
 
 
 def test_matching_within_blocks_keeps_each_true_latent_in_its_block(latents):

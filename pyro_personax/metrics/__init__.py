@@ -169,6 +169,8 @@ def _expected_shd_scores(graph_samples, permutation, true_adjacency, identified)
     T = _as_binary(true_adjacency, "true_adjacency").astype(bool)
     if samples.ndim != 3 or samples.shape[1] != samples.shape[2] or samples.shape[1] < len(T):
         raise ValueError(f"graph_samples: expected 0/1 graphs (S, D_learned, D_learned); found shape {samples.shape}")
+    if not np.isin(samples, (0, 1)).all():
+        raise ValueError("graph_samples: expected 0/1 graph draws; found other values (edge probabilities?)")
     S = permute_adjacency(samples, permutation).astype(bool)
     out = {"expected_shd": expected_shd(S.astype(float), T.astype(float))}
     if identified is not None:
