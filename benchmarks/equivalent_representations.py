@@ -60,12 +60,28 @@ def versions(z: np.ndarray, noise: np.ndarray, scales, noise_r2=(), seed: int = 
     return out
 
 
+def fitted_model(layout, spec, v: np.ndarray, *, seed: int, steps: int):
+    """The library model with its mechanisms fitted to ``v`` ``(N, D)`` standardised, and those latents.
+
+    Seeded by ``seed`` (the model's initial values and the fit's masks); ``steps`` of
+    :func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`.
+    """
+    from pyro_personax.inference.oracle import fit_mechanisms_given_latents
+    from pyro_personax.models import PersonaXModel
+
+    torch.manual_seed(seed)
+    model = PersonaXModel(layout, spec)
+    latents = (v - v.mean(0)) / v.std(0)
+    fit_mechanisms_given_latents(model, latents, num_steps=steps, seed=seed)
+    return model, latents
+
+
 def exact_posterior(layout, spec, v: np.ndarray, *, seed: int, steps: int):
     """The exact graph posterior of the library model given the latents ``v`` ``(N, D)``.
 
     The columns are standardised, the model's mechanisms fitted to them
-    (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`) and every DAG
-    of ``layout`` scored (:func:`~pyro_personax.inference.oracle.exact_graph_posterior`).
+    (:func:`fitted_model`) and every DAG of ``layout`` scored
+    (:func:`~pyro_personax.inference.oracle.exact_graph_posterior`).
 
     Returns
     -------
@@ -73,16 +89,11 @@ def exact_posterior(layout, spec, v: np.ndarray, *, seed: int, steps: int):
         ``(posterior, log evidence, model)``: the evidence in ``v``'s own coordinates
         (the standardisation's Jacobian added back), the model with the fitted mechanisms.
     """
-    from pyro_personax.inference.oracle import exact_graph_posterior, fit_mechanisms_given_latents
-    from pyro_personax.models import PersonaXModel
+    from pyro_personax.inference.oracle import exact_graph_posterior
 
-    std = v.std(0)
-    torch.manual_seed(seed)
-    model = PersonaXModel(layout, spec)
-    latents = (v - v.mean(0)) / std
-    fit_mechanisms_given_latents(model, latents, num_steps=steps, seed=seed)
+    model, latents = fitted_model(layout, spec, v, seed=seed, steps=steps)
     post = exact_graph_posterior(model, latents)
-    return post, post.log_evidence - len(v) * float(np.log(std).sum()), model
+    return post, post.log_evidence - len(v) * float(np.log(v.std(0)).sum()), model
 
 
 def main(argv=None) -> None:

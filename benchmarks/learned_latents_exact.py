@@ -62,7 +62,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
-from equivalent_representations import exact_posterior  # noqa: E402
+from equivalent_representations import exact_posterior, fitted_model  # noqa: E402
 from recovery_variant_mnist import cross_modal_scores  # noqa: E402
 
 VERSIONS = ("learned", "colour LS", "colour truth")
@@ -146,18 +146,11 @@ def recharged(post, extra_charge: float) -> np.ndarray:
 
 def null_edge_gains(layout, spec, v: np.ndarray, *, seed: int, steps: int) -> np.ndarray:
     """In-sample gains of every single edge over the empty parent set, on ``v`` with each column permuted."""
-    import torch
-
-    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, node_table
-    from pyro_personax.models import PersonaXModel
+    from pyro_personax.inference.oracle import node_table
 
     rng = np.random.default_rng(seed + 1000)
     null = np.column_stack([rng.permutation(col) for col in v.T])
-    torch.manual_seed(seed)  # as exact_posterior fits its mechanisms
-    model = PersonaXModel(layout, spec)
-    latents = (null - null.mean(0)) / null.std(0)
-    fit_mechanisms_given_latents(model, latents, num_steps=steps, seed=seed)
-    table = node_table(model, latents)
+    table = node_table(*fitted_model(layout, spec, null, seed=seed, steps=steps))  # as exact_posterior fits
     D = v.shape[1]
     return np.array([table[1 << i, j] - table[0, j] for i in range(D) for j in range(D) if i != j])
 
