@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-import torch
 
 
 def main(argv=None) -> None:
@@ -35,11 +34,12 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=300, help="steps of the mechanisms' fit")
     args = parser.parse_args(argv)
 
+    from equivalent_representations import fitted_model
     from truth_start import block_rotation
 
     from pyro_personax.inference.basis import best_dag
-    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, node_table
-    from pyro_personax.models import ModelSpec, PersonaXModel
+    from pyro_personax.inference.oracle import node_table
+    from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic import persona
 
     print(f"{'seed':>4} {'angle':>5} {'score - truth':>13} {'per entity':>10} {'edges':>5} {'cross-modal':>11}")
@@ -51,10 +51,7 @@ def main(argv=None) -> None:
         for angle in [0.0, *args.angles]:
             z = truth.latents @ block_rotation(layout, angle, seed + 100).T
             std = z.std(0)
-            latents = torch.as_tensor((z - z.mean(0)) / std, dtype=torch.get_default_dtype())
-            torch.manual_seed(seed)
-            model = PersonaXModel(layout, spec)
-            fit_mechanisms_given_latents(model, latents, num_steps=args.steps, seed=seed)
+            model, latents = fitted_model(layout, spec, z, seed=seed, steps=args.steps)
             table = node_table(model, latents)
             penalty = model.edge_penalty("bic", len(z)) - float(model._edge_prior_logit)
             allowed = (model.free_mask | model.required_mask).cpu().numpy()
