@@ -49,3 +49,36 @@ def test_identified_differences_name_missed_and_spurious_edges_after_matching(be
     G[1, 0] = 1  # learned latent 1 is true latent 0's match under perm [1, 0, 2]
     out = bench.differing_identified(G, [1, 0, 2], truth, identified, ["a", "b", "c"])
     assert out == ["a->b (spurious)", "a->c (missed)"]
+
+
+def test_likelihood_latents_raise_the_likelihood_and_leave_the_model_as_it_was(bench):
+    import pandas as pd
+    import torch
+
+    from pyro_personax.data.multimodal import MultiModalData
+    from pyro_personax.facade import PersonaX
+    from pyro_personax.inference import local_params
+    from pyro_personax.inference.batches import index_batch
+
+    rng = np.random.default_rng(0)
+    n = 80
+    z = rng.normal(size=(n, 2))
+    face = np.stack([z @ rng.normal(size=(2, 4)) + 0.1 * rng.normal(size=(n, 4)) for _ in range(2)], axis=1)
+    mask = np.ones((n, 2), dtype=bool)
+    mask[::5, 1] = False
+    data = MultiModalData({"face": face.astype(np.float32)}, masks={"face": mask},
+                          tabular=pd.DataFrame({"height": rng.normal(size=n)}))
+    px = PersonaX(data, latent_dims={"face": 1, "bio": 1}, shared_dim=0, mechanism="linear", noise_flow="affine",
+                  decoder_hidden_dim=8, encoder_hidden_dim=8, nuisance_dim=1)
+    px.fit(data, num_chains=1, seed=0, num_epochs=2, batch_size=40, progress=False, device="cpu")
+    model, guide = px.model(0), px.guide(0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with local_params():
+        batch = index_batch(data.to_tensors(fill=False), torch.arange(n))
+        latents, start, end = bench.likelihood_latents(model, guide, batch, steps=30, lr=0.05)
+        means = guide.latent_posterior(batch)[0].double().numpy()
+    assert latents.shape == means.shape == (n, 2)
+    assert end > start + 0.1  # the encoder's means are not the likelihood's maximum after two epochs
+    assert not np.allclose(latents, means)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert all(p.requires_grad for p in model.parameters())
