@@ -82,3 +82,17 @@ def test_likelihood_latents_raise_the_likelihood_and_leave_the_model_as_it_was(b
     assert not np.allclose(latents, means)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_the_shared_part_is_removed_from_modality_latents_only(bench):
+    rng = np.random.default_rng(3)
+    s = rng.normal(size=(2000, 1))
+    e = rng.uniform(-1, 1, size=(2000, 2))
+    truth = np.column_stack([s, np.tanh(2 * s[:, 0]) + 0.3 * e[:, 0], e[:, 1]])
+    blocks = ["shared", "face", "face"]
+    out = bench.less_shared_part(truth, blocks)
+    assert np.array_equal(out[:, 0], truth[:, 0])
+    assert np.corrcoef(out[:, 1], e[:, 0])[0, 1] > 0.99  # the shared parent's part is gone
+    assert np.corrcoef(truth[:, 1], e[:, 0])[0, 1] < 0.5
+    assert np.corrcoef(out[:, 2], truth[:, 2])[0, 1] > 0.99  # a latent without a shared parent is kept
+    assert np.array_equal(bench.less_shared_part(truth[:, 1:], blocks[1:]), truth[:, 1:])
