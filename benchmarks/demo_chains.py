@@ -206,6 +206,12 @@ def main(argv=None) -> None:
         charge = multiple * model.edge_penalty("bic", n)
         return best_dag(node_scores(model, node_table(model, z), sparsity=charge, num_entities=n))
 
+    if args.latents == "likelihood":  # every chain reads the same rows
+        import torch
+
+        from pyro_personax.inference.batches import index_batch
+
+        batch = index_batch(data.to_tensors(fill=False), torch.arange(n))
     rng = np.random.default_rng(args.seed)
     with local_params():
         for c in args.chains if args.chains is not None else range(px.num_chains):
@@ -215,11 +221,6 @@ def main(argv=None) -> None:
             model = px.model(c)
             own = relabelled[:, np.argsort(px.chain_alignment.permutations[c])]  # the chain's own labels
             if args.latents == "likelihood":
-                import torch
-
-                from pyro_personax.inference.batches import index_batch
-
-                batch = index_batch(data.to_tensors(fill=False), torch.arange(n))
                 ml, start, end = likelihood_latents(model, px.guide(c), batch, steps=args.likelihood_steps)
                 print(f"chain {c} likelihood latents: log p(x | z, eta) + log p(eta) per entity {start:.2f} -> "
                       f"{end:.2f}; corr with the means per latent "
