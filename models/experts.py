@@ -97,7 +97,8 @@ def product_of_experts_full(
     Returns
     -------
     (loc, precision)
-        Mean ``(..., d)`` and precision matrix ``(..., d, d)`` of the product.
+        Mean ``(..., d)`` and precision matrix ``(..., d, d)`` of the product, exactly
+        symmetric.
     """
     if loc.shape[-1:] != precision.shape[-1:] or precision.shape[:-1] != loc.shape:
         raise ValueError(
@@ -113,6 +114,9 @@ def product_of_experts_full(
         loc = torch.where(mask.unsqueeze(-1), loc, torch.zeros_like(loc))
     eye = torch.eye(loc.shape[-1], dtype=loc.dtype, device=loc.device)
     total = precision.sum(-3) + prior_precision * eye
+    # float32 sums of symmetric matrices round (i, j) and (j, i) differently; a distribution's
+    # symmetry check (atol 1e-6) then rejects a small off-diagonal entry built from large ones
+    total = 0.5 * (total + total.mT)
     info = (precision @ loc.unsqueeze(-1)).sum(-3)
     mean = torch.cholesky_solve(info, torch.linalg.cholesky(total)).squeeze(-1)
     return mean, total

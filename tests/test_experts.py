@@ -114,6 +114,17 @@ def test_full_product_drops_masked_experts_and_partial_experts_inform_their_coor
     torch.testing.assert_close(mean, torch.tensor([[8.0 / 5.0, 0.0, 0.0]], dtype=torch.float64))
 
 
+def test_full_product_in_single_precision_is_exactly_symmetric():
+    # float32 sums of many large precisions round (i, j) and (j, i) differently; the product
+    # must still pass MultivariateNormal's symmetry check (a fit's q(z | x) is built from it)
+    gen = torch.Generator().manual_seed(0)
+    a = 4.0 * torch.randn(256, 5, 10, 10, generator=gen)
+    loc = torch.randn(256, 5, 10, generator=gen)
+    mean, total = product_of_experts_full(loc, a @ a.mT)
+    assert total.dtype == torch.float32 and torch.equal(total, total.mT)
+    torch.distributions.MultivariateNormal(mean, precision_matrix=total, validate_args=True)
+
+
 def test_full_product_bad_input_raises():
     with pytest.raises(ValueError, match=r"loc \(\.\.\., K, d\) and precision \(\.\.\., K, d, d\) must agree"):
         product_of_experts_full(torch.zeros(2, 3, 2), torch.ones(2, 3, 2))
