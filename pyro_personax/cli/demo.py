@@ -32,7 +32,7 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("personax-demo"), help="output folder (default personax-demo)")
     p.add_argument("--kind", choices=("celeb", "athle"), default="celeb", help="dataset schema (default celeb)")
     p.add_argument("-n", "--num-entities", type=int, default=2000, help="synthetic people (default 2000)")
-    p.add_argument("--num-epochs", type=int, default=60, help="training epochs per chain (default 60)")
+    p.add_argument("--num-epochs", type=int, default=200, help="training epochs per chain (default 200)")
     p.add_argument("--num-chains", type=int, default=None,
                    help="independent restarts (default: PersonaX.fit's, FitOptions.num_chains)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, tests and training (default 0)")
