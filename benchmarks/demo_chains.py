@@ -59,17 +59,18 @@ def less_shared_part(truth: np.ndarray, blocks) -> np.ndarray:
     latent ``s`` and the products of pairs: the part of a modality latent that a function
     of the shared block does not explain. The shared columns are kept.
     """
+    from pyro_personax.layout import SHARED
+
     blocks = np.asarray(blocks)
-    shared = truth[:, blocks == "shared"]
+    shared, modality = truth[:, blocks == SHARED], blocks != SHARED
     if shared.shape[1] == 0:
         return truth.copy()
     feats = [shared, shared**2, shared**3, np.tanh(shared), np.sin(shared), shared / (1 + np.abs(shared))]
     i, j = np.triu_indices(shared.shape[1], 1)
     F = np.column_stack([np.ones(len(truth)), *feats, shared[:, i] * shared[:, j]])
+    coef, *_ = np.linalg.lstsq(F, truth[:, modality], rcond=None)  # one fit per modality column
     out = truth.copy()
-    for col in np.flatnonzero(blocks != "shared"):
-        coef, *_ = np.linalg.lstsq(F, truth[:, col], rcond=None)
-        out[:, col] = truth[:, col] - F @ coef
+    out[:, modality] -= F @ coef
     return out
 
 
