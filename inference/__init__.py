@@ -19,7 +19,7 @@ from pyro_personax.inference.distributed import init_distributed, is_main_proces
 from pyro_personax.inference.graph_elbo import GraphParticleELBO
 from pyro_personax.inference.interventions import Interventional, intervene, structural_program
 from pyro_personax.inference.nonfinite import NonFiniteLossError
-from pyro_personax.inference.options import FitOptions
+from pyro_personax.inference.options import DEFAULT_NUM_EPOCHS, FitOptions, default_num_epochs
 from pyro_personax.inference.oracle import (
     ExactGraphPosterior,
     exact_graph_posterior,
@@ -74,6 +74,8 @@ __all__ = [
     "resolve_device",
     "torch_threads",
     "DEFAULT_NUM_THREADS",
+    "DEFAULT_NUM_EPOCHS",
+    "default_num_epochs",
     "save_checkpoint",
     "search_block_basis",
     "init_distributed",

@@ -19,11 +19,45 @@ from pyro_personax.inference.distributed import check_data_shards
 from pyro_personax.inference.parallel_chains import check_num_workers
 from pyro_personax.inference.refine import GraphRefinement
 from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
-from pyro_personax.inference.trainer_config import TrainerConfig
+from pyro_personax.inference.trainer_config import DEFAULT_NUM_EPOCHS, TrainerConfig
 
-__all__ = ["FitOptions", "DEVICES", "DEFAULT_GRAPH_REFINEMENT"]
+__all__ = ["FitOptions", "DEVICES", "DEFAULT_GRAPH_REFINEMENT", "DEFAULT_NUM_EPOCHS", "MIN_DEFAULT_STEPS",
+           "default_num_epochs"]
 
 DEVICES = ("auto", "cpu", "cuda")
+
+#: The fewest optimizer steps a fit whose ``num_epochs`` is ``None`` takes.
+MIN_DEFAULT_STEPS = 1600
+
+
+def default_num_epochs(num_train: int, batch_size: int) -> int:
+    """The number of epochs a fit with ``num_epochs=None`` trains.
+
+    :data:`DEFAULT_NUM_EPOCHS`, or more when an epoch has few minibatches: enough epochs
+    for at least :data:`MIN_DEFAULT_STEPS` optimizer steps. An epoch of ``num_train`` rows
+    takes ``ceil(num_train / batch_size)`` steps.
+
+    Parameters
+    ----------
+    num_train
+        Training rows (the entities left after the validation split).
+    batch_size
+        Entities per minibatch.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> default_num_epochs(9000, 256), default_num_epochs(1800, 256), default_num_epochs(100, 256)
+    (100, 200, 1600)
+    """
+    for name, value in (("num_train", num_train), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"{name}: expected an int >= 1; found {value!r}")
+    steps_per_epoch = -(-num_train // batch_size)
+    return max(DEFAULT_NUM_EPOCHS, -(-MIN_DEFAULT_STEPS // steps_per_epoch))
 
 #: The graph stage's settings when ``refine_graph=True``.
 DEFAULT_GRAPH_REFINEMENT = GraphRefinement()
@@ -35,8 +69,13 @@ class FitOptions:
 
     Parameters
     ----------
-    num_epochs, batch_size, learning_rate
-        Epochs, entities per minibatch, ClippedAdam learning rate.
+    num_epochs
+        Passes over the training rows. ``None`` (the default): :func:`default_num_epochs`,
+        100 epochs or, when an epoch has fewer than 16 minibatches, enough epochs for 1,600
+        optimizer steps (200 epochs on 1,800 training rows at the default batch size),
+        since the latents of a short fit are imprecise.
+    batch_size, learning_rate
+        Entities per minibatch, ClippedAdam learning rate.
     graph_learning_rate
         Learning rate of the logits of ``q(G)`` (``None`` = ``learning_rate``; see
         :class:`~pyro_personax.inference.TrainerConfig`).
@@ -99,7 +138,7 @@ class FitOptions:
     ValueError: num_chains: expected an int >= 1; found 0
     """
 
-    num_epochs: int = 100
+    num_epochs: int | None = None
     batch_size: int = 256
     learning_rate: float = 1e-2
     graph_learning_rate: float | None = 0.05
@@ -165,11 +204,18 @@ class FitOptions:
         object.__setattr__(self, "temperature", tuple(self.temperature))
         self.trainer_config()  # the trainer's own rules for everything else
 
-    def trainer_config(self) -> TrainerConfig:
-        """The :class:`~pyro_personax.inference.TrainerConfig` these options describe."""
+    def trainer_config(self, num_train: int | None = None) -> TrainerConfig:
+        """The :class:`~pyro_personax.inference.TrainerConfig` these options describe.
+
+        ``num_train`` (training rows) sets the epochs when ``num_epochs`` is ``None``
+        (:func:`default_num_epochs`; without it, :data:`DEFAULT_NUM_EPOCHS`).
+        """
         refine = self.refine_graph
+        epochs = self.num_epochs
+        if epochs is None:
+            epochs = DEFAULT_NUM_EPOCHS if num_train is None else default_num_epochs(num_train, self.batch_size)
         return TrainerConfig(
-            num_epochs=self.num_epochs,
+            num_epochs=epochs,
             batch_size=self.batch_size,
             learning_rate=self.learning_rate,
             graph_learning_rate=self.graph_learning_rate,

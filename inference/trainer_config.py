@@ -14,7 +14,11 @@ from pyro_personax.inference.refine import GraphRefinement, check_int_fields
 from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
 from pyro_personax.models.common import check_sparsity
 
-__all__ = ["TrainerConfig"]
+__all__ = ["TrainerConfig", "DEFAULT_NUM_EPOCHS"]
+
+#: Epochs of a fit unless told otherwise (``FitOptions`` trains more on small data sets:
+#: :func:`~pyro_personax.inference.default_num_epochs`).
+DEFAULT_NUM_EPOCHS = 100
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class TrainerConfig:
         Show a tqdm progress bar.
     """
 
-    num_epochs: int = 100
+    num_epochs: int = DEFAULT_NUM_EPOCHS
     batch_size: int = 256
     learning_rate: float = 1e-2
     graph_learning_rate: float | None = 0.05

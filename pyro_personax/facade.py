@@ -32,6 +32,7 @@ from pyro_personax.inference import (
     GraphRefinement,
     RowSubset,
     fit_chains,
+    num_rows,
     resolve_device,
     torch_threads,
 )
@@ -313,7 +314,7 @@ class PersonaX(PosteriorQueries):
         self,
         data: MultiModalData,
         *,
-        num_epochs: int = _FIT.num_epochs,
+        num_epochs: int | None = _FIT.num_epochs,
         batch_size: int = _FIT.batch_size,
         learning_rate: float = _FIT.learning_rate,
         graph_learning_rate: float | None = _FIT.graph_learning_rate,
@@ -396,10 +397,10 @@ class PersonaX(PosteriorQueries):
             num_workers=num_workers,
             data_shards=data_shards,
         )
-        config = options.trainer_config()
         dev = resolve_device(device)
         with torch_threads(num_threads), _WarningLog() as emitted:
             train_tensors, val_tensors = _split_tensors(data, validation_fraction, seed)
+            config = options.trainer_config(num_train=num_rows(train_tensors))
             self.spec = spec
             build = self._build
             if num_workers > 1:  # worker processes get the builder's parts, not this object (its data, earlier fits)

@@ -32,7 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--out", type=Path, default=Path("personax-demo"), help="output folder (default personax-demo)")
     p.add_argument("--kind", choices=("celeb", "athle"), default="celeb", help="dataset schema (default celeb)")
     p.add_argument("-n", "--num-entities", type=int, default=2000, help="synthetic people (default 2000)")
-    p.add_argument("--num-epochs", type=int, default=200, help="training epochs per chain (default 200)")
+    p.add_argument("--num-epochs", type=int, default=None,
+                   help="training epochs per chain (default: PersonaX.fit's, 200 on the default 2000 people)")
     p.add_argument("--num-chains", type=int, default=None,
                    help="independent restarts (default: PersonaX.fit's, FitOptions.num_chains)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, tests and training (default 0)")
@@ -153,7 +154,8 @@ def run(args: argparse.Namespace) -> int:
                   "truth_blocks": list(layout.block_of), "truth_entity_ids": data.entity_ids}
     with torch_threads(args.num_threads):  # the posterior draws of the outputs, as the fit
         paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth=truth_args, overwrite=overwrite)
-    print(f"[3/3] Level II: {px.num_chains} chains x {args.num_epochs} epochs -> {out / 'run'}")
+    epochs = max(chain.num_epochs for chain in px.fit_result.chains)
+    print(f"[3/3] Level II: {px.num_chains} chains x {epochs} epochs -> {out / 'run'}")
     print("      most probable edges (pooled over chains; * = absorbable, not fixed by the likelihood):")
     absorbable = px.layout.absorbable_mask()
     for parent, child, p in top_edges(px):

@@ -96,8 +96,8 @@ def run(args: argparse.Namespace) -> int:
     reference = _clone(px) if overrides else px  # refit the reference when the fit differs from the run's
     notes = [f"run folder: {run_dir}; {data.num_entities} entities; reference: "
              + ("refitted with the overridden fit options" if overrides else "the run's fitted model"),
-             f"fit options of every refit: num_epochs={options.num_epochs}, num_chains={options.num_chains}, "
-             f"seed={options.seed}"]
+             f"fit options of every refit: num_epochs={options.num_epochs or 'default'}, "
+             f"num_chains={options.num_chains}, seed={options.seed}"]
     measurements = prior = None
     with torch_threads(options.num_threads):
         if args.analysis in ("both", "measurements"):
