@@ -153,8 +153,12 @@ def main(argv=None) -> None:
     parser.add_argument("--restarts", type=int, default=6, help="starts of the search (mixed, exact, random ones)")
     parser.add_argument("--steps", type=int, default=1500)
     args = parser.parse_args(argv)
+    if args.restarts < 2:
+        parser.error(f"--restarts: expected at least 2 (the mixed coordinates and the exact unmixing); "
+                     f"found {args.restarts}")
 
     from pyro_personax.inference.oracle import fit_mechanisms_given_latents
+    from pyro_personax.layout import SHARED
     from pyro_personax.models import ModelSpec, PersonaXModel
     from pyro_personax.synthetic.persona import persona
 
@@ -179,7 +183,7 @@ def main(argv=None) -> None:
             fit_mechanisms_given_latents(model, mixed, seed=seed)
             cross = log_density_hessian(model, mixed, seed)[:, blocks[0]][:, :, blocks[1]]
         else:
-            shared = [i for i, b in enumerate(layout.block_of) if b == "shared"]
+            shared = [i for i, b in enumerate(layout.block_of) if b == SHARED]
             cross = regression_jacobian(mixed, blocks[0], blocks[1], shared, seed)
         at_start = float(cross_objective(cross, [torch.eye(len(b)) for b in blocks], args.score))
         at_truth = float(cross_objective(cross, exact, args.score))
