@@ -59,6 +59,7 @@ def default_num_epochs(num_train: int, batch_size: int) -> int:
     steps_per_epoch = -(-num_train // batch_size)
     return max(DEFAULT_NUM_EPOCHS, -(-MIN_DEFAULT_STEPS // steps_per_epoch))
 
+
 #: The graph stage's settings when ``refine_graph=True``.
 DEFAULT_GRAPH_REFINEMENT = GraphRefinement()
 
@@ -171,6 +172,9 @@ class FitOptions:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+        epochs = self.num_epochs
+        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1):
+            raise ValueError(f"num_epochs: expected None or an int >= 1; found {epochs!r}")
         resolve_num_threads(self.num_threads)  # the thread setting's own check
         check_num_workers(self.num_workers)
         if self.data_shards is not None:
