@@ -164,3 +164,17 @@ def test_fit_resolves_the_default_epochs_from_its_training_rows(monkeypatch):
             px.fit(data, progress=False, device="cpu", **kw)
     # 270 training rows: 2 minibatches of 256 (800 epochs), 3 of 100 (534); 300 rows: 2 of 256
     assert seen == [(800, 270), (534, 270), (800, 300), (7, 270)]
+
+
+def test_the_default_epochs_survive_the_run_folders_configuration(tmp_path):
+    import json
+
+    from pyro_personax.cli.config import run_config_dict
+
+    path = tmp_path / "run.toml"
+    path.write_text('[data]\ndataset = "celeb"\npath = "x"\n[model]\nlatent_dims = { face = 1 }\n')
+    written = run_config_dict(read_run_config(path))
+    assert written["fit"]["num_epochs"] is None  # resolved again from the run's data by a refit
+    again = tmp_path / "run_config.json"
+    again.write_text(json.dumps(written))
+    assert read_run_config(again).fit == DEFAULTS
