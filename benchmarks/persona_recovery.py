@@ -2,7 +2,7 @@
 
 For each seed and each ``--latent-transform``, fits ``PersonaX`` as ``personax demo``
 does (the truth's layout, 2,000 people, the library's defaults otherwise, its number of
-epochs included unless ``--epochs`` is given: 200 at 2,000 people;
+epochs included unless ``--epochs`` is given: 400 at 2,000 people;
 ``--chains`` restarts) and prints the demo's scores: MCC over latents matched within
 blocks, and, on the identified (cross-modal) edges, the number recovered at P > 0.5 of
 the thresholded acyclic graph, its SHD, and AUROC and ECE of the edge probabilities.

@@ -27,7 +27,7 @@ __all__ = ["FitOptions", "DEVICES", "DEFAULT_GRAPH_REFINEMENT", "DEFAULT_NUM_EPO
 DEVICES = ("auto", "cpu", "cuda")
 
 #: The fewest optimizer steps a fit whose ``num_epochs`` is ``None`` takes.
-MIN_DEFAULT_STEPS = 1600
+MIN_DEFAULT_STEPS = 3200
 
 
 def default_num_epochs(num_train: int, batch_size: int) -> int:
@@ -51,7 +51,7 @@ def default_num_epochs(num_train: int, batch_size: int) -> int:
     Examples
     --------
     >>> default_num_epochs(9000, 256), default_num_epochs(1800, 256), default_num_epochs(100, 256)
-    (100, 200, 1600)
+    (100, 400, 3200)
     """
     for name, value in (("num_train", num_train), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -72,8 +72,8 @@ class FitOptions:
     ----------
     num_epochs
         Passes over the training rows. ``None`` (the default): :func:`default_num_epochs`,
-        100 epochs or, when an epoch has fewer than 16 minibatches, enough epochs for 1,600
-        optimizer steps (200 epochs on 1,800 training rows at the default batch size),
+        100 epochs or, when an epoch has fewer than 32 minibatches, enough epochs for 3,200
+        optimizer steps (400 epochs on 1,800 training rows at the default batch size),
         since the latents of a short fit are imprecise.
     batch_size, learning_rate
         Entities per minibatch, ClippedAdam learning rate.

@@ -86,7 +86,7 @@ def test_the_demo_and_simulate_use_the_library_defaults(tmp_path):
 
     args = build_parser().parse_args(["demo"])
     assert args.num_chains is None  # resolved to FitOptions().num_chains when the demo runs
-    assert args.num_epochs is None  # PersonaX.fit's default: 200 epochs on the demo's 2,000 people
+    assert args.num_epochs is None  # PersonaX.fit's default: 400 epochs on the demo's 2,000 people
     assert "num_chains" not in _run_toml('dataset = "celeb"', LatentLayout(0, {"face": 1}), fit_epochs=5)
 
 
@@ -130,12 +130,12 @@ def test_the_default_epochs_give_small_data_sets_enough_steps():
     assert DEFAULTS.num_epochs is None
     assert DEFAULTS.trainer_config().num_epochs == DEFAULT_NUM_EPOCHS == 100  # without the data's size
     assert default_num_epochs(9000, 256) == 100  # 36 steps an epoch: 3,600 steps
-    assert default_num_epochs(16 * 256, 256) == 100  # 16 steps an epoch: exactly 1,600
-    assert default_num_epochs(15 * 256, 256) == 107  # 15 steps an epoch: 1,605 steps
-    assert default_num_epochs(1800, 256) == 200  # the demo's training rows: 8 steps an epoch
-    assert default_num_epochs(10, 256) == 1600  # one step an epoch
+    assert default_num_epochs(32 * 256, 256) == 100  # 32 steps an epoch: exactly 3,200
+    assert default_num_epochs(31 * 256, 256) == 104  # 31 steps an epoch: 3,224 steps
+    assert default_num_epochs(1800, 256) == 400  # the demo's training rows: 8 steps an epoch
+    assert default_num_epochs(10, 256) == 3200  # one step an epoch
     built = DEFAULTS.trainer_config(num_train=1800)
-    assert built.num_epochs == 200 and built.graph_warmup_epochs == 20  # the schedules follow the epochs
+    assert built.num_epochs == 400 and built.graph_warmup_epochs == 40  # the schedules follow the epochs
     assert FitOptions(num_epochs=7).trainer_config(num_train=1800).num_epochs == 7  # a given value is kept
     for args in ((0, 256), (100, 0), (100.0, 256), (True, 256)):
         with pytest.raises(ValueError, match="expected an int >= 1"):
@@ -162,8 +162,8 @@ def test_fit_resolves_the_default_epochs_from_its_training_rows(monkeypatch):
     for kw in ({}, {"batch_size": 100}, {"validation_fraction": None}, {"num_epochs": 7}):
         with pytest.raises(Stop):
             px.fit(data, progress=False, device="cpu", **kw)
-    # 270 training rows: 2 minibatches of 256 (800 epochs), 3 of 100 (534); 300 rows: 2 of 256
-    assert seen == [(800, 270), (534, 270), (800, 300), (7, 270)]
+    # 270 training rows: 2 minibatches of 256 (1,600 epochs), 3 of 100 (1,067); 300 rows: 2 of 256
+    assert seen == [(1600, 270), (1067, 270), (1600, 300), (7, 270)]
 
 
 def test_the_default_epochs_survive_the_run_folders_configuration(tmp_path):

@@ -23,7 +23,7 @@ Example (``run.toml``; relative paths are relative to the file)::
     # measurement_map = { face = [[[0, 1, 2, 3], ["face_1"]], [[4, 5, 6, 7], ["face_2", "face_3"]]] }
 
     [fit]                         # any field of pyro_personax.inference.FitOptions
-    num_epochs = 200              # default: 100, or 1,600 optimizer steps on small data
+    num_epochs = 400              # default: 100, or 3,200 optimizer steps on small data
     num_chains = 4
     seed = 0
     # learning_rate = 0.01

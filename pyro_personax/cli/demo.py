@@ -33,7 +33,7 @@ def register(subparsers) -> None:
     p.add_argument("--kind", choices=("celeb", "athle"), default="celeb", help="dataset schema (default celeb)")
     p.add_argument("-n", "--num-entities", type=int, default=2000, help="synthetic people (default 2000)")
     p.add_argument("--num-epochs", type=int, default=None,
-                   help="training epochs per chain (default: PersonaX.fit's, 200 on the default 2000 people)")
+                   help="training epochs per chain (default: PersonaX.fit's, 400 on the default 2000 people)")
     p.add_argument("--num-chains", type=int, default=None,
                    help="independent restarts (default: PersonaX.fit's, FitOptions.num_chains)")
     p.add_argument("--seed", type=int, default=0, help="seed of data, tests and training (default 0)")
