@@ -48,11 +48,10 @@ be mixed with ``Z22``'s exogenous term at the price of a within-block edge only.
 Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 :data:`LATENT_DIMS` (4 fashion dimensions, as the image varies in pose and garment;
 ``--fashion-dims``), :data:`NUISANCE_DIMS` (8 per colour image, none for fashion),
-``--batch-size`` and the seeds; the library's number of epochs (100 at 10,000 entities)
-unless ``--epochs`` is given. ``--learning-rate``, ``--lr-decay``,
-``--graph-learning-rate``, ``--posterior-covariance``, ``--init-edge-logit``,
-``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``, ``--sparsity``
-and ``--mechanisms-in-elbo`` are passed only when given, and the header then names them.
+``--batch-size`` and the seeds; the library's epochs (100 here) unless ``--epochs`` is given.
+``--learning-rate``, ``--lr-decay``, ``--graph-learning-rate``, ``--posterior-covariance``,
+``--init-edge-logit``, ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``,
+``--sparsity`` and ``--mechanisms-in-elbo`` are passed only when given, and the header names them.
 ``docs/experiments.md`` ("Variant MNIST") logs past configurations with their numbers.
 One chain unless ``--num-chains`` is given (the library's default is 4; ``--per-chain``).
 
