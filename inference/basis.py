@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pyro_personax.checks import check_int
 from pyro_personax.graph import best_dag as graph_best_dag
 
 __all__ = ["BlockBasis", "best_dag", "linear_node_table", "lingam_score", "local_search", "neg_entropy",
@@ -246,8 +247,7 @@ def search_block_basis(z, layout, *, num_restarts: int = 8, steps: int = 300, ma
     if D != layout.latent_dim or D > 16 or N < 2 * D:
         raise ValueError(f"z: expected shape (N >= {2 * D}, {layout.latent_dim}) with at most 16 latents; "
                          f"found {z.shape}")
-    if isinstance(num_restarts, bool) or not isinstance(num_restarts, int) or num_restarts < 1:
-        raise ValueError(f"num_restarts: expected an int >= 1; found {num_restarts!r}")
+    check_int("num_restarts", num_restarts)
     scale = z.std(0)
     x = (z - z.mean(0)) / scale
     allowed = np.asarray(layout.allowed_mask(), dtype=bool)

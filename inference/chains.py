@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from pyro_personax.checks import check_int
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.inference.alignment import ChainAlignment, align_chains, identity_alignment
 from pyro_personax.inference.batches import index_batch
@@ -181,8 +182,7 @@ class FittedChains:
     @torch.no_grad()
     def sample_graphs(self, num_samples: int, generator: torch.Generator | None = None) -> np.ndarray:
         """``(C, S, D, D)`` 0/1 whole graphs drawn from each chain's ``q(G)``, in chain 0's labels."""
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
-            raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
+        check_int("num_samples", num_samples)
         align, edges = self.alignment, []
         with local_params():
             for c, guide in enumerate(self.guides):

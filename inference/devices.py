@@ -10,10 +10,11 @@ and on a machine whose cores are busy their spin-waiting slows a fit down many t
 from __future__ import annotations
 
 import contextlib
-import numbers
 
 import pyro
 import torch
+
+from pyro_personax.checks import check_int
 
 __all__ = ["local_params", "resolve_device", "resolve_num_threads", "torch_threads", "DEFAULT_NUM_THREADS"]
 
@@ -23,11 +24,8 @@ DEFAULT_NUM_THREADS = 1
 
 def resolve_num_threads(num_threads: int | None) -> int:
     """``num_threads``, checked, or :data:`DEFAULT_NUM_THREADS` for ``None``."""
-    if num_threads is None:
-        return DEFAULT_NUM_THREADS
-    if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) or num_threads < 1:
-        raise ValueError(f"num_threads: expected None or an int >= 1; found {num_threads!r}")
-    return int(num_threads)
+    num_threads = check_int("num_threads", num_threads, optional=True)
+    return DEFAULT_NUM_THREADS if num_threads is None else num_threads
 
 
 @contextlib.contextmanager

@@ -48,7 +48,6 @@ after SVI runs on every process and process 0's result is broadcast. If a proces
 from __future__ import annotations
 
 import contextlib
-import numbers
 import os
 import warnings
 from dataclasses import dataclass
@@ -57,6 +56,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from pyro_personax.checks import check_int
 from pyro_personax.inference.batches import index_batch
 from pyro_personax.inference.devices import resolve_device
 from pyro_personax.inference.trainer import _ChainTrainer
@@ -216,15 +216,14 @@ def check_data_shards(data_shards, world_size: int) -> int:
     ...
     ValueError: data_shards: expected a multiple of the number of processes (2); found 3
     """
+    data_shards = check_int("data_shards", data_shards, optional=True)
     if data_shards is None:
         return world_size
-    if isinstance(data_shards, bool) or not isinstance(data_shards, numbers.Integral) or data_shards < 1:
-        raise ValueError(f"data_shards: expected None or an int >= 1; found {data_shards!r}")
     if data_shards % world_size:
         raise ValueError(
             f"data_shards: expected a multiple of the number of processes ({world_size}); found {data_shards}"
         )
-    return int(data_shards)
+    return data_shards
 
 
 def _derived_seed(*key: int) -> int:

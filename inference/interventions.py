@@ -30,6 +30,7 @@ import pyro.distributions as dist
 import torch
 from pyro import poutine
 
+from pyro_personax.checks import check_int
 from pyro_personax.graph import topological_order
 from pyro_personax.inference.devices import local_params
 from pyro_personax.models import PersonaXModel
@@ -249,12 +250,6 @@ def _in(column: torch.Tensor, level: list[int]) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------- validation
-def _check_count(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{what}: expected a positive int; found {value!r}")
-    return int(value)
-
-
 def _check_do(model: PersonaXModel, do, shape: tuple[int, int]) -> dict[str, np.ndarray]:
     """Latent name -> float64 array broadcastable to ``shape``, with the names and values checked."""
     names = model.layout.names
@@ -429,7 +424,7 @@ def intervene(
     """
     if not isinstance(model, PersonaXModel):
         raise TypeError(f"model: expected a PersonaXModel; found {type(model).__name__}")
-    num_graphs, num_samples = _check_count(num_graphs, "num_graphs"), _check_count(num_samples, "num_samples")
+    num_graphs, num_samples = check_int("num_graphs", num_graphs), check_int("num_samples", num_samples)
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
         raise TypeError(f"seed: expected an int; found {seed!r}")
     param = next(model.parameters())

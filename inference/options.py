@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from pyro_personax.checks import check_int
 from pyro_personax.inference.devices import resolve_num_threads
 from pyro_personax.inference.distributed import check_data_shards
 from pyro_personax.inference.parallel_chains import check_num_workers
@@ -53,9 +54,7 @@ def default_num_epochs(num_train: int, batch_size: int) -> int:
     >>> default_num_epochs(9000, 256), default_num_epochs(1800, 256), default_num_epochs(100, 256)
     (100, 400, 3200)
     """
-    for name, value in (("num_train", num_train), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name}: expected an int >= 1; found {value!r}")
+    num_train, batch_size = check_int("num_train", num_train), check_int("batch_size", batch_size)
     steps_per_epoch = -(-num_train // batch_size)
     return max(DEFAULT_NUM_EPOCHS, -(-MIN_DEFAULT_STEPS // steps_per_epoch))
 
@@ -168,13 +167,9 @@ class FitOptions:
     data_shards: int | None = None
 
     def __post_init__(self):
-        for name, low in (("num_chains", 1), ("seed", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
-        epochs = self.num_epochs
-        if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1):
-            raise ValueError(f"num_epochs: expected None or an int >= 1; found {epochs!r}")
+        check_int("num_chains", self.num_chains)
+        check_int("seed", self.seed, low=0)
+        check_int("num_epochs", self.num_epochs, optional=True)
         resolve_num_threads(self.num_threads)  # the thread setting's own check
         check_num_workers(self.num_workers)
         if self.data_shards is not None:

@@ -33,6 +33,7 @@ import pyro
 import torch
 from pyro.distributions import TorchDistribution, constraints
 
+from pyro_personax.checks import check_int
 from pyro_personax.graph import best_dag, enumerate_dags
 from pyro_personax.inference.graph_elbo import GraphParticleELBO, random_parent_set_log_prob
 from pyro_personax.inference.nonfinite import NonFiniteLossError, gradients_finite
@@ -312,8 +313,7 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
         When the node log-likelihoods or a restart's ELBO are not finite (diverged
         mechanisms), instead of keeping a graph posterior fitted to NaN.
     """
-    if not isinstance(num_restarts, int) or num_restarts < 1:
-        raise ValueError(f"num_restarts: expected an int >= 1; found {num_restarts!r}")
+    check_int("num_restarts", num_restarts)
     z = _latents(model, z)
     n = z.shape[0]
     table = _node_table(model, z, batch_size)

@@ -28,6 +28,7 @@ import pyro
 import torch
 from pyro.infer.util import is_validation_enabled
 
+from pyro_personax.checks import check_int
 from pyro_personax.inference.batches import Batch
 from pyro_personax.inference.devices import local_params, torch_threads
 from pyro_personax.inference.result import ChainResult
@@ -51,9 +52,7 @@ def check_num_workers(num_workers) -> int:
     ...
     ValueError: num_workers: expected an int >= 1; found 0
     """
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise ValueError(f"num_workers: expected an int >= 1; found {num_workers!r}")
-    return num_workers
+    return check_int("num_workers", num_workers)
 
 
 class _WorkerTrainer(_ChainTrainer):

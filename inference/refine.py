@@ -38,6 +38,7 @@ from dataclasses import dataclass
 
 import torch
 
+from pyro_personax.checks import check_int
 from pyro_personax.inference.basis import BlockBasis, search_block_basis, searched_blocks
 from pyro_personax.inference.batches import index_batch, num_rows
 from pyro_personax.inference.oracle import (
@@ -116,9 +117,7 @@ class GraphRefinement:
 def check_int_fields(config, lows: dict[str, int]) -> None:
     """Raise a ``ValueError`` naming the first field of ``config`` that is not an int ``>=`` its bound in ``lows``."""
     for name, low in lows.items():
-        value = getattr(config, name)
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
-            raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+        check_int(name, getattr(config, name), low=low)
 
 
 def applies(model, guide) -> bool:

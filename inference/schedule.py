@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from pyro_personax.checks import check_int
+
 __all__ = ["AugLagConfig", "AugmentedLagrangian", "TemperatureSchedule", "KLWarmup"]
 
 
@@ -65,9 +67,7 @@ class AugLagConfig:
             ("tolerance", self.tolerance > 0),
         )
         for name in ("steps_per_round", "num_graph_samples"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"AugLagConfig.{name}: expected an int >= 1; found {value!r}")
+            check_int(f"AugLagConfig.{name}", getattr(self, name))
         for name, ok in checks:
             if not ok or not math.isfinite(getattr(self, name)):
                 raise ValueError(

@@ -35,6 +35,7 @@ import torch
 from pyro.infer import TraceMeanField_ELBO
 from pyro.optim.clipped_adam import ClippedAdam
 
+from pyro_personax.checks import check_int
 from pyro_personax.inference.batches import Batch, index_batch, num_rows
 from pyro_personax.inference.chains import FittedChains
 from pyro_personax.inference.checkpoint import (
@@ -483,8 +484,7 @@ def fit_chains(
     )
     from pyro_personax.inference.parallel_chains import check_num_workers, train_chains_in_workers
 
-    if not isinstance(num_chains, int) or num_chains < 1:
-        raise ValueError(f"num_chains: expected an int >= 1; found {num_chains!r}")
+    check_int("num_chains", num_chains)
     check_num_workers(num_workers)
     group = process_group()
     trainer_class = None

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from numbers import Real
 
+from pyro_personax.checks import check_int
 from pyro_personax.inference.refine import GraphRefinement, check_int_fields
 from pyro_personax.inference.schedule import AugLagConfig, KLWarmup, TemperatureSchedule
 from pyro_personax.models.common import check_sparsity
@@ -124,8 +125,7 @@ class TrainerConfig:
             self,
             {"num_epochs": 1, "batch_size": 1, "checkpoint_every": 1, "graph_warmup_epochs": 0, "graph_particles": 2},
         )
-        if self.patience is not None and (not isinstance(self.patience, int) or self.patience < 1):
-            raise ValueError(f"patience: expected None or an int >= 1; found {self.patience!r}")
+        check_int("patience", self.patience, optional=True)
         for name in ("learning_rate", "clip_norm", "graph_learning_rate"):
             value = getattr(self, name)
             if name == "graph_learning_rate" and value is None:

@@ -19,6 +19,7 @@ import pyro
 import torch
 from pyro import poutine
 
+from pyro_personax.checks import check_int
 from pyro_personax.graph import order_tiers
 from pyro_personax.layout import LatentLayout
 
@@ -149,8 +150,7 @@ def _graph_plate(graph_posterior: str, graph_particles: int):
     """The ``"graphs"`` plate of the order posterior (``dim=-2``); nothing for the pairwise one."""
     if graph_posterior != "order":
         return contextlib.nullcontext()
-    if not isinstance(graph_particles, int) or graph_particles < 1:
-        raise ValueError(f"graph_particles: expected an int >= 1; found {graph_particles!r}")
+    check_int("graph_particles", graph_particles)
     return pyro.plate("graphs", graph_particles, dim=-2)
 
 
@@ -161,8 +161,7 @@ def _block_dim(layout: LatentLayout, mod: str) -> int:
 def _check_call(module, batch, num_entities, subsample, temperature, kl_weight) -> int:
     """Validate the common call arguments; return the number of rows ``B``."""
     B = module.spec.check_batch(batch)
-    if not isinstance(num_entities, int) or num_entities < 1:
-        raise ValueError(f"num_entities: expected a positive int; found {num_entities!r}")
+    check_int("num_entities", num_entities)
     if subsample is None:
         if B != num_entities:
             raise ValueError(f"batch has {B} rows but num_entities={num_entities} and subsample is None")

@@ -13,6 +13,8 @@ import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
+from pyro_personax.checks import check_int
+
 from .common import (
     DEFAULT_GRAPH_POSTERIOR,
     DEFAULT_NUISANCE_DIM,
@@ -114,9 +116,7 @@ class ModelOptions:
             ("mechanism_hidden_dim", 1), ("spline_bins", 1), ("decoder_hidden_dim", 1), ("decoder_layers", 0),
             ("encoder_hidden_dim", 1), ("encoder_layers", 0),
         ):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}; found {value!r}")
+            check_int(name, getattr(self, name), low=low)
         nuisance = self.nuisance_dim
         values = nuisance.values() if isinstance(nuisance, Mapping) else [nuisance]
         if any(isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0 for v in values):

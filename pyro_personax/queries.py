@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pyro_personax.checks import check_int
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import to_dag, to_networkx
 from pyro_personax.identifiability import (
@@ -171,8 +172,7 @@ class PosteriorQueries:
             (:meth:`align_chains`).
         """
         chains = self._fitted("sample_posterior")
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"num_samples: expected an int >= 1; found {num_samples!r}")
+        check_int("num_samples", num_samples)
         gen = torch.Generator().manual_seed(seed)
         out = {"edges": chains.sample_graphs(num_samples, gen), "edge_probabilities": chains.chain_edge_probabilities()}
         if data is not None:

@@ -265,9 +265,9 @@ def test_bad_interventions_are_refused_with_what_was_wrong(do, error, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"num_samples": 0}, "num_samples: expected a positive int; found 0"),
-        ({"num_samples": 2.5}, "num_samples: expected a positive int; found 2.5"),
-        ({"num_graphs": True}, "num_graphs: expected a positive int; found True"),
+        ({"num_samples": 0}, "num_samples: expected an int >= 1; found 0"),
+        ({"num_samples": 2.5}, "num_samples: expected an int >= 1; found 2.5"),
+        ({"num_graphs": True}, "num_graphs: expected an int >= 1; found True"),
         ({"graphs": np.zeros((2, 3))}, r"graphs: expected shape \(S, 3, 3\)"),
         ({"graphs": np.zeros((0, 3, 3))}, r"graphs: expected shape \(S, 3, 3\)"),
         ({"graphs": np.full((3, 3), 0.5)}, "expected 0/1 adjacencies"),

@@ -199,12 +199,12 @@ def test_split_and_fit_name_a_bad_seed_or_fraction():
     rng = np.random.default_rng(0)
     data = MultiModalData({"a": rng.normal(size=(20, 1, 2)), "b": rng.normal(size=(20, 1, 2))})
     for bad in ("0", -1, True, 1.5):
-        with pytest.raises(ValueError, match=r"seed: expected a non-negative int; found"):
+        with pytest.raises(ValueError, match=r"seed: expected an int >= 0; found"):
             data.split(0.1, seed=bad)
     with pytest.raises(ValueError, match=r"validation_fraction must be a number in \(0, 1\); found '0.1'"):
         data.split("0.1")
     px = PersonaX(data, latent_dims={"a": 1, "b": 1}, mechanism="linear")
-    with pytest.raises(ValueError, match=r"seed: expected a non-negative int; found '0'"):
+    with pytest.raises(ValueError, match=r"seed: expected an int >= 0; found '0'"):
         px.fit(data, num_chains=1, seed="0", num_epochs=1, progress=False)
     assert px.fit_result is None  # refused before anything ran
 

@@ -63,6 +63,8 @@ def test_the_run_configuration_reaches_every_fit_option(tmp_path):
         ({"num_chains": 0}, "num_chains: expected an int >= 1"),
         ({"num_epochs": 0}, r"num_epochs: expected None or an int >= 1; found 0"),
         ({"num_epochs": 2.5}, r"num_epochs: expected None or an int >= 1; found 2.5"),
+        ({"patience": True}, r"patience: expected None or an int >= 1; found True"),
+        ({"seed": -1}, r"seed: expected an int >= 0; found -1"),
         ({"learning_rate": -1.0}, "learning_rate: expected a finite value > 0"),
         ({"auglag": {"tol": 1}}, r"auglag: unknown keys \['tol'\]"),
         ({"refine_graph": "yes"}, "refine_graph: expected True, False or a GraphRefinement"),

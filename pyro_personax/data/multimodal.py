@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from pyro_personax.checks import check_int
 from pyro_personax.data.checks import constant_features, warn_constant
 from pyro_personax.names import check_name
 
@@ -445,6 +446,4 @@ class MultiModalData:
 
 def check_seed(seed, name: str = "seed") -> int:
     """``seed`` as an int, or a ``ValueError`` naming ``name`` unless it is a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"{name}: expected a non-negative int; found {seed!r}")
-    return int(seed)
+    return check_int(name, seed, low=0)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from pyro_personax.checks import check_int
 from pyro_personax.metrics._checks import _as_binary, _as_square, _edge_cells
 
 __all__ = [
@@ -282,8 +283,7 @@ def edge_calibration(probs, truth, n_bins: int = 10, mask=None) -> tuple[pd.Data
         ``table`` has one row per bin: ``bin_lower``, ``bin_upper``, ``count``,
         ``mean_prob``, ``frac_true`` (NaN for empty bins).
     """
-    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
-        raise ValueError(f"n_bins: expected a positive int; found {n_bins!r}")
+    check_int("n_bins", n_bins)
     P, T = np.asarray(probs, dtype=float), np.asarray(truth, dtype=float)
     if P.shape != T.shape or P.ndim not in (2, 3) or P.shape[-1] != P.shape[-2]:
         raise ValueError(f"probs and truth: expected equal shapes (D, D) or (R, D, D); found {P.shape}, {T.shape}")

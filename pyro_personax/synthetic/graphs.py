@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from pyro_personax.checks import check_int
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.graph import topological_order
 from pyro_personax.layout import SHARED, LatentLayout
@@ -139,8 +140,7 @@ def scale_free_dag(layout_or_dim, edges_per_node: int = 1, *, seed: int = 0) -> 
     numpy.ndarray
         0/1 int ``(D, D)``, acyclic.
     """
-    if not isinstance(edges_per_node, (int, np.integer)) or edges_per_node < 0:
-        raise ValueError(f"edges_per_node: expected an int >= 0; found {edges_per_node!r}")
+    check_int("edges_per_node", edges_per_node, low=0)
     allowed, required = _masks(layout_or_dim)
     rng = np.random.default_rng(seed)
     rank = _causal_order(allowed, required, rng)
@@ -243,8 +243,7 @@ def simulate_sem(
         raise ValueError(f"noise_scale: expected > 0; found {noise_scale}")
     if not 0 <= weight_range[0] <= weight_range[1]:
         raise ValueError(f"weight_range: expected 0 <= low <= high; found {weight_range}")
-    if not isinstance(num_entities, (int, np.integer)) or num_entities < 2:
-        raise ValueError(f"num_entities: expected an int >= 2; found {num_entities!r}")
+    check_int("num_entities", num_entities, low=2)
     rng = np.random.default_rng(seed)
     z = np.zeros((int(num_entities), A.shape[0]))
     for j in order:
@@ -264,10 +263,7 @@ def _per_modality(value, modalities, what: str) -> dict[str, int]:
         out = {m: value[m] for m in modalities}
     else:
         out = {m: value for m in modalities}
-    for m, v in out.items():
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{what}[{m!r}]: expected a positive int; found {v!r}")
-    return {m: int(v) for m, v in out.items()}
+    return {m: check_int(f"{what}[{m!r}]", v) for m, v in out.items()}
 
 
 def _random_mlp_map(inputs: np.ndarray, out_dim: int, hidden_dim: int, rng) -> np.ndarray:

@@ -54,6 +54,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pyro_personax.checks import check_int
 from pyro_personax.data.datasets import PersonaDataset
 from pyro_personax.data.persona_io import write_persona
 from pyro_personax.data.schema import (
@@ -283,10 +284,8 @@ def persona(
     ((500, 32), 12)
     """
     check_kind(kind)
-    if not isinstance(num_entities, (int, np.integer)) or num_entities < 10:
-        raise ValueError(f"num_entities: expected an int >= 10; found {num_entities!r}")
-    if not isinstance(num_faces, (int, np.integer)) or num_faces < 1:
-        raise ValueError(f"num_faces: expected an int >= 1; found {num_faces!r}")
+    check_int("num_entities", num_entities, low=10)
+    check_int("num_faces", num_faces)
     face_dim = face_dim or (1024 if full_dims else 32)
     text_dim = text_dim or (3584 if full_dims else 32)
     planted = check_measurement_edges(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from pyro_personax.checks import check_int
 from pyro_personax.layout import LatentLayout
 
 __all__ = ["GroundTruth", "MeasurementEdge", "check_measurement_edges", "measurement_latents"]
@@ -78,8 +79,7 @@ class MeasurementEdge:
 
     def __post_init__(self):
         k = self.measurement
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
-            raise ValueError(f"MeasurementEdge measurement: expected an int >= 0; found {k!r}")
+        check_int("MeasurementEdge measurement", k, low=0)
         if not (isinstance(self.weight, (int, float)) and np.isfinite(self.weight) and self.weight > 0):
             raise ValueError(f"MeasurementEdge weight: expected a finite number > 0; found {self.weight!r}")
 

@@ -47,6 +47,7 @@ import logging
 import numpy as np
 from scipy import ndimage
 
+from pyro_personax.checks import check_int
 from pyro_personax.data.multimodal import MultiModalData
 from pyro_personax.layout import LatentLayout
 from pyro_personax.synthetic.idx import read_idx
@@ -473,8 +474,7 @@ def variant_mnist(
     >>> truth.names
     ('Z11', 'Z12', 'Z21', 'Z22')
     """
-    if not isinstance(num_entities, (int, np.integer)) or num_entities < 2:
-        raise ValueError(f"num_entities: expected an int >= 2; found {num_entities!r}")
+    check_int("num_entities", num_entities, low=2)
     if pixel_noise < 0:
         raise ValueError(f"pixel_noise: expected >= 0; found {pixel_noise}")
     digits, garments = load_templates(mnist_path, fashion_path)
