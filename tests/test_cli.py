@@ -161,12 +161,15 @@ def test_demo_small(tmp_path, capsys):
     ):
         assert (out / name).stat().st_size > 0, name
     # the demo's own folder is reused: a second run replaces its outputs, and a file the
-    # user keeps there is untouched
+    # user keeps there is untouched; the chains trained in two worker processes give the
+    # numbers of the chains trained one after another
     (out / "notes.txt").write_text("mine")
     before = (out / "truth" / "adjacency.csv").stat().st_mtime_ns
-    assert main(args) == 0
+    edges = pd.read_csv(out / "run" / "edge_probabilities.csv", index_col=0)
+    assert main([*args, "--num-workers", "2"]) == 0
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "truth" / "adjacency.csv").stat().st_mtime_ns >= before
+    pd.testing.assert_frame_equal(pd.read_csv(out / "run" / "edge_probabilities.csv", index_col=0), edges)
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path, capsys):

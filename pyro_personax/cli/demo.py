@@ -41,6 +41,9 @@ def register(subparsers) -> None:
                    help="Level I tests (default: kci rcit hsic chisq gsq)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--num-threads", type=int, default=None, help="torch threads of the fit (default 1)")
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="processes that train the chains side by side, the same numbers as one after another "
+                        "(default: PersonaX.fit's, 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--overwrite", action="store_true",
                    help="replace data/, truth/, level1/ and run/ in an OUT the demo did not write "
@@ -138,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
     num_chains = FitOptions().num_chains if args.num_chains is None else args.num_chains
     px.fit(data, num_epochs=args.num_epochs, num_chains=num_chains, seed=args.seed,
-           device=args.device, num_threads=args.num_threads, progress=not args.no_progress)
+           device=args.device, num_threads=args.num_threads, progress=not args.no_progress,
+           num_workers=FitOptions().num_workers if args.num_workers is None else args.num_workers)
     learned = px.get_latent_representation(data)
     blocks = np.array(layout.block_of)  # the model's layout is the truth's: match latents within blocks
     identified = layout.identified_mask()
