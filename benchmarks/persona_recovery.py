@@ -20,7 +20,9 @@ Ablations of the representation (each applies to every run of the command):
   true graph's from the first step: what the representation reaches when the graph
   side is exact;
 - ``--posterior-covariance``: ``PersonaX``'s ``posterior_covariance``;
-- ``--sparsity``: ``fit``'s edge charge (a number, in nats per edge, or ``bic``).
+- ``--sparsity``: ``fit``'s edge charge (a number, in nats per edge, or ``bic``);
+- ``--anneal-epochs``, ``--graph-warmup-epochs``: ``fit``'s schedule, which otherwise
+  stretches with the fit's length.
 
 With ``--per-chain`` each restart is also scored on its own (its own latents and
 ``q(G)``), with its final training ELBO and best validation ELBO per entity: do the
@@ -138,11 +140,18 @@ def main(argv=None) -> None:
                         help="PersonaX's posterior_covariance (default: the library's)")
     parser.add_argument("--sparsity", default=None,
                         help="fit's edge charge: a number or 'bic' (default: the library's)")
+    parser.add_argument("--anneal-epochs", type=int, default=None,
+                        help="fit's anneal_epochs, the temperature schedule's length (default: the fit's length)")
+    parser.add_argument("--graph-warmup-epochs", type=int, default=None,
+                        help="fit's graph_warmup_epochs (default: a tenth of the fit's length)")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
     fit_options = {}
     if args.sparsity is not None:
         fit_options["sparsity"] = "bic" if args.sparsity == "bic" else float(args.sparsity)
+    for name in ("anneal_epochs", "graph_warmup_epochs"):
+        if getattr(args, name) is not None:
+            fit_options[name] = getattr(args, name)
 
     from pyro_personax import PersonaX
     from pyro_personax.synthetic import persona

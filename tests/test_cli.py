@@ -1,6 +1,7 @@
 """Every CLI subcommand on small inputs: the files it writes and its exit status on bad input."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -9,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from pyro_personax.cli import SUBCOMMANDS, main
 
@@ -131,7 +133,7 @@ def test_demo_small(tmp_path, capsys):
         "--device",
         "cpu",
     ]
-    assert main(args) == 0
+    assert main([*args, "--num-workers", "1"]) == 0
     text = capsys.readouterr().out
     assert "most probable edges" in text and "report:" in text and "MCC" in text
     # 7 of the 12 true persona edges join the face and the text block; the other 5 lie
@@ -170,6 +172,20 @@ def test_demo_small(tmp_path, capsys):
     assert (out / "notes.txt").read_text() == "mine"
     assert (out / "truth" / "adjacency.csv").stat().st_mtime_ns >= before
     pd.testing.assert_frame_equal(pd.read_csv(out / "run" / "edge_probabilities.csv", index_col=0), edges)
+    assert "2 chains x 2 epochs, 2 at a time in worker processes" in capsys.readouterr().out
+
+
+def test_the_demo_trains_one_chain_per_usable_core_on_cpu(monkeypatch):
+    from pyro_personax.cli.demo import default_num_workers
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert default_num_workers(4, "cpu") == 2
+    assert default_num_workers(1, "cpu") == 1
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
+    assert default_num_workers(4, "cpu") == 4
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            default_num_workers(4, "cuda")
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path, capsys):

@@ -43,7 +43,7 @@ def register(subparsers) -> None:
     p.add_argument("--num-threads", type=int, default=None, help="torch threads of the fit (default 1)")
     p.add_argument("--num-workers", type=int, default=None,
                    help="processes that train the chains side by side, the same numbers as one after another "
-                        "(default: PersonaX.fit's, 1)")
+                        "(default on CPU: one per usable core, at most one per chain; on CUDA: 1)")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     p.add_argument("--overwrite", action="store_true",
                    help="replace data/, truth/, level1/ and run/ in an OUT the demo did not write "
@@ -94,6 +94,29 @@ def _prepare_out(out: Path, overwrite: bool) -> bool:
     return overwrite
 
 
+def default_num_workers(num_chains: int, device: str) -> int:
+    """Worker processes for the demo's chains: one per usable CPU core, at most one per chain; 1 on CUDA.
+
+    The chains' numbers do not depend on it (workers are seeded as the chains one after
+    another are), only the wall time does.
+
+    Parameters
+    ----------
+    num_chains
+        Chains to train.
+    device
+        The fit's device request (``"auto"``, ``"cpu"``, ``"cuda"``, ...).
+    """
+    import os
+
+    from pyro_personax.inference.devices import resolve_device
+
+    if resolve_device(device).type != "cpu":
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(num_chains, cores))
+
+
 def block_lines(blocks, truth) -> list[str]:
     """``P(A -> B) = p (truth: 0/1)`` for every ordered pair of distinct modality blocks.
 
@@ -140,9 +163,10 @@ def run(args: argparse.Namespace) -> int:
     layout = truth.layout
     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim)
     num_chains = FitOptions().num_chains if args.num_chains is None else args.num_chains
+    num_workers = default_num_workers(num_chains, args.device) if args.num_workers is None else args.num_workers
     px.fit(data, num_epochs=args.num_epochs, num_chains=num_chains, seed=args.seed,
            device=args.device, num_threads=args.num_threads, progress=not args.no_progress,
-           num_workers=FitOptions().num_workers if args.num_workers is None else args.num_workers)
+           num_workers=num_workers)
     learned = px.get_latent_representation(data)
     blocks = np.array(layout.block_of)  # the model's layout is the truth's: match latents within blocks
     identified = layout.identified_mask()
@@ -159,7 +183,8 @@ def run(args: argparse.Namespace) -> int:
     with torch_threads(args.num_threads):  # the posterior draws of the outputs, as the fit
         paths = write_fit_outputs(px, data, out / "run", seed=args.seed, truth=truth_args, overwrite=overwrite)
     epochs = max(chain.num_epochs for chain in px.fit_result.chains)
-    print(f"[3/3] Level II: {px.num_chains} chains x {epochs} epochs -> {out / 'run'}")
+    side_by_side = f", {num_workers} at a time in worker processes" if num_workers > 1 else ""
+    print(f"[3/3] Level II: {px.num_chains} chains x {epochs} epochs{side_by_side} -> {out / 'run'}")
     print("      most probable edges (pooled over chains; * = absorbable, not fixed by the likelihood):")
     absorbable = px.layout.absorbable_mask()
     for parent, child, p in top_edges(px):
