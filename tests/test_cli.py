@@ -183,7 +183,9 @@ def test_the_demo_trains_one_chain_per_usable_core_on_cpu(monkeypatch):
     assert default_num_workers(1, "cpu") == 1
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)), raising=False)
     assert default_num_workers(4, "cpu") == 4
-    if not torch.cuda.is_available():
+    if torch.cuda.is_available():
+        assert default_num_workers(4, "cuda") == 1
+    else:
         with pytest.raises(ValueError, match="CUDA"):
             default_num_workers(4, "cuda")
 

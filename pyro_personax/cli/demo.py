@@ -2,7 +2,8 @@
 
 1. Generate synthetic CelebPersona-like data with a known latent DAG (no download).
 2. Level I: the independence battery between aggregated traits and structured features.
-3. Level II: fit PersonaX with several independent restarts (chains).
+3. Level II: fit PersonaX with several independent restarts (chains), trained side by
+   side in worker processes on CPU.
 4. Write the run folder (model, posterior.nc, edge report with the true graph for
    calibration) and print a short summary: top edges and recovery against the truth,
    overall and on the cross-modal (identified) edges, the ones the data decide.
@@ -11,6 +12,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -107,8 +109,6 @@ def default_num_workers(num_chains: int, device: str) -> int:
     device
         The fit's device request (``"auto"``, ``"cpu"``, ``"cuda"``, ...).
     """
-    import os
-
     from pyro_personax.inference.devices import resolve_device
 
     if resolve_device(device).type != "cpu":
