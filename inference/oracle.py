@@ -263,7 +263,8 @@ def _start_at(guide, adjacency: np.ndarray, order: np.ndarray) -> None:
 def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_particles: int = 16,
                             learning_rate: float = 0.05, sparsity: float | str = "bic", num_restarts: int = 3,
                             best_dag_start: bool = True, batch_size: int = 256, seed: int = 0,
-                            progress: bool = False) -> np.ndarray:
+                            progress: bool = False, progress_desc: str = "graph stage",
+                            progress_position: int | None = None) -> np.ndarray:
     """Fit the guide's ``q(G)`` to ``p(G | z)`` with the latents observed and the mechanisms fixed.
 
     Only ``guide.graph_parameters()`` change (Adam, ``num_steps`` steps of the training
@@ -300,6 +301,9 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
         Seed of the graph draws and of the restarts' initial orders.
     progress
         Show a progress bar over the steps of all restarts.
+    progress_desc, progress_position
+        The bar's label and line (``None``: tqdm's choice; chains trained side by side
+        keep one line each).
 
     Returns
     -------
@@ -338,7 +342,8 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     evaluate = GraphParticleELBO(graph_model, graph_guide, 1024, mechanism_fit_weight=0.0)
     params = guide.graph_parameters()
     best, best_elbo = None, -float("inf")
-    with torch.random.fork_rng(devices=[]), _steps_bar(progress, num_restarts * num_steps) as bar:
+    bar_context = _steps_bar(progress, num_restarts * num_steps, progress_desc, progress_position)
+    with torch.random.fork_rng(devices=[]), bar_context as bar:
         torch.manual_seed(seed)
         for restart in range(num_restarts):
             if restart == 1 and best_dag_start:
@@ -369,13 +374,13 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
     return guide.edge_probabilities().cpu().numpy()
 
 
-def _steps_bar(enabled: bool, total: int):
+def _steps_bar(enabled: bool, total: int, desc: str, position: int | None):
     """A tqdm bar over the q(G) steps (a do-nothing context when disabled)."""
     if not enabled:
         return contextlib.nullcontext()
     from tqdm import tqdm
 
-    return tqdm(total=total, desc="graph stage", unit="step", leave=False)
+    return tqdm(total=total, desc=desc, unit="step", leave=False, position=position)
 
 
 def fit_mechanisms_given_latents(model, z, *, num_steps: int = 300, num_masks: int = 16, learning_rate: float = 0.02,

@@ -169,7 +169,8 @@ def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_r
 
 
 def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefinement | None = None, seed: int = 0,
-                 device: torch.device | str = "cpu", progress: bool = False, result=None) -> bool:
+                 device: torch.device | str = "cpu", progress: bool = False, progress_desc: str = "graph stage",
+                 progress_position: int | None = None, result=None) -> bool:
     """Fit the mechanisms and ``q(G)`` again to the learned latents (in place).
 
     Parameters
@@ -188,6 +189,8 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         Device of the modules.
     progress
         Show a progress bar over the ``q(G)`` steps.
+    progress_desc, progress_position
+        The bar's label and line (``None``: tqdm's choice).
     result
         Optional :class:`~pyro_personax.inference.result.ChainResult` that receives the
         basis search's scores (``basis_scores``, ``basis_identity_score``).
@@ -222,5 +225,6 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         fit_graph_given_latents(model, guide, z, num_steps=settings.graph_steps, num_particles=settings.num_particles,
                                 sparsity=sparsity, num_restarts=settings.num_restarts,
                                 best_dag_start=settings.best_dag_start,
-                                batch_size=min(settings.batch_size, 256), seed=seed, progress=progress)
+                                batch_size=min(settings.batch_size, 256), seed=seed, progress=progress,
+                                progress_desc=progress_desc, progress_position=progress_position)
     return True

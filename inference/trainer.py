@@ -399,6 +399,8 @@ def train_chain(
                 seed=seed + chain,
                 device=device,
                 progress=config.progress and trainer.shows_progress,
+                progress_desc=f"chain {chain}: graph stage",
+                progress_position=trainer.progress_position,
                 result=trainer.result,
             )
         trainer.finish()

@@ -129,3 +129,16 @@ def test_a_model_state_saved_without_the_standardisation_loads_as_unit_scale(pro
     old = {k: v for k, v in model.state_dict().items() if k not in ("latent_loc", "latent_scale")}
     model.load_state_dict(old)
     assert model.latent_loc.eq(0).all() and model.latent_scale.eq(1).all()
+
+
+def test_the_stage_shows_its_progress_on_its_chains_line(problem, capsys):
+    """The graph stage's bar names its chain, so chains trained side by side can be told apart."""
+    data, _ = problem
+    px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0)
+    px.fit(data, num_chains=1, num_epochs=1, seed=0, progress=True, validation_fraction=None,
+           refine_graph=GraphRefinement(mechanism_steps=5, graph_steps=5, num_restarts=1))
+    err = capsys.readouterr().err
+    assert "chain 0: graph stage" in err
+    px.fit(data, num_chains=1, num_epochs=1, seed=0, progress=False, validation_fraction=None,
+           refine_graph=GraphRefinement(mechanism_steps=5, graph_steps=5, num_restarts=1))
+    assert "graph stage" not in capsys.readouterr().err
