@@ -22,7 +22,9 @@ Ablations of the representation (each applies to every run of the command):
 - ``--posterior-covariance``: ``PersonaX``'s ``posterior_covariance``;
 - ``--sparsity``: ``fit``'s edge charge (a number, in nats per edge, or ``bic``);
 - ``--anneal-epochs``, ``--graph-warmup-epochs``: ``fit``'s schedule, which otherwise
-  stretches with the fit's length.
+  stretches with the fit's length;
+- ``--no-graph-stage``: no graph stage after SVI, so the scores are those of SVI's own
+  basis and ``q(G)``.
 
 With ``--per-chain`` each restart is also scored on its own (its own latents and
 ``q(G)``), with its final training ELBO and best validation ELBO per entity: do the
@@ -144,9 +146,11 @@ def main(argv=None) -> None:
                         help="fit's anneal_epochs, the temperature schedule's length (default: the fit's length)")
     parser.add_argument("--graph-warmup-epochs", type=int, default=None,
                         help="fit's graph_warmup_epochs (default: a tenth of the fit's length)")
+    parser.add_argument("--no-graph-stage", action="store_true",
+                        help="skip the graph stage after SVI (refine_graph=False): SVI's own basis and q(G)")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
-    fit_options = {}
+    fit_options = {"refine_graph": False} if args.no_graph_stage else {}
     if args.sparsity is not None:
         fit_options["sparsity"] = "bic" if args.sparsity == "bic" else float(args.sparsity)
     for name in ("anneal_epochs", "graph_warmup_epochs"):
