@@ -36,8 +36,8 @@ Usage::
         --restarts 12 --penalty 27.7 --bootstrap 20
 
 ``--restarts K`` also prints, under each row, the optimum reached from the best map and
-from each of ``K`` starts drawn as the graph stage draws them (score, MCC, edges and
-cross-modal edges of the best DAG): whether the score ranks the truth's basin first;
+from each of ``K`` starts drawn as the graph stage draws them (score, MCC, edges,
+cross-modal and within-block edges of the best DAG): whether the score ranks the truth's basin first;
 ``--bootstrap B`` adds each restart's score minus that of the truth's basin, with its
 standard deviation over ``B`` resamples of the entities.
 """
@@ -95,19 +95,21 @@ def learned_latents(dataset, truth, epochs: int, seed: int, draws: bool = False)
 
 
 def restart_table(z: np.ndarray, exact: np.ndarray, truth: np.ndarray, layout, restarts: int, penalty: float,
-                  seed: int, bootstrap: int = 0) -> None:
+                  seed: int, bootstrap: int = 0, truth_adjacency: np.ndarray | None = None) -> None:
     """Print the optimum of the search from ``exact`` and from each of ``restarts`` starts
     (the identity, then random rotations of each block, as the graph stage draws them):
-    score per entity, MCC, edges and cross-modal edges of the best DAG, with the
+    score per entity, MCC, edges, cross-modal and within-block edges of the best DAG, with the
     LiNGAM charge ``penalty`` per edge. With ``bootstrap`` resamples of the entities, also
     the difference of each restart's score from the score of the optimum found from
-    ``exact`` and its bootstrap standard deviation."""
+    ``exact`` and its bootstrap standard deviation. ``truth_adjacency`` ``(D, D)``: the true
+    DAG, whose edge counts head the table."""
     from pyro_personax.inference.basis import lingam_score, local_search, searched_blocks
 
     allowed = np.asarray(layout.allowed_mask(), dtype=bool)
     blocks, labels = searched_blocks(layout), np.array(layout.block_of)
     modal = np.isin(labels, layout.modalities)
     cross = (labels[:, None] != labels[None, :]) & modal[:, None] & modal[None, :]
+    within = (labels[:, None] == labels[None, :]) & modal[:, None] & modal[None, :]
     z = z - z.mean(0)
 
     resampler = np.random.default_rng(seed + 1)
@@ -116,7 +118,7 @@ def restart_table(z: np.ndarray, exact: np.ndarray, truth: np.ndarray, layout, r
     def line(name: str, U: np.ndarray, reference: np.ndarray | None = None) -> None:
         value, graph = lingam_score(z, U, allowed, penalty)
         text = (f"    {name:>22} {summary(z, U, value, truth, labels)} edges {int(graph.sum()):>2} "
-                f"cross-modal {int(graph[cross].sum())}")
+                f"cross-modal {int(graph[cross].sum())} within-block {int(graph[within].sum())}")
         if resamples and reference is not None:
             diffs = []
             for rows in resamples:
@@ -126,6 +128,10 @@ def restart_table(z: np.ndarray, exact: np.ndarray, truth: np.ndarray, layout, r
             text += f" | minus best map's: {gap / len(z):+.4f} (bootstrap sd {np.std(diffs) / len(z):.4f})"
         print(text, flush=True)
 
+    if truth_adjacency is not None:
+        true_graph = np.asarray(truth_adjacency) != 0
+        print(f"    {'true graph':>22} edges {int(true_graph.sum()):>2} cross-modal {int(true_graph[cross].sum())} "
+              f"within-block {int(true_graph[within].sum())}", flush=True)
     at_best = local_search(z, blocks, allowed, exact, penalty=penalty)[1]
     line("search from best map", at_best)
     rng = np.random.default_rng(seed)
@@ -192,7 +198,7 @@ def main(argv=None) -> None:
                   flush=True)
             if args.restarts:
                 penalty = 0.5 * np.log(len(z)) if args.penalty is None else args.penalty
-                restart_table(z, exact, Z, layout, args.restarts, penalty, seed, args.bootstrap)
+                restart_table(z, exact, Z, layout, args.restarts, penalty, seed, args.bootstrap, truth.adjacency)
 
 
 if __name__ == "__main__":

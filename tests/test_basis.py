@@ -71,6 +71,35 @@ def test_the_score_ranks_the_demo_latents_above_a_mix_inside_blocks():
         true_score, rel=1e-6)
 
 
+@pytest.mark.parametrize("penalty", [None, 27.7])
+def test_a_latent_without_cross_modal_children_is_not_pinned_against_its_block_parent(penalty):
+    """Adding a multiple of ``attractiveness`` to its child ``expression`` (same face block; expression
+    has no cross-modal child) leaves the score unchanged: the within-block edge absorbs the mix and
+    no cross-modal edge changes. Mixing ``neuroticism`` with its block parent ``conscientiousness``
+    adds a cross-modal edge (into ``expression``) and scores lower."""
+    _, truth = persona(2000, seed=0)
+    layout, names = truth.layout, list(truth.names)
+    z = truth.latents - truth.latents.mean(0)
+    allowed = layout.allowed_mask()
+    labels = np.array(layout.block_of)
+    modal = np.isin(labels, layout.modalities)
+    cross = (labels[:, None] != labels[None, :]) & modal[:, None] & modal[None, :]
+    true_score, true_graph = lingam_score(z, np.eye(10), allowed, penalty)
+
+    def sheared(child, parent, amount):
+        U = np.eye(10)
+        U[names.index(child), names.index(parent)] = amount
+        return lingam_score(z, U, allowed, penalty)
+
+    for amount in (0.3, -1.0):
+        score, graph = sheared("expression", "attractiveness", amount)
+        assert score == pytest.approx(true_score, rel=1e-9)
+        np.testing.assert_array_equal(graph, true_graph)
+        score, graph = sheared("neuroticism", "conscientiousness", amount)
+        assert score < true_score - 2.0
+        assert graph[cross].sum() > true_graph[cross].sum()
+
+
 @pytest.mark.slow
 def test_the_search_moves_mixed_demo_latents_toward_their_true_basis():
     _, truth = persona(2000, seed=1)
