@@ -107,9 +107,8 @@ def restart_table(z: np.ndarray, exact: np.ndarray, truth: np.ndarray, layout, r
 
     allowed = np.asarray(layout.allowed_mask(), dtype=bool)
     blocks, labels = searched_blocks(layout), np.array(layout.block_of)
-    modal = np.isin(labels, layout.modalities)
-    cross = (labels[:, None] != labels[None, :]) & modal[:, None] & modal[None, :]
-    within = (labels[:, None] == labels[None, :]) & modal[:, None] & modal[None, :]
+    classes = layout.edge_classes()
+    cross, within = classes == "cross-modal", classes == "within-block"
     z = z - z.mean(0)
 
     resampler = np.random.default_rng(seed + 1)
