@@ -88,7 +88,7 @@ def run_seed(seed: int, args) -> None:
     n = data.num_entities
     torch.manual_seed(seed)
     base = PersonaXModel(layout, ModelSpec.from_data(data))
-    charge = float(base.edge_penalty("bic", n)) - float(base._edge_prior_logit)  # as the graph stage charges
+    charge = -float(base.edge_log_weight("bic", n))  # as the graph stage charges
     z = (truth.latents - truth.latents.mean(0)) / truth.latents.std(0)
     rng = np.random.default_rng(100 + seed)
     mix = np.eye(z.shape[1])

@@ -53,7 +53,7 @@ def main(argv=None) -> None:
             std = z.std(0)
             model, latents = fitted_model(layout, spec, z, seed=seed, steps=args.steps)
             table = node_table(model, latents)
-            penalty = model.edge_penalty("bic", len(z)) - float(model._edge_prior_logit)
+            penalty = -float(model.edge_log_weight("bic", len(z)))
             allowed = (model.free_mask | model.required_mask).cpu().numpy()
             score, graph = best_dag(table, penalty, allowed)
             score -= len(z) * float(np.log(std).sum())  # in z's own coordinates

@@ -158,7 +158,7 @@ def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_r
     with the modules' :attr:`latent_basis`; ``z`` ``(N, D)`` (the latents the stage
     fits: the draws or the posterior means) is returned in the new basis.
     """
-    penalty = float(model.edge_penalty(sparsity, len(z))) - float(model._edge_prior_logit)
+    penalty = -float(model.edge_log_weight(sparsity, len(z)))
     found = search_block_basis(draws, model.layout, num_restarts=num_restarts, penalty=penalty, seed=seed)
     T = torch.as_tensor(found.map, dtype=z.dtype, device=z.device)
     composed = T @ model.latent_basis.to(z)
