@@ -14,9 +14,10 @@ so that every error it makes is its own:
   ``I + c W`` (``c = --mixing``, ``W`` standard normal) first, as a fit may leave them.
 
 With ``--polish R``, each searched row is followed by the same latents polished under the
-model's own criterion (:func:`polish`): Adam on the block maps and the model's mechanisms
-together, ``R`` rounds of 150 steps under the MAP DAG of the round's start, then the MAP
-DAG read under mechanisms fitted afresh.
+model's own criterion (:func:`pyro_personax.inference.refine.polish_block_basis`, the graph
+stage's ``basis_polish``): Adam on the block maps and the model's mechanisms together, ``R``
+rounds of 150 steps under the MAP DAG of the round's start, then the MAP DAG read under
+mechanisms fitted afresh.
 
 Each row prints MCC (latents matched within blocks) and, for the most probable DAG given
 the latents in the basis found (the model's mechanisms fitted for 300 steps, the prior's
@@ -39,43 +40,13 @@ import time
 import numpy as np
 
 
-def polish(model, x: np.ndarray, layout, rounds: int, map_dag, steps: int = 150, lr: float = 0.005) -> np.ndarray:
-    """Raise the model's ``mean log p(u | G) + log |det|`` of the block maps of ``x`` ``(N, D)`` (standardised);
-    ``u`` the mapped latents standardised, ``G = map_dag(model, latents)`` at each round's start.
-    Returns the polished ``u`` ``(N, D)``. ``model``'s mechanisms are trained along."""
-    import torch
-
-    from pyro_personax.inference.basis import searched_blocks
-
-    blocks = searched_blocks(layout)
-    xt = torch.as_tensor(x, dtype=torch.float32)
-    parts = [torch.eye(b.stop - b.start, requires_grad=True) for b in blocks]
-    optimiser = torch.optim.Adam([*parts, *model.mechanism_parameters()], lr=lr)
-    u = xt
-    for _ in range(rounds):
-        graph = torch.as_tensor(map_dag(model, u.detach().numpy()), dtype=torch.float32)
-        for _ in range(steps):
-            full = torch.eye(x.shape[1])
-            for b, part in zip(blocks, parts):
-                full[b, b] = part
-            w = xt @ full.T
-            spread = w.std(0)
-            u = (w - w.mean(0)) / spread
-            value = (model.latent_distribution(graph).node_log_prob(u).sum(-1).mean()
-                     + sum(torch.linalg.slogdet(part)[1] for part in parts) - torch.log(spread).sum())
-            optimiser.zero_grad()
-            (-value).backward()
-            optimiser.step()
-    return u.detach().numpy().astype(np.float64)
-
-
 def run_seed(seed: int, args) -> None:
     """Print the rows of one data seed (see the module docstring)."""
     import torch
 
-    from pyro_personax.graph import best_dag
     from pyro_personax.inference.basis import search_block_basis, searched_blocks
-    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, node_scores, node_table
+    from pyro_personax.inference.oracle import fit_mechanisms_given_latents
+    from pyro_personax.inference.refine import map_dag, polish_block_basis
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.models import PersonaXModel
     from pyro_personax.models.spec import ModelSpec
@@ -95,21 +66,19 @@ def run_seed(seed: int, args) -> None:
     for b in searched_blocks(layout):
         mix[b, b] += args.mixing * rng.normal(size=(b.stop - b.start,) * 2)
 
-    def map_dag(model, x):
-        return best_dag(node_scores(model, node_table(model, x), sparsity="bic", num_entities=n))[0]
-
     def row(name, latents, gain=None, rounds=0):
         x = (latents - latents.mean(0)) / latents.std(0)
         model = copy.deepcopy(base)
         fit_mechanisms_given_latents(model, x, seed=seed)
-        G = map_dag(model, x)
+        G = map_dag(model, torch.as_tensor(x, dtype=torch.float32), "bic", n).numpy()
         rec = evaluate_recovery(x, truth.latents, G.astype(float), truth.adjacency, identified=identified,
                                 learned_blocks=blocks, true_blocks=blocks, with_r2=False)
         gained = "" if gain is None else f"gain {gain:+.4f}"
         print(f"seed {seed} {name:30s} {gained:13s} MCC {rec['mcc']:.3f} SHD_id {rec['shd_identified']} "
               f"edges {int(G.sum())} ({time.time() - start:.0f} s)", flush=True)
         if rounds:
-            row(name + ", polished", polish(model, x, layout, rounds, map_dag))
+            T = polish_block_basis(model, torch.as_tensor(x, dtype=torch.float32), rounds=rounds).numpy()
+            row(name + ", polished", x @ T.T.astype(np.float64))
 
     row("truth, no search", z)
     for name, latents in (("truth, searched", z), ("truth mixed, searched", z @ mix.T)):

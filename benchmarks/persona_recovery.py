@@ -24,7 +24,10 @@ Ablations of the representation (each applies to every run of the command):
 - ``--anneal-epochs``, ``--graph-warmup-epochs``: ``fit``'s schedule, which otherwise
   stretches with the fit's length;
 - ``--no-graph-stage``: no graph stage after SVI, so the scores are those of SVI's own
-  basis and ``q(G)``.
+  basis and ``q(G)``;
+- ``--basis-polish R [R ...]``: the graph stage's ``basis_polish`` rounds; with several
+  values, each fit is trained once (checkpointed to a temporary folder) and its graph stage
+  run once per value from the same trained state, so the rows differ by the stage alone.
 
 With ``--per-chain`` each restart is also scored on its own (its own latents and
 ``q(G)``), with its final training ELBO and best validation ELBO per entity: do the
@@ -41,6 +44,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import numpy as np
@@ -148,6 +152,8 @@ def main(argv=None) -> None:
                         help="fit's graph_warmup_epochs (default: a tenth of the fit's length)")
     parser.add_argument("--no-graph-stage", action="store_true",
                         help="skip the graph stage after SVI (refine_graph=False): SVI's own basis and q(G)")
+    parser.add_argument("--basis-polish", type=int, nargs="+", default=[0],
+                        help="the graph stage's basis_polish rounds; several values share one training")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
     fit_options = {"refine_graph": False} if args.no_graph_stage else {}
@@ -158,10 +164,11 @@ def main(argv=None) -> None:
             fit_options[name] = getattr(args, name)
 
     from pyro_personax import PersonaX
+    from pyro_personax.inference.options import GraphRefinement
     from pyro_personax.synthetic import persona
 
-    print(f"{'seed':>4} {'transform':>9} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} {'AUROC_id':>8} "
-          f"{'ECE_id':>6} {'R2_shared':>9} {'R2_block':>8}")
+    print(f"{'seed':>4} {'transform':>9} {'polish':>6} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} "
+          f"{'AUROC_id':>8} {'ECE_id':>6} {'R2_shared':>9} {'R2_block':>8}")
     for seed in args.seeds:
         dataset, truth = persona(args.entities, seed=seed)
         data, layout = dataset.to_multimodal(), truth.layout
@@ -169,22 +176,30 @@ def main(argv=None) -> None:
         if args.known_graph:
             options.update(known_graph(truth.adjacency, layout))
         for transform in args.latent_transforms:
-            px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim,
-                          latent_transform=transform, **options)
-            start = time.perf_counter()
-            px.fit(data, num_epochs=args.epochs, num_chains=args.chains, seed=seed, device="cpu", progress=False,
-                   **fit_options)
-            seconds = time.perf_counter() - start
-            soft, hard = demo_scores(px, data, truth)
-            learned = px.get_latent_representation(data)
-            shared = shared_r2(learned, truth.latents, layout.shared_dim)
-            print(f"{seed:>4} {transform:>9} {seconds:>5.0f} {soft['mcc']:>6.3f} "
-                  f"{hard['recovered_identified']:>4}/{hard['num_true_identified']:<4} {hard['shd_identified']:>6} "
-                  f"{soft['edge_auroc_identified']:>8.3f} {soft['ece_identified']:>6.3f} {shared:>9.3f} "
-                  f"{block_r2(learned, truth.latents, layout):>8.3f}", flush=True)
-            if args.per_chain:
-                print_chains(px, data, truth)
+            with tempfile.TemporaryDirectory() as folder:
+                for k, rounds in enumerate(args.basis_polish):
+                    px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim,
+                                  latent_transform=transform, **options)
+                    stage = {} if args.no_graph_stage else {"refine_graph": GraphRefinement(basis_polish=rounds)}
+                    shared_training = {"checkpoint_dir": folder, "resume": k > 0} if len(args.basis_polish) > 1 else {}
+                    start = time.perf_counter()
+                    px.fit(data, num_epochs=args.epochs, num_chains=args.chains, seed=seed, device="cpu",
+                           progress=False, **{**fit_options, **stage, **shared_training})
+                    seconds = time.perf_counter() - start
+                    print_row(px, data, truth, f"{seed:>4} {transform:>9} {rounds:>6} {seconds:>5.0f}")
+                    if args.per_chain:
+                        print_chains(px, data, truth)
 
+
+def print_row(px, data, truth, head: str) -> None:
+    """Print ``head`` and the demo's scores of the fitted ``px``."""
+    soft, hard = demo_scores(px, data, truth)
+    learned = px.get_latent_representation(data)
+    shared = shared_r2(learned, truth.latents, truth.layout.shared_dim)
+    print(f"{head} {soft['mcc']:>6.3f} "
+          f"{hard['recovered_identified']:>4}/{hard['num_true_identified']:<4} {hard['shd_identified']:>6} "
+          f"{soft['edge_auroc_identified']:>8.3f} {soft['ece_identified']:>6.3f} {shared:>9.3f} "
+          f"{block_r2(learned, truth.latents, truth.layout):>8.3f}", flush=True)
 
 if __name__ == "__main__":
     main()
