@@ -295,7 +295,8 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         The bar's label and line (``None``: tqdm's choice).
     result
         Optional :class:`~pyro_personax.inference.result.ChainResult` that receives the
-        basis search's scores (``basis_scores``, ``basis_identity_score``).
+        basis search's scores (``basis_scores``, ``basis_identity_score``) and the polish's
+        rounds (``basis_polish_rounds``).
 
     Returns
     -------
@@ -321,6 +322,8 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
             result.basis_identity_score = float(found.identity_score)
         if settings.basis_polish:
             z = polished(model, guide, z, draws @ torch.as_tensor(found.map).to(draws).T, settings, sparsity, seed)
+            if result is not None:
+                result.basis_polish_rounds = settings.basis_polish
     if settings.mechanism_steps:
         model.standardise_latents(z)
         with torch.enable_grad():

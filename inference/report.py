@@ -360,13 +360,16 @@ def _basis_lines(config: dict) -> list[str]:
         return []
     gains = ", ".join(f"{search_gain(s['scores'], s['identity_score']):+.4f}" for s in searches)
     starts = sorted({len(s["scores"]) for s in searches})
+    rounds = [s.get("polish_rounds", 0) for s in searches]
+    polish = (f" Then polished under the model's own density and most probable DAG ({max(rounds)} rounds; "
+              "GraphRefinement.basis_polish, an option)." if any(rounds) else "")
     return [
         f"- Basis inside the modality blocks: chosen after SVI by the LiNGAM score of the latents (one draw of "
         f"q(z | x) per entity, best DAG; {'/'.join(map(str, starts))} starts per chain; score gain over the basis "
-        f"SVI left, per chain: {gains} nats per entity). The likelihood does not fix this basis, and on learned "
-        "latents the score separates bases weakly: chains can keep different near-equal optima. The latent-level "
-        "cross-modal edges depend on that choice; the block-level graph does not (README, 'What the data can "
-        "decide')."
+        f"SVI left, per chain: {gains} nats per entity).{polish} The likelihood does not fix this basis, and on "
+        "learned latents the score separates bases weakly: chains can keep different near-equal optima. The "
+        "latent-level cross-modal edges depend on that choice; the block-level graph does not (README, 'What the "
+        "data can decide')."
     ]
 
 

@@ -50,6 +50,9 @@ class ChainResult:
         kept. Empty when the search did not run.
     basis_identity_score
         The same score of the basis SVI left (``None`` when the search did not run).
+    basis_polish_rounds
+        Rounds of :func:`~pyro_personax.inference.refine.polish_block_basis` run after
+        the search (``0`` when the basis was not polished).
     """
 
     chain: int
@@ -69,6 +72,7 @@ class ChainResult:
     graph_refined: bool = False
     basis_scores: list[float] = field(default_factory=list)
     basis_identity_score: float | None = None
+    basis_polish_rounds: int = 0
 
     @property
     def num_epochs(self) -> int:

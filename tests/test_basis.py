@@ -276,13 +276,23 @@ def test_the_fit_records_the_search_and_the_report_says_what_it_chose(fitted, tm
     assert result.basis_scores[0] >= result.basis_identity_score  # the local search only climbs
     idata = px.to_inference_data(num_samples=20, max_entities=30, seed=0)
     assert config_of(idata)["config"]["basis_search"] == [
-        {"scores": result.basis_scores, "identity_score": result.basis_identity_score}]
+        {"scores": result.basis_scores, "identity_score": result.basis_identity_score, "polish_rounds": 0}]
     summary = (edge_report(idata, tmp_path / "report") / "report.md").read_text()
     gain = result.basis_scores[0] - result.basis_identity_score
     assert "Basis inside the modality blocks" in summary and f"{gain:+.4f} nats per entity" in summary
+    assert "polished" not in summary
     plain = (edge_report(fits["full"].to_inference_data(num_samples=20, max_entities=30, seed=0),
                          tmp_path / "plain") / "report.md").read_text()
     assert "Basis inside the modality blocks" not in plain
+
+
+def test_the_report_says_when_the_basis_was_polished():
+    from pyro_personax.inference.report import _basis_lines
+
+    search = {"scores": [1.0, 0.5], "identity_score": 0.9}
+    assert "polished" not in _basis_lines({"basis_search": [search]})[0]  # a fit saved before the option
+    line = _basis_lines({"basis_search": [{**search, "polish_rounds": 5}, {**search, "polish_rounds": 5}]})[0]
+    assert "own density and most probable DAG (5 rounds; GraphRefinement.basis_polish" in line
 
 
 def _sheared_pair(seed, shear_size=0.1):
