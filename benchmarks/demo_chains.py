@@ -185,9 +185,8 @@ def main(argv=None) -> None:
         raise SystemExit(f"--run: expected a `personax demo` folder with run/model; not found under {args.run}")
 
     from pyro_personax import PersonaX
-    from pyro_personax.graph import best_dag
     from pyro_personax.inference import local_params
-    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, node_scores, node_table
+    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, most_probable_dag, node_table
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic import persona
 
@@ -205,7 +204,7 @@ def main(argv=None) -> None:
 
     def best(model, z, multiple=1.0):
         charge = multiple * model.edge_penalty("bic", n)
-        return best_dag(node_scores(model, node_table(model, z), sparsity=charge, num_entities=n))
+        return most_probable_dag(model, node_table(model, z), sparsity=charge, num_entities=n)
 
     if args.latents == "likelihood":  # every chain reads the same rows
         import torch

@@ -248,6 +248,28 @@ def node_scores(model, table, *, sparsity: float | str = "bic", num_entities: in
 BEST_DAG_START_LOGIT = 4.0
 
 
+def most_probable_dag(model, table, *, sparsity: float | str = "bic",
+                      num_entities: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The DAG of highest ``log p(z | G) + graph_log_prior(G)``, found exactly, within the model's tiers.
+
+    Parameters
+    ----------
+    model
+        A :class:`~pyro_personax.models.PersonaXModel` (masks, edge prior, tiers).
+    table
+        ``(2^D, D)`` node table (:func:`node_table`).
+    sparsity, num_entities
+        As in :func:`node_scores`.
+
+    Returns
+    -------
+    tuple
+        ``(adjacency (D, D), order (D,), score)`` of :func:`~pyro_personax.graph.best_dag`.
+    """
+    scores = node_scores(model, table, sparsity=sparsity, num_entities=num_entities)
+    return best_dag(scores, tiers=model.tiers.cpu().numpy())
+
+
 def _start_at(guide, adjacency: np.ndarray, order: np.ndarray) -> None:
     """Set the order posterior's ``q(G)`` near one DAG: its order first, its skeleton on."""
     D = len(order)
@@ -347,8 +369,8 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
         torch.manual_seed(seed)
         for restart in range(num_restarts):
             if restart == 1 and best_dag_start:
-                scores = node_scores(model, table.double().cpu().numpy(), sparsity=sparsity, num_entities=n)
-                adjacency, order, _ = best_dag(scores, tiers=model.tiers.cpu().numpy())
+                adjacency, order, _ = most_probable_dag(model, table.double().cpu().numpy(), sparsity=sparsity,
+                                                        num_entities=n)
                 _start_at(guide, adjacency, order)
             elif restart > 0:
                 with torch.no_grad():

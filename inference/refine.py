@@ -40,14 +40,13 @@ from dataclasses import dataclass
 import torch
 
 from pyro_personax.checks import check_int
-from pyro_personax.graph import best_dag
 from pyro_personax.inference.basis import BlockBasis, search_block_basis, searched_blocks
 from pyro_personax.inference.batches import index_batch, num_rows
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
     fit_graph_given_latents,
     fit_mechanisms_given_latents,
-    node_scores,
+    most_probable_dag,
     node_table,
 )
 from pyro_personax.models.guide import draw_latents
@@ -182,9 +181,10 @@ def set_block_basis(model, guide, z: torch.Tensor, draws: torch.Tensor, *, num_r
 
 
 def map_dag(model, z: torch.Tensor, sparsity, num_entities: int) -> torch.Tensor:
-    """The most probable DAG given latents ``z`` ``(N, D)`` under ``model``'s mechanisms and graph prior,
-    found exactly (:func:`~pyro_personax.graph.best_dag`); ``(D, D)`` 0/1 in ``z``'s dtype and device."""
-    graph = best_dag(node_scores(model, node_table(model, z), sparsity=sparsity, num_entities=num_entities))[0]
+    """The most probable DAG given latents ``z`` ``(N, D)`` under ``model``'s mechanisms, graph prior and
+    tiers, found exactly (:func:`~pyro_personax.inference.oracle.most_probable_dag`); ``(D, D)`` 0/1 in
+    ``z``'s dtype and device."""
+    graph = most_probable_dag(model, node_table(model, z), sparsity=sparsity, num_entities=num_entities)[0]
     return torch.as_tensor(graph, dtype=z.dtype, device=z.device)
 
 
