@@ -51,7 +51,9 @@ Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 ``--batch-size`` and the seeds; the library's epochs (100 here) unless ``--epochs`` is given.
 ``--learning-rate``, ``--lr-decay``, ``--graph-learning-rate``, ``--posterior-covariance``,
 ``--init-edge-logit``, ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``,
-``--sparsity`` and ``--mechanisms-in-elbo`` are passed only when given, and the header names them.
+``--sparsity`` and ``--mechanisms-in-elbo`` are passed only when given, and the header names them;
+so is ``--basis-polish R [R ...]`` (the graph stage's ``basis_polish``), whose several values share one
+training per seed (a checkpoint resumed), a row each.
 ``docs/experiments.md`` ("Variant MNIST") logs past configurations with their numbers.
 One chain unless ``--num-chains`` is given (the library's default is 4; ``--per-chain``).
 
@@ -65,6 +67,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
 import time
 from pathlib import Path
 
@@ -102,6 +105,7 @@ GRAPH_DRAWS = 4000  # graphs drawn from every chain's q(G) for the block and lat
 LATENT_DIMS = {"colour": 2, "fashion": 4}
 NUISANCE_DIMS = {"colour": 8, "fashion": 0}
 BLOCKS = ("colour", "colour", "fashion", "fashion")  # block of Z11, Z12, Z21, Z22
+MODEL_ROW = "PersonaX (ours)"
 PROGRESS_COLUMNS = (
     "R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_Z11_F", "P_Z12_F", "P_SPURIOUS_X",
     "P_C_TO_F", "P_F_TO_C", "SHD", "wall_s",
@@ -375,8 +379,26 @@ def given_options(args) -> tuple[dict, dict]:
     return given(MODEL_OPTIONS), given(FIT_OPTIONS)
 
 
-def run_personax(data, truth, train, test, seed: int, args) -> dict:
-    """Train PersonaX (nuisance sizes from ``args``) on the training rows and score it."""
+def run_personax(data, truth, train, test, seed: int, args) -> list[dict]:
+    """Train PersonaX (nuisance sizes from ``args``) on the training rows and score it: one row, or one
+    per ``--basis-polish`` value, the graph stages run from one trained state (a checkpoint resumed)."""
+    from pyro_personax.inference import GraphRefinement
+
+    if args.basis_polish is None:
+        return [run_personax_once(data, truth, train, test, seed, args, {}, MODEL_ROW)]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for k, rounds in enumerate(args.basis_polish):
+            stage = {"refine_graph": GraphRefinement(basis_polish=rounds)}
+            if len(args.basis_polish) > 1:
+                stage.update(checkpoint_dir=folder, resume=k > 0)
+            rows.append(run_personax_once(data, truth, train, test, seed, args, stage,
+                                          f"{MODEL_ROW}, basis_polish={rounds}"))
+    return rows
+
+
+def run_personax_once(data, truth, train, test, seed: int, args, stage: dict, method: str) -> dict:
+    """Train PersonaX with the graph stage's ``stage`` options and score it (one row named ``method``)."""
     from pyro_personax import PersonaX
 
     start = time.perf_counter()
@@ -393,6 +415,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
         progress=False,
         device=args.device,
         **fit_options,
+        **stage,
     )
     latents, probs = model_outputs(model, data)
     draws = model.sample_posterior(GRAPH_DRAWS, seed=seed)["edges"]
@@ -410,7 +433,7 @@ def run_personax(data, truth, train, test, seed: int, args) -> dict:
     if args.per_chain:
         print_chains(model, data, truth, train, test, seed, draws)
     epochs = max(chain.num_epochs for chain in model.fit_result.chains)
-    return {"method": "PersonaX (ours)", "seed": seed, **out, "wall_s": wall, "epochs": epochs}
+    return {"method": method, "seed": seed, **out, "wall_s": wall, "epochs": epochs}
 
 
 def model_outputs(model, data, chain: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -446,7 +469,7 @@ def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
     if args.supervised_bound:
         rows.append(run_supervised(data, truth, train, test, seed))
     if with_model:
-        rows.append(run_personax(data, truth, train, test, seed, args))
+        rows += run_personax(data, truth, train, test, seed, args)
     return rows
 
 
@@ -543,6 +566,9 @@ def parse_args(argv=None):
         default=None,
         help="show this one garment template in every fashion image (default: a random garment per entity)",
     )
+    p.add_argument("--basis-polish", type=int, nargs="+", default=None, metavar="R",
+                   help="the graph stage's basis_polish rounds (default: the library's); with several values each "
+                   "fit is trained once and its graph stage run once per value, a row each")
     p.add_argument("--device", default="auto", help='"auto" (CUDA if present), "cpu" or "cuda"')
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--pca-only", action="store_true", help="skip the model (baseline only)")
@@ -579,8 +605,9 @@ def main(argv=None) -> pd.DataFrame:
     rows = []
     for seed in args.seeds:
         rows += run_seed(seed, args, with_model=not args.pca_only)
-        for row in rows[-1:] if not args.pca_only else []:
-            print(f"seed {seed}: " + ", ".join(f"{k} {row[k]:.3f}" for k in PROGRESS_COLUMNS), flush=True)
+        for row in [r for r in rows if r["seed"] == seed and r["method"].startswith(MODEL_ROW)]:
+            label = "" if row["method"] == MODEL_ROW else f" ({row['method'].removeprefix(MODEL_ROW + ', ')})"
+            print(f"seed {seed}{label}: " + ", ".join(f"{k} {row[k]:.3f}" for k in PROGRESS_COLUMNS), flush=True)
     if args.csv:
         pd.DataFrame(rows).to_csv(args.csv, index=False, mode="x")
     table = summarise(rows)
@@ -591,12 +618,14 @@ def main(argv=None) -> pd.DataFrame:
         + ("random" if args.fashion_template is None else f"template {args.fashion_template} only")
     )
     model_options, fit_options = given_options(args)
-    print("model: library defaults" + "".join(f", {k}={v}" for k, v in {**model_options, **fit_options}.items()))
+    polish = {} if args.basis_polish is None else {"basis_polish": "/".join(map(str, args.basis_polish))}
+    print("model: library defaults" + "".join(f", {k}={v}" for k, v in {**model_options, **fit_options,
+                                                                         **polish}.items()))
     print(table.to_string())
-    model_rows = pd.DataFrame([r for r in rows if r["method"] == "PersonaX (ours)"])
-    if len(model_rows):
+    for method, model_rows in pd.DataFrame([r for r in rows if r["method"].startswith(MODEL_ROW)]).groupby(
+            "method", sort=False) if not args.pca_only else []:
         print(
-            f"\nPersonaX (ours): median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}, "
+            f"\n{method}: median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}, "
             f"in either direction {model_rows['P_LINK'].median():.3f}; Z11 linked with the fashion block "
             f"{model_rows['P_Z11_F'].median():.3f} (Z12, truth 0: {model_rows['P_Z12_F'].median():.3f}); "
             f"median P(colour -> fashion) {model_rows['P_C_TO_F'].median():.3f}, "

@@ -62,7 +62,7 @@ def pca(bench, problem, args):
 def scores(bench, problem, pca, args):
     """``(personax, pca)`` score dicts of one short fit (seed 0), by the benchmark's own runner."""
     pytest.importorskip("pyro_personax.facade")
-    return bench.run_personax(*problem, seed=0, args=args), pca
+    return bench.run_personax(*problem, seed=0, args=args)[0], pca
 
 
 def test_pca_baseline_recovers_information_but_not_components(pca):
@@ -201,3 +201,18 @@ def test_network_widths_and_lr_decay_reach_the_model_and_the_fit_only_when_given
     model, fit = bench.given_options(bench.parse_args(["--encoder-hidden-dim", "128", "--lr-decay", "0.999"]))
     assert model == {"encoder_hidden_dim": 128} and fit == {"lr_decay": 0.999}
     assert bench.given_options(bench.parse_args([])) == ({}, {})
+
+
+def test_several_basis_polish_values_share_one_training_a_row_each(bench, problem, monkeypatch):
+    calls = []
+    monkeypatch.setattr(bench, "run_personax_once",
+                        lambda *a: calls.append(a[-2:]) or {"method": a[-1], "seed": 0})
+    rows = bench.run_personax(*problem, seed=0, args=bench.parse_args(["--basis-polish", "0", "5"]))
+    assert [r["method"] for r in rows] == ["PersonaX (ours), basis_polish=0", "PersonaX (ours), basis_polish=5"]
+    (first, _), (second, _) = calls
+    assert [c["refine_graph"].basis_polish for c in (first, second)] == [0, 5]
+    assert (first["resume"], second["resume"]) == (False, True)
+    assert first["checkpoint_dir"] == second["checkpoint_dir"]
+    calls.clear()
+    assert [r["method"] for r in bench.run_personax(*problem, seed=0, args=bench.parse_args([]))] == [bench.MODEL_ROW]
+    assert calls == [({}, bench.MODEL_ROW)]
