@@ -51,11 +51,9 @@ Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 ``--batch-size`` and the seeds; the library's epochs (100 here) unless ``--epochs`` is given.
 ``--learning-rate``, ``--lr-decay``, ``--graph-learning-rate``, ``--posterior-covariance``,
 ``--init-edge-logit``, ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``,
-``--sparsity`` and ``--mechanisms-in-elbo`` are passed only when given, and the header names them;
-so is ``--basis-polish R [R ...]`` (the graph stage's ``basis_polish``), whose several values share one
-training per seed (a checkpoint resumed), a row each.
-``docs/experiments.md`` ("Variant MNIST") logs past configurations with their numbers.
-One chain unless ``--num-chains`` is given (the library's default is 4; ``--per-chain``).
+``--sparsity``, ``--mechanisms-in-elbo`` and ``--basis-polish`` (several values: one training per seed,
+a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
+is given (the library's default is 4; ``--per-chain``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
 
 Usage (single thread, as the numbers below the table say)::
 
@@ -604,8 +602,9 @@ def main(argv=None) -> pd.DataFrame:
 
     rows = []
     for seed in args.seeds:
-        rows += run_seed(seed, args, with_model=not args.pca_only)
-        for row in [r for r in rows if r["seed"] == seed and r["method"].startswith(MODEL_ROW)]:
+        seed_rows = run_seed(seed, args, with_model=not args.pca_only)
+        rows += seed_rows
+        for row in [r for r in seed_rows if r["method"].startswith(MODEL_ROW)]:
             label = "" if row["method"] == MODEL_ROW else f" ({row['method'].removeprefix(MODEL_ROW + ', ')})"
             print(f"seed {seed}{label}: " + ", ".join(f"{k} {row[k]:.3f}" for k in PROGRESS_COLUMNS), flush=True)
     if args.csv:
@@ -622,8 +621,8 @@ def main(argv=None) -> pd.DataFrame:
     print("model: library defaults" + "".join(f", {k}={v}" for k, v in {**model_options, **fit_options,
                                                                          **polish}.items()))
     print(table.to_string())
-    for method, model_rows in pd.DataFrame([r for r in rows if r["method"].startswith(MODEL_ROW)]).groupby(
-            "method", sort=False) if not args.pca_only else []:
+    ours = [r for r in rows if r["method"].startswith(MODEL_ROW)]
+    for method, model_rows in pd.DataFrame(ours).groupby("method", sort=False) if ours else []:
         print(
             f"\n{method}: median P(Z11 -> Z21) over seeds {model_rows['P_Z11_Z21'].median():.3f}, "
             f"in either direction {model_rows['P_LINK'].median():.3f}; Z11 linked with the fashion block "
