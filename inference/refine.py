@@ -14,13 +14,15 @@ of the ELBO that depend on the graph:
    ``q(z | x)`` per entity in either case (:mod:`pyro_personax.inference.basis`) and
    set on the model and the guide (``basis_restarts``; the likelihood is unchanged,
    the latents and the graph are those of the new basis); optionally the basis found is
-   then polished under the model's own density (``basis_polish``, :func:`polish_block_basis`);
+   then polished under the model's own density (``basis_polish``, :func:`polish_block_basis`),
+   with the mechanisms fitted to the same draws first;
 2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
    (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
    fix a latent's scale, and training can shrink one to a small fraction of the
    others', where the mechanisms' networks cannot follow it), then the mechanisms and
    noise flows are fitted further to ``z`` on random parent sets, the criterion
-   training uses (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`);
+   training uses (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`;
+   after the polish, a short fit from the fit it started from);
 3. ``q(G)``: fitted to ``p(G | z)`` with the same prior, sparsity factor and gradient
    estimator as in training, from the trained ``q(G)``, from the most probable DAG
    given ``z`` (found exactly by dynamic programming over subsets: a gradient fit can
@@ -51,10 +53,14 @@ from pyro_personax.inference.oracle import (
 )
 from pyro_personax.models.guide import draw_latents
 
-__all__ = ["GraphRefinement", "REFINEMENT_LATENTS", "polish_block_basis", "refine_graph"]
+__all__ = ["GraphRefinement", "POLISH_REFIT_STEPS", "REFINEMENT_LATENTS", "polish_block_basis", "refine_graph"]
 
 #: What the graph stage fits the mechanisms and ``q(G)`` to (:attr:`GraphRefinement.latents`).
 REFINEMENT_LATENTS = ("draws", "means")
+
+#: Adam steps of the mechanisms' last fit after the basis polish: it starts from their fit to the
+#: draws in the searched basis (:func:`polished`) and follows the latents into the polished basis.
+POLISH_REFIT_STEPS = 50
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +103,10 @@ class GraphRefinement:
         Rounds of :func:`polish_block_basis` after the basis search (``>= 0``; ``0``, the
         default, keeps the search's basis). Each round fixes the most probable DAG given
         the latents and takes 150 Adam steps on the maps inside the blocks and the
-        mechanisms, raising the model's density of the draws the search scored.
+        mechanisms, raising the model's density of the draws the search scored. The
+        mechanisms are fitted to those draws first (``mechanism_steps``), and the fit
+        after the polish starts from that fit and takes ``POLISH_REFIT_STEPS`` steps (at
+        most ``mechanism_steps``).
     """
 
     mechanism_steps: int = 300
@@ -255,14 +264,19 @@ def polish_block_basis(model, z: torch.Tensor, *, rounds: int, sparsity="bic", s
 def polished(model, guide, z: torch.Tensor, draws: torch.Tensor, settings: GraphRefinement, sparsity,
              seed: int) -> torch.Tensor:
     """Polish the basis (:func:`polish_block_basis` on ``draws`` ``(N, D)``), set the composed map on
-    ``model`` and ``guide`` and return ``z`` ``(N, D)`` in it; the mechanisms are restored as they were."""
-    before = [p.detach().clone() for p in model.mechanism_parameters()]
+    ``model`` and ``guide`` and return ``z`` ``(N, D)`` in it.
+
+    The mechanisms are fitted to ``draws`` on random parent sets before the polish and are left
+    as that fit made them (the polish's own steps, fitted to one DAG at a time, are undone), so
+    that the stage's last fit starts from them (:data:`POLISH_REFIT_STEPS`).
+    """
     model.standardise_latents(draws)
     with torch.enable_grad():
         fit_mechanisms_given_latents(model, draws, num_steps=settings.mechanism_steps, seed=seed)
+        fitted = [p.detach().clone() for p in model.mechanism_parameters()]
         T = polish_block_basis(model, draws, rounds=settings.basis_polish, sparsity=sparsity)
     with torch.no_grad():
-        for p, value in zip(model.mechanism_parameters(), before):
+        for p, value in zip(model.mechanism_parameters(), fitted):
             p.copy_(value)
     composed = T @ model.latent_basis.to(z)
     model.set_latent_basis(composed)
@@ -310,6 +324,7 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         return False
     device = torch.device(device)
     search = bool(settings.basis_restarts and searched_blocks(model.layout))
+    polish = search and settings.basis_polish > 0
     with_draws = search or settings.latents == "draws"
     z, draws = posterior_summaries(guide, train, settings.batch_size, device, seed if with_draws else None)
     if settings.latents == "draws":
@@ -320,14 +335,15 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         if result is not None:
             result.basis_scores = [float(v) for v in found.restart_scores]
             result.basis_identity_score = float(found.identity_score)
-        if settings.basis_polish:
+        if polish:
             z = polished(model, guide, z, draws @ torch.as_tensor(found.map).to(draws).T, settings, sparsity, seed)
             if result is not None:
                 result.basis_polish_rounds = settings.basis_polish
     if settings.mechanism_steps:
+        steps = min(POLISH_REFIT_STEPS, settings.mechanism_steps) if polish else settings.mechanism_steps
         model.standardise_latents(z)
         with torch.enable_grad():
-            fit_mechanisms_given_latents(model, z, num_steps=settings.mechanism_steps, seed=seed)
+            fit_mechanisms_given_latents(model, z, num_steps=steps, seed=seed)
     with torch.enable_grad():
         fit_graph_given_latents(model, guide, z, num_steps=settings.graph_steps, num_particles=settings.num_particles,
                                 sparsity=sparsity, num_restarts=settings.num_restarts,

@@ -364,3 +364,39 @@ def test_the_graph_stage_sets_the_polished_basis_on_the_model_and_the_guide(fitt
     assert torch.allclose(model.latent_basis, expected) and torch.allclose(guide.latent_basis, expected)
     with pytest.raises(ValueError, match="basis_polish.*basis_restarts"):
         GraphRefinement(basis_restarts=0, basis_polish=1)
+
+
+def test_the_polished_stage_fits_the_mechanisms_once_then_refits_them_briefly(fitted, monkeypatch):
+    """With ``basis_polish`` the mechanisms are fitted in full once, to the draws before the polish;
+    the polish's own changes to them are undone and the last fit starts from that fit, with
+    ``POLISH_REFIT_STEPS`` steps."""
+    from pyro_personax.inference import refine
+
+    data, fits = fitted
+    model, guide = copy.deepcopy(fits["full"].model(0)), copy.deepcopy(fits["full"].guide(0))
+    calls = []
+
+    def fit(model, z, *, num_steps, seed):
+        start = [p.detach().clone() for p in model.mechanism_parameters()]
+        with torch.no_grad():
+            for p in model.mechanism_parameters():
+                p.add_(0.01 * (len(calls) + 1))
+        end = [p.detach().clone() for p in model.mechanism_parameters()]
+        calls.append({"steps": num_steps, "start": start, "end": end})
+
+    def polish(model, z, *, rounds, sparsity):
+        with torch.no_grad():
+            for p in model.mechanism_parameters():
+                p.mul_(-3.0)
+        return torch.eye(z.shape[1])
+
+    monkeypatch.setattr(refine, "fit_mechanisms_given_latents", fit)
+    monkeypatch.setattr(refine, "polish_block_basis", polish)
+    settings = GraphRefinement(mechanism_steps=200, graph_steps=1, num_restarts=1, basis_restarts=1, basis_polish=1)
+    assert refine.refine_graph(model, guide, data.to_tensors(), settings=settings, seed=0)
+    assert [c["steps"] for c in calls] == [200, min(200, refine.POLISH_REFIT_STEPS)]
+    assert all(torch.equal(a, b) for a, b in zip(calls[1]["start"], calls[0]["end"]))
+    calls.clear()
+    unpolished = GraphRefinement(mechanism_steps=200, graph_steps=1, num_restarts=1, basis_restarts=1, basis_polish=0)
+    assert refine.refine_graph(model, guide, data.to_tensors(), settings=unpolished, seed=0)
+    assert [c["steps"] for c in calls] == [200]
