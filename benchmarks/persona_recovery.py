@@ -25,9 +25,10 @@ Ablations of the representation (each applies to every run of the command):
   stretches with the fit's length;
 - ``--no-graph-stage``: no graph stage after SVI, so the scores are those of SVI's own
   basis and ``q(G)``;
-- ``--basis-polish R [R ...]``: the graph stage's ``basis_polish`` rounds; with several
-  values, each fit is trained once (checkpointed to a temporary folder) and its graph stage
-  run once per value from the same trained state, so the rows differ by the stage alone.
+- ``--basis-polish R [R ...]``: the graph stage's ``basis_polish`` rounds (default: the
+  library's); with several values, each fit is trained once (checkpointed to a temporary
+  folder) and its graph stage run once per value from the same trained state, so the rows
+  differ by the stage alone.
 
 With ``--per-chain`` each restart is also scored on its own (its own latents and
 ``q(G)``), with its final training ELBO and best validation ELBO per entity: do the
@@ -152,8 +153,9 @@ def main(argv=None) -> None:
                         help="fit's graph_warmup_epochs (default: a tenth of the fit's length)")
     parser.add_argument("--no-graph-stage", action="store_true",
                         help="skip the graph stage after SVI (refine_graph=False): SVI's own basis and q(G)")
-    parser.add_argument("--basis-polish", type=int, nargs="+", default=[0],
-                        help="the graph stage's basis_polish rounds; several values share one training")
+    parser.add_argument("--basis-polish", type=int, nargs="+", default=None,
+                        help="the graph stage's basis_polish rounds (default: the library's); several values "
+                        "share one training")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
     fit_options = {"refine_graph": False} if args.no_graph_stage else {}
@@ -167,6 +169,7 @@ def main(argv=None) -> None:
     from pyro_personax.inference.options import GraphRefinement
     from pyro_personax.synthetic import persona
 
+    polish_values = args.basis_polish or [GraphRefinement.basis_polish]
     print(f"{'seed':>4} {'transform':>9} {'polish':>6} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} "
           f"{'AUROC_id':>8} {'ECE_id':>6} {'R2_shared':>9} {'R2_block':>8}")
     for seed in args.seeds:
@@ -177,11 +180,11 @@ def main(argv=None) -> None:
             options.update(known_graph(truth.adjacency, layout))
         for transform in args.latent_transforms:
             with tempfile.TemporaryDirectory() as folder:
-                for k, rounds in enumerate(args.basis_polish):
+                for k, rounds in enumerate(polish_values):
                     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim,
                                   latent_transform=transform, **options)
                     stage = {} if args.no_graph_stage else {"refine_graph": GraphRefinement(basis_polish=rounds)}
-                    shared_training = {"checkpoint_dir": folder, "resume": k > 0} if len(args.basis_polish) > 1 else {}
+                    shared_training = {"checkpoint_dir": folder, "resume": k > 0} if len(polish_values) > 1 else {}
                     start = time.perf_counter()
                     px.fit(data, num_epochs=args.epochs, num_chains=args.chains, seed=seed, device="cpu",
                            progress=False, **{**fit_options, **stage, **shared_training})

@@ -13,8 +13,8 @@ of the ELBO that depend on the graph:
    path, is searched by the LiNGAM score, with the best DAG, of one draw of
    ``q(z | x)`` per entity in either case (:mod:`pyro_personax.inference.basis`) and
    set on the model and the guide (``basis_restarts``; the likelihood is unchanged,
-   the latents and the graph are those of the new basis); optionally the basis found is
-   then polished under the model's own density (``basis_polish``, :func:`polish_block_basis`),
+   the latents and the graph are those of the new basis); then the basis found is
+   polished under the model's own density (``basis_polish``, :func:`polish_block_basis`),
    with the mechanisms fitted to the same draws first;
 2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
    (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
@@ -100,13 +100,14 @@ class GraphRefinement:
         But where training has shrunk a latent's scale far below its posterior spread,
         one draw is mostly that spread, and the latent's edges are lost.
     basis_polish
-        Rounds of :func:`polish_block_basis` after the basis search (``>= 0``; ``0``, the
-        default, keeps the search's basis). Each round fixes the most probable DAG given
+        Rounds of :func:`polish_block_basis` after the basis search (``>= 0``; ``0`` keeps
+        the search's basis). Each round fixes the most probable DAG given
         the latents and takes 150 Adam steps on the maps inside the blocks and the
         mechanisms, raising the model's density of the draws the search scored. The
         mechanisms are fitted to those draws first (``mechanism_steps``), and the fit
         after the polish starts from that fit and takes ``POLISH_REFIT_STEPS`` steps (at
-        most ``mechanism_steps``).
+        most ``mechanism_steps``). It runs where the search runs: with ``basis_restarts=0``
+        the basis SVI left is kept, unpolished.
     """
 
     mechanism_steps: int = 300
@@ -117,7 +118,7 @@ class GraphRefinement:
     batch_size: int = 1024
     basis_restarts: int = 8
     latents: str = "means"
-    basis_polish: int = 0
+    basis_polish: int = 5
 
     def __post_init__(self):
         check_int_fields(self, {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2,
@@ -130,9 +131,6 @@ class GraphRefinement:
             raise ValueError("basis_restarts: the basis search needs mechanism_steps >= 1 (the mechanisms are "
                              f"fitted again in the new basis); found basis_restarts={self.basis_restarts}, "
                              "mechanism_steps=0")
-        if self.basis_polish and not self.basis_restarts:
-            raise ValueError(f"basis_polish: the polish starts from the basis search's result and needs "
-                             f"basis_restarts >= 1; found basis_polish={self.basis_polish}, basis_restarts=0")
 
 
 def check_int_fields(config, lows: dict[str, int]) -> None:

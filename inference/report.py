@@ -361,8 +361,9 @@ def _basis_lines(config: dict) -> list[str]:
     gains = ", ".join(f"{search_gain(s['scores'], s['identity_score']):+.4f}" for s in searches)
     starts = sorted({len(s["scores"]) for s in searches})
     rounds = [s.get("polish_rounds", 0) for s in searches]
-    polish = (f" Then polished under the model's own density and most probable DAG ({max(rounds)} rounds; "
-              "GraphRefinement.basis_polish, an option)." if any(rounds) else "")
+    polish = (f" Then polished under the model's own density and most probable DAG ({max(rounds)} "
+              f"round{'s' if max(rounds) > 1 else ''}; "
+              "GraphRefinement.basis_polish)." if any(rounds) else "")
     return [
         f"- Basis inside the modality blocks: chosen after SVI by the LiNGAM score of the latents (one draw of "
         f"q(z | x) per entity, best DAG; {'/'.join(map(str, starts))} starts per chain; score gain over the basis "

@@ -34,7 +34,8 @@ def _short_graph_stage(request, monkeypatch):
 
     import pyro_personax.inference.options as options
 
-    short = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2, basis_restarts=1)
+    short = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2, basis_restarts=1,
+                                     basis_polish=1)
     monkeypatch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", short)
 
 

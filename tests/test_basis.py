@@ -276,11 +276,11 @@ def test_the_fit_records_the_search_and_the_report_says_what_it_chose(fitted, tm
     assert result.basis_scores[0] >= result.basis_identity_score  # the local search only climbs
     idata = px.to_inference_data(num_samples=20, max_entities=30, seed=0)
     assert config_of(idata)["config"]["basis_search"] == [
-        {"scores": result.basis_scores, "identity_score": result.basis_identity_score, "polish_rounds": 0}]
+        {"scores": result.basis_scores, "identity_score": result.basis_identity_score, "polish_rounds": 1}]
     summary = (edge_report(idata, tmp_path / "report") / "report.md").read_text()
     gain = result.basis_scores[0] - result.basis_identity_score
     assert "Basis inside the modality blocks" in summary and f"{gain:+.4f} nats per entity" in summary
-    assert "polished" not in summary
+    assert "most probable DAG (1 round; GraphRefinement.basis_polish)" in summary  # the suite's short stage
     plain = (edge_report(fits["full"].to_inference_data(num_samples=20, max_entities=30, seed=0),
                          tmp_path / "plain") / "report.md").read_text()
     assert "Basis inside the modality blocks" not in plain
@@ -362,8 +362,13 @@ def test_the_graph_stage_sets_the_polished_basis_on_the_model_and_the_guide(fitt
     assert maps["rounds"] == 2
     expected = maps["T"] @ maps["searched"]
     assert torch.allclose(model.latent_basis, expected) and torch.allclose(guide.latent_basis, expected)
-    with pytest.raises(ValueError, match="basis_polish.*basis_restarts"):
-        GraphRefinement(basis_restarts=0, basis_polish=1)
+
+    maps.clear()  # without the search there is no polish: the basis SVI left is kept
+    model, guide = copy.deepcopy(fits["full"].model(0)), copy.deepcopy(fits["full"].guide(0))
+    kept = model.latent_basis.clone()
+    unsearched = GraphRefinement(mechanism_steps=1, graph_steps=1, num_restarts=1, basis_restarts=0, basis_polish=2)
+    assert refine.refine_graph(model, guide, data.to_tensors(), settings=unsearched, seed=0)
+    assert not maps and torch.equal(model.latent_basis, kept)
 
 
 def test_the_polished_stage_fits_the_mechanisms_once_then_refits_them_briefly(fitted, monkeypatch):
