@@ -29,20 +29,34 @@ per entity (the truth is Uniform with log density -1.242 per entity in the stand
   ``Z22`` then needs a cross-modal edge of its own;
 - ``truth R2 r`` (``--noise-r2``): the truth plus independent Gaussian error that leaves a
   fraction ``r`` of each latent's variance, as a learned representation of that
-  precision would be without a mixing: what measurement error alone does to the graph.
+  precision would be without a mixing: what measurement error alone does to the graph;
+- ``images`` (``--supervised``): the latents as the images hold them. The data set is
+  drawn with twice the rows (:func:`~pyro_personax.synthetic.variant_mnist.variant_mnist`,
+  same seed); a regression trained with the truth on the second half
+  (``recovery_variant_mnist.supervised_latents``, the benchmark's supervised bound) reads
+  the first half's latents from their images. These are the most precise point estimates
+  that a method reading the latents from the images can give, so their posterior is what
+  a graph fitted to such estimates can reach. ``images truth`` is the true latents of
+  the same rows (another sample than ``truth``, so ``log ev - first`` compares other
+  data for both), and the ``images`` line is followed by each column's R^2 against them.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 1 --only truth --noise-r2 0.97 0.95 0.9
+    OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 --only truth images --supervised
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import numpy as np
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 
 
 def versions(z: np.ndarray, noise: np.ndarray, scales, noise_r2=(), seed: int = 0) -> dict[str, np.ndarray]:
@@ -58,6 +72,27 @@ def versions(z: np.ndarray, noise: np.ndarray, scales, noise_r2=(), seed: int = 
     for c in scales:
         out[f"Z21 + {c:g} Z22"] = np.column_stack([z11, z12, z21 + c * z22, z22])
     return out
+
+
+def read_from_images(num_entities: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Variant-MNIST latents read from their images by a regression trained on other rows.
+
+    ``variant_mnist(2 num_entities, seed)``; ``recovery_variant_mnist.supervised_latents``
+    is trained on the second half and predicts the first.
+
+    Returns
+    -------
+    tuple
+        ``(predicted, truth)``, each ``(num_entities, 4)``: the predictions (in the units of the
+        standardised latents) and the true latents of the first half.
+    """
+    from recovery_variant_mnist import supervised_latents
+
+    from pyro_personax.synthetic.variant_mnist import variant_mnist
+
+    data, truth = variant_mnist(2 * num_entities, seed=seed)
+    predicted = supervised_latents(data, truth.latents, np.arange(num_entities, 2 * num_entities), seed)
+    return predicted[:num_entities], truth.latents[:num_entities]
 
 
 def fitted_model(layout, spec, v: np.ndarray, *, seed: int, steps: int):
@@ -107,6 +142,9 @@ def main(argv=None) -> None:
     parser.add_argument("--noise-r2", type=float, nargs="*", default=[],
                         help="also the truth plus independent Gaussian error that leaves this fraction of each "
                              "latent's variance (version 'truth R2 r')")
+    parser.add_argument("--supervised", action="store_true",
+                        help="also the latents read from the images by a regression trained with the truth on "
+                             "as many other rows (versions 'images truth' and 'images')")
     args = parser.parse_args(argv)
 
     from pyro_personax.identifiability import latent_block_probabilities
@@ -126,7 +164,11 @@ def main(argv=None) -> None:
     for seed in args.seeds:
         z = sample_variant_mnist_latents(args.entities, seed=seed)
         reference = None
-        for name, v in versions(z, structural_noise(z), args.scales, args.noise_r2, seed).items():
+        named = versions(z, structural_noise(z), args.scales, args.noise_r2, seed)
+        if args.supervised and (not args.only or "images".startswith(tuple(args.only))):
+            predicted, named["images truth"] = read_from_images(args.entities, seed)
+            named["images"] = predicted
+        for name, v in named.items():
             if args.only and not name.startswith(tuple(args.only)):
                 continue
             std = v.std(0)
@@ -135,7 +177,8 @@ def main(argv=None) -> None:
             graph, p = post.top(1)[0]
             edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))
             P = post.edge_probabilities()
-            corr = abs(np.corrcoef(v[:, 2], z[:, 2])[0, 1])
+            own = named["images truth"] if name.startswith("images") else z  # the true latents of these rows
+            corr = abs(np.corrcoef(v[:, 2], own[:, 2])[0, 1])
             cross = np.zeros((4, 4), dtype=bool)
             cross[:2, 2:] = cross[2:, :2] = True
             cross[0, 2] = False  # the true cross-modal edge Z11 -> Z21
@@ -149,6 +192,10 @@ def main(argv=None) -> None:
                   f"{forward_minus_backward:>8.1f} {root:>8.3f} "
                   f"{corr:>12.3f}",
                   flush=True)
+            if name == "images":
+                r2 = [np.corrcoef(v[:, j], own[:, j])[0, 1] ** 2 for j in range(4)]
+                print(f"{'':>19} R^2 against the truth (squared correlation): "
+                      + " ".join(f"{n} {r:.3f}" for n, r in zip(("Z11", "Z12", "Z21", "Z22"), r2)), flush=True)
 
 
 if __name__ == "__main__":

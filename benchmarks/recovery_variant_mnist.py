@@ -326,27 +326,44 @@ def run_factors(truth, train, test, seed: int) -> dict:
     return run_reference("generating factors (ceiling)", generating_factors(truth.latents), truth, train, test, seed)
 
 
-def run_supervised(data, truth, train, test, seed: int) -> dict:
-    """Reference: each block's true latents regressed on that block's images, with the truth.
+def supervised_latents(data, latents: np.ndarray, fit_rows, seed: int) -> np.ndarray:
+    """Each block's latents read from that block's images by a regression trained with the truth.
 
     A multi-layer perceptron per block (:class:`sklearn.neural_network.MLPRegressor`, two
-    hidden layers of 512 and 256 units, early stopping) is trained on the training rows'
-    flattened, standardised measurements and their standardised true latents; its
-    predictions for every row are then scored as a representation. It estimates how much
-    of each latent the images hold, a bound for any method that does not see the truth.
+    hidden layers of 512 and 256 units, early stopping) is trained on the ``fit_rows``'
+    flattened, standardised measurements (a feature constant on them is only centred) and
+    standardised ``latents`` ``(N, 4)`` (columns
+    ``Z11, Z12, Z21, Z22``, blocks :data:`BLOCKS`).
+
+    Returns
+    -------
+    np.ndarray
+        ``(N, 4)``: the predictions for every row, in the units of the standardised latents.
     """
     from sklearn.neural_network import MLPRegressor
 
-    start = time.perf_counter()
-    z = (truth.latents - truth.latents[train].mean(0)) / truth.latents[train].std(0)
+    z = (latents - latents[fit_rows].mean(0)) / latents[fit_rows].std(0)
     predicted = np.zeros_like(z)
     for block in dict.fromkeys(BLOCKS):
         cols = [j for j, b in enumerate(BLOCKS) if b == block]
         X = np.asarray(data.values[block], dtype=float).reshape(data.num_entities, -1)
-        X = (X - X[train].mean(0)) / (X[train].std(0) + 1e-6)
+        scale = X[fit_rows].std(0)
+        X = (X - X[fit_rows].mean(0)) / np.where(scale > 1e-6, scale, 1.0)  # constant on fit_rows: centred only
         net = MLPRegressor(hidden_layer_sizes=(512, 256), alpha=1e-3, max_iter=300, early_stopping=True,
                            n_iter_no_change=20, random_state=seed)
-        predicted[:, cols] = net.fit(X[train], z[train][:, cols]).predict(X)
+        predicted[:, cols] = net.fit(X[fit_rows], z[fit_rows][:, cols]).predict(X)
+    return predicted
+
+
+def run_supervised(data, truth, train, test, seed: int) -> dict:
+    """Reference: the true latents read from the images (:func:`supervised_latents`, trained on
+    the training rows), scored as a representation.
+
+    It estimates how much of each latent the images hold, a bound for any method that
+    does not see the truth.
+    """
+    start = time.perf_counter()
+    predicted = supervised_latents(data, truth.latents, train, seed)
     row = run_reference("supervised from the images (bound)", predicted, truth, train, test, seed)
     return {**row, "wall_s": time.perf_counter() - start}
 

@@ -17,3 +17,23 @@ def test_noisy_truth_keeps_the_asked_share_of_each_latents_variance():
         np.testing.assert_allclose(kept, r2, atol=0.02)
     again = bench.versions(z, structural_noise(z), scales=[], noise_r2=[0.9], seed=0)["truth R2 0.9"]
     np.testing.assert_array_equal(again, out["truth R2 0.9"])
+
+
+def test_latents_read_from_the_images_are_predicted_for_rows_the_regression_did_not_see(monkeypatch):
+    bench = load_benchmark("equivalent_representations")
+    import recovery_variant_mnist  # on the path once the benchmark is loaded
+
+    seen = []
+    fit = recovery_variant_mnist.supervised_latents
+
+    def recording(data, latents, fit_rows, seed):
+        seen.append(np.asarray(fit_rows))
+        return fit(data, latents, fit_rows, seed)
+
+    monkeypatch.setattr(recovery_variant_mnist, "supervised_latents", recording)
+    predicted, truth = bench.read_from_images(1000, seed=0)
+    np.testing.assert_array_equal(seen[0], np.arange(1000, 2000))  # trained on the other half only
+    np.testing.assert_array_equal(truth, sample_variant_mnist_latents(2000, seed=0)[:1000])
+    assert predicted.shape == truth.shape == (1000, 4)
+    kept = [np.corrcoef(predicted[:, j], truth[:, j])[0, 1] ** 2 for j in range(4)]
+    assert min(kept[:2]) > 0.8 and min(kept[2:]) > 0.9, kept  # the colour block from 1,000 rows reads less

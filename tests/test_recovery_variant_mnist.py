@@ -197,6 +197,21 @@ def test_supervised_bound_reads_the_latents_from_the_images(bench, problem, pca)
     assert min(row[f"R2_{n}"] for n in problem[1].names) > 0.85
 
 
+def test_supervised_latents_only_centre_a_feature_constant_on_the_fit_rows(bench, problem):
+    """A pixel blank on every fit row but inked elsewhere must not be divided by a vanishing scale."""
+    from types import SimpleNamespace
+
+    data, truth, train, test = problem
+    fit_rows = train[:400]
+    colour = np.array(data.values["colour"], dtype=float)
+    colour[:, 0, 0] = 1.0
+    colour[fit_rows, 0, 0] = 0.0
+    edited = SimpleNamespace(values={**data.values, "colour": colour}, num_entities=data.num_entities)
+    predicted = bench.supervised_latents(edited, truth.latents, fit_rows, seed=0)
+    assert np.isfinite(predicted).all()
+    assert predicted[test].std(0).max() < 2.0, predicted[test].std(0)  # 1e6-scale inputs gave 10-20
+
+
 def test_network_widths_and_lr_decay_reach_the_model_and_the_fit_only_when_given(bench):
     model, fit = bench.given_options(bench.parse_args(["--encoder-hidden-dim", "128", "--lr-decay", "0.999"]))
     assert model == {"encoder_hidden_dim": 128} and fit == {"lr_decay": 0.999}
