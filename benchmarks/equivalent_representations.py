@@ -38,13 +38,18 @@ per entity (the truth is Uniform with log density -1.242 per entity in the stand
   that a method reading the latents from the images can give, so their posterior is what
   a graph fitted to such estimates can reach. ``images truth`` is the true latents of
   the same rows (another sample than ``truth``, so ``log ev - first`` compares other
-  data for both), and the ``images`` line is followed by each column's R^2 against them.
+  data for both), and the ``images`` line is followed by each column's R^2 against them;
+- ``images Zk R2 r`` (``--images-r2 r``): the ``images`` latents with independent Gaussian
+  error added to the one column ``Zk``, so that its R^2 against the truth falls to ``r``
+  (one version per latent that the images read above ``r``): which latent's precision
+  the graph needs.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 1
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 1 --only truth --noise-r2 0.97 0.95 0.9
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 --only truth images --supervised
+    OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --only images --supervised --images-r2 0.95
 """
 
 from __future__ import annotations
@@ -93,6 +98,24 @@ def read_from_images(num_entities: int, seed: int) -> tuple[np.ndarray, np.ndarr
     data, truth = variant_mnist(2 * num_entities, seed=seed)
     predicted = supervised_latents(data, truth.latents, np.arange(num_entities, 2 * num_entities), seed)
     return predicted[:num_entities], truth.latents[:num_entities]
+
+
+def degraded(predicted: np.ndarray, truth: np.ndarray, r2: float, seed: int = 0) -> dict[str, np.ndarray]:
+    """``predicted`` ``(N, 4)`` with one column at a time made to hold ``r2`` of the truth.
+
+    For each column whose squared correlation ``r0`` with ``truth``'s exceeds ``r2``,
+    independent Gaussian error of variance ``var (r0 / r2 - 1)`` is added to that column
+    alone (version ``"images Zk R2 r2"``).
+    """
+    rng = np.random.default_rng(seed + 300)
+    out = {}
+    for j, name in enumerate(("Z11", "Z12", "Z21", "Z22")):
+        r0 = np.corrcoef(predicted[:, j], truth[:, j])[0, 1] ** 2
+        if r0 > r2:
+            v = predicted.copy()
+            v[:, j] += np.sqrt(v[:, j].var() * (r0 / r2 - 1)) * rng.normal(size=len(v))
+            out[f"images {name} R2 {r2:g}"] = v
+    return out
 
 
 def fitted_model(layout, spec, v: np.ndarray, *, seed: int, steps: int):
@@ -145,7 +168,12 @@ def main(argv=None) -> None:
     parser.add_argument("--supervised", action="store_true",
                         help="also the latents read from the images by a regression trained with the truth on "
                              "as many other rows (versions 'images truth' and 'images')")
+    parser.add_argument("--images-r2", type=float, nargs="*", default=[],
+                        help="with --supervised: also the 'images' latents with one column at a time read with "
+                             "error down to this R^2 (versions 'images Zk R2 r')")
     args = parser.parse_args(argv)
+    if args.images_r2 and not args.supervised:
+        parser.error("--images-r2: needs --supervised")
 
     from pyro_personax.identifiability import latent_block_probabilities
     from pyro_personax.models import ModelSpec
@@ -158,16 +186,19 @@ def main(argv=None) -> None:
 
     spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
     layout = variant_mnist_layout()
-    print(f"{'seed':>4} {'version':>14} {'log ev - first':>14} {'MAP graph (P)':>40} {'P(Z11->F1)':>10} "
+    print(f"{'seed':>4} {'version':>18} {'log ev - first':>14} {'MAP graph (P)':>40} {'P(Z11->F1)':>10} "
           f"{'P(F1->Z11)':>10} {'P spur x':>8} {'P Z11-F':>7} {'P Z12-F':>7} {'fwd-bwd':>8} {'root Z11':>8} "
           f"{'corr(F1,Z21)':>12}")
     for seed in args.seeds:
         z = sample_variant_mnist_latents(args.entities, seed=seed)
         reference = None
         named = versions(z, structural_noise(z), args.scales, args.noise_r2, seed)
-        if args.supervised and (not args.only or "images".startswith(tuple(args.only))):
+        if args.supervised and (not args.only or any("images".startswith(o) or o.startswith("images")
+                                                     for o in args.only)):
             predicted, named["images truth"] = read_from_images(args.entities, seed)
             named["images"] = predicted
+            for r2 in args.images_r2:
+                named.update(degraded(predicted, named["images truth"], r2, seed))
         for name, v in named.items():
             if args.only and not name.startswith(tuple(args.only)):
                 continue
@@ -187,14 +218,14 @@ def main(argv=None) -> None:
             T = post.node_table  # parent bitmasks: 0 none, 1 = {Z11}, 4 = {F1}
             forward_minus_backward = T[0, 0] + T[1, 2] - T[4, 0] - T[0, 2]
             root = T[0, 0] / len(v) - np.log(std[0])  # per entity, in the first latent's own units
-            print(f"{seed:>4} {name:>14} {evidence - reference:>14.1f} {edges + f' ({p:.2f})':>40} "
+            print(f"{seed:>4} {name:>18} {evidence - reference:>14.1f} {edges + f' ({p:.2f})':>40} "
                   f"{P[0, 2]:>10.3f} {P[2, 0]:>10.3f} {spurious:>8.3f} {links.iloc[0]:>7.3f} {links.iloc[1]:>7.3f} "
                   f"{forward_minus_backward:>8.1f} {root:>8.3f} "
                   f"{corr:>12.3f}",
                   flush=True)
-            if name == "images":
+            if name.startswith("images") and name != "images truth":
                 r2 = [np.corrcoef(v[:, j], own[:, j])[0, 1] ** 2 for j in range(4)]
-                print(f"{'':>19} R^2 against the truth (squared correlation): "
+                print(f"{'':>23} R^2 against the truth (squared correlation): "
                       + " ".join(f"{n} {r:.3f}" for n, r in zip(("Z11", "Z12", "Z21", "Z22"), r2)), flush=True)
 
 
