@@ -332,8 +332,7 @@ def supervised_latents(data, latents: np.ndarray, fit_rows, seed: int) -> np.nda
     A multi-layer perceptron per block (:class:`sklearn.neural_network.MLPRegressor`, two
     hidden layers of 512 and 256 units, early stopping) is trained on the ``fit_rows``'
     flattened, standardised measurements (a feature constant on them is only centred) and
-    standardised ``latents`` ``(N, 4)`` (columns
-    ``Z11, Z12, Z21, Z22``, blocks :data:`BLOCKS`).
+    standardised ``latents`` ``(N, 4)`` (columns ``Z11, Z12, Z21, Z22``, blocks :data:`BLOCKS`).
 
     Returns
     -------
