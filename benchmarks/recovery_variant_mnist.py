@@ -40,7 +40,9 @@ over ``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between the latents matched
 ``P_LINK`` in either direction, which is what the data decide for this lone pair;
 ``P_Z11_F``, ``P_Z12_F``: P of an edge between ``Z11``'s, ``Z12``'s match and any fashion
 latent, :meth:`~pyro_personax.PersonaX.latent_block_graph`), ``P_SPURIOUS_X`` (mean P of every other
-cross-modal edge), ``AUROC_ID``, ``AUROC_UND`` (AUROC on the identified, undecided cells).
+cross-modal edge, the pair reversed included), ``P_SPURIOUS_LINKS`` (the same without the pair in
+either direction: links the truth does not have, whatever the pair's direction), ``AUROC_ID``,
+``AUROC_UND`` (AUROC on the identified, undecided cells).
 The block-level graph ``P_C_TO_F``, ``P_F_TO_C`` (P of an edge colour -> fashion and back,
 :meth:`~pyro_personax.PersonaX.block_graph`; truth 1 and 0) needs no matching: ``Z21`` can
 be mixed with ``Z22``'s exogenous term at the price of a within-block edge only.
@@ -106,10 +108,10 @@ BLOCKS = ("colour", "colour", "fashion", "fashion")  # block of Z11, Z12, Z21, Z
 MODEL_ROW = "PersonaX (ours)"
 PROGRESS_COLUMNS = (
     "R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_Z11_F", "P_Z12_F", "P_SPURIOUS_X",
-    "P_C_TO_F", "P_F_TO_C", "SHD", "wall_s",
+    "P_SPURIOUS_LINKS", "P_C_TO_F", "P_F_TO_C", "SHD", "wall_s",
 )
 CHAIN_COLUMNS = ("R2", "R2_Z11", "MCCB_Z11", "MCC_PINNED", "P_Z11_Z21", "P_Z21_Z11", "P_LINK", "P_Z11_F",
-                 "P_Z12_F", "P_SPURIOUS_X", "SHD")
+                 "P_Z12_F", "P_SPURIOUS_X", "P_SPURIOUS_LINKS", "SHD")
 
 
 def latent_dims(args) -> dict[str, int]:
@@ -157,7 +159,7 @@ def score(latents, truth, train, test, edge_probs=None, seed: int = 0, blocks=No
     -------
     dict
         ``R2``, ``MCC``, ``SHD``, ``SHD_CPDAG``, ``AUROC``, the identified quantities
-        (``MCC_PINNED``, ``P_Z11_Z21``, ``P_SPURIOUS_X``, ``AUROC_ID``, ``AUROC_UND``, from
+        (``MCC_PINNED``, ``P_Z11_Z21``, ``P_SPURIOUS_X``, ``P_SPURIOUS_LINKS``, ``AUROC_ID``, ``AUROC_UND``, from
         :func:`identified_scores`) and per true latent ``R2_<name>``,
         ``MCC_<name>`` (absolute matched correlation) and ``NOISE_<name>`` (absolute
         Spearman correlation of the same matched learned latent with the latent's
@@ -222,13 +224,14 @@ def identified_scores(latents, true_latents, truth, edge_probs, blocks, links=No
         ``P_Z21_Z11`` (the identified edge reversed, one of the spurious cells), ``P_LINK``
         (their sum: P of an edge between the two in either direction, whose direction only
         the additive-noise form decides),
-        ``P_SPURIOUS_X``, ``AUROC_ID`` and ``AUROC_UND`` (NaN without); with ``links``,
+        ``P_SPURIOUS_X``, ``P_SPURIOUS_LINKS``, ``AUROC_ID`` and ``AUROC_UND`` (NaN without); with ``links``,
         ``P_Z11_F``: P that the latent matched to ``Z11`` has an edge with the fashion
         block in either direction, which needs neither ``Z21`` pinned nor the direction,
         and ``P_Z12_F``, the same for ``Z12``'s match (truth 0: the contrast).
     """
     out = {"MCC_PINNED": np.nan, "P_Z11_Z21": np.nan, "P_Z21_Z11": np.nan, "P_LINK": np.nan, "P_Z11_F": np.nan,
-           "P_Z12_F": np.nan, "P_SPURIOUS_X": np.nan, "AUROC_ID": np.nan, "AUROC_UND": np.nan}
+           "P_Z12_F": np.nan, "P_SPURIOUS_X": np.nan, "P_SPURIOUS_LINKS": np.nan, "AUROC_ID": np.nan,
+           "AUROC_UND": np.nan}
     if blocks is None:
         return out
     identified = truth.layout.identified_mask()
@@ -253,16 +256,19 @@ def cross_modal_scores(edge_probs, blocks, perm) -> dict:
 
     ``blocks``: block of every learned latent; ``perm``: the learned latent matched to
     each true latent (``perm[0]`` to ``Z11``, ``perm[2]`` to ``Z21``). Returns
-    ``P_Z11_Z21``, ``P_Z21_Z11``, ``P_LINK`` (their sum) and ``P_SPURIOUS_X`` (the mean
-    over the cross-modal cells other than the matched ``Z11 -> Z21``).
+    ``P_Z11_Z21``, ``P_Z21_Z11``, ``P_LINK`` (their sum), ``P_SPURIOUS_X`` (the mean
+    over the cross-modal cells other than the matched ``Z11 -> Z21``) and
+    ``P_SPURIOUS_LINKS`` (the mean over those other than the pair in either direction).
     """
     P = np.asarray(edge_probs, dtype=float)
     labels = np.asarray(blocks, dtype=object)
     cross = labels[:, None] != labels[None, :]
     cross[perm[0], perm[2]] = False
+    links = cross.copy()
+    links[perm[2], perm[0]] = False
     forward, backward = float(P[perm[0], perm[2]]), float(P[perm[2], perm[0]])
     return {"P_Z11_Z21": forward, "P_Z21_Z11": backward, "P_LINK": forward + backward,
-            "P_SPURIOUS_X": float(P[cross].mean())}
+            "P_SPURIOUS_X": float(P[cross].mean()), "P_SPURIOUS_LINKS": float(P[links].mean())}
 
 
 def block_scores(latents, blocks, truth, train, test, seed: int = 0) -> dict:
@@ -500,7 +506,8 @@ def summarise(rows: list[dict]) -> pd.DataFrame:
     """Mean and standard deviation over seeds per method, with the paper's rows."""
     df = pd.DataFrame(rows)
     metrics = ["R2", "R2_RBF", "R2_BLOCK", "MCC", "MCC_PINNED", "P_Z11_Z21", "P_LINK", "P_Z11_F", "P_Z12_F",
-               "P_SPURIOUS_X", "P_C_TO_F", "P_F_TO_C", "AUROC_ID", "AUROC_UND", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
+               "P_SPURIOUS_X", "P_SPURIOUS_LINKS",
+               "P_C_TO_F", "P_F_TO_C", "AUROC_ID", "AUROC_UND", "SHD", "SHD_CPDAG", "AUROC", "wall_s"]
     df = df.reindex(columns=list(dict.fromkeys([*df.columns, *metrics])))
     agg = df.groupby("method", sort=False)[metrics].agg(["mean", "std"])
     table = pd.DataFrame(index=agg.index)

@@ -106,7 +106,7 @@ def test_sparsest_equivalent_row_misses_the_paper_by_construction(bench, problem
     assert min(row["MCC_Z11"], row["MCC_Z21"], row["NOISE_Z12"], row["NOISE_Z22"]) == pytest.approx(1.0)
     # what the data decide is intact: the pinned latents, the one cross-modal edge, no spurious one
     assert row["MCC_PINNED"] == pytest.approx(1.0)
-    assert (row["P_Z11_Z21"], row["P_SPURIOUS_X"], row["AUROC_ID"]) == (1.0, 0.0, 1.0)
+    assert (row["P_Z11_Z21"], row["P_SPURIOUS_X"], row["P_SPURIOUS_LINKS"], row["AUROC_ID"]) == (1.0, 0.0, 0.0, 1.0)
 
 
 def test_identified_scores_match_within_blocks(bench, problem):
@@ -121,6 +121,7 @@ def test_identified_scores_match_within_blocks(bench, problem):
     assert (out["P_Z11_Z21"], out["P_Z21_Z11"]) == (0.8, 0.1)
     assert out["P_LINK"] == pytest.approx(0.9)
     assert out["P_SPURIOUS_X"] == pytest.approx((0.4 + 0.3 + 0.1) / 7)  # 8 cross-modal cells, one of them true
+    assert out["P_SPURIOUS_LINKS"] == pytest.approx((0.4 + 0.3) / 6)  # the pair reversed left out too
     assert out["AUROC_ID"] == 1.0
     assert np.isnan(bench.identified_scores(learned, z, truth, P, None)["P_Z11_Z21"]) and np.isnan(out["P_Z11_F"])
     links = pd.DataFrame({"colour": [0.1, 0.2, 0.3, 0.4], "fashion": [0.95, 0.5, 0.6, 0.7]})
