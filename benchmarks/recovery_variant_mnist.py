@@ -35,17 +35,15 @@ latent's |correlation| with the true exogenous term
 Identified quantities (Sun et al.'s Condition 4.3; README, "What the data can decide"):
 the cross-modal edge ``Z11 -> Z21`` is identified and pins its two ends; the within-block
 edges ``Z11 -> Z12`` and ``Z21 -> Z22`` are not. With latents matched *within blocks*
-(:func:`~pyro_personax.metrics.evaluate_recovery`, ``learned_blocks``): ``MCC_PINNED`` (MCC
-over ``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between the latents matched to them;
-``P_LINK`` in either direction, which is what the data decide for this lone pair;
-``P_Z11_F``, ``P_Z12_F``: P of an edge between ``Z11``'s, ``Z12``'s match and any fashion
-latent, :meth:`~pyro_personax.PersonaX.latent_block_graph`), ``P_SPURIOUS_X`` (mean P of every other
-cross-modal edge, the pair reversed included), ``P_SPURIOUS_LINKS`` (the same without the pair in
-either direction: links the truth does not have, whatever the pair's direction), ``AUROC_ID``,
-``AUROC_UND`` (AUROC on the identified, undecided cells).
-The block-level graph ``P_C_TO_F``, ``P_F_TO_C`` (P of an edge colour -> fashion and back,
-:meth:`~pyro_personax.PersonaX.block_graph`; truth 1 and 0) needs no matching: ``Z21`` can
-be mixed with ``Z22``'s exogenous term at the price of a within-block edge only.
+(:func:`~pyro_personax.metrics.evaluate_recovery`, ``learned_blocks``): ``MCC_PINNED`` (MCC over
+``Z11``, ``Z21``), ``P_Z11_Z21`` (P of the edge between their matches; ``P_LINK`` in either
+direction, which is what the data decide for this lone pair; ``P_Z11_F``, ``P_Z12_F``: P of an
+edge between ``Z11``'s, ``Z12``'s match and any fashion latent, ``PersonaX.latent_block_graph``),
+``P_SPURIOUS_X``, ``P_SPURIOUS_LINKS`` (the spurious cross-modal mass with and without the pair
+reversed: :func:`cross_modal_scores`), ``AUROC_ID``, ``AUROC_UND`` (AUROC on the identified,
+undecided cells). The block-level graph ``P_C_TO_F``, ``P_F_TO_C`` (colour -> fashion and back,
+``PersonaX.block_graph``; truth 1 and 0) needs no matching: ``Z21`` can be mixed with ``Z22``'s
+exogenous term at the price of a within-block edge only.
 
 Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 :data:`LATENT_DIMS` (4 fashion dimensions, as the image varies in pose and garment;
@@ -57,10 +55,9 @@ Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
 a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
 is given (the library's default is 4; ``--per-chain``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
 
-Usage (single thread, as the numbers below the table say)::
+Usage (single thread)::
 
-    OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py \
-        --num-entities 10000 --seeds 0 1 2
+    OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000 --seeds 0 1 2
 """
 
 from __future__ import annotations
