@@ -64,6 +64,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -92,6 +93,8 @@ from pyro_personax.synthetic.variant_mnist import (
     structural_noise,
     variant_mnist,
 )
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 
 PAPER_ROWS = [
     {"method": "PersonaX (paper)", "R2": 0.96, "MCC": 0.92},
@@ -330,31 +333,20 @@ def run_factors(truth, train, test, seed: int) -> dict:
 
 
 def supervised_latents(data, latents: np.ndarray, fit_rows, seed: int) -> np.ndarray:
-    """Each block's latents read from that block's images by a regression trained with the truth.
+    """Each block's latents read from that block's flattened images by a regression trained with the truth.
 
-    A multi-layer perceptron per block (:class:`sklearn.neural_network.MLPRegressor`, two
-    hidden layers of 512 and 256 units, early stopping) is trained on the ``fit_rows``'
-    flattened, standardised measurements (a feature constant on them is only centred) and
-    standardised ``latents`` ``(N, 4)`` (columns ``Z11, Z12, Z21, Z22``, blocks :data:`BLOCKS`).
+    :func:`supervised_reading.read_latents` with the images of each block of :data:`BLOCKS`
+    as its features; ``latents`` ``(N, 4)`` (columns ``Z11, Z12, Z21, Z22``).
 
     Returns
     -------
     np.ndarray
         ``(N, 4)``: the predictions for every row, in the units of the standardised latents.
     """
-    from sklearn.neural_network import MLPRegressor
+    from supervised_reading import read_latents
 
-    z = (latents - latents[fit_rows].mean(0)) / latents[fit_rows].std(0)
-    predicted = np.zeros_like(z)
-    for block in dict.fromkeys(BLOCKS):
-        cols = [j for j, b in enumerate(BLOCKS) if b == block]
-        X = np.asarray(data.values[block], dtype=float).reshape(data.num_entities, -1)
-        scale = X[fit_rows].std(0)
-        X = (X - X[fit_rows].mean(0)) / np.where(scale > 1e-6, scale, 1.0)  # constant on fit_rows: centred only
-        net = MLPRegressor(hidden_layer_sizes=(512, 256), alpha=1e-3, max_iter=300, early_stopping=True,
-                           n_iter_no_change=20, random_state=seed)
-        predicted[:, cols] = net.fit(X[fit_rows], z[fit_rows][:, cols]).predict(X)
-    return predicted
+    features = {b: np.asarray(data.values[b], dtype=float).reshape(data.num_entities, -1) for b in set(BLOCKS)}
+    return read_latents(features, latents, BLOCKS, fit_rows, seed)
 
 
 def run_supervised(data, truth, train, test, seed: int) -> dict:
