@@ -107,15 +107,12 @@ def degraded(predicted: np.ndarray, truth: np.ndarray, r2: float, seed: int = 0)
     independent Gaussian error of variance ``var (r0 / r2 - 1)`` is added to that column
     alone (version ``"images Zk R2 r2"``).
     """
+    from supervised_reading import with_error
+
     rng = np.random.default_rng(seed + 300)
-    out = {}
-    for j, name in enumerate(("Z11", "Z12", "Z21", "Z22")):
-        r0 = np.corrcoef(predicted[:, j], truth[:, j])[0, 1] ** 2
-        if r0 > r2:
-            v = predicted.copy()
-            v[:, j] += np.sqrt(v[:, j].var() * (r0 / r2 - 1)) * rng.normal(size=len(v))
-            out[f"images {name} R2 {r2:g}"] = v
-    return out
+    return {f"images {name} R2 {r2:g}": with_error(predicted, truth, r2, [j], rng)
+            for j, name in enumerate(("Z11", "Z12", "Z21", "Z22"))
+            if np.corrcoef(predicted[:, j], truth[:, j])[0, 1] ** 2 > r2}
 
 
 def fitted_model(layout, spec, v: np.ndarray, *, seed: int, steps: int):

@@ -8,13 +8,18 @@ versions of its latents:
   regression trained with the truth on the other rows (``--folds`` parts,
   :func:`supervised_reading.out_of_fold`). Each modality's latents are read from that
   modality's measurements (:func:`observation_features`), the shared latents from all of
-  them.
+  them;
+- ``read R2 r`` (``--read-r2 r``): the readings with independent error added to every
+  latent read better than ``r``, down to ``r`` (:func:`supervised_reading.with_error`):
+  readings as precise as a model's latents, in the truth's basis.
 
 For each version the library model's mechanisms (the demo's model options) are fitted to
 the standardised latents (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`).
 Then the script prints:
 
-- ``R2``: each block's mean squared correlation of the readings with the truth;
+- ``R2``: each block's mean squared correlation of the readings with the truth, and
+  ``R2_block`` as ``persona_recovery.py`` prints it for a model's latents (a linear fit of
+  each true latent on its own block's and the shared block's readings);
 - the most probable DAG given the latents (exact, the BIC edge charge:
   :func:`~pyro_personax.inference.oracle.most_probable_dag`): its SHD on the identified
   (cross-modal) cells and the identified cells it gets wrong;
@@ -124,15 +129,21 @@ def main(argv=None) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3])
     parser.add_argument("--folds", type=int, default=5, help="parts of the out-of-fold reading")
     parser.add_argument("--steps", type=int, default=300, help="steps of the mechanisms' fit")
+    parser.add_argument("--read-r2", type=float, nargs="*", default=[],
+                        help="also the readings with every latent read with error down to this R^2 "
+                             "(version 'read R2 r')")
+    parser.add_argument("--only", nargs="+", default=None,
+                        help="score only the versions whose names start with these (e.g. 'read R2')")
     args = parser.parse_args(argv)
 
-    from supervised_reading import out_of_fold
+    from persona_recovery import block_r2
+    from supervised_reading import out_of_fold, with_error
 
     from pyro_personax import PersonaX
     from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic import persona
 
-    print(f"{'seed':>4} {'version':>7} {'R2 shared/face/text':>19} {'MAP SHD_id':>10} {'edges':>5} "
+    print(f"{'seed':>4} {'version':>11} {'R2 shared/face/text':>19} {'R2_block':>8} {'MAP SHD_id':>10} {'edges':>5} "
           f"{'q SHD_id':>8} {'AUROC_id':>8} {'ECE_id':>6}  identified cells the MAP gets wrong")
     for seed in args.seeds:
         dataset, truth = persona(args.entities, seed=seed)
@@ -142,11 +153,20 @@ def main(argv=None) -> None:
         read = out_of_fold(observation_features(data, layout), truth.latents, layout.block_of,
                            folds=args.folds, seed=seed)
         blocks = np.array(layout.block_of)
-        r2 = np.array([np.corrcoef(read[:, j], truth.latents[:, j])[0, 1] ** 2 for j in range(len(blocks))])
-        for name, z in (("truth", truth.latents), ("read", read)):
+        rng = np.random.default_rng(seed + 300)
+        named = {"truth": truth.latents, "read": read}
+        for r in args.read_r2:
+            named[f"read R2 {r:g}"] = with_error(read, truth.latents, r, range(len(blocks)), rng)
+        for name, z in named.items():
+            if args.only and not name.startswith(tuple(args.only)):
+                continue
             s = graph_bound(layout, spec, options, z, truth, steps=args.steps, seed=seed)
-            fit = "" if name == "truth" else "/".join(f"{r2[blocks == b].mean():.3f}" for b in dict.fromkeys(blocks))
-            print(f"{seed:>4} {name:>7} {fit:>19} {s['map_shd']:>10} {s['map_edges']:>5} {s['q_shd']:>8} "
+            fit = ""
+            if name != "truth":
+                r2 = np.array([np.corrcoef(z[:, j], truth.latents[:, j])[0, 1] ** 2 for j in range(len(blocks))])
+                fit = "/".join(f"{r2[blocks == b].mean():.3f}" for b in dict.fromkeys(blocks))
+            rb = "" if name == "truth" else f"{block_r2(z, truth.latents, layout):.3f}"
+            print(f"{seed:>4} {name:>11} {fit:>19} {rb:>8} {s['map_shd']:>10} {s['map_edges']:>5} {s['q_shd']:>8} "
                   f"{s['q_auroc']:>8.3f} {s['q_ece']:>6.3f}  {', '.join(s['map_wrong']) or '-'}", flush=True)
 
 

@@ -83,3 +83,18 @@ def out_of_fold(features: dict, latents: np.ndarray, blocks, *, folds: int, seed
     for k in range(folds):
         out[part == k] = read_latents(features, latents, blocks, part != k, seed)[part == k]
     return out
+
+
+def with_error(readings: np.ndarray, truth: np.ndarray, r2: float, columns, rng: np.random.Generator) -> np.ndarray:
+    """``readings`` ``(N, D)`` with independent Gaussian error added to ``columns``, down to ``r2`` of the truth.
+
+    A column whose squared correlation ``r0`` with its column of ``truth`` ``(N, D)`` exceeds
+    ``r2`` gets error of variance ``var (r0 / r2 - 1)``, so that its squared correlation
+    falls to about ``r2``; the other columns are copied as they are.
+    """
+    out = np.array(readings, dtype=float)
+    for j in columns:
+        r0 = np.corrcoef(out[:, j], truth[:, j])[0, 1] ** 2
+        if r0 > r2:
+            out[:, j] += np.sqrt(out[:, j].var() * (r0 / r2 - 1)) * rng.normal(size=len(out))
+    return out

@@ -66,3 +66,20 @@ def test_reading_names_what_is_wrong(reading):
         reading.read_latents({"a": z}, z, ["a", "b"], np.arange(5), seed=0)
     with pytest.raises(ValueError, match="folds: expected an integer from 2 to the number of rows"):
         reading.out_of_fold({"a": z}, z, ["a", "a"], folds=1, seed=0)
+
+
+def test_read_r2_versions_lose_precision_on_every_latent_and_only_selects_them(monkeypatch, capsys):
+    bench = load_benchmark("persona_bound")
+    scored = {}
+
+    def recording(layout, spec, options, z, truth, *, steps, seed):
+        scored[len(scored)] = z
+        return {"map_shd": 0, "map_edges": 0, "map_wrong": [], "q_shd": 0, "q_auroc": 1.0, "q_ece": 0.0}
+
+    monkeypatch.setattr(bench, "graph_bound", recording)
+    bench.main(["--entities", "600", "--seeds", "0", "--folds", "2", "--read-r2", "0.5", "--only", "read R2"])
+    out = capsys.readouterr().out
+    assert len(scored) == 1 and "read R2 0.5" in out and out.count(" read") == 1 and "truth" not in out
+    truth = persona(600, seed=0)[1].latents
+    kept = [np.corrcoef(scored[0][:, j], truth[:, j])[0, 1] ** 2 for j in range(10)]
+    np.testing.assert_allclose(kept, 0.5, atol=0.1)
