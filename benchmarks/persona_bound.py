@@ -11,7 +11,10 @@ versions of its latents:
   them;
 - ``read R2 r`` (``--read-r2 r``): the readings with independent error added to every
   latent read better than ``r``, down to ``r`` (:func:`supervised_reading.with_error`):
-  readings as precise as a model's latents, in the truth's basis.
+  readings as precise as a model's latents, in the truth's basis;
+- ``read rot d`` (``--rotate d``): the readings turned by ``d`` degrees inside each
+  modality block, in one random plane of the block (:func:`plane_rotation`): latents as
+  precise as the observations allow, in another basis of their blocks.
 
 For each version the library model's mechanisms (the demo's model options) are fitted to
 the standardised latents (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`).
@@ -84,6 +87,14 @@ def observation_features(data, layout) -> dict[str, np.ndarray]:
     return out
 
 
+def plane_rotation(dim: int, degrees: float, rng: np.random.Generator) -> np.ndarray:
+    """``(dim, dim)`` rotation by ``degrees`` in the plane of two random orthonormal directions."""
+    u, v = np.linalg.qr(rng.normal(size=(dim, 2)))[0].T
+    t = np.deg2rad(degrees)
+    return (np.eye(dim) + (np.cos(t) - 1) * (np.outer(u, u) + np.outer(v, v))
+            + np.sin(t) * (np.outer(v, u) - np.outer(u, v)))
+
+
 def graph_bound(layout, spec, options, z: np.ndarray, truth, *, steps: int, seed: int) -> dict:
     """The identified graph's scores of the best DAG and of ``q(G)`` given the latents ``z`` ``(N, D)``.
 
@@ -132,6 +143,9 @@ def main(argv=None) -> None:
     parser.add_argument("--read-r2", type=float, nargs="*", default=[],
                         help="also the readings with every latent read with error down to this R^2 "
                              "(version 'read R2 r')")
+    parser.add_argument("--rotate", type=float, nargs="*", default=[],
+                        help="also the readings turned by this many degrees inside each modality block "
+                             "(version 'read rot d')")
     parser.add_argument("--only", nargs="+", default=None,
                         help="score only the versions whose names start with these (e.g. 'read R2')")
     args = parser.parse_args(argv)
@@ -157,6 +171,12 @@ def main(argv=None) -> None:
         named = {"truth": truth.latents, "read": read}
         for r in args.read_r2:
             named[f"read R2 {r:g}"] = with_error(read, truth.latents, r, range(len(blocks)), rng)
+        for d in args.rotate:
+            turned = (read - read.mean(0)) / read.std(0)
+            for b in layout.modality_dims:
+                cols = np.flatnonzero(blocks == b)
+                turned[:, cols] = turned[:, cols] @ plane_rotation(len(cols), d, rng).T
+            named[f"read rot {d:g}"] = turned
         for name, z in named.items():
             if args.only and not name.startswith(tuple(args.only)):
                 continue

@@ -83,3 +83,12 @@ def test_read_r2_versions_lose_precision_on_every_latent_and_only_selects_them(m
     truth = persona(600, seed=0)[1].latents
     kept = [np.corrcoef(scored[0][:, j], truth[:, j])[0, 1] ** 2 for j in range(10)]
     np.testing.assert_allclose(kept, 0.5, atol=0.1)
+
+
+def test_plane_rotation_turns_one_plane_by_the_angle_and_keeps_the_rest():
+    bench = load_benchmark("persona_bound")
+    R = bench.plane_rotation(5, 30.0, np.random.default_rng(0))
+    np.testing.assert_allclose(R @ R.T, np.eye(5), atol=1e-12)
+    assert np.isclose(np.linalg.det(R), 1.0)
+    eig = np.linalg.eigvals(R)
+    np.testing.assert_allclose(np.sort(np.abs(np.angle(eig))), np.deg2rad([0, 0, 0, 30, 30]), atol=1e-9)
