@@ -1,6 +1,6 @@
 """The demo's identified graph as a method that reads the latents from the observations can reach it.
 
-For each seed, the demo's data (``persona(N, seed)``, as ``personax demo``) and two
+For each seed, the demo's data (``persona(N, seed)``, as ``personax demo``) and these
 versions of its latents:
 
 - ``truth``: the true latents;
