@@ -107,12 +107,12 @@ def degraded(predicted: np.ndarray, truth: np.ndarray, r2: float, seed: int = 0)
     independent Gaussian error of variance ``var (r0 / r2 - 1)`` is added to that column
     alone (version ``"images Zk R2 r2"``).
     """
-    from supervised_reading import with_error
+    from supervised_reading import squared_correlations, with_error
 
     rng = np.random.default_rng(seed + 300)
+    kept = squared_correlations(predicted, truth)
     return {f"images {name} R2 {r2:g}": with_error(predicted, truth, r2, [j], rng)
-            for j, name in enumerate(("Z11", "Z12", "Z21", "Z22"))
-            if np.corrcoef(predicted[:, j], truth[:, j])[0, 1] ** 2 > r2}
+            for j, name in enumerate(("Z11", "Z12", "Z21", "Z22")) if kept[j] > r2}
 
 
 def fitted_model(layout, spec, v: np.ndarray, *, seed: int, steps: int):
@@ -172,6 +172,8 @@ def main(argv=None) -> None:
     if args.images_r2 and not args.supervised:
         parser.error("--images-r2: needs --supervised")
 
+    from supervised_reading import squared_correlations
+
     from pyro_personax.identifiability import latent_block_probabilities
     from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic.variant_mnist import (
@@ -221,7 +223,7 @@ def main(argv=None) -> None:
                   f"{corr:>12.3f}",
                   flush=True)
             if name.startswith("images") and name != "images truth":
-                r2 = [np.corrcoef(v[:, j], own[:, j])[0, 1] ** 2 for j in range(4)]
+                r2 = squared_correlations(v, own)
                 print(f"{'':>23} R^2 against the truth (squared correlation): "
                       + " ".join(f"{n} {r:.3f}" for n, r in zip(("Z11", "Z12", "Z21", "Z22"), r2)), flush=True)
 

@@ -151,7 +151,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from persona_recovery import block_r2
-    from supervised_reading import out_of_fold, with_error
+    from supervised_reading import out_of_fold, squared_correlations, with_error
 
     from pyro_personax import PersonaX
     from pyro_personax.models import ModelSpec
@@ -183,7 +183,7 @@ def main(argv=None) -> None:
             s = graph_bound(layout, spec, options, z, truth, steps=args.steps, seed=seed)
             fit = ""
             if name != "truth":
-                r2 = np.array([np.corrcoef(z[:, j], truth.latents[:, j])[0, 1] ** 2 for j in range(len(blocks))])
+                r2 = squared_correlations(z, truth.latents)
                 fit = "/".join(f"{r2[blocks == b].mean():.3f}" for b in dict.fromkeys(blocks))
             rb = "" if name == "truth" else f"{block_r2(z, truth.latents, layout):.3f}"
             print(f"{seed:>4} {name:>11} {fit:>19} {rb:>8} {s['map_shd']:>10} {s['map_edges']:>5} {s['q_shd']:>8} "

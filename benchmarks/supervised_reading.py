@@ -93,8 +93,13 @@ def with_error(readings: np.ndarray, truth: np.ndarray, r2: float, columns, rng:
     falls to about ``r2``; the other columns are copied as they are.
     """
     out = np.array(readings, dtype=float)
+    kept = squared_correlations(out, truth)
     for j in columns:
-        r0 = np.corrcoef(out[:, j], truth[:, j])[0, 1] ** 2
-        if r0 > r2:
-            out[:, j] += np.sqrt(out[:, j].var() * (r0 / r2 - 1)) * rng.normal(size=len(out))
+        if kept[j] > r2:
+            out[:, j] += np.sqrt(out[:, j].var() * (kept[j] / r2 - 1)) * rng.normal(size=len(out))
     return out
+
+
+def squared_correlations(readings: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """``(D,)`` squared correlation of each column of ``readings`` ``(N, D)`` with the same column of ``truth``."""
+    return np.array([np.corrcoef(readings[:, j], truth[:, j])[0, 1] ** 2 for j in range(truth.shape[1])])
