@@ -244,6 +244,7 @@ def polish_block_basis(model, z: torch.Tensor, *, rounds: int, sparsity="bic", s
         spread = w.std(0)
         return full, (w - w.mean(0)) / spread * scale + loc, spread
 
+    last = [part.detach().clone() for part in parts]
     for r in range(rounds):
         with torch.no_grad():
             graph = map_dag(model, mapped()[1], sparsity, n)
@@ -251,11 +252,25 @@ def polish_block_basis(model, z: torch.Tensor, *, rounds: int, sparsity="bic", s
             full, u, spread = mapped()
             value = (model.latent_distribution(graph).node_log_prob(u).sum(-1).mean()
                      + sum(torch.linalg.slogdet(part)[1] for part in parts) - torch.log(spread).sum())
+            if not torch.isfinite(value):
+                return _stopped(parts, last, mapped, spread0, r)
+            last = [part.detach().clone() for part in parts]
             optimiser.zero_grad(set_to_none=True)
             (-value).backward()
             optimiser.step()
         logger.info("basis polish round %d: %.4f per entity, %d edges", r + 1, float(value.detach()), int(graph.sum()))
     with torch.no_grad():
+        if not torch.isfinite(mapped()[1]).all():
+            return _stopped(parts, last, mapped, spread0, rounds - 1)
+        return mapped()[0] / spread0
+
+
+def _stopped(parts, last, mapped, spread0, r: int) -> torch.Tensor:
+    """The polish's map with every block back at ``last``, the last blocks whose objective was finite."""
+    logger.warning("basis polish: the objective became non-finite in round %d; the last finite basis is kept", r + 1)
+    with torch.no_grad():
+        for part, value in zip(parts, last):
+            part.copy_(value)
         return mapped()[0] / spread0
 
 

@@ -340,6 +340,34 @@ def test_the_polish_undoes_a_shear_the_sparse_graph_does_not_absorb():
     assert mcc((x @ T.T).numpy(), z).value > mcc(sheared, z).value + 0.001
 
 
+def test_the_polish_keeps_the_last_finite_basis_when_its_objective_fails(monkeypatch, caplog):
+    """A non-finite objective stops the polish at the blocks of the last finite step, with a warning."""
+    from pyro_personax.inference import refine
+
+    _, sheared, model = _sheared_pair(0)
+    x = torch.as_tensor(sheared, dtype=torch.float32)
+    model.standardise_latents(x)
+    monkeypatch.setattr(refine, "map_dag", lambda model, z, sparsity, n: torch.zeros(4, 4))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    clean = refine.polish_block_basis(model, x, rounds=1, steps=4)
+    model.load_state_dict(state)
+    original, calls = model.latent_distribution, [0]
+
+    def failing_after_five(graph):
+        dist = original(graph)
+        calls[0] += 1
+        if calls[0] > 5:
+            finite = dist.node_log_prob
+            dist.node_log_prob = lambda u: finite(u) * float("nan")
+        return dist
+
+    monkeypatch.setattr(model, "latent_distribution", failing_after_five)
+    with caplog.at_level("WARNING", logger="pyro_personax.inference.refine"):
+        T = refine.polish_block_basis(model, x, rounds=2, steps=10)
+    assert "non-finite in round 1; the last finite basis is kept" in caplog.text
+    torch.testing.assert_close(T, clean)  # the blocks after the 4 steps whose successor was still finite
+
+
 def test_the_graph_stage_sets_the_polished_basis_on_the_model_and_the_guide(fitted, monkeypatch):
     """``basis_polish`` composes the polish's map with the searched basis on both modules."""
     from pyro_personax.inference import refine
