@@ -28,6 +28,7 @@ from .order_graph import CausalOrder, EdgesGivenOrder
 from .personax import PersonaXModel
 from .protocols import GraphPosterior, Mechanism
 from .spec import ModalitySpec, ModelSpec
+from .tinted import TintedImage, TintedRGBLikelihood
 
 __all__ = [
     "draw_latents",
@@ -35,6 +36,8 @@ __all__ = [
     "Likelihood",
     "NormalLikelihood",
     "TabularRowLikelihood",
+    "TintedImage",
+    "TintedRGBLikelihood",
     "get_likelihood",
     "register_likelihood",
     "registered_likelihoods",

@@ -12,7 +12,8 @@ Categorical) with a cell mask.
 
 :class:`Likelihood` objects say how a modality is decoded and scored; one is registered
 per likelihood name (:func:`register_likelihood`, :func:`get_likelihood`): ``"normal"``,
-``"bernoulli"`` and ``"tabular"`` here, and any a researcher adds.
+``"bernoulli"`` and ``"tabular"`` here, ``"tinted_rgb"`` in :mod:`~pyro_personax.models.tinted`, and
+any a researcher adds.
 """
 
 from __future__ import annotations
@@ -207,7 +208,8 @@ class Likelihood:
     A modality names its likelihood by a string (``MultiModalData(likelihoods=...)``);
     :func:`get_likelihood` finds the object registered under it. Subclass this and
     :func:`register_likelihood` an instance to add one. The model asks it for the
-    decoder's output size (:meth:`param_dim`), any extra learned parameter
+    decoder's output size (:meth:`param_dim`), which outputs must not read the nuisance
+    (:meth:`latent_only_outputs`), any extra learned parameter
     (:meth:`make_parameter`), the distribution of the measurements
     (:meth:`distribution`) and their mean (:meth:`mean`); the guide asks for the
     encoder's input (:meth:`encoder_dim`, :meth:`encoder_features`).
@@ -241,6 +243,10 @@ class Likelihood:
     def make_parameter(self, m) -> nn.Parameter | None:
         """An extra learned parameter of the modality (a scale, say), or ``None``."""
         return None
+
+    def latent_only_outputs(self, m) -> tuple[int, ...]:
+        """Decoder outputs that read the latents alone, never the nuisance ``eta`` (default: none)."""
+        return ()
 
     def distribution(self, params: torch.Tensor, parameter, m, t) -> TorchDistribution:
         """The measurements' distribution: batch ``(..., B, K)``, event ``(d,)``.

@@ -87,13 +87,19 @@ MAX_LINEAR_EXTENSION_TIER = 20
 def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, hidden_dim: int, layers: int):
     """The decoder of modality ``m``: a :class:`GroupedMLP`, or a :class:`MaskedDecoder` under a measurement map.
 
-    A masked group reads the columns of its latents among :meth:`LatentLayout.decoder_inputs` and
-    every nuisance column.
+    Outputs the likelihood declares latent-only (``latent_only_outputs``) get their own
+    group, which reads the latents and not the nuisance. A masked group reads the columns
+    of its latents among :meth:`LatentLayout.decoder_inputs` and every nuisance column.
     """
+    lat_dim = len(layout.decoder_inputs(m.name))
+    latent_only = [int(o) for o in m.likelihood_object.latent_only_outputs(m)]
+    if latent_only and in_dim > lat_dim:
+        rest = [o for o in range(out_dim) if o not in set(latent_only)]
+        groups = [(list(range(lat_dim)), latent_only), (list(range(in_dim)), rest)]
+        return MaskedDecoder(m.num_measurements, groups, hidden_dim, num_layers=layers)
     if m.name not in layout.measurement_map:
         return GroupedMLP(m.num_measurements, in_dim, hidden_dim, out_dim, num_layers=layers)
     position = {int(j): c for c, j in enumerate(layout.decoder_inputs(m.name))}
-    lat_dim = len(position)
     groups = [
         ([position[int(j)] for j in inputs] + list(range(lat_dim, in_dim)), list(features))
         for features, inputs in layout.decoder_groups(m.name)
