@@ -45,19 +45,18 @@ undecided cells). The block-level graph ``P_C_TO_F``, ``P_F_TO_C`` (colour -> fa
 ``PersonaX.block_graph``; truth 1 and 0) needs no matching: ``Z21`` can be mixed with ``Z22``'s
 exogenous term at the price of a within-block edge only.
 
-Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes:
-:data:`LATENT_DIMS` (4 fashion dimensions, as the image varies in pose and garment;
-``--fashion-dims``), :data:`NUISANCE_DIMS` (8 per colour image, none for fashion),
-``--batch-size`` and the seeds; the library's epochs (100 here) unless ``--epochs`` is given.
+Model: ``PersonaX`` and ``fit`` with the library defaults except the sizes: :data:`LATENT_DIMS` (4
+fashion dimensions, as the image varies in pose and garment; ``--fashion-dims``), :data:`NUISANCE_DIMS`
+(8 per colour image, none for fashion), ``--batch-size`` and the seeds; the library's epochs (100 here)
+unless ``--epochs`` is given; the colour likelihood the data declare (``--colour-likelihood``).
 ``--learning-rate``, ``--lr-decay``, ``--graph-learning-rate``, ``--posterior-covariance``,
 ``--init-edge-logit``, ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``,
 ``--sparsity``, ``--mechanisms-in-elbo`` and ``--basis-polish`` (several values: one training per seed,
 a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
 is given (the library's default is 4; ``--per-chain``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
 
-Usage (single thread)::
-
-    OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000 --seeds 0 1 2
+Usage (single thread): ``OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000
+--seeds 0 1 2``.
 """
 
 from __future__ import annotations
@@ -467,7 +466,8 @@ def print_chains(model, data, truth, train, test, seed: int, draws) -> None:
 
 def run_seed(seed: int, args, with_model: bool = True) -> list[dict]:
     """All methods on the data set of one seed."""
-    data, truth = variant_mnist(args.num_entities, seed=seed, fashion_template=args.fashion_template)
+    data, truth = variant_mnist(args.num_entities, seed=seed, fashion_template=args.fashion_template,
+                                colour_likelihood=args.colour_likelihood)
     train, test = split_indices(data.num_entities, args.validation_fraction, seed)
     n_latents = sum(latent_dims(args).values())
     rows = [
@@ -576,6 +576,9 @@ def parse_args(argv=None):
         default=None,
         help="show this one garment template in every fashion image (default: a random garment per entity)",
     )
+    p.add_argument("--colour-likelihood", choices=("tinted_rgb", "normal"), default="tinted_rgb",
+                   help='the colour images\' likelihood, declared by the data (default "tinted_rgb"; '
+                        '"normal": the paper\'s per-pixel Gaussian)')
     p.add_argument("--basis-polish", type=int, nargs="+", default=None, metavar="R",
                    help="the graph stage's basis_polish rounds (default: the library's); with several values each "
                    "fit is trained once and its graph stage run once per value, a row each")
@@ -627,6 +630,7 @@ def main(argv=None) -> pd.DataFrame:
         f"{1 - args.validation_fraction:.0%}/{args.validation_fraction:.0%}), seeds {args.seeds}, "
         f"epochs {_epochs_trained(rows, args.epochs)}, torch threads {torch.get_num_threads()}, fashion garments: "
         + ("random" if args.fashion_template is None else f"template {args.fashion_template} only")
+        + f", colour likelihood {args.colour_likelihood}"
     )
     model_options, fit_options = given_options(args)
     polish = {} if args.basis_polish is None else {"basis_polish": "/".join(map(str, args.basis_polish))}

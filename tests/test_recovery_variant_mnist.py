@@ -173,7 +173,7 @@ def test_score_separates_reversals_within_the_equivalence_class(bench, problem):
     assert (res["SHD"], res["SHD_CPDAG"]) == (3, 2)
 
 
-def test_fashion_template_option_reaches_the_data_and_the_header(bench, monkeypatch, capsys):
+def test_fashion_template_and_colour_likelihood_reach_the_data_and_the_header(bench, monkeypatch, capsys):
     calls = []
 
     def recording(*a, **kw):
@@ -183,11 +183,11 @@ def test_fashion_template_option_reaches_the_data_and_the_header(bench, monkeypa
     monkeypatch.setattr(bench, "variant_mnist", recording)
     argv = ["--num-entities", "60", "--seeds", "0", "--fashion-template", "40", "--pca-only"]
     bench.main(argv)
-    assert calls == [{"seed": 0, "fashion_template": 40}]
-    assert "fashion garments: template 40 only" in capsys.readouterr().out
-    bench.main(argv[:-3] + ["--pca-only"])
-    assert calls[-1]["fashion_template"] is None
-    assert "fashion garments: random" in capsys.readouterr().out
+    assert calls == [{"seed": 0, "fashion_template": 40, "colour_likelihood": "tinted_rgb"}]
+    assert "fashion garments: template 40 only, colour likelihood tinted_rgb" in capsys.readouterr().out
+    bench.main(argv[:-3] + ["--pca-only", "--colour-likelihood", "normal"])
+    assert calls[-1]["fashion_template"] is None and calls[-1]["colour_likelihood"] == "normal"
+    assert "fashion garments: random, colour likelihood normal" in capsys.readouterr().out
 
 
 def test_supervised_bound_reads_the_latents_from_the_images(bench, problem, pca):

@@ -35,7 +35,7 @@ def test_shapes_names_and_ranges(small):
     data, truth = small
     assert data.values["colour"].shape == (300, 3, 3 * 14 * 14)
     assert data.values["fashion"].shape == (300, 1, 14 * 14)
-    assert data.likelihood == {"colour": "normal", "fashion": "normal"}
+    assert data.likelihood == {"colour": "tinted_rgb", "fashion": "normal"}
     for v in data.values.values():
         assert v.min() >= 0.0 and v.max() <= 1.0
     assert truth.latents.shape == (300, 4)

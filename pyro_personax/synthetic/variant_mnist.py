@@ -29,9 +29,10 @@ Two modalities observe the latents:
   (or of one garment for every entity, ``fashion_template``), rotated and scaled by
   :func:`fashion_pose` ``(Z21, Z22)``; flattened to ``196`` values.
 
-Pixel values lie in ``[0, 1]``; both modalities use the ``"normal"`` likelihood of
-:class:`~pyro_personax.data.MultiModalData` (a Gaussian on bounded pixels, as in the
-paper's MSE loss).
+Pixel values lie in ``[0, 1]``. The colour images declare the ``"tinted_rgb"`` likelihood
+(:class:`~pyro_personax.models.TintedRGBLikelihood`: one colour per image times a grey
+intensity, the form they are made in; ``colour_likelihood="normal"`` gives the paper's
+per-pixel Gaussian, its MSE loss), the fashion image the ``"normal"`` one.
 
 Image sources: by default the digits bundled with scikit-learn (1,797 images, 8 x 8,
 upsampled to 14 x 14 with ``scipy.ndimage.zoom``) and five procedural garment-like
@@ -432,6 +433,7 @@ def variant_mnist(
     fashion_template: int | None = None,
     mnist_path=None,
     fashion_path=None,
+    colour_likelihood: str = "tinted_rgb",
 ) -> tuple[MultiModalData, GroundTruth]:
     """Generate the variant-MNIST benchmark.
 
@@ -457,12 +459,17 @@ def variant_mnist(
         data sets differ only in the garment.
     mnist_path, fashion_path
         Optional MNIST / Fashion-MNIST image IDX files (see :func:`load_templates`).
+    colour_likelihood
+        The likelihood the data declare for the colour images: ``"tinted_rgb"`` (default;
+        :class:`~pyro_personax.models.TintedRGBLikelihood`, the images' own form, one tint
+        per image times a grey digit) or ``"normal"`` (a Gaussian per pixel, the paper's
+        MSE loss).
 
     Returns
     -------
     (data, truth)
         ``data``: :class:`MultiModalData` with ``colour`` ``(N, 3, 588)`` and
-        ``fashion`` ``(N, 1, 196)`` float32, likelihood ``"normal"``.
+        ``fashion`` ``(N, 1, 196)`` float32, likelihoods ``colour_likelihood`` and ``"normal"``.
         ``truth``: :class:`GroundTruth` with latents ``(N, 4)``, the DAG ``(4, 4)`` and
         the layout of :func:`variant_mnist_layout`.
 
@@ -507,7 +514,7 @@ def variant_mnist(
         fashion = np.clip(fashion + pixel_noise * rng.standard_normal(fashion.shape), 0, 1).astype(np.float32)
     data = MultiModalData(
         {"colour": colour, "fashion": [fashion]},
-        likelihoods={"colour": "normal", "fashion": "normal"},
+        likelihoods={"colour": colour_likelihood, "fashion": "normal"},
         measurement_names={"colour": ("colour_1", "colour_2", "colour_3"), "fashion": ("fashion_1",)},
     )
     info = {
@@ -518,6 +525,7 @@ def variant_mnist(
         "fashion_template": None if fashion_template is None else int(fashion_template),
         "digits": "sklearn" if mnist_path is None else str(mnist_path),
         "garments": "procedural" if fashion_path is None else str(fashion_path),
+        "colour_likelihood": colour_likelihood,
     }
     truth = GroundTruth(z, variant_mnist_adjacency(), variant_mnist_layout(), info)
     logger.info("variant_mnist: %d entities, seed %d", num_entities, seed)
