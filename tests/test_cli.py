@@ -72,6 +72,19 @@ def fitted_run(tmp_path_factory):
     return root
 
 
+def test_simulated_variant_mnist_declares_its_likelihoods(fitted_run, tmp_path):
+    from pyro_personax.cli.config import load_data, read_run_config
+
+    config = read_run_config(fitted_run / "sim" / "run.toml")
+    assert config.data.likelihoods == {"colour": "tinted_rgb", "fashion": "normal"}
+    assert load_data(config.data).likelihood == {"colour": "tinted_rgb", "fashion": "normal"}
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[data.measurements]\ncolour = "c.npy"\n[data.likelihoods]\nfashion = "normal"\n'
+                   '[model]\nlatent_dims = { colour = 2 }\n')
+    with pytest.raises(ValueError, match=r"\[data.likelihoods\]: modalities \['fashion'\] are not in"):
+        read_run_config(bad)
+
+
 def test_fit_writes_the_run_folder(fitted_run):
     run = fitted_run / "run"
     for name in ("model/config.json", "posterior.nc", "edge_probabilities.csv", "fit_summary.csv",

@@ -12,6 +12,8 @@ Example (``run.toml``; relative paths are relative to the file)::
     # face = ["face_0.npy", "face_1.npy"]
     # [data.masks]               # optional, boolean (N, K), True = observed
     # face = "face_mask.npy"
+    # [data.likelihoods]         # optional, a registered likelihood name (default "normal")
+    # face = "normal"
 
     [model]                       # the layout, and any field of pyro_personax.models.ModelOptions
     shared_dim = 2
@@ -70,6 +72,7 @@ class DataConfig:
     tabular: tuple[str, ...] | None = None
     measurements: dict = field(default_factory=dict)
     masks: dict = field(default_factory=dict)
+    likelihoods: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if (self.dataset is None) == (not self.measurements):
@@ -77,6 +80,22 @@ class DataConfig:
                 "run configuration [data]: give either 'dataset' (celeb | athle) with 'path', "
                 "or a [data.measurements] table of .npy files, not both and not neither"
             )
+        if not isinstance(self.likelihoods, dict):
+            raise ValueError(
+                f"run configuration [data.likelihoods]: expected a table modality -> likelihood name; "
+                f"found {self.likelihoods!r}"
+            )
+        unknown = sorted(set(self.likelihoods) - set(self.measurements))
+        if unknown:
+            raise ValueError(
+                f"run configuration [data.likelihoods]: modalities {unknown} are not in [data.measurements] "
+                f"({sorted(self.measurements)})"
+            )
+        for mod, name in self.likelihoods.items():
+            if not isinstance(name, str):
+                raise ValueError(
+                    f"run configuration [data.likelihoods] {mod}: expected a likelihood name; found {name!r}"
+                )
         if self.dataset is not None:
             if self.dataset not in ("celeb", "athle"):
                 raise ValueError(
@@ -252,4 +271,4 @@ def load_data(config: DataConfig):
         else:
             measurements[mod] = _load_npy(files, f"measurements {mod!r}")
     masks = {mod: _load_npy(f, f"masks {mod!r}") for mod, f in config.masks.items()}
-    return MultiModalData(measurements, masks=masks)
+    return MultiModalData(measurements, masks=masks, likelihoods=dict(config.likelihoods))

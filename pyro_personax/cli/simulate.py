@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         for m in data.modalities:
             np.save(out / "data" / f"{m}.npy", data.values[m])
         table = "[data.measurements]\n" + "\n".join(f'{m} = "data/{m}.npy"' for m in data.modalities) + "\n"
+        table += "[data.likelihoods]\n" + "\n".join(f'{m} = "{data.likelihood[m]}"' for m in data.modalities) + "\n"
     else:
         from pyro_personax.data import write_persona
         from pyro_personax.synthetic.persona import persona
