@@ -161,7 +161,9 @@ class PersonaXModel(LatentBasis, PyroModule):
     ``Bernoulli(edge_prior)`` free edges with no two-cycle
     (:class:`~pyro_personax.models.edges.PairwiseEdges`); only the trainer's acyclicity
     factor rules out longer cycles. Likelihoods: Normal (learned scale per measurement
-    and feature), Bernoulli, or a tabular row of Normal / Bernoulli / Categorical columns.
+    and feature), Bernoulli, a tabular row of Normal / Bernoulli / Categorical columns,
+    a tinted image (one colour read from the latents alone times an intensity,
+    :class:`~pyro_personax.models.TintedRGBLikelihood`), or any registered one.
 
     Parameters
     ----------
