@@ -53,7 +53,7 @@ unless ``--epochs`` is given; the colour likelihood the data declare (``--colour
 ``--init-edge-logit``, ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``,
 ``--sparsity``, ``--mechanisms-in-elbo`` and ``--basis-polish`` (several values: one training per seed,
 a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
-is given (the library's default is 4; ``--per-chain``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
+is given (the library's is 4; ``--per-chain``, ``--num-workers``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
 
 Usage (single thread): ``OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000
 --seeds 0 1 2``.
@@ -376,7 +376,7 @@ def run_equivalent(truth, train, test, seed: int) -> dict:
 
 MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit", "latent_transform", "encoder_hidden_dim",
                  "decoder_hidden_dim")
-FIT_OPTIONS = ("learning_rate", "lr_decay", "graph_learning_rate", "sparsity", "mechanisms_in_elbo")
+FIT_OPTIONS = ("learning_rate", "lr_decay", "graph_learning_rate", "sparsity", "mechanisms_in_elbo", "num_workers")
 
 
 def given_options(args) -> tuple[dict, dict]:
@@ -562,6 +562,8 @@ def parse_args(argv=None):
         help='edge penalty: a number >= 0 or "bic" (default: the library\'s)',
     )
     p.add_argument("--num-chains", type=int, default=1, help="restarts (default 1; the library's is 4)")
+    p.add_argument("--num-workers", type=int, default=None,
+                   help="train the chains in this many worker processes (the same numbers; default: one process)")
     p.add_argument("--per-chain", action="store_true",
                    help="also score every restart on its own latents and graph, with its ELBO and basis score")
     p.add_argument(
