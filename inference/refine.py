@@ -260,9 +260,10 @@ def polish_block_basis(model, z: torch.Tensor, *, rounds: int, sparsity="bic", s
             optimiser.step()
         logger.info("basis polish round %d: %.4f per entity, %d edges", r + 1, float(value.detach()), int(graph.sum()))
     with torch.no_grad():
-        if not torch.isfinite(mapped()[1]).all():
-            return _stopped(parts, last, mapped, spread0, rounds - 1)
-        return mapped()[0] / spread0
+        full, u, _ = mapped()
+    if not torch.isfinite(u).all():
+        return _stopped(parts, last, mapped, spread0, rounds - 1)
+    return full / spread0
 
 
 def _stopped(parts, last, mapped, spread0, r: int) -> torch.Tensor:

@@ -91,7 +91,8 @@ def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, h
     group, which reads the latents and not the nuisance. A masked group reads the columns
     of its latents among :meth:`LatentLayout.decoder_inputs` and every nuisance column.
     """
-    lat_dim = len(layout.decoder_inputs(m.name))
+    inputs = layout.decoder_inputs(m.name)
+    lat_dim = len(inputs)
     latent_only = [int(o) for o in m.likelihood_object.latent_only_outputs(m)]
     if latent_only and in_dim > lat_dim:
         rest = [o for o in range(out_dim) if o not in set(latent_only)]
@@ -99,7 +100,7 @@ def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, h
         return MaskedDecoder(m.num_measurements, groups, hidden_dim, num_layers=layers)
     if m.name not in layout.measurement_map:
         return GroupedMLP(m.num_measurements, in_dim, hidden_dim, out_dim, num_layers=layers)
-    position = {int(j): c for c, j in enumerate(layout.decoder_inputs(m.name))}
+    position = {int(j): c for c, j in enumerate(inputs)}
     groups = [
         ([position[int(j)] for j in inputs] + list(range(lat_dim, in_dim)), list(features))
         for features, inputs in layout.decoder_groups(m.name)
@@ -160,10 +161,8 @@ class PersonaXModel(LatentBasis, PyroModule):
     order-dependent weight remains). ``graph_posterior="pairwise"``: independent
     ``Bernoulli(edge_prior)`` free edges with no two-cycle
     (:class:`~pyro_personax.models.edges.PairwiseEdges`); only the trainer's acyclicity
-    factor rules out longer cycles. Likelihoods: Normal (learned scale per measurement
-    and feature), Bernoulli, a tabular row of Normal / Bernoulli / Categorical columns,
-    a tinted image (one colour read from the latents alone times an intensity,
-    :class:`~pyro_personax.models.TintedRGBLikelihood`), or any registered one.
+    factor rules out longer cycles. Likelihoods: any registered one; Normal (learned scale per
+    measurement and feature), Bernoulli, a tabular row and a tinted image (:mod:`~pyro_personax.models.tinted`).
 
     Parameters
     ----------

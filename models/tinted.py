@@ -74,10 +74,14 @@ class TintedImage(TorchDistribution):
         return TintedImage(self.colour.expand(b + self.colour.shape[-1:]),
                            self.intensity.expand(b + self.intensity.shape[-1:]), self.sigma, self.tau)
 
+    def _mean_grid(self) -> torch.Tensor:
+        """``(*batch, C, P)``: ``c_c g_p``."""
+        return self.colour[..., :, None] * self.intensity[..., None, :]
+
     @property
     def mean(self) -> torch.Tensor:
         """``(*batch, C P)``: ``c_c g_p`` channel first."""
-        return (self.colour[..., :, None] * self.intensity[..., None, :]).flatten(-2)
+        return self._mean_grid().flatten(-2)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Sum over pixels of each pixel's ``C``-variate Normal log density, ``(*sample, *batch)``.
@@ -89,7 +93,7 @@ class TintedImage(TorchDistribution):
         """
         C, P = self.colour.shape[-1], self.intensity.shape[-1]
         x = value.unflatten(-1, (C, P))
-        s = (x - self.colour[..., :, None] * self.intensity[..., None, :]) / self.sigma
+        s = (x - self._mean_grid()) / self.sigma
         w = self.tau[..., None, :] * self.colour[..., :, None] / self.sigma
         ww = (w * w).sum(-2)
         ws = (w * s).sum(-2)
@@ -104,7 +108,7 @@ class TintedImage(TorchDistribution):
             C, P = self.colour.shape[-1], self.intensity.shape[-1]
             e = torch.randn(shape + (1, P), dtype=self.intensity.dtype, device=self.intensity.device)
             n = torch.randn(shape + (C, P), dtype=self.intensity.dtype, device=self.intensity.device)
-            x = self.colour[..., :, None] * (self.intensity[..., None, :] + self.tau[..., None, :] * e) + self.sigma * n
+            x = self._mean_grid() + self.colour[..., :, None] * self.tau[..., None, :] * e + self.sigma * n
             return x.flatten(-2)
 
 
@@ -150,8 +154,7 @@ class TintedRGBLikelihood(Likelihood):
         return TintedImage(*self._parts(params, parameter, m))
 
     def mean(self, params, parameter, m):
-        colour, intensity, _, _ = self._parts(params, parameter, m)
-        return (colour[..., :, None] * intensity[..., None, :]).flatten(-2)
+        return TintedImage(*self._parts(params, parameter, m)).mean
 
 
 register_likelihood(TintedRGBLikelihood())
