@@ -93,6 +93,7 @@ def block_flows(sizes, *, layers: int = 4, hidden: int = 32, seed: int = 0):
 
 
 def flow_parameters(flows) -> list[torch.nn.Parameter]:
+    """The trainable parameters of every flow of ``flows`` (blocks of one latent have none)."""
     return [p for flow in flows if flow is not None for p in flow.parameters()]
 
 
