@@ -164,6 +164,7 @@ def penalised_score(layout, spec, u: np.ndarray, mean_logdet: float, *, seed: in
 
 
 def spearman_of_matches(u: np.ndarray, truth: np.ndarray, perm) -> list[float]:
+    """|Spearman| of learned latent ``perm[k]`` of ``u`` ``(N, D)`` with true latent ``k`` of ``truth`` ``(N, 4)``."""
     from scipy.stats import spearmanr
 
     return [abs(float(spearmanr(u[:, p], truth[:, k]).statistic)) for k, p in enumerate(perm)]
