@@ -102,8 +102,8 @@ def _decoder(layout: LatentLayout, m: ModalitySpec, in_dim: int, out_dim: int, h
         return GroupedMLP(m.num_measurements, in_dim, hidden_dim, out_dim, num_layers=layers)
     position = {int(j): c for c, j in enumerate(inputs)}
     groups = [
-        ([position[int(j)] for j in inputs] + list(range(lat_dim, in_dim)), list(features))
-        for features, inputs in layout.decoder_groups(m.name)
+        ([position[int(j)] for j in group_inputs] + list(range(lat_dim, in_dim)), list(features))
+        for features, group_inputs in layout.decoder_groups(m.name)
     ]
     return MaskedDecoder(m.num_measurements, groups, hidden_dim, num_layers=layers)
 
