@@ -149,13 +149,14 @@ def polish(model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, re
     return out
 
 
-def penalised_score(layout, spec, u: np.ndarray, mean_logdet: float, *, seed: int, steps: int) -> tuple[float, str]:
-    """The model's penalised log density per entity of latents ``u`` ``(N, D)`` read through a map whose mean log
-    Jacobian is ``mean_logdet`` (module docstring), and the most probable DAG."""
+def penalised_score(model, u: np.ndarray, mean_logdet: float) -> tuple[float, str]:
+    """The penalised log density per entity under ``model`` (its mechanisms fitted to ``u`` standardised) of
+    latents ``u`` ``(N, D)`` read through a map whose mean log Jacobian is ``mean_logdet`` (module docstring),
+    and the most probable DAG."""
     from pyro_personax.inference.basis import best_dag
     from pyro_personax.inference.oracle import node_table
 
-    model, latents = fitted_model(layout, spec, u, seed=seed, steps=steps)
+    latents = (u - u.mean(0)) / u.std(0)
     penalty = -float(model.edge_log_weight("bic", len(u)))
     allowed = (model.free_mask | model.required_mask).cpu().numpy()
     score, graph = best_dag(node_table(model, latents), penalty, allowed)
@@ -165,20 +166,21 @@ def penalised_score(layout, spec, u: np.ndarray, mean_logdet: float, *, seed: in
 
 def spearman_of_matches(u: np.ndarray, truth: np.ndarray, perm) -> list[float]:
     """|Spearman| of learned latent ``perm[k]`` of ``u`` ``(N, D)`` with true latent ``k`` of ``truth`` ``(N, 4)``."""
-    from scipy.stats import spearmanr
+    from pyro_personax.metrics.latent import correlation_matrix
 
-    return [abs(float(spearmanr(u[:, p], truth[:, k]).statistic)) for k, p in enumerate(perm)]
+    corr = correlation_matrix(u, truth, "spearman")
+    return [abs(float(corr[k, p])) for k, p in enumerate(perm)]
 
 
 def version_line(name: str, u: np.ndarray, mean_logdet: float, *, layout, spec, truth, perm, blocks, seed: int,
                  steps: int) -> str:
     """The printed line of one version ``u`` ``(N, D)`` of a seed's latents (module docstring)."""
-    post = exact_posterior(layout, spec, u, seed=seed, steps=steps)[0]
+    post, _, model = exact_posterior(layout, spec, u, seed=seed, steps=steps)
     graph, p = post.top(1)[0]
     edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))
     s = posterior_scores(post.edge_probabilities(), None, perm, blocks)
     corr = spearman_of_matches(u, truth, perm)
-    score, _ = penalised_score(layout, spec, u, mean_logdet, seed=seed, steps=steps)
+    score, _ = penalised_score(model, u, mean_logdet)
     return (f"seed {seed}, {name}: score {score:.4f}, |spearman| Z11 Z12 Z21 Z22 " + " ".join(f"{c:.3f}" for c in corr)
             + f", MCC_PINNED {(corr[0] + corr[2]) / 2:.3f}, MAP {edges} ({p:.2f}), "
             + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
@@ -226,14 +228,14 @@ def main(argv=None) -> None:
         perm = evaluate_recovery(z, truth, None, variant_mnist_adjacency(), identified=truth_layout.identified_mask(),
                                  learned_blocks=blocks, true_blocks=true_blocks, with_r2=False)["permutation"]
         x = torch.as_tensor((z - z.mean(0)) / z.std(0), dtype=torch.float32)
-        t = (truth - truth.mean(0)) / truth.std(0)
-        targets = x.clone()
-        for k, p in enumerate(perm):  # each matched learned latent onto its true latent
-            targets[:, p] = torch.as_tensor(t[:, k], dtype=torch.float32)
         ctx = {"layout": layout, "spec": spec, "truth": truth, "perm": perm, "blocks": blocks, "seed": seed,
                "steps": args.mechanism_steps}
         print(version_line("learned", x.numpy(), 0.0, **ctx), flush=True)
         if args.start != "learned":
+            t = (truth - truth.mean(0)) / truth.std(0)
+            targets = x.clone()
+            for k, p in enumerate(perm):  # each matched learned latent onto its true latent
+                targets[:, p] = torch.as_tensor(t[:, k], dtype=torch.float32)
             flows = block_flows([len(s) for s in slices], seed=seed)
             mse = fit_to_targets(x, slices, flows, targets, steps=args.fit_steps)
             print(f"seed {seed}: flows fitted to the truth, mean squared error {mse:.4f} (blocks summed)", flush=True)
