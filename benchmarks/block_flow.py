@@ -31,11 +31,16 @@ probable DAG's ``log p(u | G) + log p(G)`` over ``N``, plus the map's mean log J
 less the log standard deviations). Versions of the same seed are the same data in other
 bases, so a higher ``score`` is the basis the model prefers.
 
+``--truth-mixed DEG`` replaces the saved latents by the true latents mixed inside each
+block by a known invertible map (:func:`mixed_truth`): the criterion on exact latents,
+where ``flow to truth`` undoes the mixing. ``--noise-flow`` sets the model's noise flow.
+
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000 --seeds 0 \\
         --save-latents /tmp/vm
     OMP_NUM_THREADS=1 python benchmarks/block_flow.py --latents /tmp/vm --seeds 0
+    OMP_NUM_THREADS=1 python benchmarks/block_flow.py --latents /tmp/vm --seeds 0 --truth-mixed 30 --start both
 """
 
 from __future__ import annotations
@@ -90,6 +95,16 @@ def block_flows(sizes, *, layers: int = 4, hidden: int = 32, seed: int = 0):
             parts.append(T.Permute(torch.arange(d - 1, -1, -1)))
         flows.append(T.ComposeTransformModule(parts))
     return flows
+
+
+def mixed_truth(truth: np.ndarray, degrees: float) -> np.ndarray:
+    """The true latents ``(N, 4)`` standardised, each block of two turned by ``degrees`` and then passed through the
+    monotone map ``v + 0.5 tanh(2 v)`` per coordinate: an invertible nonlinear map inside each block, ``(N, 4)``."""
+    t = (truth - truth.mean(0)) / truth.std(0)
+    a = math.radians(degrees)
+    turn = np.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    w = np.concatenate([t[:, :2] @ turn.T, t[:, 2:] @ turn.T], axis=1)
+    return w + 0.5 * np.tanh(2 * w)
 
 
 def flow_parameters(flows) -> list[torch.nn.Parameter]:
@@ -173,9 +188,10 @@ def spearman_of_matches(u: np.ndarray, truth: np.ndarray, perm) -> list[float]:
 
 
 def version_line(name: str, u: np.ndarray, mean_logdet: float, *, layout, spec, truth, perm, blocks, seed: int,
-                 steps: int) -> str:
-    """The printed line of one version ``u`` ``(N, D)`` of a seed's latents (module docstring)."""
-    post, _, model = exact_posterior(layout, spec, u, seed=seed, steps=steps)
+                 steps: int, options: dict) -> str:
+    """The printed line of one version ``u`` ``(N, D)`` of a seed's latents (module docstring); ``options``: the
+    model's options."""
+    post, _, model = exact_posterior(layout, spec, u, seed=seed, steps=steps, **options)
     graph, p = post.top(1)[0]
     edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))
     s = posterior_scores(post.edge_probabilities(), None, perm, blocks)
@@ -207,6 +223,11 @@ def main(argv=None) -> None:
     parser.add_argument("--fit-steps", type=int, default=1500, help="Adam steps of the least-squares fit to the truth")
     parser.add_argument("--start", choices=("truth", "learned", "both"), default="truth",
                         help="polish from the flows fitted to the truth, from the learned basis, or both")
+    parser.add_argument("--truth-mixed", type=float, default=None, metavar="DEG",
+                        help="replace the saved latents by the true latents mixed inside each block (mixed_truth): "
+                             "the criterion on exact latents in a known basis")
+    parser.add_argument("--noise-flow", choices=("spline", "parent_spline"), default="spline",
+                        help="the model's noise flow (default: the library's)")
     parser.add_argument("--mechanism-steps", type=int, default=300, help="steps of the mechanisms' fit per version")
     args = parser.parse_args(argv)
 
@@ -222,6 +243,9 @@ def main(argv=None) -> None:
         f = load(Path(args.latents) / f"seed{seed}.npz")
         z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
         blocks = [str(b) for b in f["blocks"]]
+        if args.truth_mixed is not None:
+            z, blocks = mixed_truth(truth, args.truth_mixed), [str(b) for b in true_blocks]
+            print(f"seed {seed}: the true latents mixed inside each block ({args.truth_mixed:g} degrees)", flush=True)
         names = list(dict.fromkeys(blocks))
         layout = LatentLayout(0, {b: blocks.count(b) for b in names})
         slices = [[i for i, b in enumerate(blocks) if b == name] for name in names]
@@ -229,7 +253,8 @@ def main(argv=None) -> None:
                                  learned_blocks=blocks, true_blocks=true_blocks, with_r2=False)["permutation"]
         x = torch.as_tensor((z - z.mean(0)) / z.std(0), dtype=torch.float32)
         ctx = {"layout": layout, "spec": spec, "truth": truth, "perm": perm, "blocks": blocks, "seed": seed,
-               "steps": args.mechanism_steps}
+               "steps": args.mechanism_steps,
+               "options": {"noise_flow": args.noise_flow}}
         print(version_line("learned", x.numpy(), 0.0, **ctx), flush=True)
         if args.start != "learned":
             t = (truth - truth.mean(0)) / truth.std(0)
@@ -243,11 +268,11 @@ def main(argv=None) -> None:
                 u, logdet, spread = mapped(x, slices, flows)
             print(version_line("flow to truth", u.numpy(), float(logdet.mean() - torch.log(spread).sum()), **ctx),
                   flush=True)
-            model = fitted_model(layout, spec, u.numpy(), seed=seed, steps=args.mechanism_steps)[0]
+            model = fitted_model(layout, spec, u.numpy(), seed=seed, steps=args.mechanism_steps, **ctx["options"])[0]
             polish_and_print("polished", model, x, slices, flows, rounds=args.rounds, steps=args.steps, ctx=ctx)
         if args.start != "truth":
             flows = block_flows([len(s) for s in slices], seed=seed)
-            model = fitted_model(layout, spec, x.numpy(), seed=seed, steps=args.mechanism_steps)[0]
+            model = fitted_model(layout, spec, x.numpy(), seed=seed, steps=args.mechanism_steps, **ctx["options"])[0]
             polish_and_print("polished from learned", model, x, slices, flows, rounds=args.rounds, steps=args.steps,
                              ctx=ctx)
 

@@ -115,23 +115,24 @@ def degraded(predicted: np.ndarray, truth: np.ndarray, r2: float, seed: int = 0)
             for j, name in enumerate(("Z11", "Z12", "Z21", "Z22")) if kept[j] > r2}
 
 
-def fitted_model(layout, spec, v: np.ndarray, *, seed: int, steps: int):
+def fitted_model(layout, spec, v: np.ndarray, *, seed: int, steps: int, **options):
     """The library model with its mechanisms fitted to ``v`` ``(N, D)`` standardised, and those latents.
 
     Seeded by ``seed`` (the model's initial values and the fit's masks); ``steps`` of
-    :func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`.
+    :func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`; ``options``: the
+    model's options (its defaults where not given).
     """
     from pyro_personax.inference.oracle import fit_mechanisms_given_latents
     from pyro_personax.models import PersonaXModel
 
     torch.manual_seed(seed)
-    model = PersonaXModel(layout, spec)
+    model = PersonaXModel(layout, spec, **options)
     latents = (v - v.mean(0)) / v.std(0)
     fit_mechanisms_given_latents(model, latents, num_steps=steps, seed=seed)
     return model, latents
 
 
-def exact_posterior(layout, spec, v: np.ndarray, *, seed: int, steps: int):
+def exact_posterior(layout, spec, v: np.ndarray, *, seed: int, steps: int, **options):
     """The exact graph posterior of the library model given the latents ``v`` ``(N, D)``.
 
     The columns are standardised, the model's mechanisms fitted to them
@@ -146,7 +147,7 @@ def exact_posterior(layout, spec, v: np.ndarray, *, seed: int, steps: int):
     """
     from pyro_personax.inference.oracle import exact_graph_posterior
 
-    model, latents = fitted_model(layout, spec, v, seed=seed, steps=steps)
+    model, latents = fitted_model(layout, spec, v, seed=seed, steps=steps, **options)
     post = exact_graph_posterior(model, latents)
     return post, post.log_evidence - len(v) * float(np.log(v.std(0)).sum()), model
 

@@ -43,3 +43,19 @@ def test_the_least_squares_fit_unmixes_a_nonlinearly_mixed_block(bench):
     before = float(((x - target) ** 2).mean())
     mse = bench.fit_to_targets(x, [[0, 1]], flows, target, steps=400, learning_rate=0.01)
     assert before > 0.05 and mse < 0.2 * before
+
+
+def test_mixed_truth_maps_each_block_on_its_own_and_keeps_the_coordinates_at_zero_degrees(bench):
+    from scipy.stats import spearmanr
+
+    truth = np.random.default_rng(0).normal(size=(200, 4))
+    straight = bench.mixed_truth(truth, 0.0)
+    for j in range(4):  # a monotone map of each standardised coordinate
+        assert spearmanr(straight[:, j], truth[:, j]).statistic == pytest.approx(1.0)
+    mixed = bench.mixed_truth(truth, 30.0)
+    moved = truth.copy()
+    moved[:, 2:] = np.random.default_rng(1).normal(size=(200, 2))  # another fashion block, same colour block
+    again = bench.mixed_truth(moved, 30.0)
+    np.testing.assert_allclose(again[:, :2], mixed[:, :2])
+    assert np.abs(again[:, 2:] - mixed[:, 2:]).max() > 0.1
+    assert abs(spearmanr(mixed[:, 0], truth[:, 0]).statistic) < 0.95  # turned: each latent mixes its block
