@@ -28,14 +28,15 @@ import torch
 from pyro_personax.models.latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
 
 
-def null_gains(seed: int, num_entities: int, latent_dim: int, hidden_dim: int, epochs: int) -> list[float]:
+def null_gains(seed: int, num_entities: int, latent_dim: int, hidden_dim: int, epochs: int,
+               noise_flow: str = "spline") -> list[float]:
     """In-sample gains ``(D (D - 1),)`` of every single edge between independent latents."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     z = torch.tensor(rng.laplace(size=(num_entities, latent_dim)), dtype=torch.float32)
     z = (z - z.mean(0)) / z.std(0)
     mech = Mechanisms(latent_dim, "mlp", hidden_dim=hidden_dim)
-    flow = MonotoneNoiseFlow(latent_dim)
+    flow = MonotoneNoiseFlow(latent_dim, noise_flow)
     opt = torch.optim.Adam([*mech.parameters(), *flow.parameters()], lr=0.01)
     free = ~torch.eye(latent_dim, dtype=torch.bool)
     for _ in range(epochs):
@@ -62,10 +63,14 @@ def main(argv=None) -> int:
     parser.add_argument("--latent-dim", type=int, default=4)
     parser.add_argument("--hidden-dim", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--noise-flow", choices=("spline", "parent_spline"), default="spline",
+                        help="the noise flow (parent_spline: an edge also changes its child's noise shape)")
     args = parser.parse_args(argv)
     sys.stdout.write(f"null edge gain: N={args.num_entities}, D={args.latent_dim}, H={args.hidden_dim}, "
-                     f"{args.epochs} epochs, seeds {args.seeds}, torch threads {torch.get_num_threads()}\n")
-    gains = np.concatenate([null_gains(s, args.num_entities, args.latent_dim, args.hidden_dim, args.epochs)
+                     f"{args.epochs} epochs, noise flow {args.noise_flow}, seeds {args.seeds}, "
+                     f"torch threads {torch.get_num_threads()}\n")
+    gains = np.concatenate([null_gains(s, args.num_entities, args.latent_dim, args.hidden_dim, args.epochs,
+                                       args.noise_flow)
                             for s in args.seeds])
     k_eff = 2 * gains.mean()
     raw = 1 + 2 * args.hidden_dim

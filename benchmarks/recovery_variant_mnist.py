@@ -375,7 +375,7 @@ def run_equivalent(truth, train, test, seed: int) -> dict:
 
 
 MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit", "latent_transform", "encoder_hidden_dim",
-                 "decoder_hidden_dim")
+                 "decoder_hidden_dim", "noise_flow")
 FIT_OPTIONS = ("learning_rate", "lr_decay", "graph_learning_rate", "sparsity", "mechanisms_in_elbo", "num_workers")
 
 
@@ -554,6 +554,10 @@ def parse_args(argv=None):
     p.add_argument(
         "--latent-transform", choices=("identity", "spline"), default=None,
         help="per-latent monotone map after the structural equations (default: the library's)",
+    )
+    p.add_argument(
+        "--noise-flow", choices=("spline", "parent_spline", "affine", "identity"), default=None,
+        help="the latents' noise flow (default: the library's)",
     )
     p.add_argument(
         "--sparsity",

@@ -211,7 +211,7 @@ def structural_program(model: PersonaXModel, edges: torch.Tensor) -> Callable[[t
     def program(eps: torch.Tensor) -> torch.Tensor:
         if eps.dim() != 3 or eps.shape[0] != A.shape[0] or eps.shape[-1] != D:
             raise ValueError(f"eps: expected shape ({A.shape[0]}, N, {D}); found {tuple(eps.shape)}")
-        u = noise_flow(eps)
+        u = noise_flow.forward(eps, A)
         y = z = torch.zeros_like(u)  # columns filled level by level (out of place: the program stays differentiable)
         column = torch.arange(D, device=u.device)
         with pyro.plate("graphs", eps.shape[0], dim=-2), pyro.plate("draws", eps.shape[1], dim=-1):

@@ -54,7 +54,8 @@ _HIDDEN_WIDTH = 64
 
 @torch.no_grad()
 def noise_summary(model, generator: torch.Generator) -> dict[str, np.ndarray]:
-    """Standard deviation and excess kurtosis of every noise flow ``tau_j(eps)``; each ``(D,)``."""
+    """Standard deviation and excess kurtosis of every noise flow ``tau_j(eps)``; each ``(D,)`` (a
+    ``"parent_spline"`` flow: the shape of the empty parent set)."""
     flow = model.noise_flow
     param = next(model.parameters())
     eps = torch.randn(_NOISE_DRAWS, flow.latent_dim, generator=generator).to(param)

@@ -24,9 +24,11 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from pyro.distributions import TorchDistribution, constraints
 from pyro.distributions.torch_transform import TransformModule
 from pyro.distributions.transforms import Spline
+from pyro.distributions.transforms.spline import ConditionedSpline
 from torch import nn
 
 __all__ = [
@@ -39,7 +41,7 @@ __all__ = [
 ]
 
 MECHANISMS = ("mlp", "linear")
-NOISE_FLOWS = ("spline", "affine", "identity")
+NOISE_FLOWS = ("spline", "parent_spline", "affine", "identity")
 #: Effective number of parameters of one MLP edge: twice the mean in-sample log-likelihood
 #: gain of an edge between independent latents when the mechanisms are fitted on random
 #: parent sets (Wilks), at the default width; ``benchmarks/edge_penalty.py`` measures it.
@@ -53,7 +55,12 @@ class MonotoneNoiseFlow(TransformModule):
     ``"spline"``: ``u = loc + exp(log_scale) * spline(eps)`` with Pyro's elementwise
     rational-linear spline (identity outside ``[-bound, bound]``, initialised close to the
     identity); ``"affine"``: ``u = loc + exp(log_scale) * eps``; ``"identity"``:
-    ``u = eps`` (no parameters).
+    ``u = eps`` (no parameters). ``"parent_spline"``: the spline's shape also depends on
+    the node's parent set: its unnormalised parameters for node ``j`` are the node's own
+    plus one learned offset per present parent ``i`` (``A[i, j]`` times an offset, zero at
+    the start), so a node whose noise is, say, uniform given its true parents is not held
+    to the shape its other parent sets need. The methods take the graph as ``adjacency``
+    ``(..., D, D)``; without it they use the node's own shape (the empty parent set).
 
     A Pyro :class:`~pyro.distributions.torch_transform.TransformModule` (elementwise,
     bijective, increasing), so ``dist.TransformedDistribution(Normal(0, 1), [flow])`` is
@@ -107,7 +114,7 @@ class MonotoneNoiseFlow(TransformModule):
         elif kind != "identity":
             self.register_buffer("loc", torch.zeros(latent_dim))
             self.register_buffer("log_scale", torch.zeros(latent_dim))
-        if kind == "spline":
+        if kind in ("spline", "parent_spline"):
             if count_bins < 2:
                 raise ValueError(f"count_bins must be >= 2; found {count_bins}")
             self.spline = Spline(latent_dim, count_bins=count_bins, bound=bound, order="linear")
@@ -116,10 +123,14 @@ class MonotoneNoiseFlow(TransformModule):
                 self.spline.unnormalized_heights.zero_()
                 self.spline.unnormalized_derivatives.fill_(math.log(math.e - 1.0))
                 self.spline.unnormalized_lambdas.fill_(0.5)
+        if kind == "parent_spline":  # [j, i, k]: offset of parameter k of child j's spline when parent i is present
+            D, K = self.latent_dim, int(count_bins)
+            self.parent_offsets = nn.ParameterList([nn.Parameter(torch.zeros(D, D, k)) for k in (K, K, K - 1, K)])
 
-    def forward(self, eps: torch.Tensor) -> torch.Tensor:
-        """``u = tau(eps)``; ``eps`` and the result have shape ``(..., D)``."""
-        return self._forward_and_logdet(eps)[0]
+    def forward(self, eps: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """``u = tau(eps)``; ``eps`` and the result have shape ``(..., D)``; ``adjacency`` ``(..., D, D)`` or ``None``
+        (only ``"parent_spline"`` reads it)."""
+        return self._forward_and_logdet(eps, adjacency)[0]
 
     def _call(self, eps: torch.Tensor) -> torch.Tensor:
         return self._forward_and_logdet(eps)[0]
@@ -127,19 +138,31 @@ class MonotoneNoiseFlow(TransformModule):
     def _inverse(self, u: torch.Tensor) -> torch.Tensor:
         return self._inverse_and_logdet(u)[0]
 
-    def _forward_and_logdet(self, eps):
+    def _spline_op(self, x: torch.Tensor, adjacency: torch.Tensor | None, inverse: bool = False):
+        """The spline (or its inverse) at ``x`` ``(..., D)``, with the parent set's shape where one is learned."""
+        if self.kind != "parent_spline" or adjacency is None:
+            return self.spline.spline_op(x, inverse=inverse)
+        At = adjacency.transpose(-1, -2).to(x.dtype)  # (..., j, i)
+        s = self.spline
+        raw = [base + torch.einsum("...ji,jik->...jk", At, offset) for base, offset in zip(
+            (s.unnormalized_widths, s.unnormalized_heights, s.unnormalized_derivatives, s.unnormalized_lambdas),
+            self.parent_offsets)]
+        params = (F.softmax(raw[0], -1), F.softmax(raw[1], -1), F.softplus(raw[2]), torch.sigmoid(raw[3]))
+        return ConditionedSpline(params, bound=s.bound, order="linear").spline_op(x, inverse=inverse)
+
+    def _forward_and_logdet(self, eps, adjacency=None):
         if self.kind == "identity":
             return eps, torch.zeros_like(eps)
         y, logdet = eps, torch.zeros_like(eps)
         if self.spline is not None:
-            y, logdet = self.spline.spline_op(eps)
+            y, logdet = self._spline_op(eps, adjacency)
         return self.loc + self.log_scale.exp() * y, logdet + self.log_scale
 
-    def inverse(self, u: torch.Tensor) -> torch.Tensor:
-        """``eps = tau^{-1}(u)``, shape ``(..., D)``."""
-        return self._inverse_and_logdet(u)[0]
+    def inverse(self, u: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """``eps = tau^{-1}(u)``, shape ``(..., D)`` (``adjacency`` as in :meth:`forward`)."""
+        return self._inverse_and_logdet(u, adjacency)[0]
 
-    def _inverse_and_logdet(self, u):
+    def _inverse_and_logdet(self, u, adjacency=None):
         """``eps`` and ``log |d tau / d eps|`` at ``eps``, both ``(..., D)``."""
         if self.kind == "identity":
             return u, torch.zeros_like(u)
@@ -147,16 +170,17 @@ class MonotoneNoiseFlow(TransformModule):
         logdet = self.log_scale.expand_as(u)
         if self.spline is None:
             return y, logdet
-        eps, inv_logdet = self.spline.spline_op(y, inverse=True)
+        eps, inv_logdet = self._spline_op(y, adjacency, inverse=True)
         return eps, logdet - inv_logdet
 
     def log_abs_det_jacobian(self, eps: torch.Tensor, u: torch.Tensor | None = None) -> torch.Tensor:
         """Elementwise ``log |d tau_j / d eps_j|`` at ``eps``, shape ``(..., D)`` (``u = tau(eps)`` is not needed)."""
         return self._forward_and_logdet(eps)[1]
 
-    def log_prob(self, u: torch.Tensor) -> torch.Tensor:
-        """Elementwise log density of ``u = tau(eps)``, ``eps ~ N(0, 1)``; shape ``(..., D)``."""
-        eps, logdet = self._inverse_and_logdet(u)
+    def log_prob(self, u: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        """Elementwise log density of ``u = tau(eps)``, ``eps ~ N(0, 1)``; shape ``(..., D)`` (``adjacency`` as in
+        :meth:`forward`)."""
+        eps, logdet = self._inverse_and_logdet(u, adjacency)
         return -0.5 * (eps * eps + _LOG_2PI) - logdet
 
 
@@ -436,7 +460,7 @@ class DAGFlowLatent(TorchDistribution):
         """
         y, log_det = self.structural(value)
         loc, log_scale = self._loc_and_log_scale(y)
-        return self.noise_flow.log_prob((y - loc) * torch.exp(-log_scale)) - log_scale - log_det
+        return self.noise_flow.log_prob((y - loc) * torch.exp(-log_scale), self.adjacency) - log_scale - log_det
 
     def column_log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """:meth:`node_log_prob`: term ``j`` depends on the edges into ``j`` (column ``j``) only."""
@@ -460,7 +484,7 @@ class DAGFlowLatent(TorchDistribution):
         shape = self._extended_shape(sample_shape)
         A = self.adjacency
         eps = torch.randn(shape, dtype=A.dtype, device=A.device)
-        return self.from_noise(self.noise_flow(eps))
+        return self.from_noise(self.noise_flow.forward(eps, self.adjacency))
 
     def from_noise(self, u: torch.Tensor) -> torch.Tensor:
         """Solve the structural equations ``y = f(A * y) + exp(s) u`` (``D`` passes); return ``z = h(y)``."""
@@ -497,8 +521,8 @@ class _Frozen(nn.Module):
     def forward(self, *args):
         return self._call("forward", *args)
 
-    def log_prob(self, u: torch.Tensor) -> torch.Tensor:
-        return self._call("log_prob", u)
+    def log_prob(self, u: torch.Tensor, adjacency: torch.Tensor | None = None) -> torch.Tensor:
+        return self._call("log_prob", u, adjacency)
 
     def _inverse_and_logdet(self, u: torch.Tensor):
         return self._call("_inverse_and_logdet", u)

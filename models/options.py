@@ -50,7 +50,8 @@ class ModelOptions:
     mechanism_hidden_dim
         Hidden width of each node's network.
     noise_flow
-        ``"spline"``, ``"affine"`` or ``"identity"`` noise flow.
+        ``"spline"``, ``"parent_spline"`` (a noise shape per parent set), ``"affine"`` or
+        ``"identity"`` noise flow.
     latent_transform
         ``"identity"`` (additive noise) or ``"spline"`` (a learned monotone map after the
         structural equations; see :class:`~pyro_personax.models.PersonaXModel`).

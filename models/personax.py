@@ -175,7 +175,7 @@ class PersonaXModel(LatentBasis, PyroModule):
     mechanism_hidden_dim
         Hidden width of each node's network.
     noise_flow
-        ``"spline"``, ``"affine"`` or ``"identity"`` (see :class:`MonotoneNoiseFlow`).
+        ``"spline"``, ``"parent_spline"``, ``"affine"`` or ``"identity"`` (:class:`MonotoneNoiseFlow`).
     latent_transform
         ``"identity"`` (default, additive noise) or ``"spline"``: ``z_j = h_j(y_j)``, a learned
         monotone map after the structural equations (:class:`DAGFlowLatent` ``output_flow``),

@@ -294,3 +294,18 @@ def test_graphs_must_respect_the_layout_and_a_guide_is_needed_without_graphs():
         intervene(object(), None, {"s1": 1.0})
     with pytest.raises(TypeError, match="seed: expected an int"):
         intervene(model, None, {"s1": 1.0}, graphs=np.zeros((3, 3)), seed=1.5)
+
+
+def test_the_program_draws_each_latents_noise_with_its_parent_sets_shape():
+    model = _model(noise_flow="parent_spline")
+    with torch.no_grad():
+        for offset in model.noise_flow.parent_offsets:
+            offset.copy_(torch.randn_like(offset))
+    edges = torch.as_tensor(GRAPH, dtype=torch.float32).unsqueeze(0)
+    eps = torch.randn(1, 64, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        z = structural_program(model, edges)(eps)
+        latent = model.latent_distribution(edges.unsqueeze(-3))
+        shaped = model.noise_flow.forward(eps, latent.adjacency)
+        torch.testing.assert_close(latent.noise(z), shaped, atol=1e-4, rtol=0)  # the structural equations hold
+        assert (shaped - model.noise_flow(eps))[..., 2].abs().max() > 1e-2  # c's parents change its noise shape
