@@ -33,7 +33,7 @@ import torch
 
 
 def true_node_log_density(z: np.ndarray) -> np.ndarray:
-    """Mean true log density per latent ``(4,)`` of the standardised ``z`` ``(N, 4)`` given its true parents."""
+    """Mean true log density per latent ``(4,)`` of the latents ``z`` ``(N, 4)`` standardised, given true parents."""
     from pyro_personax.synthetic.variant_mnist import structural_noise
 
     e = structural_noise(z)

@@ -75,7 +75,7 @@ class MonotoneNoiseFlow(TransformModule):
     latent_dim
         Number ``D`` of dimensions (one 1-D flow each).
     kind
-        ``"spline"``, ``"affine"`` or ``"identity"``.
+        ``"spline"``, ``"parent_spline"``, ``"affine"`` or ``"identity"``.
     count_bins, bound
         Spline bins and half-width of its bounding box.
     affine
@@ -185,7 +185,7 @@ class MonotoneNoiseFlow(TransformModule):
 
 
 def monotone_noise_flow(latent_dim: int, kind: str = "spline", **kwargs) -> MonotoneNoiseFlow:
-    """Build a :class:`MonotoneNoiseFlow` (``kind``: ``"spline"``, ``"affine"``, ``"identity"``).
+    """Build a :class:`MonotoneNoiseFlow` (``kind``: ``"spline"``, ``"parent_spline"``, ``"affine"``, ``"identity"``).
 
     The lowercase builder, in the manner of Pyro's ``spline`` / ``affine_autoregressive``.
     """
