@@ -33,7 +33,10 @@ bases, so a higher ``score`` is the basis the model prefers.
 
 ``--truth-mixed DEG`` replaces the saved latents by the true latents mixed inside each
 block by a known invertible map (:func:`mixed_truth`): the criterion on exact latents,
-where ``flow to truth`` undoes the mixing. ``--noise-flow`` sets the model's noise flow.
+where ``flow to truth`` undoes the mixing (without ``--latents``: the generator's true latents,
+first 9,000 rows). ``--noise-flow`` sets the model's noise flow. ``--criterion local`` takes
+each round's DAG from a node table fitted one parent set at a time and refits the mechanisms
+on that DAG alone (``local_scores.py``). ``--save-bases DIR`` writes each version's latents.
 
 Usage::
 
@@ -138,9 +141,15 @@ def fit_to_targets(x: torch.Tensor, slices, flows, targets: torch.Tensor, *, ste
 
 
 def polish(model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, refit_steps: int = 150,
-           learning_rate: float = 0.003, seed: int = 0) -> list[tuple[float, str]]:
-    """Raise the polish criterion (module docstring) over the flows and mechanisms; per round ``(value, DAG)``."""
-    from pyro_personax.inference.oracle import fit_mechanisms_given_latents
+           learning_rate: float = 0.003, seed: int = 0, criterion: str = "masks",
+           noise_flow: str = "spline") -> list[tuple[float, str]]:
+    """Raise the polish criterion (module docstring) over the flows and mechanisms; per round ``(value, DAG)``.
+
+    ``criterion="masks"``: each round refits the mechanisms on random parent sets and takes the most probable
+    DAG of their node table; ``"local"``: the DAG of a node table whose cells are fitted one parent set at a
+    time (:func:`local_scores.local_table`, model ``noise_flow``), and the mechanisms refitted on that DAG alone.
+    """
+    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, most_probable_dag
     from pyro_personax.inference.refine import map_dag
 
     optimiser = torch.optim.Adam([{"params": flow_parameters(flows), "lr": learning_rate},
@@ -150,9 +159,16 @@ def polish(model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, re
     for r in range(rounds):
         with torch.no_grad():
             u = mapped(x, slices, flows)[0]
-        fit_mechanisms_given_latents(model, u, num_steps=refit_steps, seed=seed + r)
-        with torch.no_grad():
-            graph = map_dag(model, u, charge, len(x))
+        if criterion == "masks":
+            fit_mechanisms_given_latents(model, u, num_steps=refit_steps, seed=seed + r)
+            with torch.no_grad():
+                graph = map_dag(model, u, charge, len(x))
+        else:
+            from local_scores import fit_on_graph, local_table
+
+            table = local_table(u.numpy(), noise_flow=noise_flow, steps=4 * refit_steps, seed=seed + r)
+            graph = torch.as_tensor(most_probable_dag(model, table, num_entities=len(x))[0], dtype=x.dtype)
+            fit_on_graph(model, u, graph, steps=2 * refit_steps)
         for _ in range(steps):
             u, logdet, spread = mapped(x, slices, flows)
             value = (model.latent_distribution(graph).node_log_prob(u).sum(-1).mean() + logdet.mean()
@@ -188,9 +204,12 @@ def spearman_of_matches(u: np.ndarray, truth: np.ndarray, perm) -> list[float]:
 
 
 def version_line(name: str, u: np.ndarray, mean_logdet: float, *, layout, spec, truth, perm, blocks, seed: int,
-                 steps: int, options: dict) -> str:
+                 steps: int, options: dict, save: str | None = None) -> str:
     """The printed line of one version ``u`` ``(N, D)`` of a seed's latents (module docstring); ``options``: the
-    model's options."""
+    model's options; ``save``: a folder to write ``u``, ``mean_logdet`` and ``truth`` to."""
+    if save is not None:
+        Path(save).mkdir(parents=True, exist_ok=True)
+        np.savez(Path(save) / f"seed{seed}_{name.replace(' ', '_')}.npz", u=u, mean_logdet=mean_logdet, truth=truth)
     post, _, model = exact_posterior(layout, spec, u, seed=seed, steps=steps, **options)
     graph, p = post.top(1)[0]
     edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))
@@ -202,11 +221,14 @@ def version_line(name: str, u: np.ndarray, mean_logdet: float, *, layout, spec, 
             + ", ".join(f"{k} {v:.3f}" for k, v in s.items()))
 
 
-def polish_and_print(name: str, model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, ctx: dict) -> None:
-    """Polish from ``flows`` (:func:`polish`), print its rounds and the version line of the latents it gives."""
+def polish_and_print(name: str, model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, ctx: dict,
+                     criterion: str = "masks") -> None:
+    """Polish from ``flows`` (:func:`polish`, ``criterion``), print its rounds and the version line of the latents
+    it gives."""
     seed = ctx["seed"]
     with torch.enable_grad():
-        values = polish(model, x, slices, flows, rounds=rounds, steps=steps, seed=seed)
+        values = polish(model, x, slices, flows, rounds=rounds, steps=steps, seed=seed, criterion=criterion,
+                        noise_flow=ctx["options"]["noise_flow"])
     for r, (value, edges) in enumerate(values):
         print(f"seed {seed}, {name}, round {r + 1}: criterion {value:.4f} per entity, DAG {edges}", flush=True)
     with torch.no_grad():
@@ -216,7 +238,9 @@ def polish_and_print(name: str, model, x: torch.Tensor, slices, flows, *, rounds
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latents", required=True, metavar="DIR", help="the folder given to --save-latents")
+    parser.add_argument("--latents", metavar="DIR", default=None,
+                        help="the folder given to --save-latents (with --truth-mixed, default: the true latents of "
+                             "the generator's first 9,000 rows, sample_variant_mnist_latents)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--rounds", type=int, default=6, help="rounds of the polish")
     parser.add_argument("--steps", type=int, default=150, help="Adam steps per round of the polish")
@@ -229,20 +253,36 @@ def main(argv=None) -> None:
     parser.add_argument("--noise-flow", choices=("spline", "parent_spline"), default="spline",
                         help="the model's noise flow (default: the library's)")
     parser.add_argument("--mechanism-steps", type=int, default=300, help="steps of the mechanisms' fit per version")
+    parser.add_argument("--criterion", choices=("masks", "local"), default="masks",
+                        help="the polish's DAG and mechanisms: from random parent sets (the library's), or fitted "
+                             "one parent set at a time (local_scores.py)")
+    parser.add_argument("--save-bases", metavar="DIR", default=None,
+                        help="write each version's latents (u, mean log Jacobian, truth) to DIR/seed<S>_<version>.npz")
     args = parser.parse_args(argv)
+    if args.latents is None and args.truth_mixed is None:
+        parser.error("--latents DIR is required unless --truth-mixed is given")
 
     from pyro_personax.layout import LatentLayout
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.models import ModelSpec
-    from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_adjacency, variant_mnist_layout
+    from pyro_personax.synthetic.variant_mnist import (
+        sample_variant_mnist_latents,
+        variant_mnist,
+        variant_mnist_adjacency,
+        variant_mnist_layout,
+    )
 
     spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
     truth_layout = variant_mnist_layout()
     true_blocks = truth_layout.block_of
     for seed in args.seeds:
-        f = load(Path(args.latents) / f"seed{seed}.npz")
-        z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
-        blocks = [str(b) for b in f["blocks"]]
+        if args.latents is None:
+            truth = sample_variant_mnist_latents(10_000, seed=seed)[:9000].astype(float)
+            z, blocks = truth, [str(b) for b in true_blocks]
+        else:
+            f = load(Path(args.latents) / f"seed{seed}.npz")
+            z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
+            blocks = [str(b) for b in f["blocks"]]
         if args.truth_mixed is not None:
             z, blocks = mixed_truth(truth, args.truth_mixed), [str(b) for b in true_blocks]
             print(f"seed {seed}: the true latents mixed inside each block ({args.truth_mixed:g} degrees)", flush=True)
@@ -253,7 +293,7 @@ def main(argv=None) -> None:
                                  learned_blocks=blocks, true_blocks=true_blocks, with_r2=False)["permutation"]
         x = torch.as_tensor((z - z.mean(0)) / z.std(0), dtype=torch.float32)
         ctx = {"layout": layout, "spec": spec, "truth": truth, "perm": perm, "blocks": blocks, "seed": seed,
-               "steps": args.mechanism_steps,
+               "steps": args.mechanism_steps, "save": args.save_bases,
                "options": {"noise_flow": args.noise_flow}}
         print(version_line("learned", x.numpy(), 0.0, **ctx), flush=True)
         if args.start != "learned":
@@ -269,12 +309,13 @@ def main(argv=None) -> None:
             print(version_line("flow to truth", u.numpy(), float(logdet.mean() - torch.log(spread).sum()), **ctx),
                   flush=True)
             model = fitted_model(layout, spec, u.numpy(), seed=seed, steps=args.mechanism_steps, **ctx["options"])[0]
-            polish_and_print("polished", model, x, slices, flows, rounds=args.rounds, steps=args.steps, ctx=ctx)
+            polish_and_print("polished", model, x, slices, flows, rounds=args.rounds, steps=args.steps, ctx=ctx,
+                             criterion=args.criterion)
         if args.start != "truth":
             flows = block_flows([len(s) for s in slices], seed=seed)
             model = fitted_model(layout, spec, x.numpy(), seed=seed, steps=args.mechanism_steps, **ctx["options"])[0]
             polish_and_print("polished from learned", model, x, slices, flows, rounds=args.rounds, steps=args.steps,
-                             ctx=ctx)
+                             ctx=ctx, criterion=args.criterion)
 
 if __name__ == "__main__":
     main()
