@@ -163,6 +163,8 @@ def bases(truth: np.ndarray, turns, mixes, files, saved_degrees: float) -> dict[
     to_x = mixed_log_jacobian(truth, saved_degrees) - float(np.log(w.std(0)).sum())  # t -> w -> x standardised
     for path in files:
         f = np.load(path)
+        if f["truth"].shape != truth.shape or not np.allclose(f["truth"], truth):
+            raise ValueError(f"--bases {path}: its true latents are not this seed's rows (another seed or --latents?)")
         name = Path(path).stem if Path(path).stem not in out else f"{Path(path).parent.name}/{Path(path).stem}"
         out[name] = (f["u"], to_x + float(f["mean_logdet"]))
     return out
