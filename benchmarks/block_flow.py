@@ -164,7 +164,8 @@ def polish(model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, re
             with torch.no_grad():
                 graph = map_dag(model, u, charge, len(x))
         else:
-            from local_scores import fit_on_graph, local_table
+            from local_scores import local_table
+            from noise_shape import fit_on_graph
 
             table = local_table(u.numpy(), noise_flow=noise_flow, steps=4 * refit_steps, seed=seed + r)
             graph = torch.as_tensor(most_probable_dag(model, table, num_entities=len(x))[0], dtype=x.dtype)

@@ -48,8 +48,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from block_flow import mixed_truth, spearman_of_matches  # noqa: E402
+from equivalent_representations import fitted_model  # noqa: E402
 from learned_latents_exact import posterior_scores  # noqa: E402
-from noise_shape import true_node_log_density  # noqa: E402
+from noise_shape import fit_on_graph, new_model, true_node_log_density  # noqa: E402
 
 
 def turned(t: np.ndarray, degrees: float) -> np.ndarray:
@@ -64,35 +65,6 @@ def mixed_log_jacobian(truth: np.ndarray, degrees: float) -> float:
     t = (truth - truth.mean(0)) / truth.std(0)
     w = turned(t, degrees)
     return float(np.log1p(1 / np.cosh(2 * w) ** 2).sum(1).mean())
-
-
-def new_model(noise_flow: str, seed: int):
-    """A fresh library model of the variant-MNIST layout (4 latents), seeded."""
-    from pyro_personax.models import ModelSpec, PersonaXModel
-    from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_layout
-
-    torch.manual_seed(seed)
-    return PersonaXModel(variant_mnist_layout(), ModelSpec.from_data(variant_mnist(50, seed=0)[0]),
-                         noise_flow=noise_flow)
-
-
-def fit_on_graph(model, u: torch.Tensor, graph: torch.Tensor, *, steps: int, learning_rate: float = 0.02) -> int:
-    """Fit ``model``'s mechanisms and noise flows to latents ``u`` ``(N, D)`` under one parent matrix ``graph``
-    ``(D, D)`` by full-batch Adam (steps with a non-finite loss or gradient skipped); return the skipped steps."""
-    from pyro_personax.inference.nonfinite import gradients_finite
-
-    params = model.mechanism_parameters()
-    optimiser = torch.optim.Adam(params, lr=learning_rate)
-    skipped = 0
-    for _ in range(steps):
-        loss = -model.latent_distribution(graph).node_log_prob(u).mean(0).sum()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        if not (torch.isfinite(loss) and gradients_finite(params)):
-            skipped += 1
-            continue
-        optimiser.step()
-    return skipped
 
 
 def local_table(u: np.ndarray, *, noise_flow: str, steps: int, seed: int) -> np.ndarray:
@@ -126,29 +98,23 @@ def local_table(u: np.ndarray, *, noise_flow: str, steps: int, seed: int) -> np.
 
 def mask_table(u: np.ndarray, *, noise_flow: str, steps: int, seed: int) -> np.ndarray:
     """The library's node table ``(2^D, D)`` of ``u`` ``(N, D)`` standardised (mechanisms fitted on random masks)."""
-    from pyro_personax.inference.oracle import fit_mechanisms_given_latents, node_table
+    from pyro_personax.inference.oracle import node_table
+    from pyro_personax.models import ModelSpec
+    from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_layout
 
-    model = new_model(noise_flow, seed)
-    fit_mechanisms_given_latents(model, u, num_steps=steps, seed=seed)
-    return node_table(model, u)
+    spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
+    model, latents = fitted_model(variant_mnist_layout(), spec, u, seed=seed, steps=steps, noise_flow=noise_flow)
+    return node_table(model, latents)
 
 
 def table_posterior(table: np.ndarray, N: int, *, noise_flow: str) -> tuple[float, np.ndarray, np.ndarray]:
     """``(best DAG's log p(u | G) + log p(G), that DAG (D, D), exact edge probabilities (D, D))`` of a node table."""
-    from pyro_personax.graph import enumerate_dags
-    from pyro_personax.inference.oracle import most_probable_dag, node_scores
+    from pyro_personax.inference.oracle import exact_graph_posterior_from_table, most_probable_dag
 
     model = new_model(noise_flow, 0)
     graph, _, best = most_probable_dag(model, table, num_entities=N)
-    S = node_scores(model, table, num_entities=N)
-    allowed = (model.free_mask | model.required_mask).cpu().numpy()
-    graphs = enumerate_dags(allowed, required=model.required_mask.cpu().numpy()).astype(int)
-    D = table.shape[1]
-    codes = (graphs * (2 ** np.arange(D))[:, None]).sum(1)  # (G, D): parent bitmask of each child
-    log_joint = S[codes, np.arange(D)].sum(1)
-    post = np.exp(log_joint - log_joint.max())
-    post /= post.sum()
-    return float(best), np.asarray(graph).astype(int), np.einsum("g,gij->ij", post, graphs.astype(float))
+    post = exact_graph_posterior_from_table(model, table, num_entities=N)
+    return float(best), np.asarray(graph).astype(int), post.edge_probabilities()
 
 
 def bases(truth: np.ndarray, turns, mixes, files, saved_degrees: float) -> dict[str, tuple[np.ndarray, float]]:

@@ -44,27 +44,48 @@ def true_node_log_density(z: np.ndarray) -> np.ndarray:
     return node.mean(0) + np.log(z.std(0))
 
 
+def new_model(noise_flow: str, seed: int):
+    """A fresh library model of the variant-MNIST layout (4 latents), seeded."""
+    from pyro_personax.models import ModelSpec, PersonaXModel
+    from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_layout
+
+    torch.manual_seed(seed)
+    return PersonaXModel(variant_mnist_layout(), ModelSpec.from_data(variant_mnist(50, seed=0)[0]),
+                         noise_flow=noise_flow)
+
+
+def fit_on_graph(model, u: torch.Tensor, graph: torch.Tensor, *, steps: int, learning_rate: float = 0.02) -> int:
+    """Fit ``model``'s mechanisms and noise flows to latents ``u`` ``(N, D)`` under one parent matrix ``graph``
+    ``(D, D)`` by full-batch Adam (steps with a non-finite loss or gradient skipped); return the skipped steps."""
+    from pyro_personax.inference.nonfinite import gradients_finite
+
+    params = model.mechanism_parameters()
+    optimiser = torch.optim.Adam(params, lr=learning_rate)
+    skipped = 0
+    for _ in range(steps):
+        loss = -model.latent_distribution(graph).node_log_prob(u).mean(0).sum()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        if not (torch.isfinite(loss) and gradients_finite(params)):
+            skipped += 1
+            continue
+        optimiser.step()
+    return skipped
+
+
 def fitted_gap(z: np.ndarray, noise_flow: str, fit: str, *, steps: int, seed: int) -> tuple[np.ndarray, float]:
     """The gap per latent ``(4,)`` (true less the model's, nats per entity) and the fit's seconds."""
     from pyro_personax.inference.oracle import fit_mechanisms_given_latents
-    from pyro_personax.models import ModelSpec, PersonaXModel
-    from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_adjacency, variant_mnist_layout
+    from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency
 
-    spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
-    torch.manual_seed(seed)
-    model = PersonaXModel(variant_mnist_layout(), spec, noise_flow=noise_flow)
+    model = new_model(noise_flow, seed)
     u = torch.as_tensor((z - z.mean(0)) / z.std(0), dtype=torch.float32)
     graph = torch.as_tensor(variant_mnist_adjacency(), dtype=torch.float32)
     start = time.perf_counter()
     if fit == "masks":
         fit_mechanisms_given_latents(model, u.numpy(), num_steps=steps, seed=seed)
     else:
-        optimiser = torch.optim.Adam(model.mechanism_parameters(), lr=0.02)
-        for _ in range(steps):
-            loss = -model.latent_distribution(graph).node_log_prob(u).mean(0).sum()
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
+        fit_on_graph(model, u, graph, steps=steps)
     with torch.no_grad():
         node = model.latent_distribution(graph).node_log_prob(u).mean(0).numpy()
     return true_node_log_density(z) - node, time.perf_counter() - start

@@ -39,8 +39,8 @@ from pyro_personax.inference.graph_elbo import GraphParticleELBO, random_parent_
 from pyro_personax.inference.nonfinite import NonFiniteLossError, gradients_finite
 
 __all__ = [
-    "ExactGraphPosterior", "exact_graph_posterior", "fit_graph_given_latents", "fit_mechanisms_given_latents",
-    "node_scores", "node_table",
+    "ExactGraphPosterior", "exact_graph_posterior", "exact_graph_posterior_from_table", "fit_graph_given_latents",
+    "fit_mechanisms_given_latents", "node_scores", "node_table",
 ]
 
 logger = logging.getLogger(__name__)
@@ -199,14 +199,36 @@ def exact_graph_posterior(model, z, *, sparsity: float | str = "bic", num_entiti
     ExactGraphPosterior
     """
     z = _latents(model, z)
-    D = z.shape[-1]
+    n = z.shape[0] if num_entities is None else num_entities
+    return exact_graph_posterior_from_table(model, _node_table(model, z, batch_size), sparsity=sparsity,
+                                            num_entities=n)
+
+
+def exact_graph_posterior_from_table(model, table, *, sparsity: float | str = "bic",
+                                     num_entities: int) -> ExactGraphPosterior:
+    """Exact ``p(G | z)`` over every DAG a model's layout allows, from a node table of the latents.
+
+    Parameters
+    ----------
+    model
+        A :class:`~pyro_personax.models.PersonaXModel` (its masks and edge prior).
+    table
+        ``(2^D, D)`` node table (numpy or torch): :func:`node_table`, or cells fitted
+        another way.
+    sparsity, num_entities
+        As in :func:`node_scores`.
+
+    Returns
+    -------
+    ExactGraphPosterior
+    """
+    table = torch.as_tensor(table, device=model.free_mask.device)
+    D = table.shape[-1]
     allowed = (model.free_mask | model.required_mask).cpu().numpy()
     graphs = enumerate_dags(allowed, required=model.required_mask.cpu().numpy())
-    n = z.shape[0] if num_entities is None else num_entities
-    table = _node_table(model, z, batch_size)
-    G = torch.as_tensor(graphs, device=z.device).long()
-    log_lik = table[_parent_codes(G), torch.arange(D, device=z.device)].sum(-1)
-    log_joint = (log_lik + model.graph_log_prior(G.to(z.dtype), sparsity, n)).double()
+    G = torch.as_tensor(graphs, device=table.device).long()
+    log_lik = table[_parent_codes(G), torch.arange(D, device=table.device)].sum(-1)
+    log_joint = (log_lik + model.graph_log_prior(G.to(table.dtype), sparsity, num_entities)).double()
     log_evidence = torch.logsumexp(log_joint, 0)
     log_post = log_joint - log_evidence
     return ExactGraphPosterior(graphs, log_post.cpu().numpy().astype(np.float64), float(log_evidence),
