@@ -142,12 +142,13 @@ def fit_to_targets(x: torch.Tensor, slices, flows, targets: torch.Tensor, *, ste
 
 def polish(model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, refit_steps: int = 150,
            learning_rate: float = 0.003, seed: int = 0, criterion: str = "masks",
-           noise_flow: str = "spline") -> list[tuple[float, str]]:
+           noise_flow: str = "spline", graph: torch.Tensor | None = None) -> list[tuple[float, str]]:
     """Raise the polish criterion (module docstring) over the flows and mechanisms; per round ``(value, DAG)``.
 
     ``criterion="masks"``: each round refits the mechanisms on random parent sets and takes the most probable
     DAG of their node table; ``"local"``: the DAG of a node table whose cells are fitted one parent set at a
     time (:func:`local_scores.local_table`, model ``noise_flow``), and the mechanisms refitted on that DAG alone.
+    ``graph`` ``(D, D)``: every round keeps this DAG instead (the mechanisms refitted on it alone).
     """
     from pyro_personax.inference.oracle import fit_mechanisms_given_latents, most_probable_dag
     from pyro_personax.inference.refine import map_dag
@@ -159,25 +160,30 @@ def polish(model, x: torch.Tensor, slices, flows, *, rounds: int, steps: int, re
     for r in range(rounds):
         with torch.no_grad():
             u = mapped(x, slices, flows)[0]
-        if criterion == "masks":
+        if graph is not None:
+            from noise_shape import fit_on_graph
+
+            dag = graph
+            fit_on_graph(model, u, dag, steps=2 * refit_steps)
+        elif criterion == "masks":
             fit_mechanisms_given_latents(model, u, num_steps=refit_steps, seed=seed + r)
             with torch.no_grad():
-                graph = map_dag(model, u, charge, len(x))
+                dag = map_dag(model, u, charge, len(x))
         else:
             from local_scores import local_table
             from noise_shape import fit_on_graph
 
             table = local_table(u.numpy(), noise_flow=noise_flow, steps=4 * refit_steps, seed=seed + r)
-            graph = torch.as_tensor(most_probable_dag(model, table, num_entities=len(x))[0], dtype=x.dtype)
-            fit_on_graph(model, u, graph, steps=2 * refit_steps)
+            dag = torch.as_tensor(most_probable_dag(model, table, num_entities=len(x))[0], dtype=x.dtype)
+            fit_on_graph(model, u, dag, steps=2 * refit_steps)
         for _ in range(steps):
             u, logdet, spread = mapped(x, slices, flows)
-            value = (model.latent_distribution(graph).node_log_prob(u).sum(-1).mean() + logdet.mean()
+            value = (model.latent_distribution(dag).node_log_prob(u).sum(-1).mean() + logdet.mean()
                      - torch.log(spread).sum())
             optimiser.zero_grad(set_to_none=True)
             (-value).backward()
             optimiser.step()
-        out.append((float(value.detach()), " ".join(f"{i}{j}" for i, j in np.argwhere(graph.numpy()))))
+        out.append((float(value.detach()), " ".join(f"{i}{j}" for i, j in np.argwhere(dag.numpy()))))
     return out
 
 

@@ -51,8 +51,8 @@ fashion dimensions, as the image varies in pose and garment; ``--fashion-dims``)
 unless ``--epochs`` is given; the colour likelihood the data declare (``--colour-likelihood``).
 ``--learning-rate``, ``--lr-decay``, ``--graph-learning-rate``, ``--posterior-covariance``,
 ``--init-edge-logit``, ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``,
-``--sparsity``, ``--mechanisms-in-elbo`` and ``--basis-polish`` (several values: one training per seed,
-a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
+``--sparsity``, ``--mechanisms-in-elbo``, ``--basis-polish`` and ``--graph-moves`` (several values: one
+training per seed, a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
 is given (the library's is 4; ``--per-chain``, ``--num-workers``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
 
 Usage (single thread): ``OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000
@@ -389,19 +389,24 @@ def given_options(args) -> tuple[dict, dict]:
 
 def run_personax(data, truth, train, test, seed: int, args) -> list[dict]:
     """Train PersonaX (nuisance sizes from ``args``) on the training rows and score it: one row, or one
-    per ``--basis-polish`` value, the graph stages run from one trained state (a checkpoint resumed)."""
+    per ``--basis-polish`` and ``--graph-moves`` pair, the graph stages run from one trained state (a
+    checkpoint resumed)."""
+    import itertools
+
     from pyro_personax.inference import GraphRefinement
 
-    if args.basis_polish is None:
+    if args.basis_polish is None and args.graph_moves is None:
         return [run_personax_once(data, truth, train, test, seed, args, {}, MODEL_ROW)]
+    pairs = list(itertools.product(args.basis_polish or [None], args.graph_moves or [None]))
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        for k, rounds in enumerate(args.basis_polish):
-            stage = {"refine_graph": GraphRefinement(basis_polish=rounds)}
-            if len(args.basis_polish) > 1:
+        for k, pair in enumerate(pairs):
+            options = {name: v for name, v in zip(("basis_polish", "graph_moves"), pair) if v is not None}
+            stage = {"refine_graph": GraphRefinement(**options)}
+            if len(pairs) > 1:
                 stage.update(checkpoint_dir=folder, resume=k > 0)
             rows.append(run_personax_once(data, truth, train, test, seed, args, stage,
-                                          f"{MODEL_ROW}, basis_polish={rounds}"))
+                                          MODEL_ROW + "".join(f", {n}={v}" for n, v in options.items())))
     return rows
 
 
@@ -588,6 +593,8 @@ def parse_args(argv=None):
     p.add_argument("--basis-polish", type=int, nargs="+", default=None, metavar="R",
                    help="the graph stage's basis_polish rounds (default: the library's); with several values each "
                    "fit is trained once and its graph stage run once per value, a row each")
+    p.add_argument("--graph-moves", type=int, nargs="+", default=None, metavar="M",
+                   help="the graph stage's graph_moves (default: the library's); several values as --basis-polish")
     p.add_argument("--device", default="auto", help='"auto" (CUDA if present), "cpu" or "cuda"')
     p.add_argument("--validation-fraction", type=float, default=0.1)
     p.add_argument("--pca-only", action="store_true", help="skip the model (baseline only)")
@@ -639,7 +646,8 @@ def main(argv=None) -> pd.DataFrame:
         + f", colour likelihood {args.colour_likelihood}"
     )
     model_options, fit_options = given_options(args)
-    polish = {} if args.basis_polish is None else {"basis_polish": "/".join(map(str, args.basis_polish))}
+    polish = {k: "/".join(map(str, getattr(args, k))) for k in ("basis_polish", "graph_moves")
+              if getattr(args, k) is not None}
     print("model: library defaults" + "".join(f", {k}={v}" for k, v in {**model_options, **fit_options,
                                                                          **polish}.items()))
     print(table.to_string())

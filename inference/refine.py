@@ -15,7 +15,8 @@ of the ELBO that depend on the graph:
    set on the model and the guide (``basis_restarts``; the likelihood is unchanged,
    the latents and the graph are those of the new basis); then the basis found is
    polished under the model's own density (``basis_polish``, :func:`polish_block_basis`),
-   with the mechanisms fitted to the same draws first;
+   with the mechanisms fitted to the same draws first, and, with ``graph_moves``, moved
+   between graphs (:mod:`pyro_personax.inference.graph_moves`);
 2. the mechanisms and noise flows: ``p(z | G)`` is set to read ``z`` standardised
    (:meth:`~pyro_personax.models.PersonaXModel.standardise_latents`: the ELBO does not
    fix a latent's scale, and training can shrink one to a small fraction of the
@@ -44,6 +45,7 @@ import torch
 from pyro_personax.checks import check_int
 from pyro_personax.inference.basis import BlockBasis, search_block_basis, searched_blocks
 from pyro_personax.inference.batches import index_batch, num_rows
+from pyro_personax.inference.graph_moves import switch_graph
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
     fit_graph_given_latents,
@@ -108,6 +110,13 @@ class GraphRefinement:
         after the polish starts from that fit and takes ``POLISH_REFIT_STEPS`` steps (at
         most ``mechanism_steps``). It runs where the search runs: with ``basis_restarts=0``
         the basis SVI left is kept, unpolished.
+    graph_moves
+        Most moves between graphs after the polish (``>= 0``; ``0``: none). From the most
+        probable DAG in the polished basis, each move deletes or reverses one identified
+        edge, scoring every candidate DAG with the maps inside the blocks and the
+        mechanisms fitted under it alone, on held-out rows
+        (:func:`~pyro_personax.inference.graph_moves.switch_graph`); the basis of the last
+        DAG taken is kept. It runs where the polish runs.
     """
 
     mechanism_steps: int = 300
@@ -119,10 +128,11 @@ class GraphRefinement:
     basis_restarts: int = 8
     latents: str = "means"
     basis_polish: int = 5
+    graph_moves: int = 0
 
     def __post_init__(self):
         check_int_fields(self, {"mechanism_steps": 0, "graph_steps": 1, "num_restarts": 1, "num_particles": 2,
-                                "batch_size": 1, "basis_restarts": 0, "basis_polish": 0})
+                                "batch_size": 1, "basis_restarts": 0, "basis_polish": 0, "graph_moves": 0})
         if not isinstance(self.best_dag_start, bool):
             raise ValueError(f"best_dag_start: expected True or False; found {self.best_dag_start!r}")
         if self.latents not in REFINEMENT_LATENTS:
@@ -289,6 +299,8 @@ def polished(model, guide, z: torch.Tensor, draws: torch.Tensor, settings: Graph
         fit_mechanisms_given_latents(model, draws, num_steps=settings.mechanism_steps, seed=seed)
         fitted = [p.detach().clone() for p in model.mechanism_parameters()]
         T = polish_block_basis(model, draws, rounds=settings.basis_polish, sparsity=sparsity)
+        if settings.graph_moves:
+            T = moved(model, draws @ T.T, fitted, settings.graph_moves, sparsity, seed) @ T
     with torch.no_grad():
         for p, value in zip(model.mechanism_parameters(), fitted):
             p.copy_(value)
@@ -296,6 +308,19 @@ def polished(model, guide, z: torch.Tensor, draws: torch.Tensor, settings: Graph
     model.set_latent_basis(composed)
     guide.set_latent_basis(composed)
     return z @ T.T
+
+
+def moved(model, z: torch.Tensor, fitted: list[torch.Tensor], max_moves: int, sparsity, seed: int) -> torch.Tensor:
+    """The map ``(D, D)`` of :func:`~pyro_personax.inference.graph_moves.switch_graph` on latents ``z`` ``(N, D)``,
+    started at the most probable DAG given ``z`` under the mechanisms ``fitted`` (restored first)."""
+    with torch.no_grad():
+        for p, value in zip(model.mechanism_parameters(), fitted):
+            p.copy_(value)
+        u = (z - z.mean(0)) / z.std(0) * model.latent_scale + model.latent_loc
+        start = map_dag(model, u, sparsity, len(z)).cpu().numpy()
+    T, _, log = switch_graph(model, z, start, max_moves=max_moves, sparsity=sparsity, seed=seed)
+    logger.info("graph moves: %d edges to %d, %d step(s)", int(start.sum()), len(log[-1]["graph"]), len(log))
+    return T
 
 
 def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefinement | None = None, seed: int = 0,

@@ -399,6 +399,53 @@ def test_the_graph_stage_sets_the_polished_basis_on_the_model_and_the_guide(fitt
     assert not maps and torch.equal(model.latent_basis, kept)
 
 
+def test_graph_moves_compose_their_map_after_the_polish_and_start_at_the_most_probable_dag(fitted, monkeypatch):
+    """``graph_moves`` runs the moves on the polished draws, from the most probable DAG given them, and composes
+    their map after the polish's; the mechanisms are put back as their fit before the polish left them."""
+    from pyro_personax.inference import refine
+
+    data, fits = fitted
+    model, guide = copy.deepcopy(fits["full"].model(0)), copy.deepcopy(fits["full"].guide(0))
+    seen = {}
+    D = model.layout.latent_dim
+    T_polish = torch.eye(D) * 2.0
+    T_moves = torch.eye(D)
+    T_moves[2, 3] = 0.3
+
+    def polish(model, z, *, rounds, sparsity):
+        seen["fitted"] = [p.detach().clone() for p in model.mechanism_parameters()]
+        return T_polish
+
+    def switch(model, z, graph, *, max_moves, sparsity, seed):
+        seen.update(graph=graph, max_moves=max_moves, z=z.clone())
+        with torch.no_grad():
+            for p in model.mechanism_parameters():
+                p.add_(1.0)  # the moves' own fits: undone by the stage
+        return T_moves, graph, [{"graph": [], "score": 0.0, "candidates": 1}]
+
+    monkeypatch.setattr(refine, "polish_block_basis", polish)
+    monkeypatch.setattr(refine, "switch_graph", switch)
+    monkeypatch.setattr(refine, "map_dag", lambda model, z, sparsity, n: torch.zeros(D, D))
+    monkeypatch.setattr(refine, "POLISH_REFIT_STEPS", 0)
+    searched = {}
+    original = refine.set_block_basis
+
+    def search(*args, **kwargs):
+        z, found = original(*args, **kwargs)
+        searched["basis"] = args[0].latent_basis.clone()
+        return z, found
+
+    monkeypatch.setattr(refine, "set_block_basis", search)
+    settings = GraphRefinement(mechanism_steps=1, graph_steps=1, num_restarts=1, basis_restarts=1, basis_polish=1,
+                               graph_moves=2)
+    assert refine.refine_graph(model, guide, data.to_tensors(), settings=settings, seed=0)
+    assert seen["max_moves"] == 2 and not seen["graph"].any()
+    expected = T_moves @ T_polish @ searched["basis"]
+    assert torch.allclose(model.latent_basis, expected) and torch.allclose(guide.latent_basis, expected)
+    for p, value in zip(model.mechanism_parameters(), seen["fitted"]):
+        assert torch.equal(p.detach(), value)
+
+
 def test_the_polished_stage_fits_the_mechanisms_once_then_refits_them_briefly(fitted, monkeypatch):
     """With ``basis_polish`` the mechanisms are fitted in full once, to the draws before the polish;
     the polish's own changes to them are undone and the last fit starts from that fit, with

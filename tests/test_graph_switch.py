@@ -1,0 +1,59 @@
+"""``benchmarks/graph_switch.py``: block flows polished under a fixed DAG, scored on held-out rows."""
+
+import numpy as np
+import pytest
+from conftest import load_benchmark
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("graph_switch")
+
+
+def test_graphs_are_read_as_dags_and_bad_ones_are_named(bench):
+    A = bench.parse_graph("01 02 23")
+    assert A.sum() == 3 and A[0, 1] == A[0, 2] == A[2, 3] == 1
+    assert bench.edges_of(A) == "01 02 23"
+    with pytest.raises(ValueError, match="not acyclic"):
+        bench.parse_graph("01 12 20")
+    with pytest.raises(ValueError, match="edge '04'"):
+        bench.parse_graph("01 04")
+    with pytest.raises(ValueError, match="--train 9000"):
+        bench.rows(0, 30.0, 9000)
+
+
+def test_the_truths_graph_unmixes_the_pinned_latents(bench):
+    """Under the truth's DAG, a short polish takes the mixed pinned latents back toward the truth."""
+    x, truth, log_jac = bench.rows(0, 30.0, 6000)
+    start = bench.spearman_of_matches(x.numpy()[6000:], truth[6000:], [0, 1, 2, 3])
+    held, pen, corr = bench.fit_and_score(x, truth, log_jac, 6000, bench.parse_graph("01 02 23"), rounds=1,
+                                          steps=20, seed=0)
+    assert np.isfinite(held) and pen < held
+    assert (corr[0] + corr[2]) / 2 > (start[0] + start[2]) / 2 + 0.1
+
+
+def test_the_moves_run_on_a_saved_fit(bench, tmp_path, capsys):
+    """``--latents``: the library's moves from the most probable DAG and from the truth's graph, on the training
+    rows of a saved fit (here the true latents with the colour block turned)."""
+    from pyro_personax.synthetic.variant_mnist import sample_variant_mnist_latents
+
+    truth = sample_variant_mnist_latents(400, seed=3)
+    t = (truth - truth.mean(0)) / truth.std(0)
+    a = np.radians(30)
+    learned = t.copy()
+    learned[:, :2] = t[:, :2] @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T
+    np.savez(tmp_path / "seed3.npz", latents=learned, true_latents=truth, train=np.arange(300),
+             test=np.arange(300, 400), edge_probs=np.zeros((4, 4)), blocks=np.array(["colour"] * 2 + ["fashion"] * 2))
+    bench.main(["--latents", str(tmp_path), "--seeds", "3", "--moves", "1", "--steps", "5"])
+    out = capsys.readouterr().out
+    assert "seed 3: learned blocks ['colour', 'colour', 'fashion', 'fashion'], matched [0, 1, 2, 3]" in out
+    assert "from the most probable DAG" in out and "from the truth's graph (3 edges)" in out
+    assert out.count("MCC_PINNED") == 3
+
+
+def test_the_turned_truth_is_a_saved_fit_of_one_turn_per_block(bench):
+    f = bench.turned_truth(0, 30.0)
+    t = (f["true_latents"] - f["true_latents"].mean(0)) / f["true_latents"].std(0)
+    assert f["latents"].shape == (9000, 4) and len(f["train"]) == 9000
+    np.testing.assert_allclose((f["latents"][:, :2] ** 2).sum(1), (t[:, :2] ** 2).sum(1))
+    assert abs(np.corrcoef(f["latents"][:, 0], t[:, 0])[0, 1] - np.cos(np.radians(30))) < 0.05
