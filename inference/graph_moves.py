@@ -81,8 +81,9 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
     tuple
         ``T`` ``(D, D)``, block diagonal, such that ``z @ T.T`` is the final basis up to
         each latent's location and scale; the final DAG ``(D, D)`` bool; and one dict per
-        move step: ``graph`` (edges as ``(i, j)`` pairs), ``score`` (per entity, as above),
-        ``candidates`` (how many were scored).
+        step: ``graph`` (the best candidate's edges as ``(i, j)`` pairs), ``score`` (per
+        entity, as above), ``candidates`` (how many were scored), ``moved`` (whether the
+        best candidate was a move rather than staying).
     """
     check_int("max_moves", max_moves, low=1)
     check_int("steps", steps, low=1)
@@ -152,7 +153,7 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
             (score, parts_b, mech_b), G = scored[best]
             stay = scored[0][0][0]
             log.append({"graph": [tuple(int(v) for v in e) for e in np.argwhere(G)], "score": score,
-                        "candidates": len(options)})
+                        "candidates": len(options), "moved": best != 0})
             parts, mech = parts_b, mech_b
             logger.info("graph move: %d edges, %.4f per entity (staying: %.4f)", int(G.sum()), score, stay)
             if best == 0:

@@ -286,9 +286,10 @@ def _stopped(parts, last, mapped, spread0, r: int) -> torch.Tensor:
 
 
 def polished(model, guide, z: torch.Tensor, draws: torch.Tensor, settings: GraphRefinement, sparsity,
-             seed: int) -> torch.Tensor:
-    """Polish the basis (:func:`polish_block_basis` on ``draws`` ``(N, D)``), set the composed map on
-    ``model`` and ``guide`` and return ``z`` ``(N, D)`` in it.
+             seed: int) -> tuple[torch.Tensor, int | None]:
+    """Polish the basis (:func:`polish_block_basis` on ``draws`` ``(N, D)``) and, with ``graph_moves``, move
+    between graphs (:func:`moved`); set the composed map on ``model`` and ``guide`` and return ``z`` ``(N, D)``
+    in it, with the moves taken (``None`` without ``graph_moves``).
 
     The mechanisms are fitted to ``draws`` on random parent sets before the polish and are left
     as that fit made them (the polish's own steps, fitted to one DAG at a time, are undone), so
@@ -299,28 +300,33 @@ def polished(model, guide, z: torch.Tensor, draws: torch.Tensor, settings: Graph
         fit_mechanisms_given_latents(model, draws, num_steps=settings.mechanism_steps, seed=seed)
         fitted = [p.detach().clone() for p in model.mechanism_parameters()]
         T = polish_block_basis(model, draws, rounds=settings.basis_polish, sparsity=sparsity)
+        taken = None
         if settings.graph_moves:
-            T = moved(model, draws @ T.T, fitted, settings.graph_moves, sparsity, seed) @ T
+            T_moves, taken = moved(model, draws @ T.T, fitted, settings.graph_moves, sparsity, seed)
+            T = T_moves @ T
     with torch.no_grad():
         for p, value in zip(model.mechanism_parameters(), fitted):
             p.copy_(value)
     composed = T @ model.latent_basis.to(z)
     model.set_latent_basis(composed)
     guide.set_latent_basis(composed)
-    return z @ T.T
+    return z @ T.T, taken
 
 
-def moved(model, z: torch.Tensor, fitted: list[torch.Tensor], max_moves: int, sparsity, seed: int) -> torch.Tensor:
+def moved(model, z: torch.Tensor, fitted: list[torch.Tensor], max_moves: int, sparsity,
+          seed: int) -> tuple[torch.Tensor, int]:
     """The map ``(D, D)`` of :func:`~pyro_personax.inference.graph_moves.switch_graph` on latents ``z`` ``(N, D)``,
-    started at the most probable DAG given ``z`` under the mechanisms ``fitted`` (restored first)."""
+    started at the most probable DAG given ``z`` under the mechanisms ``fitted`` (restored first), and the
+    moves it took."""
     with torch.no_grad():
         for p, value in zip(model.mechanism_parameters(), fitted):
             p.copy_(value)
         u = (z - z.mean(0)) / z.std(0) * model.latent_scale + model.latent_loc
         start = map_dag(model, u, sparsity, len(z)).cpu().numpy()
     T, _, log = switch_graph(model, z, start, max_moves=max_moves, sparsity=sparsity, seed=seed)
-    logger.info("graph moves: %d edges to %d, %d step(s)", int(start.sum()), len(log[-1]["graph"]), len(log))
-    return T
+    taken = sum(step["moved"] for step in log)
+    logger.info("graph moves: %d taken, %d edges to %d", taken, int(start.sum()), len(log[-1]["graph"]))
+    return T, taken
 
 
 def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefinement | None = None, seed: int = 0,
@@ -348,8 +354,8 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
         The bar's label and line (``None``: tqdm's choice).
     result
         Optional :class:`~pyro_personax.inference.result.ChainResult` that receives the
-        basis search's scores (``basis_scores``, ``basis_identity_score``) and the polish's
-        rounds (``basis_polish_rounds``).
+        basis search's scores (``basis_scores``, ``basis_identity_score``), the polish's
+        rounds (``basis_polish_rounds``) and the moves between graphs taken (``graph_moves_taken``).
 
     Returns
     -------
@@ -375,9 +381,11 @@ def refine_graph(model, guide, train, *, sparsity="bic", settings: GraphRefineme
             result.basis_scores = [float(v) for v in found.restart_scores]
             result.basis_identity_score = float(found.identity_score)
         if polish:
-            z = polished(model, guide, z, draws @ torch.as_tensor(found.map).to(draws).T, settings, sparsity, seed)
+            z, taken = polished(model, guide, z, draws @ torch.as_tensor(found.map).to(draws).T, settings,
+                                sparsity, seed)
             if result is not None:
                 result.basis_polish_rounds = settings.basis_polish
+                result.graph_moves_taken = taken
     if settings.mechanism_steps:
         steps = min(POLISH_REFIT_STEPS, settings.mechanism_steps) if polish else settings.mechanism_steps
         model.standardise_latents(z)

@@ -364,6 +364,11 @@ def _basis_lines(config: dict) -> list[str]:
     polish = (f" Then polished under the model's own density and most probable DAG ({max(rounds)} "
               f"round{'s' if max(rounds) > 1 else ''}; "
               "GraphRefinement.basis_polish)." if any(rounds) else "")
+    taken = [s.get("graph_moves_taken") for s in searches]
+    if any(t is not None for t in taken):
+        polish += (" Then moved between graphs on the identified edges, each graph scored with the basis polished "
+                   "under it (GraphRefinement.graph_moves; moves taken per chain: "
+                   + ", ".join("-" if t is None else str(t) for t in taken) + ").")
     return [
         f"- Basis inside the modality blocks: chosen after SVI by the LiNGAM score of the latents (one draw of "
         f"q(z | x) per entity, best DAG; {'/'.join(map(str, starts))} starts per chain; score gain over the basis "

@@ -53,6 +53,10 @@ class ChainResult:
     basis_polish_rounds
         Rounds of :func:`~pyro_personax.inference.refine.polish_block_basis` run after
         the search (``0`` when the basis was not polished).
+    graph_moves_taken
+        Moves between graphs taken after the polish
+        (:func:`~pyro_personax.inference.graph_moves.switch_graph`; ``None`` when the
+        search between graphs did not run).
     """
 
     chain: int
@@ -73,6 +77,7 @@ class ChainResult:
     basis_scores: list[float] = field(default_factory=list)
     basis_identity_score: float | None = None
     basis_polish_rounds: int = 0
+    graph_moves_taken: int | None = None
 
     @property
     def num_epochs(self) -> int:

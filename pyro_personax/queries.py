@@ -295,5 +295,6 @@ class PosteriorQueries:
             attrs["chain_alignment_abs_spearman"] = chains.alignment.correlations[1:].tolist()
         if chains.result is not None and any(c.basis_scores for c in chains.result.chains):
             attrs["basis_search"] = [{"scores": c.basis_scores, "identity_score": c.basis_identity_score,
-                                      "polish_rounds": c.basis_polish_rounds} for c in chains.result.chains]
+                                      "polish_rounds": c.basis_polish_rounds,
+                                      "graph_moves_taken": c.graph_moves_taken} for c in chains.result.chains]
         return build_inference_data(self.layout, attrs=attrs, **arrays)

@@ -276,7 +276,8 @@ def test_the_fit_records_the_search_and_the_report_says_what_it_chose(fitted, tm
     assert result.basis_scores[0] >= result.basis_identity_score  # the local search only climbs
     idata = px.to_inference_data(num_samples=20, max_entities=30, seed=0)
     assert config_of(idata)["config"]["basis_search"] == [
-        {"scores": result.basis_scores, "identity_score": result.basis_identity_score, "polish_rounds": 1}]
+        {"scores": result.basis_scores, "identity_score": result.basis_identity_score, "polish_rounds": 1,
+         "graph_moves_taken": None}]
     summary = (edge_report(idata, tmp_path / "report") / "report.md").read_text()
     gain = result.basis_scores[0] - result.basis_identity_score
     assert "Basis inside the modality blocks" in summary and f"{gain:+.4f} nats per entity" in summary
@@ -293,6 +294,10 @@ def test_the_report_says_when_the_basis_was_polished():
     assert "polished" not in _basis_lines({"basis_search": [search]})[0]  # a fit saved before the option
     line = _basis_lines({"basis_search": [{**search, "polish_rounds": 5}, {**search, "polish_rounds": 5}]})[0]
     assert "own density and most probable DAG (5 rounds; GraphRefinement.basis_polish" in line
+    assert "moved between graphs" not in line
+    moved = _basis_lines({"basis_search": [{**search, "polish_rounds": 5, "graph_moves_taken": 2},
+                                           {**search, "polish_rounds": 5, "graph_moves_taken": 0}]})[0]
+    assert "GraphRefinement.graph_moves; moves taken per chain: 2, 0)." in moved
 
 
 def _sheared_pair(seed, shear_size=0.1):
@@ -403,6 +408,7 @@ def test_graph_moves_compose_their_map_after_the_polish_and_start_at_the_most_pr
     """``graph_moves`` runs the moves on the polished draws, from the most probable DAG given them, and composes
     their map after the polish's; the mechanisms are put back as their fit before the polish left them."""
     from pyro_personax.inference import refine
+    from pyro_personax.inference.result import ChainResult
 
     data, fits = fitted
     model, guide = copy.deepcopy(fits["full"].model(0)), copy.deepcopy(fits["full"].guide(0))
@@ -421,7 +427,8 @@ def test_graph_moves_compose_their_map_after_the_polish_and_start_at_the_most_pr
         with torch.no_grad():
             for p in model.mechanism_parameters():
                 p.add_(1.0)  # the moves' own fits: undone by the stage
-        return T_moves, graph, [{"graph": [], "score": 0.0, "candidates": 1}]
+        return T_moves, graph, [{"graph": [], "score": 0.0, "candidates": 3, "moved": True},
+                                {"graph": [], "score": 0.0, "candidates": 1, "moved": False}]
 
     monkeypatch.setattr(refine, "polish_block_basis", polish)
     monkeypatch.setattr(refine, "switch_graph", switch)
@@ -438,8 +445,10 @@ def test_graph_moves_compose_their_map_after_the_polish_and_start_at_the_most_pr
     monkeypatch.setattr(refine, "set_block_basis", search)
     settings = GraphRefinement(mechanism_steps=1, graph_steps=1, num_restarts=1, basis_restarts=1, basis_polish=1,
                                graph_moves=2)
-    assert refine.refine_graph(model, guide, data.to_tensors(), settings=settings, seed=0)
+    result = ChainResult(chain=0, seed=0)
+    assert refine.refine_graph(model, guide, data.to_tensors(), settings=settings, seed=0, result=result)
     assert seen["max_moves"] == 2 and not seen["graph"].any()
+    assert result.graph_moves_taken == 1 and result.basis_polish_rounds == 1
     expected = T_moves @ T_polish @ searched["basis"]
     assert torch.allclose(model.latent_basis, expected) and torch.allclose(guide.latent_basis, expected)
     for p, value in zip(model.mechanism_parameters(), seen["fitted"]):
