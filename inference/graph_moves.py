@@ -9,7 +9,7 @@ charge that would reward it is discrete: no gradient step in the basis drops an 
 reversed, or ``G`` itself; for each, the maps inside the searched blocks and the
 mechanisms are fitted together under that DAG alone (so every family of the candidate
 is fitted for it, not shared with other parent sets) on part of the rows, and the
-candidate is scored on the other rows:
+candidate is scored on the other rows::
 
     mean_held-out [log p(u | G) + log |det A|] - sum_j log sd_j - |G| c / N,
 
