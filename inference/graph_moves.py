@@ -29,9 +29,37 @@ from pyro_personax.checks import check_int
 from pyro_personax.graph import is_dag
 from pyro_personax.inference.basis import searched_blocks
 
-__all__ = ["switch_graph"]
+__all__ = ["basis_density", "block_mapped", "switch_graph"]
 
 logger = logging.getLogger(__name__)
+
+
+def block_mapped(model, x: torch.Tensor, parts, blocks, *, stats=None):
+    """Latents ``x`` ``(N, D)`` read through a block-diagonal map: ``(full (D, D), u (N, D), spread (D,))``.
+
+    ``full`` is the identity with ``parts[k]`` on ``blocks[k]``; ``w = x @ full.T`` is
+    standardised by ``stats`` ``(mean (D,), spread (D,))`` (default: ``w``'s own) and put on
+    the model's latent scale, ``u``.
+    """
+    full = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
+    for b, part in zip(blocks, parts):
+        full[b, b] = part
+    w = x @ full.T
+    if stats is None:
+        spread = w.std(0)  # before the mean: the order autograd sums their gradients in
+        mean = w.mean(0)
+    else:
+        mean, spread = stats
+    return full, (w - mean) / spread * model.latent_scale + model.latent_loc, spread
+
+
+def basis_density(model, x: torch.Tensor, parts, blocks, graph: torch.Tensor, *, stats=None):
+    """The polish criterion of :func:`block_mapped`'s ``u`` under DAG ``graph`` ``(D, D)``:
+    ``mean_n log p(u_n | G) + sum_k log |det parts[k]| - sum_j log spread_j``, with ``(full, u, spread)``."""
+    full, u, spread = block_mapped(model, x, parts, blocks, stats=stats)
+    value = (model.latent_distribution(graph).node_log_prob(u).sum(-1).mean()
+             + sum(torch.linalg.slogdet(part)[1] for part in parts) - torch.log(spread).sum())
+    return value, full, u, spread
 
 
 def _moves(graph: np.ndarray, movable: np.ndarray, allowed: np.ndarray) -> list[np.ndarray]:
@@ -98,7 +126,6 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
         raise ValueError(f"graph: expected a DAG ({D}, {D}) within the model's tiers; found shape {graph.shape}")
     movable = model.layout.identified_mask() & model.free_mask.cpu().numpy()
     charge = -float(model.edge_log_weight(sparsity, n)) / n
-    loc, scale = model.latent_loc, model.latent_scale
     spread0 = z.std(0)
     x = ((z - z.mean(0)) / spread0).detach()
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).to(x.device)
@@ -106,12 +133,6 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
     held, fit = x[order[:cut]], x[order[cut:]]
     blocks = searched_blocks(model.layout)
     params = list(model.mechanism_parameters())
-
-    def full_map(parts) -> torch.Tensor:
-        full = torch.eye(D, dtype=x.dtype, device=x.device)
-        for b, part in zip(blocks, parts):
-            full[b, b] = part
-        return full
 
     def candidate(G: np.ndarray, start_parts, start_mech) -> tuple[float, list, list]:
         with torch.no_grad():
@@ -121,23 +142,15 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
         A = torch.as_tensor(G, dtype=x.dtype, device=x.device)
         optimiser = torch.optim.Adam([*parts, *params], lr=learning_rate)
         for _ in range(steps):
-            w = fit @ full_map(parts).T
-            spread = w.std(0)
-            u = (w - w.mean(0)) / spread * scale + loc
-            value = (model.latent_distribution(A).node_log_prob(u).sum(-1).mean()
-                     + sum(torch.linalg.slogdet(part)[1] for part in parts) - torch.log(spread).sum())
+            value = basis_density(model, fit, parts, blocks, A)[0]
             if not torch.isfinite(value):
                 return -float("inf"), start_parts, start_mech
             optimiser.zero_grad(set_to_none=True)
             (-value).backward()
             optimiser.step()
         with torch.no_grad():
-            full = full_map(parts)
-            w = fit @ full.T
-            mean, spread = w.mean(0), w.std(0)
-            u = (held @ full.T - mean) / spread * scale + loc
-            score = (model.latent_distribution(A).node_log_prob(u).sum(-1).mean()
-                     + sum(torch.linalg.slogdet(part)[1] for part in parts) - torch.log(spread).sum())
+            full, _, spread = block_mapped(model, fit, parts, blocks)
+            score = basis_density(model, held, parts, blocks, A, stats=((fit @ full.T).mean(0), spread))[0]
         score = float(score) - charge * float(G.sum())
         return (score if np.isfinite(score) else -float("inf"),
                 [part.detach() for part in parts], [p.detach().clone() for p in params])
@@ -162,4 +175,6 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
     with torch.no_grad():
         for p, value in zip(params, mech):
             p.copy_(value)
-    return full_map(parts) / spread0, graph, log
+    with torch.no_grad():
+        full = block_mapped(model, x, parts, blocks)[0]
+    return full / spread0, graph, log

@@ -45,7 +45,7 @@ import torch
 from pyro_personax.checks import check_int
 from pyro_personax.inference.basis import BlockBasis, search_block_basis, searched_blocks
 from pyro_personax.inference.batches import index_batch, num_rows
-from pyro_personax.inference.graph_moves import switch_graph
+from pyro_personax.inference.graph_moves import basis_density, block_mapped, switch_graph
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
     fit_graph_given_latents,
@@ -238,8 +238,7 @@ def polish_block_basis(model, z: torch.Tensor, *, rounds: int, sparsity="bic", s
         latent's location and scale.
     """
     check_int("rounds", rounds, low=1)
-    D, n = z.shape[1], z.shape[0]
-    loc, scale = model.latent_loc, model.latent_scale
+    n = z.shape[0]
     spread0 = z.std(0)
     x = ((z - z.mean(0)) / spread0).detach()
     blocks = searched_blocks(model.layout)
@@ -247,21 +246,14 @@ def polish_block_basis(model, z: torch.Tensor, *, rounds: int, sparsity="bic", s
     optimiser = torch.optim.Adam([*parts, *model.mechanism_parameters()], lr=learning_rate)
 
     def mapped() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        full = torch.eye(D, dtype=x.dtype, device=x.device)
-        for b, part in zip(blocks, parts):
-            full[b, b] = part
-        w = x @ full.T
-        spread = w.std(0)
-        return full, (w - w.mean(0)) / spread * scale + loc, spread
+        return block_mapped(model, x, parts, blocks)
 
     last = [part.detach().clone() for part in parts]
     for r in range(rounds):
         with torch.no_grad():
             graph = map_dag(model, mapped()[1], sparsity, n)
         for _ in range(steps):
-            full, u, spread = mapped()
-            value = (model.latent_distribution(graph).node_log_prob(u).sum(-1).mean()
-                     + sum(torch.linalg.slogdet(part)[1] for part in parts) - torch.log(spread).sum())
+            value = basis_density(model, x, parts, blocks, graph)[0]
             if not torch.isfinite(value):
                 return _stopped(parts, last, mapped, spread0, r)
             last = [part.detach().clone() for part in parts]
