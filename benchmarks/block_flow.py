@@ -115,14 +115,17 @@ def flow_parameters(flows) -> list[torch.nn.Parameter]:
     return [p for flow in flows if flow is not None for p in flow.parameters()]
 
 
-def mapped(x: torch.Tensor, slices, flows) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``x`` ``(N, D)`` through the block flows: ``(u standardised (N, D), log |det J| (N,), spread (D,))``."""
+def mapped(x: torch.Tensor, slices, flows, stats=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``x`` ``(N, D)`` through the block flows: ``(u standardised (N, D), log |det J| (N,), spread (D,))``,
+    standardised by ``stats`` ``(mean (D,), spread (D,))`` where given (default: its own)."""
     w, logdet = x.clone(), x.new_zeros(len(x))
     for idx, flow in zip(slices, flows):
         if flow is not None:
             y = flow(x[:, idx])
             logdet = logdet + flow.log_abs_det_jacobian(x[:, idx], y)
             w[:, idx] = y
+    if stats is not None:
+        return (w - stats[0]) / stats[1], logdet, stats[1]
     spread = w.std(0)
     return (w - w.mean(0)) / spread, logdet, spread
 

@@ -49,7 +49,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from block_flow import block_flows, mixed_truth, polish, spearman_of_matches  # noqa: E402
+from block_flow import block_flows, mapped, mixed_truth, polish, spearman_of_matches  # noqa: E402
 from local_scores import turned  # noqa: E402
 from noise_shape import fit_on_graph, new_model, true_node_log_density  # noqa: E402
 
@@ -87,16 +87,6 @@ def rows(seed: int, degrees: float, n_train: int):
     return torch.as_tensor((w - w.mean(0)) / w.std(0), dtype=torch.float32), truth, log_jac
 
 
-def through(x: torch.Tensor, flows, mean: torch.Tensor, spread: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``x`` ``(N, 4)`` through the block flows, standardised by ``mean`` and ``spread`` ``(4,)``: ``(u, log |J|)``."""
-    w, logdet = x.clone(), x.new_zeros(len(x))
-    for idx, flow in zip(SLICES, flows):
-        y = flow(x[:, idx])
-        logdet = logdet + flow.log_abs_det_jacobian(x[:, idx], y)
-        w[:, idx] = y
-    return (w - mean) / spread, logdet - torch.log(spread).sum()
-
-
 def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed):
     """Polish fresh flows and mechanisms under DAG ``A`` on the training rows; score the held-out rows (module
     docstring). Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
@@ -110,9 +100,9 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed):
     with torch.enable_grad():
         polish(model, train, SLICES, flows, rounds=rounds, steps=steps, seed=seed, graph=A)
     with torch.no_grad():
-        w = through(train, flows, torch.zeros(4), torch.ones(4))[0]
-        mean, spread = w.mean(0), w.std(0)
-        u, logdet = through(test, flows, mean, spread)
+        w = mapped(train, SLICES, flows, stats=(0.0, 1.0))[0]
+        u, logdet, spread = mapped(test, SLICES, flows, stats=(w.mean(0), w.std(0)))
+        logdet = logdet - torch.log(spread).sum()
         node = model.latent_distribution(A).node_log_prob(u).sum(-1)
     held = float((node + logdet).mean()) + float(log_jac[n_train:].mean())
     charge = -float(model.edge_log_weight("bic", n_train)) / n_train
