@@ -137,6 +137,7 @@ def learned_moves(f: dict, seed: int, *, moves: int, steps: int) -> None:
     from equivalent_representations import fitted_model
 
     from pyro_personax.inference.graph_moves import switch_graph
+    from pyro_personax.inference.nonfinite import restore
     from pyro_personax.inference.refine import map_dag
     from pyro_personax.layout import LatentLayout
     from pyro_personax.metrics import evaluate_recovery
@@ -166,9 +167,7 @@ def learned_moves(f: dict, seed: int, *, moves: int, steps: int) -> None:
     truths[perm[0], perm[1]] = truths[perm[0], perm[2]] = truths[perm[2], perm[3]] = True
     starts = {"most probable DAG": map_dag(model, x, "bic", len(x)).numpy().astype(bool), "truth's graph": truths}
     for name, graph in starts.items():
-        with torch.no_grad():
-            for p, value in zip(model.mechanism_parameters(), fitted):
-                p.copy_(value)
+        restore(model.mechanism_parameters(), fitted)
         start = time.perf_counter()
         T, end, log = switch_graph(model, x, graph, max_moves=moves, steps=steps, seed=seed)
         print(f"seed {seed}, from the {name} ({int(graph.sum())} edges): " + " / ".join(

@@ -28,6 +28,7 @@ import torch
 from pyro_personax.checks import check_int
 from pyro_personax.graph import is_dag
 from pyro_personax.inference.basis import searched_blocks
+from pyro_personax.inference.nonfinite import restore
 
 __all__ = ["basis_density", "block_mapped", "switch_graph"]
 
@@ -135,9 +136,7 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
     params = list(model.mechanism_parameters())
 
     def candidate(G: np.ndarray, start_parts, start_mech) -> tuple[float, list, list]:
-        with torch.no_grad():
-            for p, value in zip(params, start_mech):
-                p.copy_(value)
+        restore(params, start_mech)
         parts = [part.clone().requires_grad_(True) for part in start_parts]
         A = torch.as_tensor(G, dtype=x.dtype, device=x.device)
         optimiser = torch.optim.Adam([*parts, *params], lr=learning_rate)
@@ -172,9 +171,7 @@ def switch_graph(model, z: torch.Tensor, graph, *, max_moves: int, sparsity="bic
             if best == 0:
                 break
             graph = G
-    with torch.no_grad():
-        for p, value in zip(params, mech):
-            p.copy_(value)
+    restore(params, mech)
     with torch.no_grad():
         full = block_mapped(model, x, parts, blocks)[0]
     return full / spread0, graph, log

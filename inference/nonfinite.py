@@ -8,7 +8,7 @@ import pyro
 import torch
 from pyro import poutine
 
-__all__ = ["NonFiniteLossError", "nonfinite_sites", "nonfinite_loss_error", "gradients_finite"]
+__all__ = ["NonFiniteLossError", "nonfinite_sites", "nonfinite_loss_error", "gradients_finite", "restore"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -88,3 +88,14 @@ def gradients_finite(params) -> bool:
         if p.grad is not None:
             by_device.setdefault(p.grad.device, []).append(torch.isfinite(p.grad).all())
     return all(bool(torch.stack(flags).all()) for flags in by_device.values())  # one sync per device
+
+
+def restore(params, values) -> None:
+    """Copy ``values`` back into ``params`` in place (pairwise, same shapes), outside autograd.
+
+    Used to return parameters to a saved state (``[p.detach().clone() for p in params]``)
+    after a trial fit or a step that went non-finite.
+    """
+    with torch.no_grad():
+        for p, value in zip(params, values, strict=True):
+            p.copy_(value)

@@ -36,7 +36,7 @@ from pyro.distributions import TorchDistribution, constraints
 from pyro_personax.checks import check_int
 from pyro_personax.graph import best_dag, enumerate_dags
 from pyro_personax.inference.graph_elbo import GraphParticleELBO, random_parent_set_log_prob
-from pyro_personax.inference.nonfinite import NonFiniteLossError, gradients_finite
+from pyro_personax.inference.nonfinite import NonFiniteLossError, gradients_finite, restore
 
 __all__ = [
     "ExactGraphPosterior", "exact_graph_posterior", "exact_graph_posterior_from_table", "fit_graph_given_latents",
@@ -412,9 +412,7 @@ def fit_graph_given_latents(model, guide, z, *, num_steps: int = 1000, num_parti
                 raise NonFiniteLossError(f"graph stage: the ELBO of q(G) is {elbo} after restart {restart}")
             if elbo > best_elbo:
                 best, best_elbo = [p.detach().clone() for p in params], elbo
-        with torch.no_grad():
-            for p, value in zip(params, best):
-                p.copy_(value)
+        restore(params, best)
     return guide.edge_probabilities().cpu().numpy()
 
 

@@ -46,6 +46,7 @@ from pyro_personax.checks import check_int
 from pyro_personax.inference.basis import BlockBasis, search_block_basis, searched_blocks
 from pyro_personax.inference.batches import index_batch, num_rows
 from pyro_personax.inference.graph_moves import basis_density, block_mapped, switch_graph
+from pyro_personax.inference.nonfinite import restore
 from pyro_personax.inference.oracle import (
     MAX_TABLE_LATENTS,
     fit_graph_given_latents,
@@ -271,9 +272,8 @@ def polish_block_basis(model, z: torch.Tensor, *, rounds: int, sparsity="bic", s
 def _stopped(parts, last, mapped, spread0, r: int) -> torch.Tensor:
     """The polish's map with every block back at ``last``, the last blocks whose objective was finite."""
     logger.warning("basis polish: the objective became non-finite in round %d; the last finite basis is kept", r + 1)
+    restore(parts, last)
     with torch.no_grad():
-        for part, value in zip(parts, last):
-            part.copy_(value)
         return mapped()[0] / spread0
 
 
@@ -296,9 +296,7 @@ def polished(model, guide, z: torch.Tensor, draws: torch.Tensor, settings: Graph
         if settings.graph_moves:
             T_moves, taken = moved(model, draws @ T.T, fitted, settings.graph_moves, sparsity, seed)
             T = T_moves @ T
-    with torch.no_grad():
-        for p, value in zip(model.mechanism_parameters(), fitted):
-            p.copy_(value)
+    restore(model.mechanism_parameters(), fitted)
     composed = T @ model.latent_basis.to(z)
     model.set_latent_basis(composed)
     guide.set_latent_basis(composed)
@@ -310,9 +308,8 @@ def moved(model, z: torch.Tensor, fitted: list[torch.Tensor], max_moves: int, sp
     """The map ``(D, D)`` of :func:`~pyro_personax.inference.graph_moves.switch_graph` on latents ``z`` ``(N, D)``,
     started at the most probable DAG given ``z`` under the mechanisms ``fitted`` (restored first), and the
     moves it took."""
+    restore(model.mechanism_parameters(), fitted)
     with torch.no_grad():
-        for p, value in zip(model.mechanism_parameters(), fitted):
-            p.copy_(value)
         u = (z - z.mean(0)) / z.std(0) * model.latent_scale + model.latent_loc
         start = map_dag(model, u, sparsity, len(z)).cpu().numpy()
     T, _, log = switch_graph(model, z, start, max_moves=max_moves, sparsity=sparsity, seed=seed)
