@@ -29,13 +29,19 @@ model's mechanisms fitted on random parent sets) and, for comparison, from the t
 graph on the matched latents (the other latents without edges); printed: each start's
 final DAG, its score and the matched latents' absolute Spearman correlations. ``--turned
 DEG`` does the same on the true latents turned by ``DEG`` degrees inside each block (a
-basis that a linear map takes back to the truth's).
+basis that a linear map takes back to the truth's). ``--fixed-on DIR`` fits and scores each
+DAG of ``--graphs`` (indices of the fit's latents) as above on the training rows of a saved
+fit instead (the first ``--train`` fit, the rest score, in the fit's standardised
+coordinates), the flows starting at the identity or, ``--start truth``, fitted by least
+squares to map each matched latent onto its true latent (the construction of
+``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/graph_switch.py --seeds 0 --graphs "10 12 13 20 23 30" "01 02 23"
     OMP_NUM_THREADS=1 python benchmarks/graph_switch.py --seeds 0 --latents /tmp/vm --steps 600
     OMP_NUM_THREADS=1 python benchmarks/graph_switch.py --seeds 0 --turned 30 --steps 300 --moves 5
+    OMP_NUM_THREADS=1 python benchmarks/graph_switch.py --seeds 0 --fixed-on /tmp/vm --start truth --graphs "10 13 32"
 """
 
 from __future__ import annotations
@@ -49,11 +55,11 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from block_flow import block_flows, mapped, mixed_truth, polish, spearman_of_matches  # noqa: E402
+from block_flow import block_flows, fit_to_targets, mapped, mixed_truth, polish, spearman_of_matches  # noqa: E402
 from local_scores import turned  # noqa: E402
 from noise_shape import fit_on_graph, new_model, true_node_log_density  # noqa: E402
 
-SLICES = [[0, 1], [2, 3]]
+TRUE_BLOCKS = ["colour", "colour", "fashion", "fashion"]
 
 
 def parse_graph(edges: str, D: int = 4) -> torch.Tensor:
@@ -87,31 +93,85 @@ def rows(seed: int, degrees: float, n_train: int):
     return torch.as_tensor((w - w.mean(0)) / w.std(0), dtype=torch.float32), truth, log_jac
 
 
-def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed):
+def blocks_of(blocks) -> list[list[int]]:
+    """The latent indices of each block, in the order the blocks first appear in ``blocks`` (one name per latent)."""
+    return [[i for i, b in enumerate(blocks) if b == name] for name in dict.fromkeys(blocks)]
+
+
+def block_model(blocks, seed: int):
+    """A fresh library model (spline noise flows) with one modality block per name of ``blocks``, seeded."""
+    from pyro_personax.layout import LatentLayout
+    from pyro_personax.models import ModelSpec, PersonaXModel
+    from pyro_personax.synthetic.variant_mnist import variant_mnist
+
+    torch.manual_seed(seed)
+    layout = LatentLayout(0, {name: len(idx) for name, idx in zip(dict.fromkeys(blocks), blocks_of(blocks))})
+    return PersonaXModel(layout, ModelSpec.from_data(variant_mnist(50, seed=0)[0]), noise_flow="spline")
+
+
+def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=TRUE_BLOCKS, targets=None):
     """Polish fresh flows and mechanisms under DAG ``A`` on the training rows; score the held-out rows (module
-    docstring). Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
+    docstring). ``blocks``: the block of each column of ``x``; ``targets`` ``(N, D)``: start the flows fitted by
+    least squares to map the training rows onto these (else at the identity). Returns ``(held-out per entity,
+    penalised per entity, |spearman| (4,))``."""
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
 
     train, test = x[:n_train], x[n_train:]
-    flows = block_flows([2, 2], seed=seed)
-    model = new_model("spline", seed)
-    fit_on_graph(model, train, A, steps=300)
+    slices = blocks_of(blocks)
+    flows = block_flows([len(idx) for idx in slices], seed=seed)
+    model = new_model("spline", seed) if list(blocks) == TRUE_BLOCKS else block_model(blocks, seed)
+    if targets is not None:
+        fit_to_targets(train, slices, flows, targets[:n_train])
+        with torch.no_grad():
+            start = mapped(train, slices, flows)[0]
+    fit_on_graph(model, train if targets is None else start, A, steps=300)
     with torch.enable_grad():
-        polish(model, train, SLICES, flows, rounds=rounds, steps=steps, seed=seed, graph=A)
+        polish(model, train, slices, flows, rounds=rounds, steps=steps, seed=seed, graph=A)
     with torch.no_grad():
-        w = mapped(train, SLICES, flows, stats=(0.0, 1.0))[0]
-        u, logdet, spread = mapped(test, SLICES, flows, stats=(w.mean(0), w.std(0)))
+        w = mapped(train, slices, flows, stats=(0.0, 1.0))[0]
+        u, logdet, spread = mapped(test, slices, flows, stats=(w.mean(0), w.std(0)))
         logdet = logdet - torch.log(spread).sum()
         node = model.latent_distribution(A).node_log_prob(u).sum(-1)
     held = float((node + logdet).mean()) + float(log_jac[n_train:].mean())
     charge = -float(model.edge_log_weight("bic", n_train)) / n_train
     layout = variant_mnist_layout()
-    blocks = [str(b) for b in layout.block_of]
     perm = evaluate_recovery(u.numpy(), truth[n_train:], None, variant_mnist_adjacency(),
-                             identified=layout.identified_mask(), learned_blocks=blocks, true_blocks=blocks,
-                             with_r2=False)["permutation"]
+                             identified=layout.identified_mask(), learned_blocks=list(blocks),
+                             true_blocks=TRUE_BLOCKS, with_r2=False)["permutation"]
     return held, held - charge * float(A.sum()), spearman_of_matches(u.numpy(), truth[n_train:], perm)
+
+
+def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds: int, steps: int) -> None:
+    """Print :func:`fit_and_score` of each DAG of ``graphs`` (latent indices of the fit) on the training latents
+    of one saved fit's arrays ``f``, from the fit's basis or, ``start="truth"``, from flows fitted to the truth."""
+    from pyro_personax.metrics import evaluate_recovery
+    from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
+
+    z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
+    blocks = [str(b) for b in f["blocks"]]
+    if not 0 < n_train < len(z):
+        raise ValueError(f"--train {n_train}: expected between 1 and {len(z) - 1} (the fit's training rows)")
+    x = torch.as_tensor((z - z[:n_train].mean(0)) / z[:n_train].std(0), dtype=torch.float32)
+    perm = evaluate_recovery(z, truth, None, variant_mnist_adjacency(),
+                             identified=variant_mnist_layout().identified_mask(), learned_blocks=blocks,
+                             true_blocks=TRUE_BLOCKS, with_r2=False)["permutation"]
+    corr = spearman_of_matches(x.numpy()[n_train:], truth[n_train:], perm)
+    print(f"seed {seed}: the fit's blocks {blocks}, matched {[int(p) for p in perm]}, held-out |spearman| "
+          f"Z11 Z12 Z21 Z22 " + " ".join(f"{c:.3f}" for c in corr)
+          + f", MCC_PINNED {(corr[0] + corr[2]) / 2:.3f}; flows start at {start}", flush=True)
+    targets = None
+    if start == "truth":
+        t = (truth - truth[:n_train].mean(0)) / truth[:n_train].std(0)
+        targets = x.clone()
+        for k, p in enumerate(perm):  # each matched latent onto its true latent
+            targets[:, p] = torch.as_tensor(t[:, k], dtype=torch.float32)
+    for g in graphs:
+        A = parse_graph(g, len(blocks))
+        began = time.perf_counter()
+        held, pen, corr = fit_and_score(x, truth, np.zeros(len(x)), n_train, A, rounds=rounds, steps=steps,
+                                        seed=seed, blocks=blocks, targets=targets)
+        print(line(seed, A, held, pen, corr, time.perf_counter() - began), flush=True)
 
 
 def line(seed: int, A, held: float, pen: float, corr, seconds: float) -> str:
@@ -190,7 +250,18 @@ def main(argv=None) -> None:
     parser.add_argument("--turned", type=float, default=None, metavar="DEG",
                         help="as --latents, on the true latents turned by DEG degrees inside each block")
     parser.add_argument("--moves", type=int, default=4, help="most moves with --latents or --turned")
+    parser.add_argument("--fixed-on", metavar="DIR", default=None,
+                        help="fit and score --graphs (the fit's latent indices) on the fits --save-latents wrote")
+    parser.add_argument("--start", choices=["fit", "truth"], default="fit",
+                        help="with --fixed-on: flows start at the identity or fitted to the truth")
     args = parser.parse_args(argv)
+    if args.fixed_on is not None:
+        from learned_latents_exact import load
+
+        for seed in args.seeds:
+            fixed_on_fit(load(Path(args.fixed_on) / f"seed{seed}.npz"), seed, args.graphs, n_train=args.train,
+                         start=args.start, rounds=args.rounds, steps=args.steps)
+        return
     if args.latents is not None or args.turned is not None:
         from learned_latents_exact import load
 
