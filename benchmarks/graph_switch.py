@@ -109,11 +109,13 @@ def block_model(blocks, seed: int):
     return PersonaXModel(layout, ModelSpec.from_data(variant_mnist(50, seed=0)[0]), noise_flow="spline")
 
 
-def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=TRUE_BLOCKS, targets=None):
+def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=TRUE_BLOCKS, targets=None,
+                  rows_to=None):
     """Polish fresh flows and mechanisms under DAG ``A`` on the training rows; score the held-out rows (module
     docstring). ``blocks``: the block of each column of ``x``; ``targets`` ``(N, D)``: start the flows fitted by
-    least squares to map the training rows onto these (else at the identity). Returns ``(held-out per entity,
-    penalised per entity, |spearman| (4,))``."""
+    least squares to map the training rows onto these (else at the identity); ``rows_to``: a path to save the
+    held-out rows' log densities ``(N - n_train,)`` (``.npy``). Returns ``(held-out per entity, penalised per
+    entity, |spearman| (4,))``."""
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
 
@@ -122,7 +124,8 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     flows = block_flows([len(idx) for idx in slices], seed=seed)
     model = new_model("spline", seed) if list(blocks) == TRUE_BLOCKS else block_model(blocks, seed)
     if targets is not None:
-        fit_to_targets(train, slices, flows, targets[:n_train])
+        mse = fit_to_targets(train, slices, flows, targets[:n_train])
+        print(f"  flows fitted to the truth: mean squared error {mse:.4f} (blocks summed)", flush=True)
         with torch.no_grad():
             start = mapped(train, slices, flows)[0]
     fit_on_graph(model, train if targets is None else start, A, steps=300)
@@ -134,6 +137,8 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
         logdet = logdet - torch.log(spread).sum()
         node = model.latent_distribution(A).node_log_prob(u).sum(-1)
     held = float((node + logdet).mean()) + float(log_jac[n_train:].mean())
+    if rows_to is not None:
+        np.save(rows_to, (node + logdet).numpy() + log_jac[n_train:])
     charge = -float(model.edge_log_weight("bic", n_train)) / n_train
     layout = variant_mnist_layout()
     perm = evaluate_recovery(u.numpy(), truth[n_train:], None, variant_mnist_adjacency(),
@@ -142,9 +147,12 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     return held, held - charge * float(A.sum()), spearman_of_matches(u.numpy(), truth[n_train:], perm)
 
 
-def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds: int, steps: int) -> None:
+def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds: int, steps: int,
+                 rows_dir=None) -> None:
     """Print :func:`fit_and_score` of each DAG of ``graphs`` (latent indices of the fit) on the training latents
-    of one saved fit's arrays ``f``, from the fit's basis or, ``start="truth"``, from flows fitted to the truth."""
+    of one saved fit's arrays ``f``, from the fit's basis or, ``start="truth"``, from flows fitted to the truth;
+    with ``rows_dir``, each DAG's held-out log densities are saved there as
+    ``seed{seed}_{start}_{edges}.npy`` (edges joined by ``-``)."""
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
 
@@ -169,8 +177,9 @@ def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds
     for g in graphs:
         A = parse_graph(g, len(blocks))
         began = time.perf_counter()
+        rows_to = None if rows_dir is None else Path(rows_dir) / f"seed{seed}_{start}_{g.replace(' ', '-')}.npy"
         held, pen, corr = fit_and_score(x, truth, np.zeros(len(x)), n_train, A, rounds=rounds, steps=steps,
-                                        seed=seed, blocks=blocks, targets=targets)
+                                        seed=seed, blocks=blocks, targets=targets, rows_to=rows_to)
         print(line(seed, A, held, pen, corr, time.perf_counter() - began), flush=True)
 
 
@@ -243,7 +252,8 @@ def main(argv=None) -> None:
                         help="DAGs as 'ij ij ...' (latent i -> latent j; 0, 1 colour, 2, 3 fashion)")
     parser.add_argument("--degrees", type=float, default=30.0, help="the mixing's turn (block_flow.mixed_truth)")
     parser.add_argument("--train", type=int, default=6000, help="rows that fit; the rest of the 9,000 score")
-    parser.add_argument("--rounds", type=int, default=4, help="rounds of the polish per DAG")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds of the polish per DAG (0: the mechanisms fitted in the start basis only)")
     parser.add_argument("--steps", type=int, default=150, help="Adam steps per round (per candidate with --latents)")
     parser.add_argument("--latents", metavar="DIR", default=None,
                         help="run the library's moves on the fits recovery_variant_mnist.py --save-latents wrote")
@@ -254,13 +264,15 @@ def main(argv=None) -> None:
                         help="fit and score --graphs (the fit's latent indices) on the fits --save-latents wrote")
     parser.add_argument("--start", choices=["fit", "truth"], default="fit",
                         help="with --fixed-on: flows start at the identity or fitted to the truth")
+    parser.add_argument("--rows-to", metavar="DIR", default=None,
+                        help="with --fixed-on: save each DAG's held-out log densities here (for paired differences)")
     args = parser.parse_args(argv)
     if args.fixed_on is not None:
         from learned_latents_exact import load
 
         for seed in args.seeds:
             fixed_on_fit(load(Path(args.fixed_on) / f"seed{seed}.npz"), seed, args.graphs, n_train=args.train,
-                         start=args.start, rounds=args.rounds, steps=args.steps)
+                         start=args.start, rounds=args.rounds, steps=args.steps, rows_dir=args.rows_to)
         return
     if args.latents is not None or args.turned is not None:
         from learned_latents_exact import load

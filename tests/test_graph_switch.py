@@ -71,12 +71,16 @@ def test_fixed_graphs_run_on_a_saved_fit_from_either_start(bench, tmp_path, caps
              test=np.arange(500, 600), edge_probs=np.zeros((4, 4)), blocks=np.array(["colour"] * 2 + ["fashion"] * 2))
     for start in ("fit", "truth"):
         bench.main(["--fixed-on", str(tmp_path), "--seeds", "3", "--train", "400", "--rounds", "1", "--steps", "5",
-                    "--start", start, "--graphs", "10 13 32"])
+                    "--start", start, "--graphs", "10 13 32", "--rows-to", str(tmp_path)])
     out = capsys.readouterr().out
     assert "matched [1, 0, 3, 2]" in out and "flows start at truth" in out
     runs = [ln for ln in out.splitlines() if ln.startswith("seed 3, DAG 10 13 32")]
     assert len(runs) == 2
     pinned = [float(ln.split("MCC_PINNED ")[1].split()[0]) for ln in runs]
     assert pinned[1] > 0.95
+    for start, ln in zip(("fit", "truth"), runs):  # the saved held-out rows average to the printed score
+        rows = np.load(tmp_path / f"seed3_{start}_10-13-32.npy")
+        assert rows.shape == (100,)
+        assert abs(rows.mean() - float(ln.split("held-out ")[1].split(",")[0])) < 1e-4
     with pytest.raises(ValueError, match="--train 500"):
         bench.main(["--fixed-on", str(tmp_path), "--seeds", "3", "--train", "500", "--graphs", "10 13 32"])
