@@ -206,3 +206,19 @@ def test_node_scores_sum_to_the_exact_posteriors_log_joint_and_the_best_dag_star
         _start_at(guide, graph, order)
         P = guide.edge_probabilities().numpy()
     np.testing.assert_array_equal(P > 0.5, graph.astype(bool))  # q(G) starts on the mode, oriented by its order
+
+
+def test_restore_copies_saved_values_back_in_place_and_names_a_length_mismatch():
+    from pyro_personax.inference.nonfinite import restore
+
+    params = [torch.nn.Parameter(torch.ones(2)), torch.nn.Parameter(torch.zeros(3))]
+    saved = [p.detach().clone() for p in params]
+    storage = [p.data_ptr() for p in params]
+    with torch.no_grad():
+        for p in params:
+            p.add_(5.0)
+    restore(params, saved)
+    assert all(torch.equal(p, s) for p, s in zip(params, saved))
+    assert [p.data_ptr() for p in params] == storage and all(p.grad is None for p in params)
+    with pytest.raises(ValueError, match="shorter|longer"):
+        restore(params, saved[:1])
