@@ -147,12 +147,17 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     return held, held - charge * float(A.sum()), spearman_of_matches(u.numpy(), truth[n_train:], perm)
 
 
+def rows_path(rows_dir, seed: int, start: str, edges: str) -> Path | None:
+    """``rows_dir/seed{seed}_{start}_{edges}.npy`` (edges joined by ``-``; ``start`` is ``fit``, ``truth`` or, for the
+    exact latents, ``mixed``), or ``None`` without ``rows_dir``."""
+    return None if rows_dir is None else Path(rows_dir) / f"seed{seed}_{start}_{edges.replace(' ', '-')}.npy"
+
+
 def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds: int, steps: int,
                  rows_dir=None) -> None:
     """Print :func:`fit_and_score` of each DAG of ``graphs`` (latent indices of the fit) on the training latents
     of one saved fit's arrays ``f``, from the fit's basis or, ``start="truth"``, from flows fitted to the truth;
-    with ``rows_dir``, each DAG's held-out log densities are saved there as
-    ``seed{seed}_{start}_{edges}.npy`` (edges joined by ``-``)."""
+    with ``rows_dir``, each DAG's held-out log densities are saved there (:func:`rows_path`)."""
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
 
@@ -177,7 +182,7 @@ def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds
     for g in graphs:
         A = parse_graph(g, len(blocks))
         began = time.perf_counter()
-        rows_to = None if rows_dir is None else Path(rows_dir) / f"seed{seed}_{start}_{g.replace(' ', '-')}.npy"
+        rows_to = rows_path(rows_dir, seed, start, g)
         held, pen, corr = fit_and_score(x, truth, np.zeros(len(x)), n_train, A, rounds=rounds, steps=steps,
                                         seed=seed, blocks=blocks, targets=targets, rows_to=rows_to)
         print(line(seed, A, held, pen, corr, time.perf_counter() - began), flush=True)
@@ -265,7 +270,7 @@ def main(argv=None) -> None:
     parser.add_argument("--start", choices=["fit", "truth"], default="fit",
                         help="with --fixed-on: flows start at the identity or fitted to the truth")
     parser.add_argument("--rows-to", metavar="DIR", default=None,
-                        help="with --fixed-on: save each DAG's held-out log densities here (for paired differences)")
+                        help="save each DAG's held-out log densities here (for paired differences; not with --latents)")
     args = parser.parse_args(argv)
     if args.fixed_on is not None:
         from learned_latents_exact import load
@@ -289,10 +294,11 @@ def main(argv=None) -> None:
         test = truth[args.train:]
         true = float(true_node_log_density(test).sum() - np.log(test.std(0) / truth.std(0)).sum())
         print(f"seed {seed}: true density of the held-out rows {true:.4f} per entity", flush=True)
-        for A in graphs:
+        for g, A in zip(args.graphs, graphs):
             start = time.perf_counter()
+            rows_to = rows_path(args.rows_to, seed, "mixed", g)
             held, pen, corr = fit_and_score(x, truth, log_jac, args.train, A, rounds=args.rounds, steps=args.steps,
-                                            seed=seed)
+                                            seed=seed, rows_to=rows_to)
             print(line(seed, A, held, pen, corr, time.perf_counter() - start), flush=True)
 
 

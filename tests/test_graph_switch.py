@@ -22,13 +22,17 @@ def test_graphs_are_read_as_dags_and_bad_ones_are_named(bench):
         bench.rows(0, 30.0, 9000)
 
 
-def test_the_truths_graph_unmixes_the_pinned_latents(bench):
+def test_the_truths_graph_unmixes_the_pinned_latents(bench, tmp_path):
     """Under the truth's DAG, a short polish takes the mixed pinned latents back toward the truth."""
     x, truth, log_jac = bench.rows(0, 30.0, 6000)
     start = bench.spearman_of_matches(x.numpy()[6000:], truth[6000:], [0, 1, 2, 3])
+    rows_to = bench.rows_path(tmp_path, 0, "mixed", "01 02 23")
     held, pen, corr = bench.fit_and_score(x, truth, log_jac, 6000, bench.parse_graph("01 02 23"), rounds=1,
-                                          steps=20, seed=0)
+                                          steps=20, seed=0, rows_to=rows_to)
     assert np.isfinite(held) and pen < held
+    assert rows_to.name == "seed0_mixed_01-02-23.npy" and bench.rows_path(None, 0, "mixed", "01") is None
+    rows = np.load(rows_to)  # the held-out rows' log densities, with the mixing's Jacobian
+    assert rows.shape == (3000,) and abs(rows.mean() - held) < 1e-4
     assert (corr[0] + corr[2]) / 2 > (start[0] + start[2]) / 2 + 0.1
 
 
