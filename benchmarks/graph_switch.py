@@ -35,6 +35,8 @@ fit instead (the first ``--train`` fit, the rest score, in the fit's standardise
 coordinates), the flows starting at the identity or, ``--start truth``, fitted by least
 squares to map each matched latent onto its true latent (the construction of
 ``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
+``--rounds 0`` scores a start basis with only the mechanisms fitted; ``--rows-to ROWS`` saves
+each DAG's held-out log densities, for paired differences between DAGs or starts.
 
 Usage::
 
@@ -272,6 +274,10 @@ def main(argv=None) -> None:
     parser.add_argument("--rows-to", metavar="DIR", default=None,
                         help="save each DAG's held-out log densities here (for paired differences; not with --latents)")
     args = parser.parse_args(argv)
+    if args.start != "fit" and args.fixed_on is None:
+        parser.error(f"--start {args.start}: only with --fixed-on")
+    if args.rows_to is not None and (args.latents is not None or args.turned is not None):
+        parser.error("--rows-to: not with --latents or --turned (the moves keep no held-out rows)")
     if args.fixed_on is not None:
         from learned_latents_exact import load
 

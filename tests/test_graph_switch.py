@@ -88,3 +88,12 @@ def test_fixed_graphs_run_on_a_saved_fit_from_either_start(bench, tmp_path, caps
         assert abs(rows.mean() - float(ln.split("held-out ")[1].split(",")[0])) < 1e-4
     with pytest.raises(ValueError, match="--train 500"):
         bench.main(["--fixed-on", str(tmp_path), "--seeds", "3", "--train", "500", "--graphs", "10 13 32"])
+
+
+def test_options_of_one_mode_given_to_another_are_errors(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--start", "truth", "--graphs", "01 02 23"])
+    assert "--start truth: only with --fixed-on" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--turned", "30", "--rows-to", "/tmp"])
+    assert "--rows-to: not with --latents or --turned" in capsys.readouterr().err
