@@ -100,17 +100,6 @@ def blocks_of(blocks) -> list[list[int]]:
     return [[i for i, b in enumerate(blocks) if b == name] for name in dict.fromkeys(blocks)]
 
 
-def block_model(blocks, seed: int):
-    """A fresh library model (spline noise flows) with one modality block per name of ``blocks``, seeded."""
-    from pyro_personax.layout import LatentLayout
-    from pyro_personax.models import ModelSpec, PersonaXModel
-    from pyro_personax.synthetic.variant_mnist import variant_mnist
-
-    torch.manual_seed(seed)
-    layout = LatentLayout(0, {name: len(idx) for name, idx in zip(dict.fromkeys(blocks), blocks_of(blocks))})
-    return PersonaXModel(layout, ModelSpec.from_data(variant_mnist(50, seed=0)[0]), noise_flow="spline")
-
-
 def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=TRUE_BLOCKS, targets=None,
                   rows_to=None):
     """Polish fresh flows and mechanisms under DAG ``A`` on the training rows; score the held-out rows (module
@@ -118,13 +107,14 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     least squares to map the training rows onto these (else at the identity); ``rows_to``: a path to save the
     held-out rows' log densities ``(N - n_train,)`` (``.npy``). Returns ``(held-out per entity, penalised per
     entity, |spearman| (4,))``."""
+    from pyro_personax.layout import LatentLayout
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
 
     train, test = x[:n_train], x[n_train:]
     slices = blocks_of(blocks)
     flows = block_flows([len(idx) for idx in slices], seed=seed)
-    model = new_model("spline", seed) if list(blocks) == TRUE_BLOCKS else block_model(blocks, seed)
+    model = new_model("spline", seed, LatentLayout(0, {b: list(blocks).count(b) for b in dict.fromkeys(blocks)}))
     if targets is not None:
         mse = fit_to_targets(train, slices, flows, targets[:n_train])
         print(f"  flows fitted to the truth: mean squared error {mse:.4f} (blocks summed)", flush=True)

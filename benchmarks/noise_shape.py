@@ -45,13 +45,14 @@ def true_node_log_density(z: np.ndarray) -> np.ndarray:
     return node.mean(0) + np.log(z.std(0))
 
 
-def new_model(noise_flow: str, seed: int):
-    """A fresh library model of the variant-MNIST layout (4 latents), seeded."""
+def new_model(noise_flow: str, seed: int, layout=None):
+    """A fresh library model of ``layout`` (default: the variant-MNIST layout, 4 latents) on the variant-MNIST
+    measurements, seeded."""
     from pyro_personax.models import ModelSpec, PersonaXModel
     from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_layout
 
     torch.manual_seed(seed)
-    return PersonaXModel(variant_mnist_layout(), ModelSpec.from_data(variant_mnist(50, seed=0)[0]),
+    return PersonaXModel(layout or variant_mnist_layout(), ModelSpec.from_data(variant_mnist(50, seed=0)[0]),
                          noise_flow=noise_flow)
 
 
