@@ -205,6 +205,23 @@ def penalised_score(model, u: np.ndarray, mean_logdet: float) -> tuple[float, st
     return score, " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))
 
 
+def blocks_of(blocks) -> list[list[int]]:
+    """The latent indices of each block, in the order the blocks first appear in ``blocks`` (one name per latent)."""
+    return [[i for i, b in enumerate(blocks) if b == name] for name in dict.fromkeys(blocks)]
+
+
+def matching(u: np.ndarray, truth: np.ndarray, blocks) -> list[int]:
+    """:func:`~pyro_personax.metrics.evaluate_recovery`'s matching within blocks: ``perm[k]`` is the latent of ``u``
+    ``(N, D)`` (block of each in ``blocks``) matched to true latent ``k`` of ``truth`` ``(N, 4)``."""
+    from pyro_personax.metrics import evaluate_recovery
+    from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
+
+    layout = variant_mnist_layout()
+    return evaluate_recovery(u, truth, None, variant_mnist_adjacency(), identified=layout.identified_mask(),
+                             learned_blocks=list(blocks), true_blocks=[str(b) for b in layout.block_of],
+                             with_r2=False)["permutation"]
+
+
 def spearman_of_matches(u: np.ndarray, truth: np.ndarray, perm) -> list[float]:
     """|Spearman| of learned latent ``perm[k]`` of ``u`` ``(N, D)`` with true latent ``k`` of ``truth`` ``(N, 4)``."""
     from pyro_personax.metrics.latent import correlation_matrix
@@ -273,12 +290,10 @@ def main(argv=None) -> None:
         parser.error("--latents DIR is required unless --truth-mixed is given")
 
     from pyro_personax.layout import LatentLayout
-    from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic.variant_mnist import (
         sample_variant_mnist_latents,
         variant_mnist,
-        variant_mnist_adjacency,
         variant_mnist_layout,
     )
 
@@ -298,9 +313,8 @@ def main(argv=None) -> None:
             print(f"seed {seed}: the true latents mixed inside each block ({args.truth_mixed:g} degrees)", flush=True)
         names = list(dict.fromkeys(blocks))
         layout = LatentLayout(0, {b: blocks.count(b) for b in names})
-        slices = [[i for i, b in enumerate(blocks) if b == name] for name in names]
-        perm = evaluate_recovery(z, truth, None, variant_mnist_adjacency(), identified=truth_layout.identified_mask(),
-                                 learned_blocks=blocks, true_blocks=true_blocks, with_r2=False)["permutation"]
+        slices = blocks_of(blocks)
+        perm = matching(z, truth, blocks)
         x = torch.as_tensor((z - z.mean(0)) / z.std(0), dtype=torch.float32)
         ctx = {"layout": layout, "spec": spec, "truth": truth, "perm": perm, "blocks": blocks, "seed": seed,
                "steps": args.mechanism_steps, "save": args.save_bases,

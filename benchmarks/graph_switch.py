@@ -57,7 +57,16 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from block_flow import block_flows, fit_to_targets, mapped, mixed_truth, polish, spearman_of_matches  # noqa: E402
+from block_flow import (  # noqa: E402
+    block_flows,
+    blocks_of,
+    fit_to_targets,
+    mapped,
+    matching,
+    mixed_truth,
+    polish,
+    spearman_of_matches,
+)
 from local_scores import turned  # noqa: E402
 from noise_shape import fit_on_graph, new_model, true_node_log_density  # noqa: E402
 
@@ -95,11 +104,6 @@ def rows(seed: int, degrees: float, n_train: int):
     return torch.as_tensor((w - w.mean(0)) / w.std(0), dtype=torch.float32), truth, log_jac
 
 
-def blocks_of(blocks) -> list[list[int]]:
-    """The latent indices of each block, in the order the blocks first appear in ``blocks`` (one name per latent)."""
-    return [[i for i, b in enumerate(blocks) if b == name] for name in dict.fromkeys(blocks)]
-
-
 def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=TRUE_BLOCKS, targets=None,
                   rows_to=None):
     """Polish fresh flows and mechanisms under DAG ``A`` on the training rows; score the held-out rows (module
@@ -108,8 +112,6 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     held-out rows' log densities ``(N - n_train,)`` (``.npy``). Returns ``(held-out per entity, penalised per
     entity, |spearman| (4,))``."""
     from pyro_personax.layout import LatentLayout
-    from pyro_personax.metrics import evaluate_recovery
-    from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
 
     train, test = x[:n_train], x[n_train:]
     slices = blocks_of(blocks)
@@ -132,10 +134,7 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     if rows_to is not None:
         np.save(rows_to, (node + logdet).numpy() + log_jac[n_train:])
     charge = -float(model.edge_log_weight("bic", n_train)) / n_train
-    layout = variant_mnist_layout()
-    perm = evaluate_recovery(u.numpy(), truth[n_train:], None, variant_mnist_adjacency(),
-                             identified=layout.identified_mask(), learned_blocks=list(blocks),
-                             true_blocks=TRUE_BLOCKS, with_r2=False)["permutation"]
+    perm = matching(u.numpy(), truth[n_train:], blocks)
     return held, held - charge * float(A.sum()), spearman_of_matches(u.numpy(), truth[n_train:], perm)
 
 
@@ -150,17 +149,12 @@ def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds
     """Print :func:`fit_and_score` of each DAG of ``graphs`` (latent indices of the fit) on the training latents
     of one saved fit's arrays ``f``, from the fit's basis or, ``start="truth"``, from flows fitted to the truth;
     with ``rows_dir``, each DAG's held-out log densities are saved there (:func:`rows_path`)."""
-    from pyro_personax.metrics import evaluate_recovery
-    from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
-
     z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
     blocks = [str(b) for b in f["blocks"]]
     if not 0 < n_train < len(z):
         raise ValueError(f"--train {n_train}: expected between 1 and {len(z) - 1} (the fit's training rows)")
     x = torch.as_tensor((z - z[:n_train].mean(0)) / z[:n_train].std(0), dtype=torch.float32)
-    perm = evaluate_recovery(z, truth, None, variant_mnist_adjacency(),
-                             identified=variant_mnist_layout().identified_mask(), learned_blocks=blocks,
-                             true_blocks=TRUE_BLOCKS, with_r2=False)["permutation"]
+    perm = matching(z, truth, blocks)
     corr = spearman_of_matches(x.numpy()[n_train:], truth[n_train:], perm)
     print(f"seed {seed}: the fit's blocks {blocks}, matched {[int(p) for p in perm]}, held-out |spearman| "
           f"Z11 Z12 Z21 Z22 " + " ".join(f"{c:.3f}" for c in corr)
@@ -206,19 +200,15 @@ def learned_moves(f: dict, seed: int, *, moves: int, steps: int) -> None:
     from pyro_personax.inference.nonfinite import restore
     from pyro_personax.inference.refine import map_dag
     from pyro_personax.layout import LatentLayout
-    from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.models import ModelSpec
-    from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_adjacency, variant_mnist_layout
+    from pyro_personax.synthetic.variant_mnist import variant_mnist
 
     z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
     blocks = [str(b) for b in f["blocks"]]
     layout = LatentLayout(0, {b: blocks.count(b) for b in dict.fromkeys(blocks)})
-    true_layout = variant_mnist_layout()
 
     def matched(u):
-        perm = evaluate_recovery(u, truth, None, variant_mnist_adjacency(), identified=true_layout.identified_mask(),
-                                 learned_blocks=blocks, true_blocks=[str(b) for b in true_layout.block_of],
-                                 with_r2=False)["permutation"]
+        perm = matching(u, truth, blocks)
         corr = spearman_of_matches(u, truth, perm)
         return perm, " ".join(f"{c:.3f}" for c in corr) + f", MCC_PINNED {(corr[0] + corr[2]) / 2:.3f}"
 
