@@ -28,7 +28,10 @@ Ablations of the representation (each applies to every run of the command):
 - ``--basis-polish R [R ...]``: the graph stage's ``basis_polish`` rounds (default: the
   library's); with several values, each fit is trained once (checkpointed to a temporary
   folder) and its graph stage run once per value from the same trained state, so the rows
-  differ by the stage alone.
+  differ by the stage alone;
+- ``--graph-moves M [M ...]``: the graph stage's ``graph_moves`` (default: the library's),
+  paired with the ``--basis-polish`` values in the same way (one training, one graph stage
+  per pair of values).
 
 With ``--per-chain`` each restart is also scored on its own (its own latents and
 ``q(G)``), with its final training ELBO and best validation ELBO per entity: do the
@@ -156,6 +159,9 @@ def main(argv=None) -> None:
     parser.add_argument("--basis-polish", type=int, nargs="+", default=None,
                         help="the graph stage's basis_polish rounds (default: the library's); several values "
                         "share one training")
+    parser.add_argument("--graph-moves", type=int, nargs="+", default=None,
+                        help="the graph stage's graph_moves (default: the library's); several values share one "
+                        "training, as --basis-polish's do")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
     fit_options = {"refine_graph": False} if args.no_graph_stage else {}
@@ -169,8 +175,9 @@ def main(argv=None) -> None:
     from pyro_personax.inference.options import GraphRefinement
     from pyro_personax.synthetic import persona
 
-    polish_values = args.basis_polish or [GraphRefinement.basis_polish]
-    print(f"{'seed':>4} {'transform':>9} {'polish':>6} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} "
+    stages = [(rounds, moves) for rounds in args.basis_polish or [GraphRefinement.basis_polish]
+              for moves in args.graph_moves or [GraphRefinement.graph_moves]]
+    print(f"{'seed':>4} {'transform':>9} {'polish':>6} {'moves':>5} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} "
           f"{'AUROC_id':>8} {'ECE_id':>6} {'R2_shared':>9} {'R2_block':>8}")
     for seed in args.seeds:
         dataset, truth = persona(args.entities, seed=seed)
@@ -180,16 +187,17 @@ def main(argv=None) -> None:
             options.update(known_graph(truth.adjacency, layout))
         for transform in args.latent_transforms:
             with tempfile.TemporaryDirectory() as folder:
-                for k, rounds in enumerate(polish_values):
+                for k, (rounds, moves) in enumerate(stages):
                     px = PersonaX(data, latent_dims=dict(layout.modality_dims), shared_dim=layout.shared_dim,
                                   latent_transform=transform, **options)
-                    stage = {} if args.no_graph_stage else {"refine_graph": GraphRefinement(basis_polish=rounds)}
-                    shared_training = {"checkpoint_dir": folder, "resume": k > 0} if len(polish_values) > 1 else {}
+                    stage = {} if args.no_graph_stage else {
+                        "refine_graph": GraphRefinement(basis_polish=rounds, graph_moves=moves)}
+                    shared_training = {"checkpoint_dir": folder, "resume": k > 0} if len(stages) > 1 else {}
                     start = time.perf_counter()
                     px.fit(data, num_epochs=args.epochs, num_chains=args.chains, seed=seed, device="cpu",
                            progress=False, **{**fit_options, **stage, **shared_training})
                     seconds = time.perf_counter() - start
-                    print_row(px, data, truth, f"{seed:>4} {transform:>9} {rounds:>6} {seconds:>5.0f}")
+                    print_row(px, data, truth, f"{seed:>4} {transform:>9} {rounds:>6} {moves:>5} {seconds:>5.0f}")
                     if args.per_chain:
                         print_chains(px, data, truth)
 
