@@ -36,7 +36,8 @@ coordinates), the flows starting at the identity or, ``--start truth``, fitted b
 squares to map each matched latent onto its true latent (the construction of
 ``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
 ``--rounds 0`` scores a start basis with only the mechanisms fitted; ``--rows-to ROWS`` saves
-each DAG's held-out log densities, for paired differences between DAGs or starts.
+each DAG's held-out log densities, for paired differences between DAGs or starts, and its
+fitted basis of all rows (``residual_independence.py`` scores those).
 
 Usage::
 
@@ -109,8 +110,10 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     """Polish fresh flows and mechanisms under DAG ``A`` on the training rows; score the held-out rows (module
     docstring). ``blocks``: the block of each column of ``x``; ``targets`` ``(N, D)``: start the flows fitted by
     least squares to map the training rows onto these (else at the identity); ``rows_to``: a path to save the
-    held-out rows' log densities ``(N - n_train,)`` (``.npy``). Returns ``(held-out per entity, penalised per
-    entity, |spearman| (4,))``."""
+    held-out rows' log densities ``(N - n_train,)`` (``.npy``), and at :func:`basis_path` (``.npz``) the fitted
+    ``basis`` of every row ``(N, D)`` (the flows' output standardised by the training rows' mean and spread) and
+    ``logdet`` ``(N - n_train,)``, the held-out rows' log |det| of the map from the scored coordinates to it.
+    Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
     from pyro_personax.layout import LatentLayout
 
     train, test = x[:n_train], x[n_train:]
@@ -133,9 +136,16 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     held = float((node + logdet).mean()) + float(log_jac[n_train:].mean())
     if rows_to is not None:
         np.save(rows_to, (node + logdet).numpy() + log_jac[n_train:])
+        np.savez(basis_path(rows_to), basis=torch.cat([(w - w.mean(0)) / w.std(0), u]).numpy(),
+                 logdet=logdet.numpy() + log_jac[n_train:])
     charge = -float(model.edge_log_weight("bic", n_train)) / n_train
     perm = matching(u.numpy(), truth[n_train:], blocks)
     return held, held - charge * float(A.sum()), spearman_of_matches(u.numpy(), truth[n_train:], perm)
+
+
+def basis_path(rows_to: Path) -> Path:
+    """Where :func:`fit_and_score` saves the fitted basis beside the held-out log densities ``rows_to``."""
+    return rows_to.with_name(rows_to.stem + "_basis.npz")
 
 
 def rows_path(rows_dir, seed: int, start: str, edges: str) -> Path | None:
@@ -252,7 +262,7 @@ def main(argv=None) -> None:
     parser.add_argument("--start", choices=["fit", "truth"], default="fit",
                         help="with --fixed-on: flows start at the identity or fitted to the truth")
     parser.add_argument("--rows-to", metavar="DIR", default=None,
-                        help="save each DAG's held-out log densities here (for paired differences; not with --latents)")
+                        help="save each DAG's held-out log densities and fitted basis here (not with --latents)")
     args = parser.parse_args(argv)
     if args.start != "fit" and args.fixed_on is None:
         parser.error(f"--start {args.start}: only with --fixed-on")

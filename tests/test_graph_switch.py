@@ -33,6 +33,11 @@ def test_the_truths_graph_unmixes_the_pinned_latents(bench, tmp_path):
     assert rows_to.name == "seed0_mixed_01-02-23.npy" and bench.rows_path(None, 0, "mixed", "01") is None
     rows = np.load(rows_to)  # the held-out rows' log densities, with the mixing's Jacobian
     assert rows.shape == (3000,) and abs(rows.mean() - held) < 1e-4
+    saved = np.load(bench.basis_path(rows_to))  # every row's fitted basis, standardised by the training rows
+    basis, logdet = saved["basis"], saved["logdet"]
+    assert basis.shape == (9000, 4) and np.allclose(basis[:6000].mean(0), 0, atol=1e-5)
+    assert logdet.shape == (3000,) and np.all(np.isfinite(logdet)) and np.all(logdet <= rows.max() + 50)
+    assert np.allclose(bench.spearman_of_matches(basis[6000:], truth[6000:], [0, 1, 2, 3]), corr, atol=1e-6)
     assert (corr[0] + corr[2]) / 2 > (start[0] + start[2]) / 2 + 0.1
 
 
