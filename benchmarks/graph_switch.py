@@ -35,9 +35,11 @@ fit instead (the first ``--train`` fit, the rest score, in the fit's standardise
 coordinates), the flows starting at the identity or, ``--start truth``, fitted by least
 squares to map each matched latent onto its true latent (the construction of
 ``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
-``--rounds 0`` scores a start basis with only the mechanisms fitted; ``--rows-to ROWS`` saves
-each DAG's held-out log densities, for paired differences between DAGs or starts, and its
-fitted basis of all rows (``residual_independence.py`` scores those).
+``--homoscedastic`` holds the mechanisms' log noise scale at 0 (exact latents only: the
+truth's noise is additive). ``--rounds 0`` scores a start basis with only the mechanisms
+fitted; ``--rows-to ROWS`` saves each DAG's held-out log densities, for paired differences
+between DAGs or starts, and its fitted basis of all rows (``residual_independence.py``
+scores those).
 
 Usage::
 
@@ -106,20 +108,23 @@ def rows(seed: int, degrees: float, n_train: int):
 
 
 def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=TRUE_BLOCKS, targets=None,
-                  rows_to=None):
+                  rows_to=None, homoscedastic=False):
     """Polish fresh flows and mechanisms under DAG ``A`` on the training rows; score the held-out rows (module
     docstring). ``blocks``: the block of each column of ``x``; ``targets`` ``(N, D)``: start the flows fitted by
     least squares to map the training rows onto these (else at the identity); ``rows_to``: a path to save the
     held-out rows' log densities ``(N - n_train,)`` (``.npy``), and at :func:`basis_path` (``.npz``) the fitted
     ``basis`` of every row ``(N, D)`` (the flows' output standardised by the training rows' mean and spread) and
     ``logdet`` ``(N - n_train,)``, the held-out rows' log |det| of the map from the scored coordinates to it.
-    Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
+    ``homoscedastic``: the mechanisms' log noise scale held at 0 (additive noise; the model's scale given the
+    parents is otherwise learned). Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
     from pyro_personax.layout import LatentLayout
 
     train, test = x[:n_train], x[n_train:]
     slices = blocks_of(blocks)
     flows = block_flows([len(idx) for idx in slices], seed=seed)
     model = new_model("spline", seed, LatentLayout(0, {b: list(blocks).count(b) for b in dict.fromkeys(blocks)}))
+    if homoscedastic:
+        model.mechanisms.w3.requires_grad_(False)  # the log-scale head, zero at the start
     if targets is not None:
         mse = fit_to_targets(train, slices, flows, targets[:n_train])
         print(f"  flows fitted to the truth: mean squared error {mse:.4f} (blocks summed)", flush=True)
@@ -261,11 +266,15 @@ def main(argv=None) -> None:
                         help="fit and score --graphs (the fit's latent indices) on the fits --save-latents wrote")
     parser.add_argument("--start", choices=["fit", "truth"], default="fit",
                         help="with --fixed-on: flows start at the identity or fitted to the truth")
+    parser.add_argument("--homoscedastic", action="store_true",
+                        help="hold the mechanisms' log noise scale at 0 (additive noise; exact latents only)")
     parser.add_argument("--rows-to", metavar="DIR", default=None,
                         help="save each DAG's held-out log densities and fitted basis here (not with --latents)")
     args = parser.parse_args(argv)
     if args.start != "fit" and args.fixed_on is None:
         parser.error(f"--start {args.start}: only with --fixed-on")
+    if args.homoscedastic and (args.fixed_on or args.latents or args.turned) is not None:
+        parser.error("--homoscedastic: only on the exact latents (not with --fixed-on, --latents or --turned)")
     if args.rows_to is not None and (args.latents is not None or args.turned is not None):
         parser.error("--rows-to: not with --latents or --turned (the moves keep no held-out rows)")
     if args.fixed_on is not None:
@@ -294,7 +303,7 @@ def main(argv=None) -> None:
             start = time.perf_counter()
             rows_to = rows_path(args.rows_to, seed, "mixed", g)
             held, pen, corr = fit_and_score(x, truth, log_jac, args.train, A, rounds=args.rounds, steps=args.steps,
-                                            seed=seed, rows_to=rows_to)
+                                            seed=seed, rows_to=rows_to, homoscedastic=args.homoscedastic)
             print(line(seed, A, held, pen, corr, time.perf_counter() - start), flush=True)
 
 

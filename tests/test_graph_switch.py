@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from conftest import load_benchmark
 
 
@@ -102,3 +103,19 @@ def test_options_of_one_mode_given_to_another_are_errors(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--turned", "30", "--rows-to", "/tmp"])
     assert "--rows-to: not with --latents or --turned" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--turned", "0", "--homoscedastic"])
+    assert "--homoscedastic: only on the exact latents" in capsys.readouterr().err
+
+
+def test_homoscedastic_mechanisms_keep_a_log_scale_of_zero(bench, monkeypatch):
+    """``homoscedastic=True``: the log-scale head stays at zero through the fit, so every node's noise is additive."""
+    made = []
+    new_model = bench.new_model
+    monkeypatch.setattr(bench, "new_model", lambda *a, **k: made.append(new_model(*a, **k)) or made[-1])
+    x, truth, log_jac = bench.rows(0, 30.0, 2000)
+    for homoscedastic in (True, False):
+        held = bench.fit_and_score(x, truth, log_jac, 2000, bench.parse_graph("01 02 23"), rounds=1, steps=10,
+                                   seed=0, homoscedastic=homoscedastic)[0]
+        assert np.isfinite(held)
+    assert torch.count_nonzero(made[0].mechanisms.w3) == 0 and torch.count_nonzero(made[1].mechanisms.w3) > 0
