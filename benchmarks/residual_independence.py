@@ -17,7 +17,10 @@ density with the noises' densities estimated without a family, ``mean log |det J
 H(e_j)`` (``H``: scipy's ``differential_entropy``, Vasicek's spacing estimate, on the
 held-out residuals ``e_j``; in expectation the true log density less the residuals'
 mutual information, where the regressions are exact); each pair's ``n HSIC`` and p-value,
-their sum and the smallest p-value. With ``--exact`` the standardised true latents of the
+their sum and the smallest p-value. With ``--folds K`` (default 10) the entropy score is also
+taken on ``K`` folds of the held-out rows, and each basis after a seed's first is printed
+with its difference to the first, the mean over the folds and its standard error (the
+folds' spread over the root of ``K``). With ``--exact`` the standardised true latents of the
 same rows (``graph_switch.rows``; the exact-latents mode only) are scored too, under every
 listed DAG: the reference where the truth's graph holds by construction.
 
@@ -72,13 +75,12 @@ def tested_pairs(A: np.ndarray) -> list[tuple[str, int, int]]:
     return pairs + [("p", j, int(p)) for j in range(D) for p in np.flatnonzero(A[:, j])]
 
 
-def independence(u: np.ndarray, A: np.ndarray, n_train: int, *, regressor: str = "mlp", seed: int = 0) -> dict:
-    """HSIC of every pair of :func:`tested_pairs` on the held-out rows: ``{label: (n HSIC, p-value)}``, labels
-    ``e{i}-e{j}`` and ``e{j}-z{p}``."""
+def independence(u: np.ndarray, e: np.ndarray, A: np.ndarray, *, seed: int = 0) -> dict:
+    """HSIC of every pair of :func:`tested_pairs` on the held-out rows (the last ``len(e)`` of ``u`` ``(N, D)``, with
+    their residuals ``e``): ``{label: (n HSIC, p-value)}``, labels ``e{i}-e{j}`` and ``e{j}-z{p}``."""
     from pyro_personax.independence.hsic import hsic_gamma_test
 
-    e = residuals(u, A, n_train, regressor=regressor, seed=seed)
-    held = u[n_train:]
+    held = u[len(u) - len(e):]
     out = {}
     for kind, a, b in tested_pairs(A):
         other = e[:, b] if kind == "e" else held[:, b]
@@ -86,23 +88,23 @@ def independence(u: np.ndarray, A: np.ndarray, n_train: int, *, regressor: str =
     return out
 
 
-def entropy_score(u: np.ndarray, logdet: np.ndarray, A: np.ndarray, n_train: int, *, regressor: str = "mlp",
-                  seed: int = 0) -> float:
-    """``mean(logdet) - sum_j H(e_j)`` on the held-out rows: ``logdet`` ``(N - n_train,)`` is their log |det| of the
-    map to ``u``, ``e`` the residuals of :func:`residuals`, ``H`` Vasicek's spacing estimate of the entropy."""
+def entropy_score(e: np.ndarray, logdet: np.ndarray, folds: int = 1) -> np.ndarray:
+    """``mean(logdet) - sum_j H(e_j)`` on the held-out rows, one per consecutive fold of them ``(folds,)``: ``e``
+    ``(M, D)`` their residuals (:func:`residuals`), ``logdet`` ``(M,)`` their log |det| of the map to the scored
+    basis, ``H`` Vasicek's spacing estimate of the entropy."""
     from scipy.stats import differential_entropy
 
-    e = residuals(u, A, n_train, regressor=regressor, seed=seed)
-    return float(np.mean(logdet) - differential_entropy(e, method="vasicek", axis=0).sum())
+    return np.array([np.mean(logdet[k]) - differential_entropy(e[k], method="vasicek", axis=0).sum()
+                     for k in np.array_split(np.arange(len(e)), folds)])
 
 
-def line(label: str, graph: str, entropy: float, scores: dict) -> str:
-    """One printed row: the basis, its DAG, its entropy score, the sum of ``n HSIC``, the smallest p-value and every
-    pair."""
+def line(label: str, graph: str, entropy: float, versus: str, scores: dict) -> str:
+    """One printed row: the basis, its DAG, its entropy score and ``versus`` (its difference to the first basis),
+    the sum of ``n HSIC``, the smallest p-value and every pair."""
     total = sum(s for s, _ in scores.values())
     worst = min(p for _, p in scores.values())
     pairs = " ".join(f"{k} {s:.2f} ({p:.0e})" for k, (s, p) in scores.items())
-    return f"{label:<22} {graph:<20} {entropy:>8.4f} {total:>9.2f} {worst:>9.1e}  {pairs}"
+    return f"{label:<22} {graph:<20} {entropy:>8.4f} {versus:>17} {total:>9.2f} {worst:>9.1e}  {pairs}"
 
 
 def main(argv=None) -> None:
@@ -113,10 +115,14 @@ def main(argv=None) -> None:
     parser.add_argument("--graphs", nargs="+", required=True, help="the DAGs whose saved bases are scored")
     parser.add_argument("--train", type=int, default=6000, help="the training rows of graph_switch.py's run")
     parser.add_argument("--regressor", choices=["mlp", "gbm"], default="mlp")
+    parser.add_argument("--folds", type=int, default=10, help="folds of the held-out rows for the paired SE")
     parser.add_argument("--exact", action="store_true",
                         help="also score the standardised true latents under every listed DAG (exact latents only)")
     args = parser.parse_args(argv)
-    print(f"{'basis':<22} {'DAG':<20} {'entropy':>8} {'sum nHSIC':>9} {'min p':>9}  pairs: n HSIC (p)")
+    if args.folds < 1:
+        parser.error(f"--folds {args.folds}: expected at least 1")
+    print(f"{'basis':<22} {'DAG':<20} {'entropy':>8} {'- first (SE)':>17} {'sum nHSIC':>9} {'min p':>9}  "
+          "pairs: n HSIC (p)")
     for seed in args.seeds:
         versions = []
         for g in args.graphs:
@@ -133,11 +139,18 @@ def main(argv=None) -> None:
             t = (truth - truth[: args.train].mean(0)) / train_sd
             logdet = np.full(len(t) - args.train, -np.log(train_sd / truth.std(0)).sum())
             versions += [(f"seed {seed} exact", g, t, logdet) for g in args.graphs]
+        first = None
         for label, g, u, logdet in versions:
             A = parse_graph(g, u.shape[1]).numpy()
-            options = {"regressor": args.regressor, "seed": seed}
-            print(line(label, g, entropy_score(u, logdet, A, args.train, **options),
-                       independence(u, A, args.train, **options)), flush=True)
+            e = residuals(u, A, args.train, regressor=args.regressor, seed=seed)
+            whole, folds = float(entropy_score(e, logdet)[0]), entropy_score(e, logdet, args.folds)
+            versus = ""
+            if first is None:
+                first = folds
+            elif args.folds > 1:
+                diff = folds - first
+                versus = f"{diff.mean():+.4f} ({diff.std(ddof=1) / np.sqrt(args.folds):.4f})"
+            print(line(label, g, whole, versus, independence(u, e, A, seed=seed)), flush=True)
 
 
 if __name__ == "__main__":

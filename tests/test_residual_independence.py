@@ -49,7 +49,7 @@ def test_the_truths_basis_and_graph_leave_the_least_dependence(bench, exact, reg
     truth_graph, swapped = (bench.parse_graph(g).numpy() for g in ("01 02 23", "10 13 32"))
     total = {}
     for name, u, A in [("truth", t, truth_graph), ("swapped", t, swapped), ("mixed", mixed, truth_graph)]:
-        scores = bench.independence(u, A, 1500, regressor=regressor)
+        scores = bench.independence(u, bench.residuals(u, A, 1500, regressor=regressor), A)
         total[name] = (sum(s for s, _ in scores.values()), min(p for _, p in scores.values()))
     assert total["truth"][1] > 1e-3 / 9
     assert total["swapped"][1] < 1e-6 and total["mixed"][1] < 1e-6
@@ -65,8 +65,13 @@ def test_main_scores_saved_bases_and_names_a_missing_one(bench, exact, tmp_path,
     out = capsys.readouterr().out.splitlines()
     assert len(out) == 3 and out[1].startswith("seed 1 fitted under") and "e2-z0" in out[1]
     truth_row, mixed_row = (row.split() for row in out[1:])
-    assert float(truth_row[8]) < float(mixed_row[8])  # the sum of n HSIC
     assert float(truth_row[7]) > float(mixed_row[7])  # the entropy score (both maps' log |det| taken as 0)
+    diff, se = float(mixed_row[8]), float(mixed_row[9].strip("()"))  # the mixed less the truth's, over 10 folds
+    assert diff < -3 * se < 0  # (folds of 50 rows: each estimate more biased than the whole's)
+    assert float(truth_row[8]) < float(mixed_row[10])  # the sum of n HSIC
+    with pytest.raises(SystemExit):
+        bench.main(["--rows", str(tmp_path), "--graphs", "01 02 23", "--folds", "0"])
+    assert "--folds 0: expected at least 1" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="no basis seed1_mixed_01-03_basis.npz"):
         bench.main(["--rows", str(tmp_path), "--seeds", "1", "--graphs", "01 03"])
 
@@ -82,7 +87,10 @@ def test_the_entropy_score_of_the_truth_is_near_its_density_and_above_a_wrong_gr
     test = truth[1500:]  # the true density of ``exact[0]``, the truth standardised by the training rows
     true = float((true_node_log_density(test) - np.log(test.std(0)) + np.log(truth[:1500].std(0))).sum())
     logdet = np.zeros(500)  # scored in ``exact[0]``'s own coordinates
-    scores = {g: bench.entropy_score(exact[0], logdet, bench.parse_graph(g).numpy(), 1500)
+    scores = {g: bench.entropy_score(bench.residuals(exact[0], bench.parse_graph(g).numpy(), 1500), logdet)
               for g in ("01 02 23", "10 13 32")}
-    assert abs(scores["01 02 23"] - true) < 0.1
-    assert scores["10 13 32"] < scores["01 02 23"] - 0.3
+    assert scores["01 02 23"].shape == (1,) and abs(scores["01 02 23"][0] - true) < 0.1
+    assert scores["10 13 32"][0] < scores["01 02 23"][0] - 0.3
+    e = bench.residuals(exact[0], bench.parse_graph("01 02 23").numpy(), 1500)
+    folds = bench.entropy_score(e, logdet, 5)  # five folds of 100 rows, each its own estimate
+    assert folds.shape == (5,) and np.all(np.isfinite(folds)) and len(set(folds.round(6))) == 5
