@@ -12,7 +12,10 @@ is fitted on the training rows (scikit-learn's ``MLPRegressor``, or ``--regresso
 held-out rows every pair of residuals and every (residual, parent) pair is tested with
 the library's HSIC (:func:`~pyro_personax.independence.hsic.hsic_gamma_test`).
 
-Printed per basis: the DAG it was fitted under; ``entropy score``, the held-out mean log
+A DAG given as ``"10 13 32@truth"`` reads the basis saved under that start instead of
+``--start``'s, so that bases of several starts are compared on one seed.
+
+Printed per basis: its start and the DAG it was fitted under; ``entropy score``, the held-out mean log
 density with the noises' densities estimated without a family, ``mean log |det J| - sum_j
 H(e_j)`` (``H``: scipy's ``differential_entropy``, Vasicek's spacing estimate, on the
 held-out residuals ``e_j``; in expectation the true log density less the residuals'
@@ -112,7 +115,8 @@ def main(argv=None) -> None:
     parser.add_argument("--rows", metavar="DIR", required=True, help="the folder graph_switch.py --rows-to wrote")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--start", default="mixed", help="the start in the saved files' names (mixed, fit, truth)")
-    parser.add_argument("--graphs", nargs="+", required=True, help="the DAGs whose saved bases are scored")
+    parser.add_argument("--graphs", nargs="+", required=True,
+                        help="the DAGs whose saved bases are scored; 'DAG@START' reads that DAG's of another start")
     parser.add_argument("--train", type=int, default=6000, help="the training rows of graph_switch.py's run")
     parser.add_argument("--regressor", choices=["mlp", "gbm"], default="mlp")
     parser.add_argument("--folds", type=int, default=10, help="folds of the held-out rows for the paired SE")
@@ -125,12 +129,14 @@ def main(argv=None) -> None:
           "pairs: n HSIC (p)")
     for seed in args.seeds:
         versions = []
-        for g in args.graphs:
-            path = basis_path(rows_path(args.rows, seed, args.start, g))
+        for given in args.graphs:
+            g, _, start = given.partition("@")
+            path = basis_path(rows_path(args.rows, seed, start or args.start, g))
             if not path.exists():
                 raise FileNotFoundError(f"--rows {args.rows}: no basis {path.name} for seed {seed}, DAG {g!r}")
             with np.load(path) as saved:
-                versions.append((f"seed {seed} fitted under", g, saved["basis"].astype(float), saved["logdet"]))
+                versions.append((f"seed {seed} {start or args.start}", g, saved["basis"].astype(float),
+                                 saved["logdet"]))
         if args.exact:
             from graph_switch import rows
 

@@ -63,12 +63,16 @@ def test_main_scores_saved_bases_and_names_a_missing_one(bench, exact, tmp_path,
     bench.main(["--rows", str(tmp_path), "--seeds", "1", "--graphs", "01 02 23", "10 13 32", "--train", "1500",
                 "--regressor", "gbm"])
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and out[1].startswith("seed 1 fitted under") and "e2-z0" in out[1]
+    assert len(out) == 3 and out[1].startswith("seed 1 mixed") and "e2-z0" in out[1]
     truth_row, mixed_row = (row.split() for row in out[1:])
-    assert float(truth_row[7]) > float(mixed_row[7])  # the entropy score (both maps' log |det| taken as 0)
-    diff, se = float(mixed_row[8]), float(mixed_row[9].strip("()"))  # the mixed less the truth's, over 10 folds
+    assert float(truth_row[6]) > float(mixed_row[6])  # the entropy score (both maps' log |det| taken as 0)
+    diff, se = float(mixed_row[7]), float(mixed_row[8].strip("()"))  # the mixed less the truth's, over 10 folds
     assert diff < -3 * se < 0  # (folds of 50 rows: each estimate more biased than the whole's)
-    assert float(truth_row[8]) < float(mixed_row[10])  # the sum of n HSIC
+    assert float(truth_row[7]) < float(mixed_row[9])  # the sum of n HSIC
+    np.savez(bench.basis_path(bench.rows_path(tmp_path, 1, "truth", "01 02 23")), basis=t, logdet=np.zeros(500))
+    bench.main(["--rows", str(tmp_path), "--seeds", "1", "--graphs", "10 13 32", "01 02 23@truth", "--train", "1500"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("seed 1 mixed") and out[2].startswith("seed 1 truth") and float(out[2].split()[6]) > 0
     with pytest.raises(SystemExit):
         bench.main(["--rows", str(tmp_path), "--graphs", "01 02 23", "--folds", "0"])
     assert "--folds 0: expected at least 1" in capsys.readouterr().err
