@@ -35,8 +35,8 @@ fit instead (the first ``--train`` fit, the rest score, in the fit's standardise
 coordinates), the flows starting at the identity or, ``--start truth``, fitted by least
 squares to map each matched latent onto its true latent (the construction of
 ``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
-``--homoscedastic`` holds the mechanisms' log noise scale at 0 (exact latents only: the
-truth's noise is additive). ``--rounds 0`` scores a start basis with only the mechanisms
+``--homoscedastic`` holds the mechanisms' log noise scale at 0 (the truth's noise is
+additive; exact latents or ``--fixed-on``). ``--rounds 0`` scores a start basis with only the mechanisms
 fitted; ``--rows-to ROWS`` saves each DAG's held-out log densities, for paired differences
 between DAGs or starts, and its fitted basis of all rows (``residual_independence.py``
 scores those).
@@ -160,10 +160,11 @@ def rows_path(rows_dir, seed: int, start: str, edges: str) -> Path | None:
 
 
 def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds: int, steps: int,
-                 rows_dir=None) -> None:
+                 rows_dir=None, homoscedastic: bool = False) -> None:
     """Print :func:`fit_and_score` of each DAG of ``graphs`` (latent indices of the fit) on the training latents
     of one saved fit's arrays ``f``, from the fit's basis or, ``start="truth"``, from flows fitted to the truth;
-    with ``rows_dir``, each DAG's held-out log densities are saved there (:func:`rows_path`)."""
+    with ``rows_dir``, each DAG's held-out log densities are saved there (:func:`rows_path`); ``homoscedastic``: as
+    :func:`fit_and_score`'s."""
     z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
     blocks = [str(b) for b in f["blocks"]]
     if not 0 < n_train < len(z):
@@ -185,7 +186,8 @@ def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds
         began = time.perf_counter()
         rows_to = rows_path(rows_dir, seed, start, g)
         held, pen, corr = fit_and_score(x, truth, np.zeros(len(x)), n_train, A, rounds=rounds, steps=steps,
-                                        seed=seed, blocks=blocks, targets=targets, rows_to=rows_to)
+                                        seed=seed, blocks=blocks, targets=targets, rows_to=rows_to,
+                                        homoscedastic=homoscedastic)
         print(line(seed, A, held, pen, corr, time.perf_counter() - began), flush=True)
 
 
@@ -267,14 +269,14 @@ def main(argv=None) -> None:
     parser.add_argument("--start", choices=["fit", "truth"], default="fit",
                         help="with --fixed-on: flows start at the identity or fitted to the truth")
     parser.add_argument("--homoscedastic", action="store_true",
-                        help="hold the mechanisms' log noise scale at 0 (additive noise; exact latents only)")
+                        help="hold the mechanisms' log noise scale at 0 (additive noise; not with --latents, --turned)")
     parser.add_argument("--rows-to", metavar="DIR", default=None,
                         help="save each DAG's held-out log densities and fitted basis here (not with --latents)")
     args = parser.parse_args(argv)
     if args.start != "fit" and args.fixed_on is None:
         parser.error(f"--start {args.start}: only with --fixed-on")
-    if args.homoscedastic and (args.fixed_on or args.latents or args.turned) is not None:
-        parser.error("--homoscedastic: only on the exact latents (not with --fixed-on, --latents or --turned)")
+    if args.homoscedastic and (args.latents or args.turned) is not None:
+        parser.error("--homoscedastic: not with --latents or --turned (the library's moves fit their own mechanisms)")
     if args.rows_to is not None and (args.latents is not None or args.turned is not None):
         parser.error("--rows-to: not with --latents or --turned (the moves keep no held-out rows)")
     if args.fixed_on is not None:
@@ -282,7 +284,8 @@ def main(argv=None) -> None:
 
         for seed in args.seeds:
             fixed_on_fit(load(Path(args.fixed_on) / f"seed{seed}.npz"), seed, args.graphs, n_train=args.train,
-                         start=args.start, rounds=args.rounds, steps=args.steps, rows_dir=args.rows_to)
+                         start=args.start, rounds=args.rounds, steps=args.steps, rows_dir=args.rows_to,
+                         homoscedastic=args.homoscedastic)
         return
     if args.latents is not None or args.turned is not None:
         from learned_latents_exact import load

@@ -105,7 +105,7 @@ def test_options_of_one_mode_given_to_another_are_errors(bench, capsys):
     assert "--rows-to: not with --latents or --turned" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         bench.main(["--turned", "0", "--homoscedastic"])
-    assert "--homoscedastic: only on the exact latents" in capsys.readouterr().err
+    assert "--homoscedastic: not with --latents or --turned" in capsys.readouterr().err
 
 
 def test_homoscedastic_mechanisms_keep_a_log_scale_of_zero(bench, monkeypatch):
