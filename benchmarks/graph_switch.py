@@ -36,8 +36,8 @@ coordinates), the flows starting at the identity or, ``--start truth``, fitted b
 squares to map each matched latent onto its true latent (the construction of
 ``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
 ``--homoscedastic`` holds the mechanisms' log noise scale at 0 (the truth's noise is
-additive; exact latents or ``--fixed-on``). ``--rounds 0`` scores a start basis with only the mechanisms
-fitted; ``--rows-to ROWS`` saves each DAG's held-out log densities, for paired differences
+additive; exact latents or ``--fixed-on``). ``--rounds 0`` scores a start basis with only
+the mechanisms fitted; ``--rows-to ROWS`` saves each DAG's held-out log densities, for paired differences
 between DAGs or starts, and its fitted basis of all rows (``residual_independence.py``
 scores those).
 
@@ -271,7 +271,8 @@ def main(argv=None) -> None:
     parser.add_argument("--homoscedastic", action="store_true",
                         help="hold the mechanisms' log noise scale at 0 (additive noise; not with --latents, --turned)")
     parser.add_argument("--rows-to", metavar="DIR", default=None,
-                        help="save each DAG's held-out log densities and fitted basis here (not with --latents)")
+                        help="save each DAG's held-out log densities and fitted basis here "
+                        "(not with --latents, --turned)")
     args = parser.parse_args(argv)
     if args.start != "fit" and args.fixed_on is None:
         parser.error(f"--start {args.start}: only with --fixed-on")

@@ -164,6 +164,8 @@ def main(argv=None) -> None:
                         "training, as --basis-polish's do")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
+    if args.no_graph_stage and (args.basis_polish or args.graph_moves) is not None:
+        parser.error("--basis-polish, --graph-moves: not with --no-graph-stage (they set the graph stage)")
     fit_options = {"refine_graph": False} if args.no_graph_stage else {}
     if args.sparsity is not None:
         fit_options["sparsity"] = "bic" if args.sparsity == "bic" else float(args.sparsity)
