@@ -59,6 +59,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from equivalent_representations import exact_posterior, fitted_model  # noqa: E402
 from learned_latents_exact import load, posterior_scores  # noqa: E402
+from recovery_variant_mnist import link_layout  # noqa: E402
 
 #: Bins of each spline; the raw derivative at which a spline's knot has slope 1 (softplus of it is ``1 - 1e-3``).
 BINS, UNIT_SLOPE = 8, math.log(math.expm1(1 - 1e-3))
@@ -289,7 +290,6 @@ def main(argv=None) -> None:
     if args.latents is None and args.truth_mixed is None:
         parser.error("--latents DIR is required unless --truth-mixed is given")
 
-    from pyro_personax.layout import LatentLayout
     from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic.variant_mnist import (
         sample_variant_mnist_latents,
@@ -311,8 +311,7 @@ def main(argv=None) -> None:
         if args.truth_mixed is not None:
             z, blocks = mixed_truth(truth, args.truth_mixed), [str(b) for b in true_blocks]
             print(f"seed {seed}: the true latents mixed inside each block ({args.truth_mixed:g} degrees)", flush=True)
-        names = list(dict.fromkeys(blocks))
-        layout = LatentLayout(0, {b: blocks.count(b) for b in names})
+        layout = link_layout(blocks)
         slices = blocks_of(blocks)
         perm = matching(z, truth, blocks)
         x = torch.as_tensor((z - z.mean(0)) / z.std(0), dtype=torch.float32)

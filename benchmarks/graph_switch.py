@@ -72,6 +72,7 @@ from block_flow import (  # noqa: E402
 )
 from local_scores import turned  # noqa: E402
 from noise_shape import fit_on_graph, new_model, true_node_log_density  # noqa: E402
+from recovery_variant_mnist import link_layout  # noqa: E402
 
 TRUE_BLOCKS = ["colour", "colour", "fashion", "fashion"]
 
@@ -117,12 +118,11 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     ``logdet`` ``(N - n_train,)``, the held-out rows' log |det| of the map from the scored coordinates to it.
     ``homoscedastic``: the mechanisms' log noise scale held at 0 (additive noise; the model's scale given the
     parents is otherwise learned). Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
-    from pyro_personax.layout import LatentLayout
 
     train, test = x[:n_train], x[n_train:]
     slices = blocks_of(blocks)
     flows = block_flows([len(idx) for idx in slices], seed=seed)
-    model = new_model("spline", seed, LatentLayout(0, {b: list(blocks).count(b) for b in dict.fromkeys(blocks)}))
+    model = new_model("spline", seed, link_layout(blocks))
     if homoscedastic:
         model.mechanisms.w3.requires_grad_(False)  # the log-scale head, zero at the start
     if targets is not None:
@@ -216,13 +216,12 @@ def learned_moves(f: dict, seed: int, *, moves: int, steps: int) -> None:
     from pyro_personax.inference.graph_moves import switch_graph
     from pyro_personax.inference.nonfinite import restore
     from pyro_personax.inference.refine import map_dag
-    from pyro_personax.layout import LatentLayout
     from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic.variant_mnist import variant_mnist
 
     z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
     blocks = [str(b) for b in f["blocks"]]
-    layout = LatentLayout(0, {b: blocks.count(b) for b in dict.fromkeys(blocks)})
+    layout = link_layout(blocks)
 
     def matched(u):
         perm = matching(u, truth, blocks)

@@ -63,7 +63,7 @@ from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 from equivalent_representations import exact_posterior, fitted_model  # noqa: E402
-from recovery_variant_mnist import cross_modal_scores  # noqa: E402
+from recovery_variant_mnist import cross_modal_scores, link_layout  # noqa: E402
 
 VERSIONS = ("learned", "colour LS", "colour truth")
 
@@ -170,7 +170,6 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from pyro_personax.identifiability import latent_block_probabilities
-    from pyro_personax.layout import LatentLayout
     from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic.variant_mnist import (
@@ -187,7 +186,7 @@ def main(argv=None) -> None:
         blocks = [str(b) for b in f["blocks"]]
         if sorted(set(blocks)) != ["colour", "fashion"]:
             raise SystemExit(f"seed {seed}: expected the blocks colour and fashion; found {sorted(set(blocks))}")
-        layout = LatentLayout(0, {b: blocks.count(b) for b in dict.fromkeys(blocks)})
+        layout = link_layout(blocks)
         perm = evaluate_recovery(z, truth, None, variant_mnist_adjacency(),
                                  identified=variant_mnist_layout().identified_mask(), learned_blocks=blocks,
                                  true_blocks=true_blocks, with_r2=False)["permutation"]
