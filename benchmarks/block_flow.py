@@ -58,7 +58,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from equivalent_representations import exact_posterior, fitted_model  # noqa: E402
-from learned_latents_exact import load, posterior_scores  # noqa: E402
+from learned_latents_exact import load, matching, posterior_scores  # noqa: E402
 from recovery_variant_mnist import link_layout  # noqa: E402
 
 #: Bins of each spline; the raw derivative at which a spline's knot has slope 1 (softplus of it is ``1 - 1e-3``).
@@ -209,18 +209,6 @@ def penalised_score(model, u: np.ndarray, mean_logdet: float) -> tuple[float, st
 def blocks_of(blocks) -> list[list[int]]:
     """The latent indices of each block, in the order the blocks first appear in ``blocks`` (one name per latent)."""
     return [[i for i, b in enumerate(blocks) if b == name] for name in dict.fromkeys(blocks)]
-
-
-def matching(u: np.ndarray, truth: np.ndarray, blocks) -> list[int]:
-    """:func:`~pyro_personax.metrics.evaluate_recovery`'s matching within blocks: ``perm[k]`` is the latent of ``u``
-    ``(N, D)`` (block of each in ``blocks``) matched to true latent ``k`` of ``truth`` ``(N, 4)``."""
-    from pyro_personax.metrics import evaluate_recovery
-    from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
-
-    layout = variant_mnist_layout()
-    return evaluate_recovery(u, truth, None, variant_mnist_adjacency(), identified=layout.identified_mask(),
-                             learned_blocks=list(blocks), true_blocks=[str(b) for b in layout.block_of],
-                             with_r2=False)["permutation"]
 
 
 def spearman_of_matches(u: np.ndarray, truth: np.ndarray, perm) -> list[float]:

@@ -65,11 +65,11 @@ from block_flow import (  # noqa: E402
     blocks_of,
     fit_to_targets,
     mapped,
-    matching,
     mixed_truth,
     polish,
     spearman_of_matches,
 )
+from learned_latents_exact import matching  # noqa: E402
 from local_scores import turned  # noqa: E402
 from noise_shape import fit_on_graph, new_model, true_node_log_density  # noqa: E402
 from recovery_variant_mnist import link_layout  # noqa: E402

@@ -155,6 +155,18 @@ def null_edge_gains(layout, spec, v: np.ndarray, *, seed: int, steps: int) -> np
     return np.array([table[1 << i, j] - table[0, j] for i in range(D) for j in range(D) if i != j])
 
 
+def matching(u: np.ndarray, truth: np.ndarray, blocks) -> list[int]:
+    """:func:`~pyro_personax.metrics.evaluate_recovery`'s matching within blocks: ``perm[k]`` is the latent of ``u``
+    ``(N, D)`` (block of each in ``blocks``) matched to true latent ``k`` of ``truth`` ``(N, 4)``."""
+    from pyro_personax.metrics import evaluate_recovery
+    from pyro_personax.synthetic.variant_mnist import variant_mnist_adjacency, variant_mnist_layout
+
+    layout = variant_mnist_layout()
+    return evaluate_recovery(u, truth, None, variant_mnist_adjacency(), identified=layout.identified_mask(),
+                             learned_blocks=list(blocks), true_blocks=[str(b) for b in layout.block_of],
+                             with_r2=False)["permutation"]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latents", required=True, metavar="DIR", help="the folder given to --save-latents")
@@ -170,16 +182,10 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
 
     from pyro_personax.identifiability import latent_block_probabilities
-    from pyro_personax.metrics import evaluate_recovery
     from pyro_personax.models import ModelSpec
-    from pyro_personax.synthetic.variant_mnist import (
-        variant_mnist,
-        variant_mnist_adjacency,
-        variant_mnist_layout,
-    )
+    from pyro_personax.synthetic.variant_mnist import variant_mnist
 
     spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
-    true_blocks = variant_mnist_layout().block_of
     for seed in args.seeds:
         f = load(Path(args.latents) / f"seed{seed}.npz")
         z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
@@ -187,9 +193,7 @@ def main(argv=None) -> None:
         if sorted(set(blocks)) != ["colour", "fashion"]:
             raise SystemExit(f"seed {seed}: expected the blocks colour and fashion; found {sorted(set(blocks))}")
         layout = link_layout(blocks)
-        perm = evaluate_recovery(z, truth, None, variant_mnist_adjacency(),
-                                 identified=variant_mnist_layout().identified_mask(), learned_blocks=blocks,
-                                 true_blocks=true_blocks, with_r2=False)["permutation"]
+        perm = matching(z, truth, blocks)
         print(f"seed {seed}: " + ", ".join(f"{k} {v:.3f}" for k, v in carried(z, truth, perm).items()), flush=True)
         print(f"seed {seed} fit q(G): "
               + ", ".join(f"{k} {v:.3f}" for k, v in posterior_scores(f["edge_probs"], None, perm, blocks).items()))
