@@ -6,12 +6,14 @@ free pair present with probability 1/2; Adam, learning rate 0.01, batches of 256
 only fit noise, so its in-sample log-likelihood gain over the empty parent set
 estimates ``k_eff / 2`` (Wilks): the effective number of parameters ``k_eff`` is twice
 the mean gain. ``k_eff / 2 * log N`` is then the BIC edge penalty
-(``models.latent_flow.MLP_EFFECTIVE_EDGE_PARAMS`` holds the value used by default).
+(``models.latent_flow.MLP_EFFECTIVE_EDGE_PARAMS`` holds the values used by default, per
+mechanism kind).
 
 Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/edge_penalty.py               # 6 seeds, N = 2000
     python benchmarks/edge_penalty.py --hidden-dim 32 --seeds 0 1 2
+    python benchmarks/edge_penalty.py --mechanism mlp_additive
 
 Prints the mean, standard deviation and maximum gain per edge, ``k_eff`` and the penalty
 it gives against the raw parameter count.
@@ -29,13 +31,13 @@ from pyro_personax.models.latent_flow import DAGFlowLatent, Mechanisms, Monotone
 
 
 def null_gains(seed: int, num_entities: int, latent_dim: int, hidden_dim: int, epochs: int,
-               noise_flow: str = "spline") -> list[float]:
+               noise_flow: str = "spline", mechanism: str = "mlp") -> list[float]:
     """In-sample gains ``(D (D - 1),)`` of every single edge between independent latents."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     z = torch.tensor(rng.laplace(size=(num_entities, latent_dim)), dtype=torch.float32)
     z = (z - z.mean(0)) / z.std(0)
-    mech = Mechanisms(latent_dim, "mlp", hidden_dim=hidden_dim)
+    mech = Mechanisms(latent_dim, mechanism, hidden_dim=hidden_dim)
     flow = MonotoneNoiseFlow(latent_dim, noise_flow)
     opt = torch.optim.Adam([*mech.parameters(), *flow.parameters()], lr=0.01)
     free = ~torch.eye(latent_dim, dtype=torch.bool)
@@ -65,12 +67,15 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--noise-flow", choices=("spline", "parent_spline"), default="spline",
                         help="the noise flow (parent_spline: an edge also changes its child's noise shape)")
+    parser.add_argument("--mechanism", choices=("mlp", "mlp_additive"), default="mlp",
+                        help="the mechanisms (mlp_additive: no log noise scale per parent set)")
     args = parser.parse_args(argv)
     sys.stdout.write(f"null edge gain: N={args.num_entities}, D={args.latent_dim}, H={args.hidden_dim}, "
-                     f"{args.epochs} epochs, noise flow {args.noise_flow}, seeds {args.seeds}, "
+                     f"{args.epochs} epochs, noise flow {args.noise_flow}, mechanism {args.mechanism}, "
+                     f"seeds {args.seeds}, "
                      f"torch threads {torch.get_num_threads()}\n")
     gains = np.concatenate([null_gains(s, args.num_entities, args.latent_dim, args.hidden_dim, args.epochs,
-                                       args.noise_flow)
+                                       args.noise_flow, args.mechanism)
                             for s in args.seeds])
     k_eff = 2 * gains.mean()
     raw = 1 + 2 * args.hidden_dim

@@ -35,8 +35,8 @@ fit instead (the first ``--train`` fit, the rest score, in the fit's standardise
 coordinates), the flows starting at the identity or, ``--start truth``, fitted by least
 squares to map each matched latent onto its true latent (the construction of
 ``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
-``--homoscedastic`` holds the mechanisms' log noise scale at 0 (the truth's noise is
-additive; exact latents or ``--fixed-on``). ``--rounds 0`` scores a start basis with only
+``--homoscedastic`` fits the library's ``"mlp_additive"`` mechanisms, whose log noise scale
+is 0 (the truth's noise is additive; exact latents or ``--fixed-on``). ``--rounds 0`` scores a start basis with only
 the mechanisms fitted; ``--rows-to ROWS`` saves each DAG's held-out log densities, for paired differences
 between DAGs or starts, and its fitted basis of all rows (``residual_independence.py``
 scores those).
@@ -116,15 +116,14 @@ def fit_and_score(x, truth, log_jac, n_train, A, *, rounds, steps, seed, blocks=
     held-out rows' log densities ``(N - n_train,)`` (``.npy``), and at :func:`basis_path` (``.npz``) the fitted
     ``basis`` of every row ``(N, D)`` (the flows' output standardised by the training rows' mean and spread) and
     ``logdet`` ``(N - n_train,)``, the held-out rows' log |det| of the map from the scored coordinates to it.
-    ``homoscedastic``: the mechanisms' log noise scale held at 0 (additive noise; the model's scale given the
-    parents is otherwise learned). Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
+    ``homoscedastic``: the library's ``"mlp_additive"`` mechanisms, whose log noise scale is 0 (additive noise;
+    the ``"mlp"`` mechanisms' scale given the parents is otherwise learned).
+    Returns ``(held-out per entity, penalised per entity, |spearman| (4,))``."""
 
     train, test = x[:n_train], x[n_train:]
     slices = blocks_of(blocks)
     flows = block_flows([len(idx) for idx in slices], seed=seed)
-    model = new_model("spline", seed, link_layout(blocks))
-    if homoscedastic:
-        model.mechanisms.w3.requires_grad_(False)  # the log-scale head, zero at the start
+    model = new_model("spline", seed, link_layout(blocks), mechanism="mlp_additive" if homoscedastic else "mlp")
     if targets is not None:
         mse = fit_to_targets(train, slices, flows, targets[:n_train])
         print(f"  flows fitted to the truth: mean squared error {mse:.4f} (blocks summed)", flush=True)
@@ -268,7 +267,7 @@ def main(argv=None) -> None:
     parser.add_argument("--start", choices=["fit", "truth"], default="fit",
                         help="with --fixed-on: flows start at the identity or fitted to the truth")
     parser.add_argument("--homoscedastic", action="store_true",
-                        help="hold the mechanisms' log noise scale at 0 (additive noise; not with --latents, --turned)")
+                        help="the library's mlp_additive mechanisms: log noise scale 0 (not with --latents, --turned)")
     parser.add_argument("--rows-to", metavar="DIR", default=None,
                         help="save each DAG's held-out log densities and fitted basis here "
                         "(not with --latents, --turned)")

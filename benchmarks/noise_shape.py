@@ -45,15 +45,15 @@ def true_node_log_density(z: np.ndarray) -> np.ndarray:
     return node.mean(0) + np.log(z.std(0))
 
 
-def new_model(noise_flow: str, seed: int, layout=None):
+def new_model(noise_flow: str, seed: int, layout=None, mechanism: str = "mlp"):
     """A fresh library model of ``layout`` (default: the variant-MNIST layout, 4 latents) on the variant-MNIST
-    measurements, seeded."""
+    measurements, seeded, with ``mechanism`` (the library's ``PersonaXModel`` option)."""
     from pyro_personax.models import ModelSpec, PersonaXModel
     from pyro_personax.synthetic.variant_mnist import variant_mnist, variant_mnist_layout
 
     torch.manual_seed(seed)
     return PersonaXModel(layout or variant_mnist_layout(), ModelSpec.from_data(variant_mnist(50, seed=0)[0]),
-                         noise_flow=noise_flow)
+                         noise_flow=noise_flow, mechanism=mechanism)
 
 
 def fit_on_graph(model, u: torch.Tensor, graph: torch.Tensor, *, steps: int, learning_rate: float = 0.02) -> int:

@@ -19,7 +19,8 @@ Ablations of the representation (each applies to every run of the command):
   every other pair forbidden), so ``q(G)`` has nothing to learn and ``p(z | G)`` is the
   true graph's from the first step: what the representation reaches when the graph
   side is exact;
-- ``--posterior-covariance``: ``PersonaX``'s ``posterior_covariance``;
+- ``--posterior-covariance``, ``--mechanism``: ``PersonaX``'s ``posterior_covariance`` and
+  ``mechanism``;
 - ``--sparsity``: ``fit``'s edge charge (a number, in nats per edge, or ``bic``);
 - ``--anneal-epochs``, ``--graph-warmup-epochs``: ``fit``'s schedule, which otherwise
   stretches with the fit's length;
@@ -148,6 +149,8 @@ def main(argv=None) -> None:
                         help="give the true graph as prior knowledge (true edges required, the rest forbidden)")
     parser.add_argument("--posterior-covariance", default=None, choices=("diagonal", "full"),
                         help="PersonaX's posterior_covariance (default: the library's)")
+    parser.add_argument("--mechanism", default=None, choices=("mlp", "mlp_additive", "linear"),
+                        help="PersonaX's mechanism (default: the library's)")
     parser.add_argument("--sparsity", default=None,
                         help="fit's edge charge: a number or 'bic' (default: the library's)")
     parser.add_argument("--anneal-epochs", type=int, default=None,
@@ -184,7 +187,8 @@ def main(argv=None) -> None:
     for seed in args.seeds:
         dataset, truth = persona(args.entities, seed=seed)
         data, layout = dataset.to_multimodal(), truth.layout
-        options = {} if args.posterior_covariance is None else {"posterior_covariance": args.posterior_covariance}
+        options = {name: getattr(args, name) for name in ("posterior_covariance", "mechanism")
+                   if getattr(args, name) is not None}
         if args.known_graph:
             options.update(known_graph(truth.adjacency, layout))
         for transform in args.latent_transforms:

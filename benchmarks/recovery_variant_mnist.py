@@ -50,8 +50,8 @@ fashion dimensions, as the image varies in pose and garment; ``--fashion-dims``)
 (8 per colour image, none for fashion), ``--batch-size`` and the seeds; the library's epochs (100 here)
 unless ``--epochs`` is given; the colour likelihood the data declare (``--colour-likelihood``).
 ``--learning-rate``, ``--lr-decay``, ``--graph-learning-rate``, ``--posterior-covariance``,
-``--init-edge-logit``, ``--latent-transform``, ``--encoder-hidden-dim``, ``--decoder-hidden-dim``,
-``--sparsity``, ``--mechanisms-in-elbo``, ``--basis-polish`` and ``--graph-moves`` (several values: one
+``--init-edge-logit``, ``--latent-transform``, ``--noise-flow``, ``--mechanism``, ``--encoder-hidden-dim``,
+``--decoder-hidden-dim``, ``--sparsity``, ``--mechanisms-in-elbo``, ``--basis-polish`` and ``--graph-moves`` (several values: one
 training per seed, a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
 is given (the library's is 4; ``--per-chain``, ``--num-workers``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
 
@@ -375,7 +375,7 @@ def run_equivalent(truth, train, test, seed: int) -> dict:
 
 
 MODEL_OPTIONS = ("posterior_covariance", "init_edge_logit", "latent_transform", "encoder_hidden_dim",
-                 "decoder_hidden_dim", "noise_flow")
+                 "decoder_hidden_dim", "noise_flow", "mechanism")
 FIT_OPTIONS = ("learning_rate", "lr_decay", "graph_learning_rate", "sparsity", "mechanisms_in_elbo", "num_workers")
 
 
@@ -563,6 +563,10 @@ def parse_args(argv=None):
     p.add_argument(
         "--noise-flow", choices=("spline", "parent_spline", "affine", "identity"), default=None,
         help="the latents' noise flow (default: the library's)",
+    )
+    p.add_argument(
+        "--mechanism", choices=("mlp", "mlp_additive", "linear"), default=None,
+        help="the latents' causal mechanisms (default: the library's)",
     )
     p.add_argument(
         "--sparsity",

@@ -40,12 +40,13 @@ __all__ = [
     "monotone_noise_flow",
 ]
 
-MECHANISMS = ("mlp", "linear")
+MECHANISMS = ("mlp", "mlp_additive", "linear")
 NOISE_FLOWS = ("spline", "parent_spline", "affine", "identity")
-#: Effective number of parameters of one MLP edge: twice the mean in-sample log-likelihood
-#: gain of an edge between independent latents when the mechanisms are fitted on random
-#: parent sets (Wilks), at the default width; ``benchmarks/edge_penalty.py`` measures it.
-MLP_EFFECTIVE_EDGE_PARAMS = 7.4
+#: Effective number of parameters of one network edge, per mechanism kind: twice the mean
+#: in-sample log-likelihood gain of an edge between independent latents when the mechanisms
+#: are fitted on random parent sets (Wilks), at the default width;
+#: ``benchmarks/edge_penalty.py --mechanism KIND`` measures it.
+MLP_EFFECTIVE_EDGE_PARAMS = {"mlp": 7.4, "mlp_additive": 3.6}
 _LOG_2PI = math.log(2 * math.pi)
 
 
@@ -201,17 +202,19 @@ class Mechanisms(nn.Module):
     (a learned embedding per present parent), so a parent that is absent differs from a
     parent whose value is 0, and it has a second head, a log-scale ``s_j``: the noise of
     ``z_j`` is ``exp(s_j)`` times its noise flow (a location-scale model per parent set,
-    :meth:`loc_and_log_scale`). The output weights are initialised to 0, so every
-    mechanism starts as ``f_j = 0``, ``s_j = 0``.
+    :meth:`loc_and_log_scale`). ``"mlp_additive"``: the same network without the
+    log-scale head (``s_j = 0``), so each latent's noise is added to ``f_j`` and does not
+    depend on its parents (an additive noise model). The output weights are initialised
+    to 0, so every mechanism starts as ``f_j = 0``, ``s_j = 0``.
 
     Parameters
     ----------
     latent_dim
         Number ``D`` of nodes.
     kind
-        ``"mlp"`` or ``"linear"``.
+        ``"mlp"``, ``"mlp_additive"`` or ``"linear"``.
     hidden_dim
-        Hidden width ``H`` of each child's network (``"mlp"`` only).
+        Hidden width ``H`` of each child's network (not used by ``"linear"``).
 
     Examples
     --------
@@ -232,32 +235,33 @@ class Mechanisms(nn.Module):
         # that is switched off is then 0 instead of the sign of a random, untrained weight,
         # which otherwise switches off true edges whose initial weight has the wrong sign.
         self.weight = nn.Parameter(torch.zeros(D, D))  # [i, j]: parent i -> child j
-        if kind == "mlp":
+        if kind != "linear":
             self.w1 = nn.Parameter(torch.randn(D, D, H))  # [j, i, h]
             self.u1 = nn.Parameter(0.1 * torch.randn(D, D, H))  # [j, i, h]: parent i present
             self.b1 = nn.Parameter(torch.randn(D, H))
             self.w2 = nn.Parameter(torch.zeros(D, H))
+        if kind == "mlp":
             self.w3 = nn.Parameter(torch.zeros(D, H))  # log-scale head
 
     @property
     def params_per_edge(self) -> int:
         """Parameters one edge ``i -> j`` switches on.
 
-        ``W_ij``, plus the ``2 H`` weights ``w1[j, i]`` and ``u1[j, i]`` of an MLP.
+        ``W_ij``, plus the ``2 H`` weights ``w1[j, i]`` and ``u1[j, i]`` of a network.
         """
-        return 1 + (2 * self.w1.shape[-1] if self.kind == "mlp" else 0)
+        return 1 + (2 * self.w1.shape[-1] if self.kind != "linear" else 0)
 
     @property
     def effective_params_per_edge(self) -> float:
         """Effective parameters of one edge (the ``k`` of the BIC edge penalty).
 
-        1 for a linear mechanism. For the MLP, most of its weights are poorly determined
+        1 for a linear mechanism. For a network, most of its weights are poorly determined
         by the data, so the raw count :attr:`params_per_edge` would overstate the
-        Occam factor; ``MLP_EFFECTIVE_EDGE_PARAMS`` is twice the mean in-sample gain of
-        an edge between independent latents (measured by simulation at the default
+        Occam factor; ``MLP_EFFECTIVE_EDGE_PARAMS[kind]`` is twice the mean in-sample gain
+        of an edge between independent latents (measured by simulation at the default
         width).
         """
-        return 1.0 if self.kind == "linear" else MLP_EFFECTIVE_EDGE_PARAMS
+        return 1.0 if self.kind == "linear" else MLP_EFFECTIVE_EDGE_PARAMS[self.kind]
 
     def forward(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         """Evaluate every mechanism.
@@ -282,7 +286,7 @@ class Mechanisms(nn.Module):
         return torch.tanh(pre + self.b1)
 
     def loc_and_log_scale(self, z: torch.Tensor, adjacency: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``f_j(A[:, j] * z)`` and the log noise scale ``s_j``, each ``(..., D)`` (``s = 0`` when linear).
+        """``f_j(A[:, j] * z)`` and the log noise scale ``s_j``, each ``(..., D)`` (``s = 0`` unless ``"mlp"``).
 
         Parameters
         ----------
@@ -294,10 +298,11 @@ class Mechanisms(nn.Module):
         At = adjacency.transpose(-1, -2)  # (..., j, i)
         masked = z.unsqueeze(-2) * At
         out = (masked * self.weight.transpose(0, 1)).sum(-1)
-        if self.kind != "mlp":
+        if self.kind == "linear":
             return out, torch.zeros_like(out)
         hidden = self._hidden(masked, At.expand(masked.shape))
-        return out + (hidden * self.w2).sum(-1), (hidden * self.w3).sum(-1)
+        loc = out + (hidden * self.w2).sum(-1)
+        return loc, (hidden * self.w3).sum(-1) if self.kind == "mlp" else torch.zeros_like(loc)
 
     def jacobian(self, z: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
         """Per-row Jacobian ``J[..., j, i] = d f_j / d z_i``, shape ``(..., D, D)``.
@@ -311,7 +316,7 @@ class Mechanisms(nn.Module):
         """
         At = adjacency.transpose(-1, -2)  # (..., j, i)
         J = At * self.weight.transpose(0, 1)
-        if self.kind == "mlp":
+        if self.kind != "linear":
             masked = z.unsqueeze(-2) * At
             hidden = self._hidden(masked, At.expand(masked.shape))
             slope = (1 - hidden * hidden) * self.w2  # (..., j, h)
@@ -350,7 +355,7 @@ class Mechanisms(nn.Module):
 
 
 def mechanisms(latent_dim: int, kind: str = "mlp", **kwargs) -> Mechanisms:
-    """Build a :class:`Mechanisms` module (``kind``: ``"mlp"`` or ``"linear"``)."""
+    """Build a :class:`Mechanisms` module (``kind``: ``"mlp"``, ``"mlp_additive"`` or ``"linear"``)."""
     return Mechanisms(latent_dim, kind, **kwargs)
 
 

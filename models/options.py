@@ -46,7 +46,9 @@ class ModelOptions:
     Parameters
     ----------
     mechanism
-        ``"mlp"`` (linear term + tanh network per node) or ``"linear"`` causal mechanisms.
+        ``"mlp"`` (linear term + tanh network per node, with a log noise scale per parent
+        set), ``"mlp_additive"`` (the same network, noise added with no scale) or
+        ``"linear"`` causal mechanisms.
     mechanism_hidden_dim
         Hidden width of each node's network.
     noise_flow
@@ -82,7 +84,7 @@ class ModelOptions:
     >>> ModelOptions(mechanism="cubic")
     Traceback (most recent call last):
     ...
-    ValueError: mechanism: expected one of ('mlp', 'linear'); found 'cubic'
+    ValueError: mechanism: expected one of ('mlp', 'mlp_additive', 'linear'); found 'cubic'
     """
 
     mechanism: str = "mlp"

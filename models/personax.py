@@ -171,7 +171,9 @@ class PersonaXModel(LatentBasis, PyroModule):
     spec
         :class:`~pyro_personax.models.spec.ModelSpec` of the data.
     mechanism
-        ``"mlp"`` (linear term + tanh network per node) or ``"linear"``.
+        ``"mlp"`` (linear term + tanh network per node, with a log noise scale per parent
+        set), ``"mlp_additive"`` (the same network, noise added with no scale) or
+        ``"linear"`` (:class:`~pyro_personax.models.latent_flow.Mechanisms`).
     mechanism_hidden_dim
         Hidden width of each node's network.
     noise_flow
@@ -388,7 +390,7 @@ class PersonaXModel(LatentBasis, PyroModule):
         """Weight ``lambda`` of the L1 edge factor: ``sparsity`` itself, or ``"bic"``.
 
         ``"bic"``: ``k / 2 * log(num_entities)`` with ``k`` =
-        :attr:`Mechanisms.effective_params_per_edge` (1 linear; for an MLP the effective
+        :attr:`Mechanisms.effective_params_per_edge` (1 linear; for a network the effective
         number of parameters, measured by simulation under the null).
         """
         if check_sparsity(sparsity) == "bic":

@@ -272,7 +272,7 @@ class PersonaX(PosteriorQueries):
 
     @property
     def mechanism(self) -> str:
-        """``"mlp"`` or ``"linear"`` (:attr:`options`)."""
+        """``"mlp"``, ``"mlp_additive"`` or ``"linear"`` (:attr:`options`)."""
         return self.options.mechanism
 
     @property

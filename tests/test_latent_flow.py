@@ -193,6 +193,29 @@ def test_cyclic_logdet_makes_a_cyclic_linear_sem_a_density_and_is_zero_on_dags()
     )
 
 
+def test_additive_mechanisms_have_no_log_scale_and_the_same_location_as_the_mlp():
+    """``"mlp_additive"``: the MLP's location network without its log-scale head, so ``s_j = 0`` for every parent set
+    and the density is the noise flow's at ``z - f(z)``."""
+    D = 4
+    G = _random_dag(D, 3)
+    mlp = _random_mechanisms(D, "mlp", seed=5)
+    additive = Mechanisms(D, "mlp_additive").double()
+    assert not hasattr(additive, "w3") and len(list(additive.parameters())) == len(list(mlp.parameters())) - 1
+    with torch.no_grad():
+        for name, p in additive.named_parameters():
+            p.copy_(getattr(mlp, name))
+    z = torch.randn(32, D, dtype=torch.float64)
+    loc, log_scale = additive.loc_and_log_scale(z, G)
+    mlp_loc, mlp_log_scale = mlp.loc_and_log_scale(z, G)
+    torch.testing.assert_close(loc, mlp_loc)
+    assert (log_scale == 0).all() and mlp_log_scale.abs().max() > 0
+    flow = _perturbed_flow(D)
+    torch.testing.assert_close(DAGFlowLatent(G, additive, flow).log_prob(z), flow.log_prob(z - loc).sum(-1))
+    J = additive.jacobian(z[:3], G)
+    ref = torch.stack([torch.autograd.functional.jacobian(lambda x: additive(x, G), z[n]) for n in range(3)])
+    torch.testing.assert_close(J, ref, atol=1e-12, rtol=0)
+
+
 def test_mechanism_jacobian_matches_autograd():
     D = 3
     f = _random_mechanisms(D, "mlp", seed=8)

@@ -60,7 +60,7 @@ def _elbo(model, guide, batch, seed=0, **kw):
     return Trace_ELBO().loss(model, guide, batch, **kw)
 
 
-@pytest.mark.parametrize("mechanism", ["mlp", "linear"])
+@pytest.mark.parametrize("mechanism", ["mlp", "mlp_additive", "linear"])
 def test_one_svi_step_with_validation(mechanism):
     data = _data()
     model, guide = _pair(data, mechanism=mechanism)
@@ -119,10 +119,13 @@ def test_bic_edge_penalty():
     data = _data()
     mlp, _ = _pair(data, mechanism="mlp", mechanism_hidden_dim=7)
     linear, _ = _pair(data, mechanism="linear")
+    additive, _ = _pair(data, mechanism="mlp_additive", mechanism_hidden_dim=7)
     from pyro_personax.models.latent_flow import MLP_EFFECTIVE_EDGE_PARAMS
 
-    assert mlp.mechanisms.params_per_edge == 1 + 2 * 7
-    assert mlp.edge_penalty("bic", 1000) == pytest.approx(0.5 * MLP_EFFECTIVE_EDGE_PARAMS * np.log(1000))
+    assert mlp.mechanisms.params_per_edge == additive.mechanisms.params_per_edge == 1 + 2 * 7
+    assert mlp.edge_penalty("bic", 1000) == pytest.approx(0.5 * MLP_EFFECTIVE_EDGE_PARAMS["mlp"] * np.log(1000))
+    assert additive.edge_penalty("bic", 1000) == pytest.approx(
+        0.5 * MLP_EFFECTIVE_EDGE_PARAMS["mlp_additive"] * np.log(1000))
     assert linear.edge_penalty("bic", 1000) == pytest.approx(0.5 * np.log(1000))
     assert linear.edge_penalty(2.5, 1000) == 2.5
     for bad in ("aic", -1.0, float("nan")):
