@@ -18,10 +18,11 @@ measurements of :data:`MEASUREMENT_DIM` dimensions each
 Methods (``--methods``):
 
 - ``order``, ``pairwise``: :class:`pyro_personax.PersonaX` with library defaults except
-  the sizes (one latent per modality, ``shared_dim=0``) and ``graph_posterior=`` the
-  method, ``fit(num_epochs=--epochs, seed=seed + g)``; ``edge_probabilities()`` re-indexed
-  to the true latents by Spearman matching (:func:`~pyro_personax.metrics.mcc`; a warning
-  is printed when the matching is not the identity).
+  the sizes (one latent per modality, ``shared_dim=0``), ``graph_posterior=`` the
+  method and ``--mechanism`` when given, ``fit(num_epochs=--epochs, seed=seed + g)``;
+  ``edge_probabilities()`` re-indexed to the true latents by Spearman matching
+  (:func:`~pyro_personax.metrics.mcc`; a warning is printed when the matching is not the
+  identity).
 - ``order-true-latents``: the model's graph posterior when its latents are exactly the
   true ones (standardised): mechanisms and noise flows fitted to them
   (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`), then the exact
@@ -216,7 +217,7 @@ def orientation_draws(P) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- methods
-def fit_model(data, truth, name: str, epochs: int, seed: int) -> dict:
+def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | None = None) -> dict:
     """Fit the library model and return its probabilities and draws in the truth's order.
 
     Parameters
@@ -227,6 +228,8 @@ def fit_model(data, truth, name: str, epochs: int, seed: int) -> dict:
         ``graph_posterior`` value.
     epochs, seed
         ``fit(num_epochs=epochs, seed=seed)``.
+    mechanism
+        ``PersonaX``'s ``mechanism`` (``None``: the library's default).
 
     Returns
     -------
@@ -236,7 +239,8 @@ def fit_model(data, truth, name: str, epochs: int, seed: int) -> dict:
     from pyro_personax import PersonaX
 
     start = time.perf_counter()
-    px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0, graph_posterior=name)
+    options = {} if mechanism is None else {"mechanism": mechanism}
+    px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0, graph_posterior=name, **options)
     px.fit(data, num_chains=1, num_epochs=epochs, seed=seed, progress=False)
     wall = time.perf_counter() - start
     probs = px.edge_probabilities().to_numpy(dtype=float)
@@ -253,8 +257,9 @@ def fit_model(data, truth, name: str, epochs: int, seed: int) -> dict:
     }
 
 
-def fit_true_latents(data, truth, seed: int) -> dict:
-    """The model's graph posterior given the true latents (``order-true-latents``).
+def fit_true_latents(data, truth, seed: int, mechanism: str | None = None) -> dict:
+    """The model's graph posterior given the true latents (``order-true-latents``), with the model's
+    ``mechanism`` (``None``: the library's default).
 
     Returns
     -------
@@ -281,7 +286,8 @@ def fit_true_latents(data, truth, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     with local_params(), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model, guide = PersonaXModel(layout, spec), PersonaXGuide(layout, spec)
+        options = {} if mechanism is None else {"mechanism": mechanism}
+        model, guide = PersonaXModel(layout, spec, **options), PersonaXGuide(layout, spec)
         fit_mechanisms_given_latents(model, z, seed=seed)
         if D <= 6:
             exact = exact_graph_posterior(model, z)
@@ -409,9 +415,9 @@ def expand_methods(methods) -> list[str]:
 def run_method(method: str, data, truth, seed: int, args) -> dict:
     """One fit of one method on one graph; returns ``probs``, ``draws``, ``wall_s`` (...)."""
     if method in MODEL_METHODS:
-        return fit_model(data, truth, method, args.epochs, seed)
+        return fit_model(data, truth, method, args.epochs, seed, args.mechanism)
     if method == TRUE_LATENT_MODEL:
-        return fit_true_latents(data, truth, seed)
+        return fit_true_latents(data, truth, seed, args.mechanism)
     if method in NULL_ROWS:
         return run_null(truth, method, seed)
     return run_reference(method, truth, seed, args.pc_test)
@@ -490,6 +496,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num-entities", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
+    p.add_argument("--mechanism", choices=("mlp", "mlp_additive", "linear"), default=None,
+                   help="the model's mechanisms, for its rows (default: the library's)")
     p.add_argument("--pc-test", choices=PC_TESTS, default="rcit", help="conditional independence test of 'pc'")
     p.add_argument("--out", default=None, help="write the per-graph rows to this CSV (must not exist)")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 graphs, 600 entities, 10 epochs")
@@ -511,7 +519,8 @@ def main(argv=None) -> pd.DataFrame:
         f"graph-posterior calibration: {args.num_graphs} graphs "
         f"(seeds {args.seed}..{args.seed + args.num_graphs - 1}), "
         f"N={args.num_entities}, {NUM_MEASUREMENTS} x {MEASUREMENT_DIM}-d measurements per latent, "
-        f"epochs {args.epochs}, PC test {args.pc_test}, torch threads {torch.get_num_threads()}, "
+        f"epochs {args.epochs}, mechanism {args.mechanism or 'default'}, PC test {args.pc_test}, "
+        f"torch threads {torch.get_num_threads()}, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         flush=True,
     )

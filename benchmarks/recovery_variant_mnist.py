@@ -51,9 +51,10 @@ fashion dimensions, as the image varies in pose and garment; ``--fashion-dims``)
 unless ``--epochs`` is given; the colour likelihood the data declare (``--colour-likelihood``).
 ``--learning-rate``, ``--lr-decay``, ``--graph-learning-rate``, ``--posterior-covariance``,
 ``--init-edge-logit``, ``--latent-transform``, ``--noise-flow``, ``--mechanism``, ``--encoder-hidden-dim``,
-``--decoder-hidden-dim``, ``--sparsity``, ``--mechanisms-in-elbo``, ``--basis-polish`` and ``--graph-moves`` (several values: one
-training per seed, a row each) are passed only when given, and the header names them. One chain unless ``--num-chains``
-is given (the library's is 4; ``--per-chain``, ``--num-workers``). Past runs: ``docs/experiments.md`` ("Variant MNIST").
+``--decoder-hidden-dim``, ``--sparsity``, ``--mechanisms-in-elbo``, ``--basis-polish`` and ``--graph-moves``
+(several values: one training per seed, a row each) are passed only when given, and the header names them.
+One chain unless ``--num-chains`` is given (the library's is 4; ``--per-chain``, ``--num-workers``).
+Past runs: ``docs/experiments.md`` ("Variant MNIST").
 
 Usage (single thread): ``OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000
 --seeds 0 1 2``.

@@ -216,6 +216,7 @@ def test_supervised_latents_only_centre_a_feature_constant_on_the_fit_rows(bench
 def test_network_widths_and_lr_decay_reach_the_model_and_the_fit_only_when_given(bench):
     model, fit = bench.given_options(bench.parse_args(["--encoder-hidden-dim", "128", "--lr-decay", "0.999"]))
     assert model == {"encoder_hidden_dim": 128} and fit == {"lr_decay": 0.999}
+    assert bench.given_options(bench.parse_args(["--mechanism", "mlp_additive"])) == ({"mechanism": "mlp_additive"}, {})
     assert bench.given_options(bench.parse_args([])) == ({}, {})
 
 
