@@ -120,7 +120,7 @@ class PersonaXModel(LatentBasis, PyroModule):
         factor -lambda * |G|_1                    # "sparsity"; default lambda = k/2 log N (BIC)
         factor -(alpha h(G) + rho/2 h(G)^2)       # "acyclicity", h = tr exp(G o G) - D (0 on a DAG)
         for n in entity plate:
-            z_n ~ p(z | G)                         # DAGFlowLatent: z_j = f_j(G[:, j] * z) + tau_j(eps_j)
+            z_n ~ p(z | G)                         # DAGFlowLatent: z_j = f_j(G[:, j] * z) + e^(s_j) tau_j(eps_j)
             for each modality m, measurement k:
                 eta_nmk ~ N(0, I_e)                # "eta_<m>", per-measurement nuisance
                 x_nmk ~ p(x | dec_mk(s_n, z_nm, eta_nmk))   # "x_<m>", learned scales; missing masked
@@ -128,7 +128,8 @@ class PersonaXModel(LatentBasis, PyroModule):
     ``s_n`` is the shared block of ``z_n``, ``z_nm`` the block of modality ``m``. The
     structural equations hold for ``(z - latent_loc) / latent_scale`` (0 and 1 in training,
     then the moments of the latents the graph stage fits, :meth:`standardise_latents`): the likelihood leaves
-    each latent's scale free and the mechanisms assume unit scale.
+    each latent's scale free and the mechanisms assume unit scale. ``s_j = s_j(G[:, j] * z)``, a log
+    noise scale per parent set, is learned with ``mechanism="mlp"`` and is 0 otherwise (additive noise).
     The mechanisms are point estimates (an edge that fits noise loses nothing in the
     likelihood); ``lambda = k/2 log N`` (``k`` parameters per edge) is BIC's Occam factor.
     **What the data can and cannot decide.** The decoders read ``(s_n, z_nm)`` only, so an
