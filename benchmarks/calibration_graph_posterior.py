@@ -77,6 +77,7 @@ from scipy.linalg import block_diag
 from pyro_personax.graph import is_dag, to_dag
 from pyro_personax.layout import LatentLayout
 from pyro_personax.metrics import edge_probability_report, expected_shd, mcc, permute_adjacency, shd
+from pyro_personax.models.latent_flow import MECHANISMS
 from pyro_personax.synthetic.graphs import (
     erdos_renyi_dag,
     observe_latents,
@@ -496,7 +497,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--num-entities", type=int, default=2000)
     p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
-    p.add_argument("--mechanism", choices=("mlp", "mlp_additive", "linear"), default=None,
+    p.add_argument("--mechanism", choices=MECHANISMS, default=None,
                    help="the model's mechanisms, for its rows (default: the library's)")
     p.add_argument("--pc-test", choices=PC_TESTS, default="rcit", help="conditional independence test of 'pc'")
     p.add_argument("--out", default=None, help="write the per-graph rows to this CSV (must not exist)")

@@ -27,7 +27,7 @@ import sys
 import numpy as np
 import torch
 
-from pyro_personax.models.latent_flow import DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
+from pyro_personax.models.latent_flow import MLP_EFFECTIVE_EDGE_PARAMS, DAGFlowLatent, Mechanisms, MonotoneNoiseFlow
 
 
 def null_gains(seed: int, num_entities: int, latent_dim: int, hidden_dim: int, epochs: int,
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--noise-flow", choices=("spline", "parent_spline"), default="spline",
                         help="the noise flow (parent_spline: an edge also changes its child's noise shape)")
-    parser.add_argument("--mechanism", choices=("mlp", "mlp_additive"), default="mlp",
+    parser.add_argument("--mechanism", choices=tuple(MLP_EFFECTIVE_EDGE_PARAMS), default="mlp",
                         help="the mechanisms (mlp_additive: no log noise scale per parent set)")
     args = parser.parse_args(argv)
     sys.stdout.write(f"null edge gain: N={args.num_entities}, D={args.latent_dim}, H={args.hidden_dim}, "

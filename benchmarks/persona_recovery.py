@@ -138,6 +138,8 @@ def known_graph(adjacency: np.ndarray, layout) -> dict:
 
 
 def main(argv=None) -> None:
+    from pyro_personax.models.latent_flow import MECHANISMS
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--entities", type=int, default=2000)
     parser.add_argument("--epochs", type=int, default=None, help="(default: the library's)")
@@ -149,7 +151,7 @@ def main(argv=None) -> None:
                         help="give the true graph as prior knowledge (true edges required, the rest forbidden)")
     parser.add_argument("--posterior-covariance", default=None, choices=("diagonal", "full"),
                         help="PersonaX's posterior_covariance (default: the library's)")
-    parser.add_argument("--mechanism", default=None, choices=("mlp", "mlp_additive", "linear"),
+    parser.add_argument("--mechanism", default=None, choices=MECHANISMS,
                         help="PersonaX's mechanism (default: the library's)")
     parser.add_argument("--sparsity", default=None,
                         help="fit's edge charge: a number or 'bic' (default: the library's)")

@@ -86,6 +86,7 @@ from pyro_personax.metrics import (
     r2,
     shd,
 )
+from pyro_personax.models.latent_flow import MECHANISMS
 from pyro_personax.synthetic.variant_mnist import (
     LATENT_NAMES,
     generating_factors,
@@ -566,7 +567,7 @@ def parse_args(argv=None):
         help="the latents' noise flow (default: the library's)",
     )
     p.add_argument(
-        "--mechanism", choices=("mlp", "mlp_additive", "linear"), default=None,
+        "--mechanism", choices=MECHANISMS, default=None,
         help="the latents' causal mechanisms (default: the library's)",
     )
     p.add_argument(
