@@ -36,9 +36,9 @@ coordinates), the flows starting at the identity or, ``--start truth``, fitted b
 squares to map each matched latent onto its true latent (the construction of
 ``block_flow.py``): whether the per-graph held-out score ranks the truth's basis first.
 ``--homoscedastic`` fits the library's ``"mlp_additive"`` mechanisms, whose log noise scale
-is 0 (the truth's noise is additive; exact latents or ``--fixed-on``). ``--rounds 0`` scores a start basis with only
-the mechanisms fitted; ``--rows-to ROWS`` saves each DAG's held-out log densities, for paired differences
-between DAGs or starts, and its fitted basis of all rows (``residual_independence.py``
+is 0 (the truth's noise is additive; exact latents or ``--fixed-on``). ``--rounds 0`` scores a
+start basis with only the mechanisms fitted; ``--rows-to ROWS`` saves each DAG's held-out log
+densities, for paired differences between DAGs or starts, and its fitted basis of all rows (``residual_independence.py``
 scores those).
 
 Usage::

@@ -125,13 +125,12 @@ class PersonaXModel(LatentBasis, PyroModule):
                 eta_nmk ~ N(0, I_e)                # "eta_<m>", per-measurement nuisance
                 x_nmk ~ p(x | dec_mk(s_n, z_nm, eta_nmk))   # "x_<m>", learned scales; missing masked
 
-    ``s_n`` is the shared block of ``z_n``, ``z_nm`` the block of modality ``m``. The
-    structural equations hold for ``(z - latent_loc) / latent_scale`` (0 and 1 in training,
-    then the moments of the latents the graph stage fits, :meth:`standardise_latents`): the likelihood leaves
-    each latent's scale free and the mechanisms assume unit scale. ``s_j = s_j(G[:, j] * z)``, a log
-    noise scale per parent set, is learned with ``mechanism="mlp"`` and is 0 otherwise (additive noise).
-    The mechanisms are point estimates (an edge that fits noise loses nothing in the
-    likelihood); ``lambda = k/2 log N`` (``k`` parameters per edge) is BIC's Occam factor.
+    ``s_n`` is the shared block of ``z_n``, ``z_nm`` the block of modality ``m``. The structural equations hold
+    for ``(z - latent_loc) / latent_scale`` (0 and 1 in training, then the moments of the latents the graph stage
+    fits, :meth:`standardise_latents`): the likelihood leaves each latent's scale free and the mechanisms assume
+    unit scale. ``s_j = s_j(G[:, j] * z)``, a log noise scale per parent set, is learned with ``mechanism="mlp"``
+    and is 0 otherwise (additive noise). The mechanisms are point estimates (an edge that fits noise loses
+    nothing in the likelihood); ``lambda = k/2 log N`` (``k`` parameters per edge) is BIC's Occam factor.
     **What the data can and cannot decide.** The decoders read ``(s_n, z_nm)`` only, so an
     edge whose parent every decoder of its child reads (one block, or a shared parent;
     :meth:`~pyro_personax.layout.LatentLayout.absorbable_mask`) is not fixed by the
@@ -172,9 +171,8 @@ class PersonaXModel(LatentBasis, PyroModule):
     spec
         :class:`~pyro_personax.models.spec.ModelSpec` of the data.
     mechanism
-        ``"mlp"`` (linear term + tanh network per node, with a log noise scale per parent
-        set), ``"mlp_additive"`` (the same network, noise added with no scale) or
-        ``"linear"`` (:class:`~pyro_personax.models.latent_flow.Mechanisms`).
+        ``"mlp"``, ``"mlp_additive"`` (``s_j = 0``) or ``"linear"``
+        (:class:`~pyro_personax.models.latent_flow.Mechanisms`).
     mechanism_hidden_dim
         Hidden width of each node's network.
     noise_flow
@@ -193,13 +191,11 @@ class PersonaXModel(LatentBasis, PyroModule):
     edge_prior
         Prior inclusion probability ``p0`` of every free edge (before excluding two-cycles).
     cyclic_logdet
-        Score a cyclic edge sample with the change of variables ``log |det(I - J)|``
-        (0 under a DAG), so that cycles do not score higher than acyclic graphs
-        (pairwise posterior only; order-based graphs are DAGs).
+        Score a cyclic edge sample with the change of variables ``log |det(I - J)|`` (0 under a DAG), so that
+        cycles do not score higher than acyclic graphs (pairwise posterior only; order-based graphs are DAGs).
     graph_posterior
-        ``"order"`` (causal order then edges; every graph a DAG) or ``"pairwise"``
-        (per-pair states, acyclicity by the augmented Lagrangian). Must equal the
-        guide's.
+        ``"order"`` (causal order then edges; every graph a DAG) or ``"pairwise"`` (per-pair states, acyclicity
+        by the augmented Lagrangian). Must equal the guide's.
     name
         Prefix of the parameter names (keep model and guide names distinct).
 
