@@ -17,11 +17,11 @@ measurements of :data:`MEASUREMENT_DIM` dimensions each
 
 Methods (``--methods``):
 
-- ``order``, ``pairwise``: :class:`pyro_personax.PersonaX` with library defaults except the sizes (one
-  latent per modality, ``shared_dim=0``), ``graph_posterior=`` the method and ``--mechanism`` when given,
-  ``fit(num_epochs=--epochs, seed=seed + g)``; ``edge_probabilities()`` re-indexed to the true latents by
-  Spearman matching (:func:`~pyro_personax.metrics.mcc`; a warning is printed when the matching is not
-  the identity).
+- ``order``, ``pairwise``: :class:`pyro_personax.PersonaX` with library defaults except the sizes (one latent
+  per modality, ``shared_dim=0``), ``graph_posterior=`` the method and ``--mechanism`` when given, ``fit(num_epochs=
+  --epochs, seed=seed + g)`` (with ``--graph-moves M``: ``refine_graph=GraphRefinement(graph_moves=M)``);
+  ``edge_probabilities()`` re-indexed to the true latents by Spearman matching
+  (:func:`~pyro_personax.metrics.mcc`; a warning is printed when the matching is not the identity).
 - ``order-true-latents``: the model's graph posterior when its latents are exactly the
   true ones (standardised): mechanisms and noise flows fitted to them
   (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`), then the exact
@@ -217,7 +217,8 @@ def orientation_draws(P) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- methods
-def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | None = None) -> dict:
+def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | None = None,
+              graph_moves: int | None = None) -> dict:
     """Fit the library model and return its probabilities and draws in the truth's order.
 
     Parameters
@@ -230,6 +231,8 @@ def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | N
         ``fit(num_epochs=epochs, seed=seed)``.
     mechanism
         ``PersonaX``'s ``mechanism`` (``None``: the library's default).
+    graph_moves
+        The graph stage's ``graph_moves`` (``None``: the library's default).
 
     Returns
     -------
@@ -237,11 +240,13 @@ def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | N
         ``probs`` ``(D, D)``, ``draws`` ``(S, D, D)``, ``mcc``, ``wall_s``.
     """
     from pyro_personax import PersonaX
+    from pyro_personax.inference.options import GraphRefinement
 
     start = time.perf_counter()
     options = {} if mechanism is None else {"mechanism": mechanism}
     px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0, graph_posterior=name, **options)
-    px.fit(data, num_chains=1, num_epochs=epochs, seed=seed, progress=False)
+    fit_options = {} if graph_moves is None else {"refine_graph": GraphRefinement(graph_moves=graph_moves)}
+    px.fit(data, num_chains=1, num_epochs=epochs, seed=seed, progress=False, **fit_options)
     wall = time.perf_counter() - start
     probs = px.edge_probabilities().to_numpy(dtype=float)
     draws = np.asarray(px.sample_posterior(NUM_DRAWS)["edges"], dtype=float)
@@ -415,7 +420,7 @@ def expand_methods(methods) -> list[str]:
 def run_method(method: str, data, truth, seed: int, args) -> dict:
     """One fit of one method on one graph; returns ``probs``, ``draws``, ``wall_s`` (...)."""
     if method in MODEL_METHODS:
-        return fit_model(data, truth, method, args.epochs, seed, args.mechanism)
+        return fit_model(data, truth, method, args.epochs, seed, args.mechanism, args.graph_moves)
     if method == TRUE_LATENT_MODEL:
         return fit_true_latents(data, truth, seed, args.mechanism)
     if method in NULL_ROWS:
@@ -498,6 +503,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--methods", nargs="+", choices=METHODS, default=list(DEFAULT_METHODS))
     p.add_argument("--mechanism", choices=MECHANISMS, default=None,
                    help="the model's mechanisms, for its rows (default: the library's)")
+    p.add_argument("--graph-moves", type=int, default=None,
+                   help="the graph stage's graph_moves, for the model's rows (default: the library's)")
     p.add_argument("--pc-test", choices=PC_TESTS, default="rcit", help="conditional independence test of 'pc'")
     p.add_argument("--out", default=None, help="write the per-graph rows to this CSV (must not exist)")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 graphs, 600 entities, 10 epochs")
@@ -519,7 +526,8 @@ def main(argv=None) -> pd.DataFrame:
         f"graph-posterior calibration: {args.num_graphs} graphs "
         f"(seeds {args.seed}..{args.seed + args.num_graphs - 1}), "
         f"N={args.num_entities}, {NUM_MEASUREMENTS} x {MEASUREMENT_DIM}-d measurements per latent, "
-        f"epochs {args.epochs}, mechanism {args.mechanism or 'default'}, PC test {args.pc_test}, "
+        f"epochs {args.epochs}, mechanism {args.mechanism or 'default'}, "
+        f"graph moves {'default' if args.graph_moves is None else args.graph_moves}, PC test {args.pc_test}, "
         f"torch threads {torch.get_num_threads()}, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         flush=True,

@@ -99,3 +99,12 @@ def test_a_failed_fit_is_a_row_of_nan_and_the_run_goes_on(bench, monkeypatch, ca
 def test_null_expands_to_two_rows(bench):
     assert bench.expand_methods(["order", "pairwise", "null"]) == ["order", "pairwise", *bench.NULL_ROWS]
     assert bench.expand_methods(["order", "pc"]) == ["order", "pc"]
+
+
+def test_graph_moves_reach_the_model_fit_only_when_given(bench, monkeypatch):
+    seen = []
+    monkeypatch.setattr(bench, "fit_model", lambda *args: seen.append(args[-1]) or {})
+    for argv, expected in (([], None), (["--graph-moves", "3"], 3)):
+        args = bench.parse_args(["--methods", "order", *argv])
+        bench.run_method("order", None, None, 0, args)
+        assert args.graph_moves == expected and seen[-1] == expected
