@@ -18,9 +18,9 @@ measurements of :data:`MEASUREMENT_DIM` dimensions each
 Methods (``--methods``):
 
 - ``order``, ``pairwise``: :class:`pyro_personax.PersonaX` with library defaults except the sizes (one latent
-  per modality, ``shared_dim=0``), ``graph_posterior=`` the method and ``--mechanism`` when given, ``fit(num_epochs=
-  --epochs, seed=seed + g)`` (with ``--graph-moves M``: ``refine_graph=GraphRefinement(graph_moves=M)``);
-  ``edge_probabilities()`` re-indexed to the true latents by Spearman matching
+  per modality, ``shared_dim=0``), ``graph_posterior=`` the method and ``--mechanism`` when given;
+  ``fit(num_epochs=--epochs, seed=seed + g)``, and ``refine_graph=GraphRefinement(graph_moves=M)`` with
+  ``--graph-moves M``; ``edge_probabilities()`` re-indexed to the true latents by Spearman matching
   (:func:`~pyro_personax.metrics.mcc`; a warning is printed when the matching is not the identity).
 - ``order-true-latents``: the model's graph posterior when its latents are exactly the
   true ones (standardised): mechanisms and noise flows fitted to them
