@@ -50,6 +50,9 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 1 --only truth --noise-r2 0.97 0.95 0.9
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --seeds 0 --only truth images --supervised
     OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --only images --supervised --images-r2 0.95
+    OMP_NUM_THREADS=1 python benchmarks/equivalent_representations.py --only truth --mechanism mlp_additive
+
+``--mechanism`` and ``--noise-flow`` set the model's mechanisms and noise flow (default: the library's).
 """
 
 from __future__ import annotations
@@ -160,6 +163,8 @@ def main(argv=None) -> None:
     parser.add_argument("--only", nargs="+", default=None,
                         help="score only the versions whose names start with these (e.g. truth sparsest)")
     parser.add_argument("--steps", type=int, default=300, help="steps of the mechanisms' fit")
+    parser.add_argument("--mechanism", default="mlp", help="the model's mechanism (PersonaXModel's mechanism=)")
+    parser.add_argument("--noise-flow", default="spline", help="the model's noise flow (PersonaXModel's noise_flow=)")
     parser.add_argument("--noise-r2", type=float, nargs="*", default=[],
                         help="also the truth plus independent Gaussian error that leaves this fraction of each "
                              "latent's variance (version 'truth R2 r')")
@@ -203,7 +208,8 @@ def main(argv=None) -> None:
             if args.only and not name.startswith(tuple(args.only)):
                 continue
             std = v.std(0)
-            post, evidence, _ = exact_posterior(layout, spec, v, seed=seed, steps=args.steps)
+            post, evidence, _ = exact_posterior(layout, spec, v, seed=seed, steps=args.steps,
+                                                mechanism=args.mechanism, noise_flow=args.noise_flow)
             reference = evidence if reference is None else reference
             graph, p = post.top(1)[0]
             edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))

@@ -47,6 +47,9 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/recovery_variant_mnist.py --num-entities 10000 --seeds 0 \\
         --epochs 60 --save-latents /tmp/vm
     OMP_NUM_THREADS=1 python benchmarks/learned_latents_exact.py --latents /tmp/vm --seeds 0
+    OMP_NUM_THREADS=1 python benchmarks/learned_latents_exact.py --latents /tmp/vm --seeds 0 --mechanism mlp_additive
+
+``--mechanism`` sets the mechanisms fitted to the latents (default: the library's ``"mlp"``).
 """
 
 from __future__ import annotations
@@ -172,6 +175,7 @@ def main(argv=None) -> None:
     parser.add_argument("--latents", required=True, metavar="DIR", help="the folder given to --save-latents")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--steps", type=int, default=300, help="steps of the mechanisms' fit")
+    parser.add_argument("--mechanism", default="mlp", help="the model's mechanism (PersonaXModel's mechanism=)")
     parser.add_argument("--fit-qg", action="store_true",
                         help="also fit q(G) by the graph stage's estimator to the same mechanisms and latents")
     parser.add_argument("--only", nargs="+", default=list(VERSIONS), choices=VERSIONS, help="versions to score")
@@ -207,7 +211,8 @@ def main(argv=None) -> None:
                 jacobian = len(v) * float(np.log(abs(np.linalg.det(ls.coef_))))
             elif name == "colour truth":
                 v[:, colour] = truth[:, :2]
-            post, evidence, model = exact_posterior(layout, spec, v, seed=seed, steps=args.steps)
+            post, evidence, model = exact_posterior(layout, spec, v, seed=seed, steps=args.steps,
+                                                    mechanism=args.mechanism)
             evidence += jacobian  # the density of the learned latents, so that versions compare
             reference = evidence if reference is None else reference
             links = latent_block_probabilities(layout, post.graphs, weights=np.exp(post.log_prob))

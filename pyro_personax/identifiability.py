@@ -128,8 +128,8 @@ def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "ei
     """``P(latent i has at least one edge with a latent of block B)`` from whole-graph draws.
 
     Where a modality latent is pinned (it has a cross-modal neighbour, Sun et al.'s
-    Condition 4.3) but its partner in another modality block is not, or the direction of
-    a lone cross-modal pair is not decided, the single edge probabilities spread over
+    Condition 4.3) but its partner in another modality block is not, or the fit leaves
+    the direction of a lone cross-modal pair undecided, the single edge probabilities spread over
     the partner's block and over both directions; whether the latent is linked with
     that block at all is unchanged by a map inside the partner's block and by the
     direction. Pooled over chains, the cell needs only latent ``i`` matched across

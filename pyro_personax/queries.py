@@ -116,7 +116,7 @@ class PosteriorQueries:
         row latent needs matching across chains. For a pinned modality latent
         (:meth:`unpinned_latents`) and another modality block it is decided by the data
         even where the single edges are not (the partner unpinned, or the direction of
-        a lone pair undecided), but spurious cross-modal edges raise it for every latent;
+        a lone pair left undecided by the fit), but spurious cross-modal edges raise it for every latent;
         see :func:`pyro_personax.identifiability.latent_block_probabilities`.
 
         Parameters
