@@ -6,11 +6,11 @@ distribution decides (Hoyer et al., NeurIPS 2008). This script asks it of the da
 causal-learn's ``ANM`` (a Gaussian-process regression each way and a kernel independence
 test, KCI, of the residual and the input): on disjoint subsamples of ``--rows`` of 9,000
 draws of the generator's true latents (the size of the benchmark's training split;
-standardised), the p-value of
-independence in the forward (``Z11 -> Z21``) and the backward direction; the direction
-with the larger p-value is the one preferred, and ``neither`` where both are below
-``--alpha`` (no additive noise model fits the pair either way). It is the bound of the method given the
-true latents for the benchmark's ``P(Z11 -> Z21)``.
+standardised), the p-value of independence in the forward (``Z11 -> Z21``) and the
+backward direction. The direction with the larger p-value is the one preferred, and
+``neither`` where both are below ``--alpha`` (no additive noise model fits the pair either
+way). It is the bound of the method given the true latents for the benchmark's
+``P(Z11 -> Z21)``.
 
 ``--latents DIR`` asks the same of a fit's learned latents instead: the files that
 ``recovery_variant_mnist.py --save-latents DIR`` writes, their training rows, the learned
