@@ -16,18 +16,21 @@ two things per seed:
   parent of ``Z21``). A positive ``gain F`` on the learned latents is what makes a
   ``Z12``-fashion edge pay.
 - **The exact posterior over every DAG of the learned layout** (2 colour + 4 fashion
-  latents, 3,781,503 DAGs; :func:`equivalent_representations.exact_posterior`) for three
+  latents, 3,781,503 DAGs; :func:`equivalent_representations.exact_posterior`) for four
   versions of the latents: ``learned`` (as fitted); ``colour LS`` (the colour block
   replaced by its least-squares linear map onto the true ``Z11, Z12``: the same latents
   unmixed inside the block by an oracle, fashion as learned); ``colour truth`` (the true
-  ``Z11, Z12``, fashion as learned). Columns as in ``recovery_variant_mnist.py``:
+  ``Z11, Z12``, fashion as learned); ``reading`` (in each block the latent nearest the
+  block's cross-modal reading replaced by it, :func:`with_reading`: no truth used; the
+  matching is redone on these latents). Columns as in ``recovery_variant_mnist.py``:
   ``P(Z11->Z21)`` and ``P_LINK`` on the matches, ``P Z11-F`` and ``P Z12-F`` (an edge with
   any fashion latent, either direction), ``P spur x`` (mean over the other 15
   cross-modal cells), and the fit's own ``q(G)`` on the first line for comparison.
   ``log ev - first``: the model's log evidence of the learned latents under each
   version (for ``colour LS`` its map's log Jacobian added back, so that the two are
   the same data in two bases, which the images' likelihood cannot tell apart); for
-  ``colour truth`` it is the evidence of other data and is printed only for the record.
+  ``colour truth`` and ``reading`` it is the evidence of other data and is printed only
+  for the record.
 
 With ``--charges`` the exact posterior of each version is also printed under other
 edge charges (multiples of the model's BIC charge, ``k / 2 log N`` with ``k`` the
@@ -68,7 +71,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmar
 from equivalent_representations import exact_posterior, fitted_model  # noqa: E402
 from recovery_variant_mnist import cross_modal_scores, link_layout  # noqa: E402
 
-VERSIONS = ("learned", "colour LS", "colour truth")
+VERSIONS = ("learned", "colour LS", "colour truth", "reading")
 
 
 def poly_r2(x: np.ndarray, y: np.ndarray) -> float:
@@ -170,6 +173,23 @@ def matching(u: np.ndarray, truth: np.ndarray, blocks) -> list[int]:
                              with_r2=False)["permutation"]
 
 
+def with_reading(z: np.ndarray, layout, seed: int) -> np.ndarray:
+    """``z`` ``(n, D)`` with, in each block, the latent nearest its cross-modal reading replaced by the reading.
+
+    :func:`~pyro_personax.reading.cross_modal_reading` on ``z`` alone (no truth); a block
+    whose reading has several columns has each replace its own nearest latent.
+    """
+    from pyro_personax.reading import cross_modal_reading
+
+    r = cross_modal_reading(z, layout, seed=seed)
+    v = z.copy()
+    for i, name in enumerate(r.names):
+        v[:, layout.index(r.nearest[name][0])] = r.readings[:, i]
+    print(f"seed {seed} reading: dims {r.dims}, nearest "
+          + ", ".join(f"{k} {n} ({c:.3f})" for k, (n, c) in r.nearest.items()), flush=True)
+    return v
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latents", required=True, metavar="DIR", help="the folder given to --save-latents")
@@ -211,6 +231,9 @@ def main(argv=None) -> None:
                 jacobian = len(v) * float(np.log(abs(np.linalg.det(ls.coef_))))
             elif name == "colour truth":
                 v[:, colour] = truth[:, :2]
+            elif name == "reading":
+                v = with_reading(z, layout, seed)
+            match = matching(v, truth, blocks) if name == "reading" else perm
             post, evidence, model = exact_posterior(layout, spec, v, seed=seed, steps=args.steps,
                                                     mechanism=args.mechanism)
             evidence += jacobian  # the density of the learned latents, so that versions compare
@@ -218,7 +241,7 @@ def main(argv=None) -> None:
             links = latent_block_probabilities(layout, post.graphs, weights=np.exp(post.log_prob))
             graph, p = post.top(1)[0]
             edges = " ".join(f"{i}{j}" for i, j in zip(*np.nonzero(graph)))
-            scores = posterior_scores(post.edge_probabilities(), links, perm, blocks)
+            scores = posterior_scores(post.edge_probabilities(), links, match, blocks)
             print(f"seed {seed} exact, {name}: log ev - first {evidence - reference:.1f}, MAP {edges} ({p:.2f}), "
                   + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
             charge = model.edge_penalty("bic", len(v))
@@ -233,11 +256,11 @@ def main(argv=None) -> None:
             for m in multiples:
                 w = recharged(post, (m - 1) * charge)
                 P = np.einsum("g,gij->ij", w, post.graphs.astype(float))
-                scores = posterior_scores(P, latent_block_probabilities(layout, post.graphs, weights=w), perm, blocks)
+                scores = posterior_scores(P, latent_block_probabilities(layout, post.graphs, weights=w), match, blocks)
                 print(f"seed {seed} exact, {name}, charge {m * charge:.1f} nats ({m:.2f} x BIC): "
                       f"E[edges] {P.sum():.1f}, " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()), flush=True)
             if args.fit_qg:
-                scores = fitted_qg_scores(model, spec, v, perm, blocks, seed)
+                scores = fitted_qg_scores(model, spec, v, match, blocks, seed)
                 print(f"seed {seed} q(G) fitted, {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()),
                       flush=True)
 

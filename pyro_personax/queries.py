@@ -11,6 +11,8 @@ parent i -> child j); every per-chain and pooled output is in chain 0's latent l
 
 from __future__ import annotations
 
+import logging
+
 import networkx as nx
 import numpy as np
 import pandas as pd
@@ -26,8 +28,11 @@ from pyro_personax.identifiability import (
     select_edges,
     unpinned_latents,
 )
+from pyro_personax.reading import cross_modal_reading, spread_readings, spread_warning
 
 __all__ = ["PosteriorQueries"]
+
+logger = logging.getLogger(__name__)
 
 
 class PosteriorQueries:
@@ -148,6 +153,39 @@ class PosteriorQueries:
         latent of its block such a latent is (:func:`pyro_personax.identifiability.unpinned_latents`).
         """
         return unpinned_latents(self.layout, self._fitted("unpinned_latents").edge_probabilities(), threshold)
+
+    def cross_modal_reading(self, data: MultiModalData, chain: int = 0, seed: int = 0, **options):
+        """The identified part of each modality block, read from the posterior means of ``data``.
+
+        :func:`pyro_personax.reading.cross_modal_reading` on
+        :meth:`get_latent_representation` ``(N, D)`` of ``chain``: per modality block the
+        statistic its latents hand to the other modality blocks, whatever the basis the fit
+        left inside the block. ``options`` go to that function (``tolerance``, ``min_gain``,
+        ``steps``, ...). Blocks whose cross-modally linked latents (pooled posterior,
+        ``P > 0.5``) outnumber their reading's dimension are logged as a warning and listed
+        in the result's ``spread`` (:func:`pyro_personax.reading.spread_readings`).
+
+        Parameters
+        ----------
+        data
+            Data with the fitted modalities (``N`` rows).
+        chain
+            Whose encoder gives the posterior means.
+        seed
+            Seed of the reading's regressions.
+
+        Returns
+        -------
+        pyro_personax.reading.CrossModalReading
+            ``readings`` ``(N, K)`` with ``K`` the summed dimensions ``dims`` of the blocks.
+        """
+        self._fitted("cross_modal_reading")
+        z = np.asarray(self.get_latent_representation(data, chain=chain), dtype=float)
+        reading = cross_modal_reading(z, self.layout, seed=seed, **options)
+        reading.spread = spread_readings(reading, self.layout, self.edge_probabilities().to_numpy(dtype=float))
+        for block, names in reading.spread.items():
+            logger.warning("%s", spread_warning(block, names, reading.dims[block]))
+        return reading
 
     @torch.no_grad()
     def sample_posterior(self, num_samples: int, data: MultiModalData | None = None, seed: int = 0) -> dict:

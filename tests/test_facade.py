@@ -45,6 +45,7 @@ def test_queries_before_fit_raise(data):
         lambda: px.get_latent_representation(data),
         lambda: px.sample_posterior(2),
         lambda: px.save("unused"),
+        lambda: px.cross_modal_reading(data),
         px.model,
     ):
         with pytest.raises(RuntimeError, match="not fitted; call fit"):
@@ -225,6 +226,21 @@ def two_chains(data):
     px = _px_two_face(data)
     px.fit(data, num_chains=2, seed=0, **FIT)
     return px
+
+
+def test_cross_modal_reading_reads_the_posterior_means_of_a_chain(two_chains, data):
+    from pyro_personax.reading import cross_modal_reading
+
+    px = two_chains
+    r = px.cross_modal_reading(data, chain=1, seed=2, steps=30)
+    z = px.get_latent_representation(data, chain=1)
+    direct = cross_modal_reading(z, px.layout, seed=2, steps=30)
+    np.testing.assert_array_equal(r.readings, direct.readings)
+    assert set(r.dims) == {"face", "text", "bio"}
+    assert r.readings.shape == (len(z), sum(r.dims.values()))
+    from pyro_personax.reading import spread_readings
+
+    assert r.spread == spread_readings(r, px.layout, px.edge_probabilities().to_numpy())
 
 
 def test_align_chains_finds_swapped_labels_and_warns_on_disagreement(two_chains, data, monkeypatch, caplog):

@@ -55,3 +55,17 @@ def test_a_heavier_charge_moves_weight_to_graphs_with_fewer_edges(bench):
     np.testing.assert_allclose(bench.recharged(post, 0.0), [0.2, 0.4, 0.4])
     w = bench.recharged(post, np.log(2.0))  # each one-edge graph's weight halves before renormalising
     np.testing.assert_allclose(w, np.array([0.2, 0.2, 0.2]) / 0.6)
+
+
+def test_with_reading_replaces_the_latent_nearest_each_reading(bench):
+    from pyro_personax.layout import LatentLayout
+
+    rng = np.random.default_rng(0)
+    z = sample_variant_mnist_latents(2000, seed=0)
+    noise = rng.normal(size=(2000, 2))
+    learned = np.column_stack([z[:, :2], noise[:, 0], z[:, 2] + 0.3 * noise[:, 1], z[:, 3], noise[:, 1]])
+    layout = LatentLayout(0, {"colour": 2, "fashion": 4})
+    v = bench.with_reading(learned, layout, seed=0)
+    changed = [j for j in range(6) if not np.array_equal(v[:, j], learned[:, j])]
+    assert changed == [0, 3]  # Z11 itself, and the fashion latent that holds Z21 with noise
+    assert abs(np.corrcoef(v[:, 3], z[:, 2])[0, 1]) > abs(np.corrcoef(learned[:, 3], z[:, 2])[0, 1])

@@ -233,3 +233,11 @@ def test_several_basis_polish_values_share_one_training_a_row_each(bench, proble
     calls.clear()
     assert [r["method"] for r in bench.run_personax(*problem, seed=0, args=bench.parse_args([]))] == [bench.MODEL_ROW]
     assert calls == [({}, bench.MODEL_ROW)]
+
+
+def test_reading_scores_read_the_pinned_latents_of_the_truth(bench, problem):
+    data, truth, train, test = problem
+    out = bench.reading_scores(truth.latents, bench.BLOCKS, truth.latents, test, seed=0)
+    assert (out["K_COLOUR"], out["K_FASHION"]) == (1, 1)  # Z12 and Z22 hand nothing to the other block
+    assert min(out["READ_Z11"], out["READ_Z21"]) > 0.95
+    assert out["MCC_READ"] == pytest.approx((out["READ_Z11"] + out["READ_Z21"]) / 2)

@@ -1,0 +1,257 @@
+"""The cross-modal reading: the coordinates of each modality block that the other blocks depend on.
+
+Sun et al. (ICLR 2025, arXiv 2411.06518) identify a modality latent singly only where it
+is tied to other modalities (their Condition 4.3): mixing it with a block partner would
+add cross-modal edges. What the data fix is therefore the part of each block through
+which the other modality blocks depend on it: a statistic ``T_b`` of the block's latents
+``z_b`` with ``z_other`` independent of ``z_b`` given ``T_b``. Its dimension ``k_b`` is
+generically the number of the block's latents with a cross-modal neighbour, and it is
+fixed up to an invertible map of its ``k_b`` coordinates (for ``k_b = 1``, a monotone
+map: score it by rank correlation). A fit's latents can hold a block's identified latent spread over
+several coordinates (the model's likelihood cannot tell invertible maps inside a block
+apart); the reading finds it from the latents alone, whatever their basis.
+
+:func:`cross_modal_reading` estimates ``T_b`` by a bottleneck regression: a network
+``h: z_b -> R^k`` followed by ``g: R^k -> z_other`` (both with two hidden layers),
+fitted by least squares on standardised latents and kept at its best loss on
+validation rows (stopped after 300 steps without a better one); ``k = 0`` predicts
+the mean. ``k_b`` is the smallest ``k`` that no larger ``k <= d_b`` beats on the
+validation rows by more than ``threshold`` standard errors of the paired per-row
+difference of losses (a one-sided test); ``k_b = 0`` says that no cross-modal
+dependence is detected. The regression reads the dependence that moves
+the other blocks' conditional mean, not a dependence in their spread alone. Only
+modality blocks are read: the shared block is read by every decoder, so none of its
+latents is identified by this route.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from pyro_personax.graph import to_dag
+from pyro_personax.layout import LatentLayout
+
+__all__ = ["CrossModalReading", "cross_modal_reading", "spread_readings", "spread_warning"]
+
+logger = logging.getLogger(__name__)
+
+#: Steps between validation checks, and checks without improvement before a regression stops.
+_CHECK_EVERY, _PATIENCE = 25, 12
+
+
+@dataclass
+class CrossModalReading:
+    """What :func:`cross_modal_reading` returns.
+
+    Attributes
+    ----------
+    readings
+        ``(N, K)`` float array, ``K = sum(dims.values())``: the reading of each block in
+        the layout's block order, each column standardised.
+    names
+        ``K`` column names, ``"<block>_reading_<i>"``.
+    dims
+        Block name -> ``k_b``, the dimension of its cross-modal reading.
+    validation_loss
+        Block name -> ``(d_b + 1,)`` array: the bottleneck regression's validation loss
+        (mean squared error of the standardised other latents) for ``k = 0 .. d_b``.
+    nearest
+        Reading name -> the block latent with the largest ``|Spearman|`` with it, and
+        that correlation.
+    spread
+        Filled by :meth:`~pyro_personax.PersonaX.cross_modal_reading`: the blocks of
+        :func:`spread_readings` given the fit's graph (empty otherwise).
+    """
+
+    readings: np.ndarray
+    names: list[str]
+    dims: dict[str, int]
+    validation_loss: dict[str, np.ndarray]
+    nearest: dict[str, tuple[str, float]] = field(default_factory=dict)
+    spread: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _standardise(x: np.ndarray) -> np.ndarray:
+    sd = x.std(0)
+    return (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)
+
+
+def _mlp(d_in: int, d_out: int, width: int) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(d_in, width), torch.nn.SiLU(), torch.nn.Linear(width, width),
+                               torch.nn.SiLU(), torch.nn.Linear(width, d_out))
+
+
+def _bottleneck(x: torch.Tensor, y: torch.Tensor, train: torch.Tensor, valid: torch.Tensor, k: int, *, steps: int,
+                width: int, lr: float, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
+    """Fit ``y ~ g(h(x))`` with ``h`` into ``R^k``; at the best validation loss, return it, ``h(x)`` ``(N, k)`` and
+    the loss of every validation row."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        h, g = _mlp(x.shape[1], k, width), _mlp(k, y.shape[1], width)
+    opt = torch.optim.Adam([*h.parameters(), *g.parameters()], lr=lr)
+    best, reading, since = np.inf, None, 0
+    for step in range(steps):
+        opt.zero_grad()
+        loss = (g(h(x[train])) - y[train]).pow(2).mean()
+        loss.backward()
+        opt.step()
+        if step % _CHECK_EVERY == 0 or step == steps - 1:
+            with torch.no_grad():
+                value = float((g(h(x[valid])) - y[valid]).pow(2).mean())
+            if value < best:
+                best, since = value, 0
+                with torch.no_grad():
+                    reading = h(x).numpy().copy()
+                    rows = (g(h(x[valid])) - y[valid]).pow(2).mean(1).numpy().copy()
+            else:
+                since += 1
+                if since >= _PATIENCE:
+                    break
+    return best, reading, rows
+
+
+def _better(loss: np.ndarray, other: np.ndarray, threshold: float) -> bool:
+    """Whether ``other`` lowers the per-row losses ``loss`` ``(n,)`` by more than ``threshold`` standard errors."""
+    diff = loss - other
+    se = diff.std(ddof=1) / np.sqrt(len(diff))
+    return bool(diff.mean() > threshold * se) if se > 0 else bool(diff.mean() > 0)
+
+
+def cross_modal_reading(latents, layout: LatentLayout, *, threshold: float = 3.0, validation_fraction: float = 0.2,
+                        steps: int = 2000, width: int = 64, lr: float = 3e-3,
+                        seed: int = 0) -> CrossModalReading:
+    """Read each modality block's identified part: the statistic the other modality blocks depend on.
+
+    Parameters
+    ----------
+    latents
+        ``(N, D)`` latents in the layout's order (posterior means, for example
+        :meth:`~pyro_personax.PersonaX.get_latent_representation`).
+    layout
+        The :class:`~pyro_personax.layout.LatentLayout` of ``latents``; it needs two or
+        more modality blocks.
+    threshold
+        A larger reading is taken where it lowers the validation loss by more than this
+        many standard errors of the paired per-row difference (``> 0``).
+    validation_fraction
+        Share of rows the regressions are stopped on (``0 < fraction < 1``).
+    steps, width, lr
+        Full-batch Adam steps, hidden width and learning rate of each bottleneck regression.
+    seed
+        Seed of the split and of the networks' start; the same seed gives the same reading.
+
+    Returns
+    -------
+    CrossModalReading
+        The readings ``(N, K)`` and their dimensions per block (see the class).
+
+    Raises
+    ------
+    ValueError
+        ``latents`` is not a finite ``(N, layout.latent_dim)`` array with at least 20
+        rows, the layout has fewer than two modality blocks, or an option is out of range.
+    """
+    z = np.asarray(latents, dtype=float)
+    D = layout.latent_dim
+    if z.ndim != 2 or z.shape[1] != D or len(z) < 20:
+        raise ValueError(f"latents: expected a (N, {D}) array with N >= 20; found shape {z.shape}")
+    if not np.isfinite(z).all():
+        raise ValueError("latents: expected finite values; found NaN or infinite entries")
+    blocks = [b for b in layout.modalities if layout.modality_dims[b] > 0]
+    if len(blocks) < 2:
+        raise ValueError(f"layout: the cross-modal reading needs two or more modality blocks; found {blocks}")
+    if not threshold > 0:
+        raise ValueError(f"threshold: expected > 0; found {threshold}")
+    if not 0 < validation_fraction < 1:
+        raise ValueError(f"validation_fraction: expected a value in (0, 1); found {validation_fraction}")
+    if steps < 1 or width < 1:
+        raise ValueError(f"steps and width: expected >= 1; found steps={steps}, width={width}")
+    zs = torch.as_tensor(_standardise(z), dtype=torch.float32)
+    order = np.random.default_rng(seed).permutation(len(z))
+    n_valid = max(1, int(round(validation_fraction * len(z))))
+    valid, train = torch.as_tensor(order[:n_valid]), torch.as_tensor(order[n_valid:])
+    block_of = np.asarray(layout.block_of)
+    columns, names, dims, losses, nearest = [], [], {}, {}, {}
+    for b_index, block in enumerate(blocks):
+        own = np.flatnonzero(block_of == block)
+        other = np.flatnonzero(np.isin(block_of, [o for o in blocks if o != block]))
+        x, y = zs[:, own], zs[:, other]
+        base = (y[valid] - y[train].mean(0)).pow(2).mean(1).numpy()
+        fits = [_bottleneck(x, y, train, valid, k, steps=steps, width=width, lr=lr, seed=seed + 101 * b_index + k)
+                for k in range(1, len(own) + 1)]
+        rows = [base] + [f[2] for f in fits]
+        loss = np.array([r.mean() for r in rows])
+        losses[block] = loss.astype(float)
+        k_b = next(k for k in range(len(rows)) if not any(_better(rows[k], rows[m], threshold)
+                                                          for m in range(k + 1, len(rows))))
+        dims[block] = k_b
+        logger.info("cross-modal reading of %s: k = %d (validation loss by k: %s)", block, k_b,
+                    ", ".join(f"{v:.4f}" for v in loss))
+        if k_b == 0:
+            continue
+        reading = _standardise(fits[k_b - 1][1])
+        for i in range(k_b):
+            rho = [spearmanr(reading[:, i], z[:, j]).statistic for j in own]
+            j = int(np.nanargmax(np.abs(rho)))
+            reading[:, i] *= np.sign(rho[j]) or 1.0  # oriented along its nearest block latent
+            name = f"{block}_reading_{i}"
+            names.append(name)
+            nearest[name] = (layout.names[own[j]], float(abs(rho[j])))
+            columns.append(reading[:, i])
+    readings = np.column_stack(columns) if columns else np.zeros((len(z), 0))
+    return CrossModalReading(readings=readings, names=names, dims=dims, validation_loss=losses, nearest=nearest)
+
+
+def spread_readings(reading: CrossModalReading, layout: LatentLayout, probs, threshold: float = 0.5
+                    ) -> dict[str, list[str]]:
+    """Blocks whose latents with a cross-modal edge outnumber the dimension of the block's reading.
+
+    A latent counts when it has a cross-modal edge (either direction) with
+    ``P > threshold`` after the graph is made acyclic (:func:`~pyro_personax.graph.to_dag`,
+    cross-modal cells only). Where more latents of a block have such edges than its
+    reading has dimensions, the block's identified part is spread over them, and their
+    cross-modal edges count the same dependence more than once.
+
+    Parameters
+    ----------
+    reading
+        The block's :class:`CrossModalReading` (its ``dims``).
+    layout
+        The :class:`~pyro_personax.layout.LatentLayout` of the graph.
+    probs
+        ``(D, D)`` edge probabilities.
+    threshold
+        Probability above which an edge counts.
+
+    Returns
+    -------
+    dict
+        Block name -> the names of its cross-modally linked latents, for the blocks
+        where they outnumber ``reading.dims[block]``.
+    """
+    P = np.asarray(probs, dtype=float)
+    D = layout.latent_dim
+    if P.shape != (D, D):
+        raise ValueError(f"probs: expected shape ({D}, {D}); found {P.shape}")
+    cross = layout.edge_classes() == "cross-modal"
+    dag = to_dag(np.where(cross, P, 0.0), threshold) != 0
+    linked = dag.any(axis=0) | dag.any(axis=1)
+    blocks = np.asarray(layout.block_of)
+    out = {}
+    for block, k in reading.dims.items():
+        names = [n for n, b, ok in zip(layout.names, blocks, linked) if b == block and ok]
+        if len(names) > k:
+            out[block] = names
+    return out
+
+
+def spread_warning(block: str, names, k: int) -> str:
+    """The sentence that warns about one block of :func:`spread_readings`."""
+    return (f"block {block}: latents {', '.join(names)} have cross-modal edges with P > 0.5, but the other blocks "
+            f"depend on the block through {k} coordinate(s) (its cross-modal reading): the identified part is "
+            "spread over these latents, and their cross-modal edges count it more than once")
