@@ -4,12 +4,15 @@ Sun et al. (ICLR 2025, arXiv 2411.06518) identify a modality latent singly only 
 is tied to other modalities (their Condition 4.3): mixing it with a block partner would
 add cross-modal edges. What the data fix is therefore the part of each block through
 which the other modality blocks depend on it: a statistic ``T_b`` of the block's latents
-``z_b`` with ``z_other`` independent of ``z_b`` given ``T_b``. Its dimension ``k_b`` is
-generically the number of the block's latents with a cross-modal neighbour, and it is
-fixed up to an invertible map of its ``k_b`` coordinates (for ``k_b = 1``, a monotone
-map: score it by rank correlation). A fit's latents can hold a block's identified latent spread over
-several coordinates (the model's likelihood cannot tell invertible maps inside a block
-apart); the reading finds it from the latents alone, whatever their basis.
+``z_b`` with ``z_other`` independent of ``z_b`` given ``T_b``, fixed up to an invertible
+map of its ``k_b`` coordinates (for ``k_b = 1``, a monotone map: score it by rank
+correlation). Generically each latent of the block with a cross-modal parent adds one
+dimension (its own noise), and the block's cross-modal parents add one per mechanism of
+another block they feed, so ``k_b`` can be smaller than the number of the block's
+latents with cross-modal edges (five traits feeding three face latents: ``k = 3``).
+A fit's latents can hold a block's identified latent spread over several coordinates
+(the model's likelihood cannot tell invertible maps inside a block apart); the reading
+finds it from the latents alone, whatever their basis.
 
 :func:`cross_modal_reading` estimates ``T_b`` by a bottleneck regression: a network
 ``h: z_b -> R^k`` followed by ``g: R^k -> z_other`` (both with two hidden layers),
@@ -209,18 +212,21 @@ def cross_modal_reading(latents, layout: LatentLayout, *, threshold: float = 3.0
 
 def spread_readings(reading: CrossModalReading, layout: LatentLayout, probs, threshold: float = 0.5
                     ) -> dict[str, list[str]]:
-    """Blocks whose latents with a cross-modal edge outnumber the dimension of the block's reading.
+    """Blocks whose latents with a cross-modal parent outnumber the dimension of the block's reading.
 
-    A latent counts when it has a cross-modal edge (either direction) with
-    ``P > threshold`` after the graph is made acyclic (:func:`~pyro_personax.graph.to_dag`,
-    cross-modal cells only). Where more latents of a block have such edges than its
-    reading has dimensions, the block's identified part is spread over them, and their
-    cross-modal edges count the same dependence more than once.
+    Each latent with a parent in another modality block brings its own noise into the
+    dependence between the blocks, so a graph in which ``c`` latents of a block have such
+    parents needs a reading of at least ``min(c, D_other)`` dimensions (``D_other``: the
+    latents of the other modality blocks, which the regression predicts). Where the
+    reading has fewer, the block's identified part is spread over those latents and
+    their cross-modal edges count the same dependence more than once. A latent counts
+    when it has a cross-modal parent with ``P > threshold`` after the graph is made
+    acyclic (:func:`~pyro_personax.graph.to_dag`, cross-modal cells only).
 
     Parameters
     ----------
     reading
-        The block's :class:`CrossModalReading` (its ``dims``).
+        The :class:`CrossModalReading` (its ``dims``).
     layout
         The :class:`~pyro_personax.layout.LatentLayout` of the graph.
     probs
@@ -231,27 +237,27 @@ def spread_readings(reading: CrossModalReading, layout: LatentLayout, probs, thr
     Returns
     -------
     dict
-        Block name -> the names of its cross-modally linked latents, for the blocks
-        where they outnumber ``reading.dims[block]``.
+        Block name -> the names of its latents with a cross-modal parent, for the blocks
+        where ``min(c, D_other)`` exceeds ``reading.dims[block]``.
     """
     P = np.asarray(probs, dtype=float)
     D = layout.latent_dim
     if P.shape != (D, D):
         raise ValueError(f"probs: expected shape ({D}, {D}); found {P.shape}")
     cross = layout.edge_classes() == "cross-modal"
-    dag = to_dag(np.where(cross, P, 0.0), threshold) != 0
-    linked = dag.any(axis=0) | dag.any(axis=1)
+    children = (to_dag(np.where(cross, P, 0.0), threshold) != 0).any(axis=0)
     blocks = np.asarray(layout.block_of)
     out = {}
     for block, k in reading.dims.items():
-        names = [n for n, b, ok in zip(layout.names, blocks, linked) if b == block and ok]
-        if len(names) > k:
+        names = [n for n, b, ok in zip(layout.names, blocks, children) if b == block and ok]
+        others = sum(layout.modality_dims[m] for m in reading.dims if m != block)
+        if min(len(names), others) > k:
             out[block] = names
     return out
 
 
 def spread_warning(block: str, names, k: int) -> str:
     """The sentence that warns about one block of :func:`spread_readings`."""
-    return (f"block {block}: latents {', '.join(names)} have cross-modal edges with P > 0.5, but the other blocks "
+    return (f"block {block}: latents {', '.join(names)} have cross-modal parents with P > 0.5, but the other blocks "
             f"depend on the block through {k} coordinate(s) (its cross-modal reading): the identified part is "
             "spread over these latents, and their cross-modal edges count it more than once")

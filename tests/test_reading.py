@@ -101,22 +101,34 @@ def test_bad_input_is_named(mixed):
         cross_modal_reading(z, layout, validation_fraction=0.0)
 
 
-def test_spread_readings_flags_a_block_whose_linked_latents_outnumber_its_reading():
+def test_spread_readings_flags_a_block_whose_children_of_cross_modal_edges_outnumber_its_reading():
     from pyro_personax.reading import CrossModalReading, spread_readings, spread_warning
 
     layout = LatentLayout(0, {"colour": 2, "fashion": 4})
     reading = CrossModalReading(np.zeros((5, 2)), ["colour_reading_0", "fashion_reading_0"],
                                 {"colour": 1, "fashion": 1}, {})
-    P = np.zeros((6, 6))
-    P[0, 2] = P[0, 3] = 0.9  # colour_1 -> two fashion latents
-    P[4, 0] = 0.6  # a third fashion latent -> colour_1
-    P[2, 3] = 0.99  # within-block: does not count
     names = list(layout.names)
-    assert spread_readings(reading, layout, P) == {"fashion": [names[2], names[3], names[4]]}
-    P[4, 0] = 0.4  # below the threshold
+    P = np.zeros((6, 6))
+    P[0, 2] = P[0, 3] = 0.9  # colour_1 -> two fashion latents: two children, one reading
+    P[4, 0] = 0.6  # a fashion latent -> colour_1: one colour child, as many as its reading
+    P[2, 3] = 0.99  # within-block: does not count
     assert spread_readings(reading, layout, P) == {"fashion": [names[2], names[3]]}
-    P[0, 3] = 0.0
+    P[5, 1] = 0.7  # a second colour child
+    assert spread_readings(reading, layout, P) == {"colour": names[:2], "fashion": [names[2], names[3]]}
+    P[0, 3] = P[5, 1] = 0.4  # below the threshold
     assert spread_readings(reading, layout, P) == {}
+    # parents of several cross-modal edges are no sign of spread: five traits feed three face latents
     assert "count it more than once" in spread_warning("fashion", names[2:4], 1)
     with pytest.raises(ValueError, match=r"probs: expected shape \(6, 6\)"):
         spread_readings(reading, layout, P[:5, :5])
+
+
+def test_a_parent_block_feeding_fewer_children_reads_fewer_dimensions_than_its_linked_latents():
+    """Given the demo's true latents, the text block's five traits reach the face through three face latents."""
+    from pyro_personax.reading import spread_readings
+    from pyro_personax.synthetic.persona import persona
+
+    data, truth = persona(1500, seed=0)
+    r = cross_modal_reading(truth.latents, truth.layout, seed=0)
+    assert r.dims == {"face": 3, "text": 3}
+    assert spread_readings(r, truth.layout, truth.adjacency) == {}
