@@ -29,6 +29,7 @@ __all__ = [
     "LINK_DIRECTIONS",
     "check_link_direction",
     "latent_block_probabilities",
+    "thresholded_graph",
     "unpinned_latents",
     "unpinned_warning",
     "UNDECIDED_REASON",
@@ -176,6 +177,27 @@ def latent_block_probabilities(layout: LatentLayout, draws, direction: str = "ei
     return pd.DataFrame(out, index=pd.Index(layout.names, name="latent"), columns=pd.Index(blocks, name="block"))
 
 
+def thresholded_graph(layout: LatentLayout, probs, mask, threshold: float = 0.5) -> np.ndarray:
+    """The edges of ``mask`` with ``P > threshold``, made acyclic (:func:`~pyro_personax.graph.to_dag`).
+
+    Parameters
+    ----------
+    layout, probs
+        As in :func:`select_edges`: the layout and ``(D, D)`` edge probabilities.
+    mask
+        ``(D, D)`` bool: the cells that may hold an edge (others count as 0).
+    threshold
+        Probability above which an edge counts.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(D, D)`` bool adjacency, ``[i, j]`` = i -> j.
+    """
+    P = _check(layout, probs)
+    return to_dag(np.where(mask, P, 0.0), threshold) != 0
+
+
 def unpinned_latents(layout: LatentLayout, probs, threshold: float = 0.5) -> list[str]:
     """Modality latents with no cross-modal neighbour in the thresholded graph.
 
@@ -198,8 +220,7 @@ def unpinned_latents(layout: LatentLayout, probs, threshold: float = 0.5) -> lis
     list of str
         Names of the unpinned modality latents, in layout order.
     """
-    P = _check(layout, probs)
-    dag = to_dag(select_edges(layout, P, "identified"), threshold) != 0
+    dag = thresholded_graph(layout, probs, layout.identified_mask(), threshold)
     linked = dag.any(axis=0) | dag.any(axis=1)
     blocks = np.array(layout.block_of)
     return [n for n, b, ok in zip(layout.names, blocks, linked) if b != SHARED and not ok]

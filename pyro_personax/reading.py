@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from pyro_personax.graph import to_dag
+from pyro_personax.identifiability import thresholded_graph
 from pyro_personax.layout import LatentLayout
 
 __all__ = ["CrossModalReading", "cross_modal_reading", "spread_readings", "spread_warning"]
@@ -227,12 +227,9 @@ def spread_readings(reading: CrossModalReading, layout: LatentLayout, probs, thr
     ----------
     reading
         The :class:`CrossModalReading` (its ``dims``).
-    layout
-        The :class:`~pyro_personax.layout.LatentLayout` of the graph.
-    probs
-        ``(D, D)`` edge probabilities.
-    threshold
-        Probability above which an edge counts.
+    layout, probs, threshold
+        The graph's layout, its ``(D, D)`` edge probabilities and the probability above
+        which an edge counts (as :func:`~pyro_personax.identifiability.thresholded_graph`).
 
     Returns
     -------
@@ -240,12 +237,7 @@ def spread_readings(reading: CrossModalReading, layout: LatentLayout, probs, thr
         Block name -> the names of its latents with a cross-modal parent, for the blocks
         where ``min(c, D_other)`` exceeds ``reading.dims[block]``.
     """
-    P = np.asarray(probs, dtype=float)
-    D = layout.latent_dim
-    if P.shape != (D, D):
-        raise ValueError(f"probs: expected shape ({D}, {D}); found {P.shape}")
-    cross = layout.edge_classes() == "cross-modal"
-    children = (to_dag(np.where(cross, P, 0.0), threshold) != 0).any(axis=0)
+    children = thresholded_graph(layout, probs, layout.edge_classes() == "cross-modal", threshold).any(axis=0)
     blocks = np.asarray(layout.block_of)
     out = {}
     for block, k in reading.dims.items():
