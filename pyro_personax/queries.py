@@ -160,8 +160,8 @@ class PosteriorQueries:
         :func:`pyro_personax.reading.cross_modal_reading` on
         :meth:`get_latent_representation` ``(N, D)`` of ``chain``: per modality block the
         statistic its latents hand to the other modality blocks, whatever the basis the fit
-        left inside the block. ``options`` go to that function (``tolerance``, ``min_gain``,
-        ``steps``, ...). Blocks whose latents with a cross-modal parent (pooled posterior,
+        left inside the block. ``options`` go to that function (``threshold``, ``steps``,
+        ...). Blocks whose latents with a cross-modal parent (pooled posterior,
         ``P > 0.5``) outnumber their reading's dimension are logged as a warning and listed
         in the result's ``spread`` (:func:`pyro_personax.reading.spread_readings`).
 

@@ -199,8 +199,8 @@ def cross_modal_reading(latents, layout: LatentLayout, *, threshold: float = 3.0
             continue
         reading = _standardise(fits[k_b - 1][1])
         for i in range(k_b):
-            rho = [spearmanr(reading[:, i], z[:, j]).statistic for j in own]
-            j = int(np.nanargmax(np.abs(rho)))
+            rho = np.nan_to_num([spearmanr(reading[:, i], z[:, j]).statistic for j in own])  # 0 if constant
+            j = int(np.argmax(np.abs(rho)))
             reading[:, i] *= np.sign(rho[j]) or 1.0  # oriented along its nearest block latent
             name = f"{block}_reading_{i}"
             names.append(name)
