@@ -229,7 +229,7 @@ def two_chains(data):
 
 
 def test_cross_modal_reading_reads_the_posterior_means_of_a_chain(two_chains, data):
-    from pyro_personax.reading import cross_modal_reading
+    from pyro_personax.reading import cross_modal_reading, spread_readings
 
     px = two_chains
     r = px.cross_modal_reading(data, chain=1, seed=2, steps=30)
@@ -238,8 +238,6 @@ def test_cross_modal_reading_reads_the_posterior_means_of_a_chain(two_chains, da
     np.testing.assert_array_equal(r.readings, direct.readings)
     assert set(r.dims) == {"face", "text", "bio"}
     assert r.readings.shape == (len(z), sum(r.dims.values()))
-    from pyro_personax.reading import spread_readings
-
     assert r.spread == spread_readings(r, px.layout, px.edge_probabilities().to_numpy())
 
 
