@@ -58,7 +58,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from equivalent_representations import exact_posterior, fitted_model  # noqa: E402
-from learned_latents_exact import load, matching, posterior_scores  # noqa: E402
+from learned_latents_exact import load, matching, posterior_scores, training_rows  # noqa: E402
 from recovery_variant_mnist import link_layout  # noqa: E402
 
 #: Bins of each spline; the raw derivative at which a spline's knot has slope 1 (softplus of it is ``1 - 1e-3``).
@@ -294,8 +294,7 @@ def main(argv=None) -> None:
             z, blocks = truth, [str(b) for b in true_blocks]
         else:
             f = load(Path(args.latents) / f"seed{seed}.npz")
-            z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
-            blocks = [str(b) for b in f["blocks"]]
+            z, truth, blocks = training_rows(f)
         if args.truth_mixed is not None:
             z, blocks = mixed_truth(truth, args.truth_mixed), [str(b) for b in true_blocks]
             print(f"seed {seed}: the true latents mixed inside each block ({args.truth_mixed:g} degrees)", flush=True)

@@ -69,7 +69,7 @@ from block_flow import (  # noqa: E402
     polish,
     spearman_of_matches,
 )
-from learned_latents_exact import matching  # noqa: E402
+from learned_latents_exact import matching, training_rows  # noqa: E402
 from local_scores import turned  # noqa: E402
 from noise_shape import fit_on_graph, new_model, true_node_log_density  # noqa: E402
 from recovery_variant_mnist import link_layout  # noqa: E402
@@ -164,8 +164,7 @@ def fixed_on_fit(f: dict, seed: int, graphs, *, n_train: int, start: str, rounds
     of one saved fit's arrays ``f``, from the fit's basis or, ``start="truth"``, from flows fitted to the truth;
     with ``rows_dir``, each DAG's held-out log densities are saved there (:func:`rows_path`); ``homoscedastic``: as
     :func:`fit_and_score`'s."""
-    z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
-    blocks = [str(b) for b in f["blocks"]]
+    z, truth, blocks = training_rows(f)
     if not 0 < n_train < len(z):
         raise ValueError(f"--train {n_train}: expected between 1 and {len(z) - 1} (the fit's training rows)")
     x = torch.as_tensor((z - z[:n_train].mean(0)) / z[:n_train].std(0), dtype=torch.float32)
@@ -218,8 +217,7 @@ def learned_moves(f: dict, seed: int, *, moves: int, steps: int) -> None:
     from pyro_personax.models import ModelSpec
     from pyro_personax.synthetic.variant_mnist import variant_mnist
 
-    z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
-    blocks = [str(b) for b in f["blocks"]]
+    z, truth, blocks = training_rows(f)
     layout = link_layout(blocks)
 
     def matched(u):

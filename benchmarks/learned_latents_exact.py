@@ -91,6 +91,13 @@ def load(path: Path) -> dict:
         return {k: f[k] for k in f.files}
 
 
+def training_rows(f: dict) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The training rows of one :func:`load` result: learned latents ``(n, D)``, true latents ``(n, 4)`` (float),
+    and the block of every learned latent."""
+    train = f["train"]
+    return f["latents"][train].astype(float), f["true_latents"][train].astype(float), [str(b) for b in f["blocks"]]
+
+
 def carried(z: np.ndarray, truth: np.ndarray, perm) -> dict:
     """The colour block's content (see the module docstring); ``z`` ``(n, D)``, ``truth`` ``(n, 4)``."""
     from pyro_personax.synthetic.variant_mnist import structural_noise
@@ -212,8 +219,7 @@ def main(argv=None) -> None:
     spec = ModelSpec.from_data(variant_mnist(50, seed=0)[0])
     for seed in args.seeds:
         f = load(Path(args.latents) / f"seed{seed}.npz")
-        z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
-        blocks = [str(b) for b in f["blocks"]]
+        z, truth, blocks = training_rows(f)
         if sorted(set(blocks)) != ["colour", "fashion"]:
             raise SystemExit(f"seed {seed}: expected the blocks colour and fashion; found {sorted(set(blocks))}")
         layout = link_layout(blocks)

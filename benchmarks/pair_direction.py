@@ -83,11 +83,10 @@ def main(argv=None) -> None:
         if args.latents is None:
             z = sample_variant_mnist_latents(args.entities, seed=seed)
         else:
-            from learned_latents_exact import load, matching
+            from learned_latents_exact import load, matching, training_rows
 
-            f = load(Path(args.latents) / f"seed{seed}.npz")
-            z, truth = f["latents"][f["train"]].astype(float), f["true_latents"][f["train"]].astype(float)
-            perm = matching(z, truth, [str(b) for b in f["blocks"]])
+            z, truth, blocks = training_rows(load(Path(args.latents) / f"seed{seed}.npz"))
+            perm = matching(z, truth, blocks)
             pair = (int(perm[0]), int(perm[2]))
             print(f"seed {seed}: the learned latents {pair[0]} and {pair[1]} matched to Z11 and Z21", flush=True)
         start = time.perf_counter()

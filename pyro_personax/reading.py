@@ -90,9 +90,9 @@ def _mlp(d_in: int, d_out: int, width: int) -> torch.nn.Module:
 
 
 def _bottleneck(x: torch.Tensor, y: torch.Tensor, train: torch.Tensor, valid: torch.Tensor, k: int, *, steps: int,
-                width: int, lr: float, seed: int) -> tuple[float, np.ndarray, np.ndarray]:
-    """Fit ``y ~ g(h(x))`` with ``h`` into ``R^k``; at the best validation loss, return it, ``h(x)`` ``(N, k)`` and
-    the loss of every validation row."""
+                width: int, lr: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``y ~ g(h(x))`` with ``h`` into ``R^k``; at the best validation loss, return ``h(x)`` ``(N, k)`` and the
+    loss of every validation row."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         h, g = _mlp(x.shape[1], k, width), _mlp(k, y.shape[1], width)
@@ -105,17 +105,18 @@ def _bottleneck(x: torch.Tensor, y: torch.Tensor, train: torch.Tensor, valid: to
         opt.step()
         if step % _CHECK_EVERY == 0 or step == steps - 1:
             with torch.no_grad():
-                value = float((g(h(x[valid])) - y[valid]).pow(2).mean())
+                error = (g(h(x[valid])) - y[valid]).pow(2)
+                value = float(error.mean())
             if value < best:
                 best, since = value, 0
                 with torch.no_grad():
                     reading = h(x).numpy().copy()
-                    rows = (g(h(x[valid])) - y[valid]).pow(2).mean(1).numpy().copy()
+                rows = error.mean(1).numpy().copy()
             else:
                 since += 1
                 if since >= _PATIENCE:
                     break
-    return best, reading, rows
+    return reading, rows
 
 
 def _better(loss: np.ndarray, other: np.ndarray, threshold: float) -> bool:
@@ -187,7 +188,7 @@ def cross_modal_reading(latents, layout: LatentLayout, *, threshold: float = 3.0
         base = (y[valid] - y[train].mean(0)).pow(2).mean(1).numpy()
         fits = [_bottleneck(x, y, train, valid, k, steps=steps, width=width, lr=lr, seed=seed + 101 * b_index + k)
                 for k in range(1, len(own) + 1)]
-        rows = [base] + [f[2] for f in fits]
+        rows = [base] + [f[1] for f in fits]
         loss = np.array([r.mean() for r in rows])
         losses[block] = loss.astype(float)
         k_b = next(k for k in range(len(rows)) if not any(_better(rows[k], rows[m], threshold)
@@ -197,7 +198,7 @@ def cross_modal_reading(latents, layout: LatentLayout, *, threshold: float = 3.0
                     ", ".join(f"{v:.4f}" for v in loss))
         if k_b == 0:
             continue
-        reading = _standardise(fits[k_b - 1][1])
+        reading = _standardise(fits[k_b - 1][0])
         for i in range(k_b):
             rho = np.nan_to_num([spearmanr(reading[:, i], z[:, j]).statistic for j in own])  # 0 if constant
             j = int(np.argmax(np.abs(rho)))
