@@ -28,7 +28,9 @@ from pyro_personax.identifiability import (
     select_edges,
     unpinned_latents,
 )
-from pyro_personax.reading import cross_modal_reading, spread_readings, spread_warning
+from pyro_personax.inference import GraphRefinement, fit_graph_given_latents, fit_mechanisms_given_latents
+from pyro_personax.models.common import DEFAULT_SPARSITY
+from pyro_personax.reading import ReadingGraph, cross_modal_reading, reading_basis, spread_readings, spread_warning
 
 __all__ = ["PosteriorQueries"]
 
@@ -186,6 +188,72 @@ class PosteriorQueries:
         for block, names in reading.spread.items():
             logger.warning("%s", spread_warning(block, names, reading.dims[block]))
         return reading
+
+    def reading_graph(self, data: MultiModalData, chain: int = 0, seed: int = 0, *, reading=None,
+                      settings=None, sparsity: float | str = DEFAULT_SPARSITY, progress: bool = True):
+        """The graph posterior given the latents in the reading basis, where each block's identified part is explicit.
+
+        The posterior means of ``chain`` are re-expressed block by block
+        (:func:`pyro_personax.reading.reading_basis`): the block's cross-modal reading and the
+        rest of the block made mean-independent of it. A fresh model of the same
+        options then has its mechanisms fitted to these latents (standardised) and its
+        ``q(G)`` fitted to ``p(G | latents)``, as the graph stage does after SVI
+        (:func:`~pyro_personax.inference.fit_mechanisms_given_latents`,
+        :func:`~pyro_personax.inference.fit_graph_given_latents`). The model's own graph
+        counts the dependence between blocks once per latent it is spread over (see
+        :meth:`cross_modal_reading`'s warning); in this basis it runs through the readings,
+        so the cross-modal cells other than the readings' are the fit's spurious links.
+        The readings are read from the fit's latents: the basis, and so this graph, is a
+        two-stage estimate (latents first, graph after) with no uncertainty of the latents.
+
+        Parameters
+        ----------
+        data
+            Data with the fitted modalities (``N`` rows).
+        chain
+            Whose posterior means are read.
+        seed
+            Seed of the reading, the residual regressions, the model's start and the fits.
+        reading
+            A :class:`~pyro_personax.reading.CrossModalReading` of the same latents to use
+            (default: :meth:`cross_modal_reading` with ``seed``).
+        settings
+            :class:`~pyro_personax.inference.GraphRefinement` whose ``mechanism_steps``,
+            ``graph_steps``, ``num_restarts``, ``best_dag_start``, ``num_particles`` and
+            ``batch_size`` are used (default: its defaults).
+        sparsity
+            The graph prior's sparsity, as in :meth:`fit`.
+        progress
+            Show a progress bar over the ``q(G)`` fit.
+
+        Returns
+        -------
+        pyro_personax.reading.ReadingGraph
+            ``(D, D)`` edge probabilities and edge classes on the basis's names, the basis
+            ``(N, D)`` and the reading.
+        """
+        self._fitted("reading_graph")
+        settings = GraphRefinement() if settings is None else settings
+        if not isinstance(settings, GraphRefinement):
+            raise TypeError(f"settings: expected a GraphRefinement; found {type(settings).__name__}")
+        z = np.asarray(self.get_latent_representation(data, chain=chain), dtype=float)
+        if reading is None:
+            reading = self.cross_modal_reading(data, chain=chain, seed=seed)
+        basis = reading_basis(z, self.layout, reading, seed=seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model, guide = self._build()
+        model, guide = model.to(self.device), guide.to(self.device)
+        latents = torch.as_tensor(basis.latents, dtype=torch.float32, device=self.device)
+        fit_mechanisms_given_latents(model, latents, num_steps=settings.mechanism_steps, seed=seed)
+        probs = fit_graph_given_latents(
+            model, guide, latents, num_steps=settings.graph_steps, num_particles=settings.num_particles,
+            sparsity=sparsity, num_restarts=settings.num_restarts, best_dag_start=settings.best_dag_start,
+            batch_size=settings.batch_size, seed=seed, progress=progress, progress_desc="reading graph")
+        frame = pd.DataFrame(probs, index=basis.names, columns=basis.names)
+        frame.index.name, frame.columns.name = "parent", "child"
+        classes = pd.DataFrame(self.layout.edge_classes(), index=basis.names, columns=basis.names)
+        return ReadingGraph(edge_probabilities=frame, edge_classes=classes, basis=basis, reading=reading)
 
     @torch.no_grad()
     def sample_posterior(self, num_samples: int, data: MultiModalData | None = None, seed: int = 0) -> dict:

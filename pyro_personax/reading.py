@@ -33,13 +33,15 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
 from pyro_personax.identifiability import thresholded_graph
 from pyro_personax.layout import LatentLayout
 
-__all__ = ["CrossModalReading", "cross_modal_reading", "spread_readings", "spread_warning"]
+__all__ = ["CrossModalReading", "ReadingBasis", "ReadingGraph", "cross_modal_reading", "reading_basis",
+           "spread_readings", "spread_warning"]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +80,12 @@ class CrossModalReading:
     nearest: dict[str, tuple[str, float]] = field(default_factory=dict)
     spread: dict[str, list[str]] = field(default_factory=dict)
 
+    def block_columns(self, block: str) -> list[int]:
+        """Indices of ``block``'s columns in :attr:`readings` (empty for a block with ``k_b = 0``)."""
+        if block not in self.dims:
+            raise KeyError(f"block: expected one of {sorted(self.dims)}; found {block!r}")
+        return [i for i, n in enumerate(self.names) if n.startswith(f"{block}_reading_")]
+
 
 def _standardise(x: np.ndarray) -> np.ndarray:
     sd = x.std(0)
@@ -90,9 +98,9 @@ def _mlp(d_in: int, d_out: int, width: int) -> torch.nn.Module:
 
 
 def _bottleneck(x: torch.Tensor, y: torch.Tensor, train: torch.Tensor, valid: torch.Tensor, k: int, *, steps: int,
-                width: int, lr: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Fit ``y ~ g(h(x))`` with ``h`` into ``R^k``; at the best validation loss, return ``h(x)`` ``(N, k)`` and the
-    loss of every validation row."""
+                width: int, lr: float, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit ``y ~ g(h(x))`` with ``h`` into ``R^k``; at the best validation loss, return ``h(x)`` ``(N, k)``, the
+    loss of every validation row and the prediction ``g(h(x))`` ``(N, y_dim)``."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         h, g = _mlp(x.shape[1], k, width), _mlp(k, y.shape[1], width)
@@ -110,13 +118,15 @@ def _bottleneck(x: torch.Tensor, y: torch.Tensor, train: torch.Tensor, valid: to
             if value < best:
                 best, since = value, 0
                 with torch.no_grad():
-                    reading = h(x).numpy().copy()
+                    reading = h(x)
+                    fitted = g(reading).numpy().copy()
+                    reading = reading.numpy().copy()
                 rows = error.mean(1).numpy().copy()
             else:
                 since += 1
                 if since >= _PATIENCE:
                     break
-    return reading, rows
+    return reading, rows, fitted
 
 
 def _better(loss: np.ndarray, other: np.ndarray, threshold: float) -> bool:
@@ -209,6 +219,139 @@ def cross_modal_reading(latents, layout: LatentLayout, *, threshold: float = 3.0
             columns.append(reading[:, i])
     readings = np.column_stack(columns) if columns else np.zeros((len(z), 0))
     return CrossModalReading(readings=readings, names=names, dims=dims, validation_loss=losses, nearest=nearest)
+
+
+@dataclass
+class ReadingBasis:
+    """What :func:`reading_basis` returns.
+
+    Attributes
+    ----------
+    latents
+        ``(N, D)`` float array in the layout's latent order, each column standardised: in
+        each modality block with a reading, the reading's columns and the block's other
+        latents made mean-independent of them; every other latent as given.
+    names
+        ``D`` column names: ``"<block>_reading_<i>"``, ``"<latent>_rest"`` for a latent
+        replaced by its residual, the layout's name for a latent kept.
+    replaced
+        Reading name -> the layout latent whose place it takes.
+    """
+
+    latents: np.ndarray
+    names: list[str]
+    replaced: dict[str, str]
+
+
+@dataclass
+class ReadingGraph:
+    """What :meth:`~pyro_personax.PersonaX.reading_graph` returns: a graph posterior on the reading basis.
+
+    Attributes
+    ----------
+    edge_probabilities
+        ``(D, D)`` DataFrame of ``P(i -> j)`` given the latents in the reading basis; index
+        = parent names, columns = child names (:attr:`ReadingBasis.names`).
+    edge_classes
+        ``(D, D)`` DataFrame of the cells' edge classes, as the layout's
+        (``"cross-modal"`` and so on; the basis keeps every latent in its block).
+    basis
+        The :class:`ReadingBasis` the graph was fitted to.
+    reading
+        The :class:`CrossModalReading` the basis was built from.
+    """
+
+    edge_probabilities: pd.DataFrame
+    edge_classes: pd.DataFrame
+    basis: ReadingBasis
+    reading: CrossModalReading
+
+    def cross_modal(self) -> pd.DataFrame:
+        """The cross-modal cells, most probable first: columns ``parent``, ``child``, ``probability``."""
+        cells = self.edge_probabilities.stack()
+        cells = cells[(self.edge_classes.stack() == "cross-modal").to_numpy()]
+        out = cells.rename("probability").rename_axis(["parent", "child"]).reset_index()
+        return out.sort_values("probability", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def reading_basis(latents, layout: LatentLayout, reading: CrossModalReading, *, validation_fraction: float = 0.2,
+                  steps: int = 2000, width: int = 64, lr: float = 3e-3, seed: int = 0) -> ReadingBasis:
+    """Re-express each modality block by its cross-modal reading and the rest of the block given it.
+
+    In a block with a reading of ``k_b >= 1`` columns, the reading takes the places of
+    the ``k_b`` block latents it is nearest to (largest ``|Spearman|``, assigned
+    greedily, one latent per column), and each other latent ``z_j`` of the block is
+    replaced by ``z_j - E[z_j | T_b]``, the regression of ``z_j`` on the reading ``T_b``
+    (a network with two hidden layers, stopped at its best loss on validation rows).
+    Where the other blocks are independent of the block given ``T_b`` (what the reading
+    estimates), so is any function of the block: in this basis the dependence between
+    modality blocks runs through the reading's columns alone, and a graph fitted to it is
+    the sparsest across modalities (Sun et al.'s Theorem 4.4) up to the reading's error.
+    The regression removes from the rest what is a function of ``T_b``, which a graph
+    would otherwise have to fit as an edge between them inside the block.
+
+    Parameters
+    ----------
+    latents
+        ``(N, D)`` latents in the layout's order, those ``reading`` was read from.
+    layout
+        Their :class:`~pyro_personax.layout.LatentLayout`.
+    reading
+        :func:`cross_modal_reading` of ``latents`` (``N`` rows).
+    validation_fraction, steps, width, lr, seed
+        The residual regressions' settings, as in :func:`cross_modal_reading`.
+
+    Returns
+    -------
+    ReadingBasis
+        The latents ``(N, D)`` in the new basis, their names, and which latents the
+        readings replaced.
+
+    Raises
+    ------
+    ValueError
+        ``latents`` is not a finite ``(N, layout.latent_dim)`` array, or ``reading`` has
+        another number of rows or a block the layout lacks.
+    """
+    z = np.asarray(latents, dtype=float)
+    D = layout.latent_dim
+    if z.ndim != 2 or z.shape[1] != D or not np.isfinite(z).all():
+        raise ValueError(f"latents: expected a finite (N, {D}) array; found shape {z.shape}")
+    if reading.readings.shape[0] != len(z):
+        raise ValueError(f"reading: expected readings of the {len(z)} rows of latents; "
+                         f"found {reading.readings.shape[0]}")
+    unknown = sorted(set(reading.dims) - set(layout.modalities))
+    if unknown:
+        raise ValueError(f"reading: blocks {unknown} are not modality blocks of the layout ({layout.modalities})")
+    v, names, replaced = _standardise(z), list(layout.names), {}
+    order = np.random.default_rng(seed).permutation(len(z))
+    n_valid = max(1, int(round(validation_fraction * len(z))))
+    valid, train = torch.as_tensor(order[:n_valid]), torch.as_tensor(order[n_valid:])
+    block_of = np.asarray(layout.block_of)
+    for b_index, (block, k) in enumerate(reading.dims.items()):
+        if k == 0:
+            continue
+        own = list(np.flatnonzero(block_of == block))
+        columns = reading.block_columns(block)
+        t = _standardise(reading.readings[:, columns])
+        rho = np.abs(np.nan_to_num([[spearmanr(t[:, i], z[:, j]).statistic for j in own] for i in range(k)]))
+        taken = []
+        for _ in range(k):  # the strongest remaining pair first
+            rho_free = np.where(np.isin(own, taken)[None, :], -1.0, rho)
+            rho_free[[i for i in range(k) if reading.names[columns[i]] in replaced]] = -1.0
+            i, j = np.unravel_index(int(np.argmax(rho_free)), rho_free.shape)
+            replaced[reading.names[columns[i]]] = layout.names[own[j]]
+            taken.append(own[j])
+            v[:, own[j]], names[own[j]] = t[:, i], reading.names[columns[i]]
+        rest = [j for j in own if j not in taken]
+        if rest:
+            x, y = torch.as_tensor(t, dtype=torch.float32), torch.as_tensor(v[:, rest], dtype=torch.float32)
+            _, _, fitted = _bottleneck(x, y, train, valid, k, steps=steps, width=width, lr=lr,
+                                       seed=seed + 101 * b_index)
+            v[:, rest] = _standardise(v[:, rest] - fitted)
+            for j in rest:
+                names[j] = f"{layout.names[j]}_rest"
+    return ReadingBasis(latents=v, names=names, replaced=replaced)
 
 
 def spread_readings(reading: CrossModalReading, layout: LatentLayout, probs, threshold: float = 0.5

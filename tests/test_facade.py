@@ -46,6 +46,7 @@ def test_queries_before_fit_raise(data):
         lambda: px.sample_posterior(2),
         lambda: px.save("unused"),
         lambda: px.cross_modal_reading(data),
+        lambda: px.reading_graph(data),
         px.model,
     ):
         with pytest.raises(RuntimeError, match="not fitted; call fit"):
@@ -239,6 +240,33 @@ def test_cross_modal_reading_reads_the_posterior_means_of_a_chain(two_chains, da
     assert set(r.dims) == {"face", "text", "bio"}
     assert r.readings.shape == (len(z), sum(r.dims.values()))
     assert r.spread == spread_readings(r, px.layout, px.edge_probabilities().to_numpy())
+
+
+def test_reading_graph_fits_the_graph_to_the_latents_in_the_reading_basis(two_chains, data):
+    from pyro_personax.inference import GraphRefinement
+    from pyro_personax.reading import reading_basis
+
+    px = two_chains
+    reading = px.cross_modal_reading(data, chain=1, seed=2, steps=30)
+    settings = GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2)
+    torch.manual_seed(5)
+    before = torch.rand(1)
+    torch.manual_seed(5)
+    g = px.reading_graph(data, chain=1, seed=2, reading=reading, settings=settings, progress=False)
+    assert torch.equal(torch.rand(1), before)  # the global random state is left alone
+    basis = reading_basis(px.get_latent_representation(data, chain=1), px.layout, reading, seed=2)
+    np.testing.assert_array_equal(g.basis.latents, basis.latents)
+    assert list(g.edge_probabilities.index) == list(g.edge_probabilities.columns) == basis.names
+    P = g.edge_probabilities.to_numpy()
+    assert P.shape == (px.layout.latent_dim,) * 2 and np.all((P >= 0) & (P <= 1)) and np.all(np.diag(P) == 0)
+    np.testing.assert_array_equal(g.edge_classes.to_numpy(), px.layout.edge_classes())
+    cross = g.cross_modal()
+    assert len(cross) == int((px.layout.edge_classes() == "cross-modal").sum())
+    assert cross["probability"].is_monotonic_decreasing
+    again = px.reading_graph(data, chain=1, seed=2, reading=reading, settings=settings, progress=False)
+    pd.testing.assert_frame_equal(again.edge_probabilities, g.edge_probabilities, check_exact=True)
+    with pytest.raises(TypeError, match="settings: expected a GraphRefinement"):
+        px.reading_graph(data, settings={"graph_steps": 2})
 
 
 def test_align_chains_finds_swapped_labels_and_warns_on_disagreement(two_chains, data, monkeypatch, caplog):

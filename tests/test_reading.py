@@ -132,3 +132,67 @@ def test_a_parent_block_feeding_fewer_children_reads_fewer_dimensions_than_its_l
     r = cross_modal_reading(truth.latents, truth.layout, seed=0)
     assert r.dims == {"face": 3, "text": 3}
     assert spread_readings(r, truth.layout, truth.adjacency) == {}
+
+
+def test_reading_basis_puts_each_reading_in_its_block_and_leaves_the_rest_mean_independent_of_it(mixed):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import PolynomialFeatures
+
+    from pyro_personax.reading import reading_basis
+
+    truth, z, layout = mixed
+    r = cross_modal_reading(z, layout, seed=0)
+    basis = reading_basis(z, layout, r, seed=0)
+    assert basis.latents.shape == z.shape
+    np.testing.assert_allclose(basis.latents.std(0), 1, atol=1e-6)
+    assert set(basis.replaced) == {"colour_reading_0", "fashion_reading_0"}
+    for name, latent in basis.replaced.items():
+        j = layout.index(latent)
+        assert basis.names[j] == name
+        np.testing.assert_allclose(basis.latents[:, j], r.readings[:, r.names.index(name)], atol=1e-6)
+    rest = [j for j, n in enumerate(basis.names) if n.endswith("_rest")]
+    assert [basis.names[j] for j in rest] == [f"{layout.names[j]}_rest" for j in rest] and len(rest) == 4
+    reading_of = {j: r.readings[:, r.block_columns(str(layout.block_of[j]))] for j in rest}
+    cubic = make_pipeline(PolynomialFeatures(3), LinearRegression())
+    for j in rest:  # what a function of the reading predicts of the rest is gone
+        assert cubic.fit(reading_of[j], basis.latents[:, j]).score(reading_of[j], basis.latents[:, j]) < 0.02
+    # the block's content is kept: the latents as given are read back from the new basis
+    fashion = slice(2, 6)
+    net = MLPRegressor(hidden_layer_sizes=(64, 64), max_iter=500, random_state=0)
+    back = net.fit(basis.latents[:2400, fashion], z[:2400, fashion]).score(basis.latents[2400:, fashion],
+                                                                             z[2400:, fashion])
+    assert back > 0.95
+
+
+def test_reading_basis_gives_each_column_of_a_wider_reading_its_own_latent():
+    from pyro_personax.reading import reading_basis
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    a = rng.uniform(-1.7, 1.7, size=(n, 2))
+    b = np.column_stack([np.sin(1.5 * a[:, 0]) + 0.3 * rng.normal(size=n),
+                         np.tanh(2 * a[:, 1]) + 0.3 * rng.normal(size=n)])
+    z = np.column_stack([_mix(a, 30), _mix(b, 30), rng.normal(size=n)])
+    layout = LatentLayout(0, {"a": 2, "b": 3})
+    r = cross_modal_reading(z, layout, seed=0)
+    assert r.dims == {"a": 2, "b": 2}
+    basis = reading_basis(z, layout, r, seed=0)
+    assert sorted(basis.names[:2]) == ["a_reading_0", "a_reading_1"]  # block a: both latents replaced
+    assert {"b_reading_0", "b_reading_1"} < set(basis.names[2:])
+    assert sum(n.endswith("_rest") for n in basis.names[2:]) == 1
+    assert len(set(basis.replaced.values())) == 4  # four readings, four distinct latents
+
+
+def test_reading_basis_names_bad_input(mixed):
+    from pyro_personax.reading import reading_basis
+
+    _, z, layout = mixed
+    r = cross_modal_reading(z[:300], layout, seed=0, steps=30)
+    with pytest.raises(ValueError, match="reading: expected readings of the 200 rows"):
+        reading_basis(z[:200], layout, r)
+    with pytest.raises(ValueError, match=r"latents: expected a finite \(N, 6\) array"):
+        reading_basis(z[:300, :5], layout, r)
+    with pytest.raises(ValueError, match=r"reading: blocks \['colour'\] are not modality blocks"):
+        reading_basis(z[:300, 2:], LatentLayout(0, {"fashion": 2, "other": 2}), r)
