@@ -236,8 +236,20 @@ def test_several_basis_polish_values_share_one_training_a_row_each(bench, proble
 
 
 def test_reading_scores_read_the_pinned_latents_of_the_truth(bench, problem):
+    from pyro_personax.reading import ReadingGraph, cross_modal_reading, reading_basis
+
     data, truth, train, test = problem
-    out = bench.reading_scores(truth.latents, bench.BLOCKS, truth.latents, test, seed=0)
+    layout = bench.link_layout(bench.BLOCKS)
+    reading = cross_modal_reading(truth.latents, layout, seed=0)
+    basis = reading_basis(truth.latents, layout, reading, seed=0)
+    assert basis.names == ["colour_reading_0", "colour_2_rest", "fashion_reading_0", "fashion_2_rest"]
+    probs = truth.adjacency.astype(float)
+    probs[1, 2] = 0.4  # one spurious cross-modal cell: Z12 -> Z21
+    frame = pd.DataFrame(probs, index=basis.names, columns=basis.names)
+    graph = ReadingGraph(frame, pd.DataFrame(layout.edge_classes()), basis, reading)
+    out = bench.reading_scores(graph, bench.BLOCKS, truth, test)
     assert (out["K_COLOUR"], out["K_FASHION"]) == (1, 1)  # Z12 and Z22 hand nothing to the other block
     assert min(out["READ_Z11"], out["READ_Z21"]) > 0.95
     assert out["MCC_READ"] == pytest.approx((out["READ_Z11"] + out["READ_Z21"]) / 2)
+    assert out["P_Z11_Z21_READ"] == 1.0 and out["P_LINK_READ"] == 1.0  # the readings matched to Z11 and Z21
+    assert out["P_SPURIOUS_X_READ"] == pytest.approx(0.4 / 7)  # 8 cross-modal cells, the true edge left out
