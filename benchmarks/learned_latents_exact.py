@@ -2,9 +2,9 @@
 
 Reads the files that ``recovery_variant_mnist.py --save-latents DIR`` writes
 (``DIR/seed<S>.npz``: the posterior means of chain 0 for every row, the true latents,
-the split) and works on the training rows. The learned latents are matched to the true
-ones inside their blocks (:func:`~pyro_personax.metrics.evaluate_recovery`). It prints
-two things per seed:
+the split) and works on the training rows (``--all-rows``: on every row). The learned
+latents are matched to the true ones inside their blocks
+(:func:`~pyro_personax.metrics.evaluate_recovery`). It prints two things per seed:
 
 - **What the learned colour block carries** (regressions with cubic features, R^2 on
   the training rows): true ``Z11`` read from its match alone and from both colour
@@ -218,6 +218,9 @@ def main(argv=None) -> None:
     parser.add_argument("--fit-qg", action="store_true",
                         help="also fit q(G) by the graph stage's estimator to the same mechanisms and latents")
     parser.add_argument("--only", nargs="+", default=list(VERSIONS), choices=VERSIONS, help="versions to score")
+    parser.add_argument("--all-rows", action="store_true",
+                        help="use every row of the file (training and held-out), as PersonaX.reading_graph(data) "
+                             "does in recovery_variant_mnist.py, instead of the training rows")
     parser.add_argument("--charges", type=float, nargs="+", default=[],
                         help="also score each version under these multiples of the model's BIC edge charge")
     parser.add_argument("--null-charge", action="store_true",
@@ -232,6 +235,8 @@ def main(argv=None) -> None:
     for seed in args.seeds:
         f = load(Path(args.latents) / f"seed{seed}.npz")
         z, truth, blocks = training_rows(f)
+        if args.all_rows:
+            z, truth = f["latents"].astype(float), f["true_latents"].astype(float)
         if sorted(set(blocks)) != ["colour", "fashion"]:
             raise SystemExit(f"seed {seed}: expected the blocks colour and fashion; found {sorted(set(blocks))}")
         layout = link_layout(blocks)
