@@ -55,14 +55,20 @@ def test_reading_finds_the_pinned_latent_of_each_block_in_a_mixed_basis(mixed):
     assert spearmanr(r.readings[:, 0], z[:, layout.index(name)]).statistic == pytest.approx(value)
 
 
-def test_two_linked_latents_give_a_two_dimensional_reading_and_an_unlinked_block_none():
+def _two_linked(n: int) -> tuple[np.ndarray, np.random.Generator]:
+    """Two blocks of two latents, each of ``b``'s a function of one of ``a``'s (mixed inside the blocks), and the
+    generator for more columns."""
     rng = np.random.default_rng(1)
-    n = 3000
     a = rng.uniform(-1.7, 1.7, size=(n, 2))
     b = np.column_stack([np.sin(1.5 * a[:, 0]) + 0.3 * rng.normal(size=n),
                          np.tanh(2 * a[:, 1]) + 0.3 * rng.normal(size=n)])
-    c = rng.normal(size=(n, 2))  # independent of the rest
-    z = np.column_stack([_mix(a, 30), _mix(b, 30), c])
+    return np.column_stack([_mix(a, 30), _mix(b, 30)]), rng
+
+
+def test_two_linked_latents_give_a_two_dimensional_reading_and_an_unlinked_block_none():
+    n = 3000
+    ab, rng = _two_linked(n)
+    z = np.column_stack([ab, rng.normal(size=(n, 2))])  # c independent of the rest
     layout = LatentLayout(0, {"a": 2, "b": 2, "c": 2})
     r = cross_modal_reading(z, layout, seed=0)
     assert r.dims == {"a": 2, "b": 2, "c": 0}
@@ -169,12 +175,8 @@ def test_reading_basis_puts_each_reading_in_its_block_and_leaves_the_rest_mean_i
 def test_reading_basis_gives_each_column_of_a_wider_reading_its_own_latent():
     from pyro_personax.reading import reading_basis
 
-    rng = np.random.default_rng(1)
-    n = 3000
-    a = rng.uniform(-1.7, 1.7, size=(n, 2))
-    b = np.column_stack([np.sin(1.5 * a[:, 0]) + 0.3 * rng.normal(size=n),
-                         np.tanh(2 * a[:, 1]) + 0.3 * rng.normal(size=n)])
-    z = np.column_stack([_mix(a, 30), _mix(b, 30), rng.normal(size=n)])
+    ab, rng = _two_linked(3000)
+    z = np.column_stack([ab, rng.normal(size=3000)])  # a third latent of b, independent of the rest
     layout = LatentLayout(0, {"a": 2, "b": 3})
     r = cross_modal_reading(z, layout, seed=0)
     assert r.dims == {"a": 2, "b": 2}
