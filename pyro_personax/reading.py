@@ -12,7 +12,10 @@ another block they feed, so ``k_b`` can be smaller than the number of the block'
 latents with cross-modal edges (five traits feeding three face latents: ``k = 3``).
 A fit's latents can hold a block's identified latent spread over several coordinates
 (the model's likelihood cannot tell invertible maps inside a block apart); the reading
-finds it from the latents alone, whatever their basis.
+finds it from the latents alone, whatever their basis. :func:`reading_basis` re-expresses
+each block by its reading and the rest of the block given it, a basis in which the
+dependence between blocks runs through the readings alone
+(:meth:`~pyro_personax.PersonaX.reading_graph` fits the graph posterior there).
 
 :func:`cross_modal_reading` estimates ``T_b`` by a bottleneck regression: a network
 ``h: z_b -> R^k`` followed by ``g: R^k -> z_other`` (both with two hidden layers),
@@ -230,7 +233,7 @@ class ReadingBasis:
     latents
         ``(N, D)`` float array in the layout's latent order, each column standardised: in
         each modality block with a reading, the reading's columns and the block's other
-        latents made mean-independent of them; every other latent as given.
+        latents made mean-independent of them; every other latent unchanged up to standardisation.
     names
         ``D`` column names: ``"<block>_reading_<i>"``, ``"<latent>_rest"`` for a latent
         replaced by its residual, the layout's name for a latent kept.
@@ -336,10 +339,9 @@ def reading_basis(latents, layout: LatentLayout, reading: CrossModalReading, *, 
         t = _standardise(reading.readings[:, columns])
         rho = np.abs(np.nan_to_num([[spearmanr(t[:, i], z[:, j]).statistic for j in own] for i in range(k)]))
         taken = []
-        for _ in range(k):  # the strongest remaining pair first
-            rho_free = np.where(np.isin(own, taken)[None, :], -1.0, rho)
-            rho_free[[i for i in range(k) if reading.names[columns[i]] in replaced]] = -1.0
-            i, j = np.unravel_index(int(np.argmax(rho_free)), rho_free.shape)
+        for _ in range(k):  # the strongest pair of a free reading column and a free latent first
+            i, j = np.unravel_index(int(np.argmax(rho)), rho.shape)
+            rho[i, :], rho[:, j] = -1.0, -1.0
             replaced[reading.names[columns[i]]] = layout.names[own[j]]
             taken.append(own[j])
             v[:, own[j]], names[own[j]] = t[:, i], reading.names[columns[i]]
