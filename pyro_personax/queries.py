@@ -182,7 +182,12 @@ class PosteriorQueries:
             ``readings`` ``(N, K)`` with ``K`` the summed dimensions ``dims`` of the blocks.
         """
         self._fitted("cross_modal_reading")
-        z = np.asarray(self.get_latent_representation(data, chain=chain), dtype=float)
+        return self._reading_of(np.asarray(self.get_latent_representation(data, chain=chain), dtype=float), seed,
+                                **options)
+
+    def _reading_of(self, z: np.ndarray, seed: int, **options):
+        """:func:`~pyro_personax.reading.cross_modal_reading` of latents ``z`` ``(N, D)``, its blocks spread over
+        several latents of the pooled graph listed and logged (see :meth:`cross_modal_reading`)."""
         reading = cross_modal_reading(z, self.layout, seed=seed, **options)
         reading.spread = spread_readings(reading, self.layout, self.edge_probabilities().to_numpy(dtype=float))
         for block, names in reading.spread.items():
@@ -238,7 +243,7 @@ class PosteriorQueries:
             raise TypeError(f"settings: expected a GraphRefinement; found {type(settings).__name__}")
         z = np.asarray(self.get_latent_representation(data, chain=chain), dtype=float)
         if reading is None:
-            reading = self.cross_modal_reading(data, chain=chain, seed=seed)
+            reading = self._reading_of(z, seed)  # the latents just read, not a second pass of the encoder
         basis = reading_basis(z, self.layout, reading, seed=seed)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)

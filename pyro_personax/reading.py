@@ -95,6 +95,13 @@ def _standardise(x: np.ndarray) -> np.ndarray:
     return (x - x.mean(0)) / np.where(sd > 0, sd, 1.0)
 
 
+def _split(n: int, validation_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validation and training row indices of ``n`` rows: a random share ``validation_fraction`` (at least one)."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_valid = max(1, int(round(validation_fraction * n)))
+    return torch.as_tensor(order[:n_valid]), torch.as_tensor(order[n_valid:])
+
+
 def _mlp(d_in: int, d_out: int, width: int) -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(d_in, width), torch.nn.SiLU(), torch.nn.Linear(width, width),
                                torch.nn.SiLU(), torch.nn.Linear(width, d_out))
@@ -189,9 +196,7 @@ def cross_modal_reading(latents, layout: LatentLayout, *, threshold: float = 3.0
     if steps < 1 or width < 1:
         raise ValueError(f"steps and width: expected >= 1; found steps={steps}, width={width}")
     zs = torch.as_tensor(_standardise(z), dtype=torch.float32)
-    order = np.random.default_rng(seed).permutation(len(z))
-    n_valid = max(1, int(round(validation_fraction * len(z))))
-    valid, train = torch.as_tensor(order[:n_valid]), torch.as_tensor(order[n_valid:])
+    valid, train = _split(len(z), validation_fraction, seed)
     block_of = np.asarray(layout.block_of)
     columns, names, dims, losses, nearest = [], [], {}, {}, {}
     for b_index, block in enumerate(blocks):
@@ -327,9 +332,7 @@ def reading_basis(latents, layout: LatentLayout, reading: CrossModalReading, *, 
     if unknown:
         raise ValueError(f"reading: blocks {unknown} are not modality blocks of the layout ({layout.modalities})")
     v, names, replaced = _standardise(z), list(layout.names), {}
-    order = np.random.default_rng(seed).permutation(len(z))
-    n_valid = max(1, int(round(validation_fraction * len(z))))
-    valid, train = torch.as_tensor(order[:n_valid]), torch.as_tensor(order[n_valid:])
+    valid, train = _split(len(z), validation_fraction, seed)
     block_of = np.asarray(layout.block_of)
     for b_index, (block, k) in enumerate(reading.dims.items()):
         if k == 0:
