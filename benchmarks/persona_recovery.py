@@ -1,11 +1,12 @@
 """Recovery on the demo's synthetic persona data, for chosen model options.
 
 For each seed and each ``--latent-transform``, fits ``PersonaX`` as ``personax demo``
-does (the truth's layout, 2,000 people, the library's defaults otherwise, its number of
-epochs included unless ``--epochs`` is given: 400 at 2,000 people;
-``--chains`` restarts) and prints the demo's scores: MCC over latents matched within
-blocks, and, on the identified (cross-modal) edges, the number recovered at P > 0.5 of
-the thresholded acyclic graph, its SHD, and AUROC and ECE of the edge probabilities.
+does (the truth's layout, 2,000 people, the demo's moves between graphs in the graph
+stage, the library's defaults otherwise, its number of epochs included unless
+``--epochs`` is given: 400 at 2,000 people; ``--chains`` restarts) and prints the
+demo's scores: MCC over latents matched within blocks, and, on the identified
+(cross-modal) edges, the number recovered at P > 0.5 of the thresholded acyclic graph,
+its SHD, and AUROC and ECE of the edge probabilities.
 ``R2_shared`` is the mean over the learned shared latents of the R^2 of a linear fit of
 each on the true shared latents: below 1 when the learned shared block holds modality
 information (the modality decoders read the shared block too, so the likelihood allows it).
@@ -30,7 +31,8 @@ Ablations of the representation (each applies to every run of the command):
   library's); with several values, each fit is trained once (checkpointed to a temporary
   folder) and its graph stage run once per value from the same trained state, so the rows
   differ by the stage alone;
-- ``--graph-moves M [M ...]``: the graph stage's ``graph_moves`` (default: the library's),
+- ``--graph-moves M [M ...]``: the graph stage's ``graph_moves`` (default: the demo's,
+  ``DEMO_GRAPH_MOVES``; ``0`` is the library's),
   paired with the ``--basis-polish`` values in the same way (one training, one graph stage
   per pair of values).
 
@@ -165,8 +167,8 @@ def main(argv=None) -> None:
                         help="the graph stage's basis_polish rounds (default: the library's); several values "
                         "share one training")
     parser.add_argument("--graph-moves", type=int, nargs="+", default=None,
-                        help="the graph stage's graph_moves (default: the library's); several values share one "
-                        "training, as --basis-polish's do")
+                        help="the graph stage's graph_moves (default: the demo's, 3; 0 is the library's); several "
+                        "values share one training, as --basis-polish's do")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
     args = parser.parse_args(argv)
     if args.no_graph_stage and (args.basis_polish or args.graph_moves) is not None:
@@ -179,11 +181,12 @@ def main(argv=None) -> None:
             fit_options[name] = getattr(args, name)
 
     from pyro_personax import PersonaX
+    from pyro_personax.cli.demo import DEMO_GRAPH_MOVES
     from pyro_personax.inference.options import GraphRefinement
     from pyro_personax.synthetic import persona
 
     stages = [(rounds, moves) for rounds in args.basis_polish or [GraphRefinement.basis_polish]
-              for moves in args.graph_moves or [GraphRefinement.graph_moves]]
+              for moves in args.graph_moves or [DEMO_GRAPH_MOVES]]
     print(f"{'seed':>4} {'transform':>9} {'polish':>6} {'moves':>5} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} "
           f"{'AUROC_id':>8} {'ECE_id':>6} {'R2_shared':>9} {'R2_block':>8}")
     for seed in args.seeds:

@@ -164,6 +164,9 @@ def test_demo_small(tmp_path, capsys):
     # the suite's short graph stage runs the basis search with one start per chain
     assert re.search(r"basis inside the modality blocks chosen after SVI by the LiNGAM score \(gain per chain: "
                      r"[+-]\d\.\d{3}", text)
+    # the demo's graph stage searches between graphs (the README's advice for its data)
+    assert re.search(r"then moves between graphs on the identified edges \(at most 3 per chain, --graph-moves; the "
+                     r"library's default is 0\): taken per chain [0-3], [0-3]\n", text)
     assert pd.read_csv(out / "run" / "report" / "block_graph.csv", index_col=0).shape == (3, 3)
     assert pd.read_csv(out / "run" / "report" / "latent_block_graph.csv", index_col=0).shape == (10, 3)
     for name in (
@@ -201,6 +204,13 @@ def test_the_demo_trains_one_chain_per_usable_core_on_cpu(monkeypatch):
     else:
         with pytest.raises(ValueError, match="CUDA"):
             default_num_workers(4, "cuda")
+
+
+def test_demo_refuses_a_negative_number_of_graph_moves_before_writing(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--graph-moves", "-1", "--no-progress"]) == 2
+    assert "--graph-moves: expected an int >= 0; found -1" in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_demo_refuses_a_folder_it_did_not_write(tmp_path, capsys):

@@ -81,7 +81,7 @@ def test_illegal_options_are_refused_at_construction_naming_the_option(table, me
         FitOptions.from_mapping(table, "run configuration [fit]")
 
 
-def test_the_demo_and_simulate_use_the_library_defaults(tmp_path):
+def test_the_demo_and_simulate_use_the_library_defaults_but_the_demos_graph_moves(tmp_path):
     from pyro_personax.cli import build_parser
     from pyro_personax.cli.simulate import _run_toml
     from pyro_personax.layout import LatentLayout
@@ -89,6 +89,9 @@ def test_the_demo_and_simulate_use_the_library_defaults(tmp_path):
     args = build_parser().parse_args(["demo"])
     assert args.num_chains is None  # resolved to FitOptions().num_chains when the demo runs
     assert args.num_epochs is None  # PersonaX.fit's default: 400 epochs on the demo's 2,000 people
+    # the one setting the demo chooses for its data: moves between graphs in the graph stage
+    # (the library's default is none; the README advises them where blocks share several identified edges)
+    assert args.graph_moves == 3 and GraphRefinement().graph_moves == 0
     assert "num_chains" not in _run_toml('dataset = "celeb"', LatentLayout(0, {"face": 1}), fit_epochs=5)
 
 
