@@ -216,7 +216,8 @@ def run(args: argparse.Namespace) -> int:
     taken = [c.graph_moves_taken for c in px.fit_result.chains if c.graph_moves_taken is not None]
     if args.graph_moves and taken:
         print(f"      then moves between graphs on the identified edges (at most {args.graph_moves} per chain, "
-              f"--graph-moves; the library's default is 0): taken per chain {', '.join(map(str, taken))}")
+              f"--graph-moves; the library's default is {options.GraphRefinement.graph_moves}): "
+              f"taken per chain {', '.join(map(str, taken))}")
     n_true = int(truth.adjacency.sum())
     n_identified = int(score["num_true_identified"])
     print(f"      against the truth (latents matched within blocks by |Spearman|): MCC {score['mcc']:.2f} "
