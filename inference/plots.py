@@ -107,6 +107,38 @@ def _circle_positions(names: Sequence[str]) -> dict[str, np.ndarray]:
     return {n: np.array([np.cos(a), np.sin(a)]) for n, a in zip(names, angles)}
 
 
+# Where an edge's probability may sit along its arc (fractions from parent to child), in order of preference,
+# and the half-extents (data units, nodes on the unit circle of a 7-inch figure) of a label and of a node.
+_LABEL_SPOTS = (0.5, 0.38, 0.62, 0.28, 0.72)
+_LABEL_HALF = np.array([0.07, 0.035])
+_NODE_RADIUS = 0.13
+
+
+def _arc_point(start: np.ndarray, end: np.ndarray, rad: float, t: float) -> np.ndarray:
+    """The point at ``t`` in ``[0, 1]`` of matplotlib's ``arc3`` curve from ``start`` to ``end`` ``(2,)``: a
+    quadratic Bezier curve whose control point is the chord's midpoint moved by ``rad`` times ``(dy, -dx)``."""
+    d = end - start
+    control = 0.5 * (start + end) + rad * np.array([d[1], -d[0]])
+    return (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
+
+
+def _label_spot(start, end, rad: float, placed: list, nodes: list) -> np.ndarray:
+    """Where to write an edge's label ``(2,)``: the first of :data:`_LABEL_SPOTS` along its arc whose box
+    overlaps no label ``placed`` before and no node, else the one farthest from them (labels of crossing edges
+    would otherwise sit on one another where the arcs cross near the circle's centre)."""
+    spots = [_arc_point(start, end, rad, t) for t in _LABEL_SPOTS]
+
+    def clearance(x: np.ndarray) -> float:
+        # data units, > 0 where the label's box misses every placed box and every node's disc
+        gaps = [float(np.max(np.abs(x - y) - 2 * _LABEL_HALF)) for y in placed]
+        gaps += [float(np.linalg.norm(x - n) - _NODE_RADIUS - _LABEL_HALF[0]) for n in nodes]
+        return min(gaps, default=np.inf)
+
+    scores = [clearance(x) for x in spots]
+    free = [x for x, c in zip(spots, scores) if c > 0]
+    return free[0] if free else spots[int(np.argmax(scores))]
+
+
 def plot_graph(
     probs, names: Sequence[str], blocks: Sequence[str], path, *, threshold: float = 0.5,
     min_prob: float = 0.05, title: str = "",
@@ -143,7 +175,7 @@ def plot_graph(
     nx.draw_networkx_nodes(G, pos, ax=ax, node_color=[colours[b] for b in blocks], node_size=900)
     nx.draw_networkx_labels(G, pos, ax=ax, font_size=8)
     ax.set_aspect("equal")  # the arcs below are drawn in display space: keep it proportional to data space
-    rad = 0.1
+    rad, placed = 0.1, []
     for i, j in zip(*np.nonzero(P >= min_prob)):
         p = float(P[i, j])
         strong = p > threshold
@@ -153,11 +185,9 @@ def plot_graph(
             node_size=900, connectionstyle=f"arc3,rad={rad}",
         )
         if strong:
-            # the middle of matplotlib's arc3 curve: the chord's midpoint moved by rad / 2 along (dy, -dx)
-            start, end = pos[names[i]], pos[names[j]]
-            d = end - start
-            on_arc = 0.5 * (start + end) + 0.5 * rad * np.array([d[1], -d[0]])
-            ax.text(on_arc[0], on_arc[1], f"{p:.2f}", fontsize=7, ha="center", va="center",
+            spot = _label_spot(pos[names[i]], pos[names[j]], rad, placed, list(pos.values()))
+            placed.append(spot)
+            ax.text(spot[0], spot[1], f"{p:.2f}", fontsize=7, ha="center", va="center",
                     bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.5})
     handles = [Line2D([], [], marker="o", ls="", color=c, markersize=10, label=b) for b, c in colours.items()]
     handles.append(Line2D([], [], color="k", lw=3, label=f"P > {threshold:g} (width = P)"))

@@ -336,3 +336,21 @@ def test_elbo_plot_axis_is_the_epoch(tmp_path, monkeypatch):
     path = plots.plot_elbo(np.array([[-5.0, -3.0, -2.0], [-6.0, -4.0, np.nan]]), tmp_path / "elbo.png")
     assert path.stat().st_size > 0
     assert figures[0].axes[0].get_xlabel() == "epoch"
+
+
+def test_graph_labels_of_crossing_edges_do_not_sit_on_one_another(tmp_path, monkeypatch):
+    from pyro_personax.inference import plots
+
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or save(fig, path))
+    # two diameters of the circle of 24 nodes, 15 degrees apart: their arcs' midpoints nearly coincide
+    P = np.zeros((24, 24))
+    P[0, 12], P[1, 13] = 0.9, 0.8
+    plots.plot_graph(P, [f"z{k}" for k in range(24)], ["x"] * 12 + ["y"] * 12, tmp_path / "graph.png")
+    fig = figures[0]
+    fig.canvas.draw()
+    texts = [t for t in fig.axes[0].texts if t.get_text() in ("0.90", "0.80")]
+    assert len(texts) == 2
+    boxes = [t.get_window_extent() for t in texts]
+    assert not boxes[0].overlaps(boxes[1])
