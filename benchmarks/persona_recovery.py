@@ -37,8 +37,12 @@ Ablations of the representation (each applies to every run of the command):
   per pair of values).
 
 With ``--per-chain`` each restart is also scored on its own (its own latents and
-``q(G)``), with its final training ELBO and best validation ELBO per entity: do the
-restarts with the higher ELBO recover more?
+``q(G)``), with its final training ELBO and best validation ELBO per entity, its
+expected number of cross-modal edges under its ``q(G)`` (``E_x``) and the best score of
+its basis search: do the restarts with the higher ELBO, or the sparser cross-modal
+graph, recover more? ``--save-chains DIR`` writes, per seed and stage, an ``.npz`` with
+every restart's edge probabilities (own labels and chain 0's), latents, ELBOs and basis
+scores, and the truth, for scoring other ways of pooling the restarts afterwards.
 
 Usage::
 
@@ -88,11 +92,35 @@ def print_chains(px, data, truth) -> None:
         hard = evaluate_recovery(learned, truth.latents, to_dag(P, 0.5), truth.adjacency, **kw)
         trace = px.fit_result.chains[c]
         elbo = f"ELBO train {trace.train_elbo[-1]:.2f}, validation {np.nanmax(trace.validation_elbo):.2f}"
-        print(f"     chain {c}: {elbo}; "
+        basis = f"{max(trace.basis_scores):.3f}" if trace.basis_scores else "-"
+        print(f"     chain {c}: {elbo}; E_x {float(P[layout.identified_mask()].sum()):.2f}, basis score {basis}; "
               f"MCC {soft['mcc']:.3f}, {hard['recovered_identified']}/{hard['num_true_identified']} identified, "
               f"AUROC_id {soft['edge_auroc_identified']:.3f}, "
               f"R2_shared {shared_r2(learned, truth.latents, layout.shared_dim):.3f}, "
               f"R2_block {block_r2(learned, truth.latents, layout):.3f}", flush=True)
+
+
+def save_chains(px, data, truth, folder: str, name: str) -> None:
+    """Write ``folder/name.npz``: the restarts' edge probabilities ``P_own`` and ``P_aligned`` ``(C, D, D)`` (own
+    labels, chain 0's), latents ``own_latents`` ``(C, N, D)`` and ``latents`` ``(N, D)`` (pooled, chain 0's labels),
+    ``train_elbo``, ``validation_elbo``, ``basis_score`` ``(C,)``, and the truth (``true_latents``, ``adjacency``,
+    ``identified``, ``blocks``)."""
+    from pathlib import Path
+
+    chains, traces = px.chains, px.fit_result.chains
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(
+        Path(folder) / f"{name}.npz",
+        P_own=np.stack([chains.guide(c).edge_probabilities().detach().cpu().numpy().astype(np.float64)
+                        for c in range(chains.num_chains)]),
+        P_aligned=chains.chain_edge_probabilities(),
+        own_latents=np.stack([chains.own_latent_means(data, c) for c in range(chains.num_chains)]),
+        latents=px.get_latent_representation(data),
+        train_elbo=np.array([t.train_elbo[-1] for t in traces]),
+        validation_elbo=np.array([np.nanmax(t.validation_elbo) for t in traces]),
+        basis_score=np.array([max(t.basis_scores) if t.basis_scores else np.nan for t in traces]),
+        true_latents=truth.latents, adjacency=truth.adjacency, identified=truth.layout.identified_mask(),
+        blocks=np.array(truth.layout.block_of))
 
 
 def shared_r2(learned: np.ndarray, true: np.ndarray, shared_dim: int) -> float:
@@ -170,6 +198,8 @@ def main(argv=None) -> None:
                         help="the graph stage's graph_moves (default: the demo's, 3; 0 is the library's); several "
                         "values share one training, as --basis-polish's do")
     parser.add_argument("--per-chain", action="store_true", help="also score every restart on its own")
+    parser.add_argument("--save-chains", default=None, metavar="DIR",
+                        help="write every restart's edge probabilities, latents and ELBOs to DIR (one .npz per fit)")
     args = parser.parse_args(argv)
     if args.no_graph_stage and (args.basis_polish or args.graph_moves) is not None:
         parser.error("--basis-polish, --graph-moves: not with --no-graph-stage (they set the graph stage)")
@@ -211,6 +241,8 @@ def main(argv=None) -> None:
                     print_row(px, data, truth, f"{seed:>4} {transform:>9} {rounds:>6} {moves:>5} {seconds:>5.0f}")
                     if args.per_chain:
                         print_chains(px, data, truth)
+                    if args.save_chains:
+                        save_chains(px, data, truth, args.save_chains, f"seed{seed}_{transform}_p{rounds}_m{moves}")
 
 
 def print_row(px, data, truth, head: str) -> None:

@@ -1,0 +1,81 @@
+"""Rules for weighing a fit's restarts, scored on the demo's data against the truth.
+
+Reads the files of ``persona_recovery.py --save-chains DIR`` (one ``.npz`` per fit: every
+restart's edge probabilities in its own labels and in chain 0's, its latents, its final
+training ELBO, best validation ELBO and best basis-search score, and the truth) and
+prints, per fit,
+
+- every restart on its own (its latents and ``q(G)``): the statistics a rule could read
+  without the truth (validation ELBO, basis score, ``E_x`` and ``E_in``: the expected
+  number of cross-modal edges and of the other edges under its ``q(G)``) beside its
+  scores on the identified (cross-modal) edges (recovered at P > 0.5 of the thresholded
+  acyclic graph, SHD_id, AUROC_id, ECE_id);
+- the library's pool (``equal``: the mean of the restarts' ``q(G)`` in chain 0's labels,
+  scored with the pooled latents), then the restart each rule picks, scored on its own:
+  the best validation ELBO, the highest basis score, the lowest ``E_x`` (Sun et al.'s
+  Theorem 4.4 reads the sparsest cross-modal graph among fits of equal likelihood as
+  the identified one) or the highest ``E_x + E_in``.
+
+Usage::
+
+    OMP_NUM_THREADS=1 python benchmarks/persona_recovery.py --seeds 0 --chains 4 --latent-transforms identity \\
+        --per-chain --save-chains DIR
+    OMP_NUM_THREADS=1 python benchmarks/chain_selection.py DIR/*.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+
+def scores(latents: np.ndarray, P: np.ndarray, fit: dict) -> str:
+    """The demo's scores of edge probabilities ``P`` ``(D, D)`` with ``latents`` ``(N, D)`` matched to the truth
+    within blocks: MCC, then on the identified edges (recovered / true at P > 0.5 of the thresholded acyclic
+    graph, SHD_id, AUROC_id, ECE_id)."""
+    from pyro_personax.graph import to_dag
+    from pyro_personax.metrics import evaluate_recovery
+
+    kw = {"identified": fit["identified"], "learned_blocks": fit["blocks"], "true_blocks": fit["blocks"],
+          "with_r2": False}
+    soft = evaluate_recovery(latents, fit["true_latents"], P, fit["adjacency"], **kw)
+    hard = evaluate_recovery(latents, fit["true_latents"], to_dag(P, 0.5), fit["adjacency"], **kw)
+    return (f"{soft['mcc']:>6.3f} {hard['recovered_identified']:>4}/{hard['num_true_identified']:<4} "
+            f"{hard['shd_identified']:>6} {soft['edge_auroc_identified']:>8.3f} {soft['ece_identified']:>6.3f}")
+
+
+def picks(fit: dict) -> dict[str, int]:
+    """The restart of ``fit`` each rule picks (see the module's docstring)."""
+    P, identified = fit["P_own"], fit["identified"].astype(bool)
+    others = ~identified & ~np.eye(P.shape[-1], dtype=bool)
+    e_x, e_in = P[:, identified].sum(1), P[:, others].sum(1)
+    return {"best validation ELBO": int(np.argmax(fit["validation_elbo"])),
+            "highest basis score": int(np.nanargmax(fit["basis_score"])), "lowest E_x": int(np.argmin(e_x)),
+            "highest E_x + E_in": int(np.argmax(e_x + e_in))}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", help="the .npz files of persona_recovery.py --save-chains")
+    args = parser.parse_args(argv)
+    for path in args.files:
+        fit = dict(np.load(path))
+        P, identified = fit["P_own"], fit["identified"].astype(bool)
+        others = ~identified & ~np.eye(P.shape[-1], dtype=bool)
+        print(f"{Path(path).stem}\n{'':>22} {'val ELBO':>8} {'basis':>7} {'E_x':>5} {'E_in':>5} "
+              f"{'MCC':>6} {'recovered':>9} {'SHD_id':>6} {'AUROC_id':>8} {'ECE_id':>6}")
+        for c in range(len(P)):
+            print(f"{'chain ' + str(c):>22} {fit['validation_elbo'][c]:>8.2f} {fit['basis_score'][c]:>7.3f} "
+                  f"{P[c][identified].sum():>5.2f} {P[c][others].sum():>5.2f} "
+                  f"{scores(fit['own_latents'][c], P[c], fit)}")
+        print(f"{'equal':>22} {'':>8} {'':>7} {'':>5} {'':>5} "
+              f"{scores(fit['latents'], fit['P_aligned'].mean(0), fit)}")
+        for name, c in picks(fit).items():
+            print(f"{name:>22} {'chain ' + str(c):>8} {'':>7} {'':>5} {'':>5} "
+                  f"{scores(fit['own_latents'][c], P[c], fit)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
