@@ -26,31 +26,34 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from persona_recovery import recovery_scores  # noqa: E402
+
 
 def scores(latents: np.ndarray, P: np.ndarray, fit: dict) -> str:
-    """The demo's scores of edge probabilities ``P`` ``(D, D)`` with ``latents`` ``(N, D)`` matched to the truth
-    within blocks: MCC, then on the identified edges (recovered / true at P > 0.5 of the thresholded acyclic
-    graph, SHD_id, AUROC_id, ECE_id)."""
-    from pyro_personax.graph import to_dag
-    from pyro_personax.metrics import evaluate_recovery
-
-    kw = {"identified": fit["identified"], "learned_blocks": fit["blocks"], "true_blocks": fit["blocks"],
-          "with_r2": False}
-    soft = evaluate_recovery(latents, fit["true_latents"], P, fit["adjacency"], **kw)
-    hard = evaluate_recovery(latents, fit["true_latents"], to_dag(P, 0.5), fit["adjacency"], **kw)
+    """The demo's scores (:func:`persona_recovery.recovery_scores`) of edge probabilities ``P`` ``(D, D)`` with
+    ``latents`` ``(N, D)``, as one line: MCC, then on the identified edges (recovered / true at P > 0.5 of the
+    thresholded acyclic graph, SHD_id, AUROC_id, ECE_id)."""
+    soft, hard = recovery_scores(latents, fit["true_latents"], P, fit["adjacency"], fit["identified"], fit["blocks"])
     return (f"{soft['mcc']:>6.3f} {hard['recovered_identified']:>4}/{hard['num_true_identified']:<4} "
             f"{hard['shd_identified']:>6} {soft['edge_auroc_identified']:>8.3f} {soft['ece_identified']:>6.3f}")
 
 
-def picks(fit: dict) -> dict[str, int]:
-    """The restart of ``fit`` each rule picks (see the module's docstring)."""
+def expected_edges(fit: dict) -> tuple[np.ndarray, np.ndarray]:
+    """``E_x`` and ``E_in`` ``(C,)``: every restart's expected number of cross-modal edges and of the others."""
     P, identified = fit["P_own"], fit["identified"].astype(bool)
     others = ~identified & ~np.eye(P.shape[-1], dtype=bool)
-    e_x, e_in = P[:, identified].sum(1), P[:, others].sum(1)
+    return P[:, identified].sum(1), P[:, others].sum(1)
+
+
+def picks(fit: dict) -> dict[str, int]:
+    """The restart of ``fit`` each rule picks (see the module's docstring)."""
+    e_x, e_in = expected_edges(fit)
     return {"best validation ELBO": int(np.argmax(fit["validation_elbo"])),
             "highest basis score": int(np.nanargmax(fit["basis_score"])), "lowest E_x": int(np.argmin(e_x)),
             "highest E_x + E_in": int(np.argmax(e_x + e_in))}
@@ -62,13 +65,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     for path in args.files:
         fit = dict(np.load(path))
-        P, identified = fit["P_own"], fit["identified"].astype(bool)
-        others = ~identified & ~np.eye(P.shape[-1], dtype=bool)
+        P, (e_x, e_in) = fit["P_own"], expected_edges(fit)
         print(f"{Path(path).stem}\n{'':>22} {'val ELBO':>8} {'basis':>7} {'E_x':>5} {'E_in':>5} "
               f"{'MCC':>6} {'recovered':>9} {'SHD_id':>6} {'AUROC_id':>8} {'ECE_id':>6}")
         for c in range(len(P)):
             print(f"{'chain ' + str(c):>22} {fit['validation_elbo'][c]:>8.2f} {fit['basis_score'][c]:>7.3f} "
-                  f"{P[c][identified].sum():>5.2f} {P[c][others].sum():>5.2f} "
+                  f"{e_x[c]:>5.2f} {e_in[c]:>5.2f} "
                   f"{scores(fit['own_latents'][c], P[c], fit)}")
         print(f"{'equal':>22} {'':>8} {'':>7} {'':>5} {'':>5} "
               f"{scores(fit['latents'], fit['P_aligned'].mean(0), fit)}")

@@ -61,35 +61,36 @@ import time
 import numpy as np
 
 
-def demo_scores(px, data, truth) -> tuple[dict, dict]:
-    """The demo's scores of a fitted ``px``: :func:`~pyro_personax.metrics.evaluate_recovery` of the edge
-    probabilities (``soft``) and of the acyclic graph thresholded at 0.5 (``hard``), latents matched
-    within blocks, identified edges apart."""
+def recovery_scores(learned: np.ndarray, true: np.ndarray, P: np.ndarray, adjacency: np.ndarray,
+                    identified: np.ndarray, blocks: np.ndarray) -> tuple[dict, dict]:
+    """The demo's scores: :func:`~pyro_personax.metrics.evaluate_recovery` of the edge probabilities ``P``
+    ``(D, D)`` (``soft``) and of the acyclic graph thresholded at 0.5 (``hard``) against the true
+    ``adjacency`` ``(D, D)``, latents ``learned`` and ``true`` ``(N, D)`` matched within ``blocks`` ``(D,)``,
+    the ``identified`` ``(D, D)`` edges apart."""
     from pyro_personax.graph import to_dag
     from pyro_personax.metrics import evaluate_recovery
 
-    layout = truth.layout
-    P, learned = px.edge_probabilities().to_numpy(), px.get_latent_representation(data)
-    blocks = np.array(layout.block_of)
-    kw = {"identified": layout.identified_mask(), "learned_blocks": blocks, "true_blocks": blocks, "with_r2": False}
-    soft = evaluate_recovery(learned, truth.latents, P, truth.adjacency, **kw)
-    hard = evaluate_recovery(learned, truth.latents, to_dag(P, 0.5), truth.adjacency, **kw)
+    kw = {"identified": identified, "learned_blocks": blocks, "true_blocks": blocks, "with_r2": False}
+    soft = evaluate_recovery(learned, true, P, adjacency, **kw)
+    hard = evaluate_recovery(learned, true, to_dag(P, 0.5), adjacency, **kw)
     return soft, hard
+
+
+def demo_scores(px, data, truth) -> tuple[dict, dict]:
+    """:func:`recovery_scores` of a fitted ``px``'s pooled edge probabilities and latents."""
+    layout = truth.layout
+    return recovery_scores(px.get_latent_representation(data), truth.latents, px.edge_probabilities().to_numpy(),
+                           truth.adjacency, layout.identified_mask(), np.array(layout.block_of))
 
 
 def print_chains(px, data, truth) -> None:
     """Print every restart's ELBOs and its own scores (its latents and ``q(G)``, in its own labels)."""
-    from pyro_personax.graph import to_dag
-    from pyro_personax.metrics import evaluate_recovery
-
     layout, chains = truth.layout, px.chains
-    blocks = np.array(layout.block_of)
-    kw = {"identified": layout.identified_mask(), "learned_blocks": blocks, "true_blocks": blocks, "with_r2": False}
     for c in range(chains.num_chains):
         learned = chains.own_latent_means(data, c)
         P = chains.guide(c).edge_probabilities().detach().cpu().numpy().astype(np.float64)
-        soft = evaluate_recovery(learned, truth.latents, P, truth.adjacency, **kw)
-        hard = evaluate_recovery(learned, truth.latents, to_dag(P, 0.5), truth.adjacency, **kw)
+        soft, hard = recovery_scores(learned, truth.latents, P, truth.adjacency, layout.identified_mask(),
+                                     np.array(layout.block_of))
         trace = px.fit_result.chains[c]
         elbo = f"ELBO train {trace.train_elbo[-1]:.2f}, validation {np.nanmax(trace.validation_elbo):.2f}"
         basis = f"{max(trace.basis_scores):.3f}" if trace.basis_scores else "-"

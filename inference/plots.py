@@ -175,7 +175,7 @@ def plot_graph(
     nx.draw_networkx_nodes(G, pos, ax=ax, node_color=[colours[b] for b in blocks], node_size=900)
     nx.draw_networkx_labels(G, pos, ax=ax, font_size=8)
     ax.set_aspect("equal")  # the arcs below are drawn in display space: keep it proportional to data space
-    rad, placed = 0.1, []
+    rad, placed, nodes = 0.1, [], list(pos.values())
     for i, j in zip(*np.nonzero(P >= min_prob)):
         p = float(P[i, j])
         strong = p > threshold
@@ -185,7 +185,7 @@ def plot_graph(
             node_size=900, connectionstyle=f"arc3,rad={rad}",
         )
         if strong:
-            spot = _label_spot(pos[names[i]], pos[names[j]], rad, placed, list(pos.values()))
+            spot = _label_spot(pos[names[i]], pos[names[j]], rad, placed, nodes)
             placed.append(spot)
             ax.text(spot[0], spot[1], f"{p:.2f}", fontsize=7, ha="center", va="center",
                     bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 0.5})
