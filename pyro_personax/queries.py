@@ -195,7 +195,8 @@ class PosteriorQueries:
         return reading
 
     def reading_graph(self, data: MultiModalData, chain: int = 0, seed: int = 0, *, reading=None,
-                      settings=None, sparsity: float | str = DEFAULT_SPARSITY, progress: bool = True):
+                      settings=None, sparsity: float | str = DEFAULT_SPARSITY, num_fits: int = 1,
+                      progress: bool = True):
         """The graph posterior given the latents in the reading basis, where each block's identified part is explicit.
 
         The posterior means of ``chain`` are re-expressed block by block
@@ -210,6 +211,11 @@ class PosteriorQueries:
         so the cross-modal cells other than the readings' are the fit's spurious links.
         The readings are read from the fit's latents: the basis, and so this graph, is a
         two-stage estimate (latents first, graph after) with no uncertainty of the latents.
+        The mechanisms are point estimates, and a link whose gain is near the edge charge
+        can be kept by one fit of them and dropped by a fit from another start; with
+        ``num_fits > 1`` the mechanisms and ``q(G)`` are fitted that many times from
+        different starts and the returned posterior is the equal mixture of the fits'
+        ``q(G)`` (its edge probabilities the mean of theirs).
 
         Parameters
         ----------
@@ -218,7 +224,8 @@ class PosteriorQueries:
         chain
             Whose posterior means are read.
         seed
-            Seed of the reading, the residual regressions, the model's start and the fits.
+            Seed of the reading and the residual regressions; fit ``f`` (from 0) starts its
+            model and fits with seed ``seed + f``.
         reading
             A :class:`~pyro_personax.reading.CrossModalReading` of the same latents to use
             (default: :meth:`cross_modal_reading` with ``seed``).
@@ -228,16 +235,19 @@ class PosteriorQueries:
             ``batch_size`` are used (default: its defaults).
         sparsity
             The graph prior's sparsity, as in :meth:`fit`.
+        num_fits
+            Fits of the mechanisms and ``q(G)`` from different starts, pooled (``>= 1``).
         progress
-            Show a progress bar over the ``q(G)`` fit.
+            Show a progress bar over each ``q(G)`` fit.
 
         Returns
         -------
         pyro_personax.reading.ReadingGraph
             ``(D, D)`` edge probabilities and edge classes on the basis's names, the basis
-            ``(N, D)`` and the reading.
+            ``(N, D)``, the reading, and every fit's edge probabilities ``(num_fits, D, D)``.
         """
         self._fitted("reading_graph")
+        num_fits = check_int("num_fits", num_fits)
         settings = GraphRefinement() if settings is None else settings
         if not isinstance(settings, GraphRefinement):
             raise TypeError(f"settings: expected a GraphRefinement; found {type(settings).__name__}")
@@ -245,20 +255,25 @@ class PosteriorQueries:
         if reading is None:
             reading = self._reading_of(z, seed)  # the latents just read, not a second pass of the encoder
         basis = reading_basis(z, self.layout, reading, seed=seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model, guide = self._build()
-        model, guide = model.to(self.device), guide.to(self.device)
         latents = torch.as_tensor(basis.latents, dtype=torch.float32, device=self.device)
-        fit_mechanisms_given_latents(model, latents, num_steps=settings.mechanism_steps, seed=seed)
-        probs = fit_graph_given_latents(
-            model, guide, latents, num_steps=settings.graph_steps, num_particles=settings.num_particles,
-            sparsity=sparsity, num_restarts=settings.num_restarts, best_dag_start=settings.best_dag_start,
-            batch_size=settings.batch_size, seed=seed, progress=progress, progress_desc="reading graph")
-        frame = pd.DataFrame(probs, index=basis.names, columns=basis.names)
+        fits = []
+        for f in range(num_fits):
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed + f)
+                model, guide = self._build()
+            model, guide = model.to(self.device), guide.to(self.device)
+            fit_mechanisms_given_latents(model, latents, num_steps=settings.mechanism_steps, seed=seed + f)
+            fits.append(fit_graph_given_latents(
+                model, guide, latents, num_steps=settings.graph_steps, num_particles=settings.num_particles,
+                sparsity=sparsity, num_restarts=settings.num_restarts, best_dag_start=settings.best_dag_start,
+                batch_size=settings.batch_size, seed=seed + f, progress=progress,
+                progress_desc="reading graph" if num_fits == 1 else f"reading graph, fit {f + 1}/{num_fits}"))
+        fits = np.stack(fits)
+        frame = pd.DataFrame(fits.mean(0), index=basis.names, columns=basis.names)
         frame.index.name, frame.columns.name = "parent", "child"
         classes = pd.DataFrame(self.layout.edge_classes(), index=basis.names, columns=basis.names)
-        return ReadingGraph(edge_probabilities=frame, edge_classes=classes, basis=basis, reading=reading)
+        return ReadingGraph(edge_probabilities=frame, edge_classes=classes, basis=basis, reading=reading,
+                            fit_probabilities=fits)
 
     @torch.no_grad()
     def sample_posterior(self, num_samples: int, data: MultiModalData | None = None, seed: int = 0) -> dict:

@@ -267,12 +267,16 @@ class ReadingGraph:
         The :class:`ReadingBasis` the graph was fitted to.
     reading
         The :class:`CrossModalReading` the basis was built from.
+    fit_probabilities
+        ``(F, D, D)`` array of each fit's ``P(i -> j)`` (``F`` fits of the mechanisms from
+        different starts); ``edge_probabilities`` is their mean.
     """
 
     edge_probabilities: pd.DataFrame
     edge_classes: pd.DataFrame
     basis: ReadingBasis
     reading: CrossModalReading
+    fit_probabilities: np.ndarray
 
     def cross_modal(self) -> pd.DataFrame:
         """The cross-modal cells, most probable first: columns ``parent``, ``child``, ``probability``."""

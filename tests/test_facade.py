@@ -265,8 +265,27 @@ def test_reading_graph_fits_the_graph_to_the_latents_in_the_reading_basis(two_ch
     assert cross["probability"].is_monotonic_decreasing
     again = px.reading_graph(data, chain=1, seed=2, reading=reading, settings=settings, progress=False)
     pd.testing.assert_frame_equal(again.edge_probabilities, g.edge_probabilities, check_exact=True)
+    assert g.fit_probabilities.shape == (1, *P.shape)
+    np.testing.assert_array_equal(g.fit_probabilities[0], P)
     with pytest.raises(TypeError, match="settings: expected a GraphRefinement"):
         px.reading_graph(data, settings={"graph_steps": 2})
+
+
+def test_reading_graph_pools_fits_of_the_mechanisms_from_different_starts(two_chains, data):
+    from pyro_personax.inference import GraphRefinement
+
+    px = two_chains
+    reading = px.cross_modal_reading(data, chain=1, seed=2, steps=30)
+    settings = GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2)
+    one = px.reading_graph(data, chain=1, seed=2, reading=reading, settings=settings, progress=False)
+    pooled = px.reading_graph(data, chain=1, seed=2, reading=reading, settings=settings, num_fits=2, progress=False)
+    fits = pooled.fit_probabilities
+    assert fits.shape == (2, px.layout.latent_dim, px.layout.latent_dim)
+    np.testing.assert_array_equal(fits[0], one.edge_probabilities.to_numpy())  # fit 0 is the one-fit graph
+    assert not np.array_equal(fits[0], fits[1])  # fit 1 starts from seed 3
+    np.testing.assert_allclose(pooled.edge_probabilities.to_numpy(), fits.mean(0), rtol=0, atol=1e-7)
+    with pytest.raises(ValueError, match="num_fits: expected an int >= 1; found 0"):
+        px.reading_graph(data, reading=reading, settings=settings, num_fits=0)
 
 
 def test_align_chains_finds_swapped_labels_and_warns_on_disagreement(two_chains, data, monkeypatch, caplog):
