@@ -55,10 +55,14 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 
 
 def recovery_scores(learned: np.ndarray, true: np.ndarray, P: np.ndarray, adjacency: np.ndarray,
@@ -106,8 +110,6 @@ def save_chains(px, data, truth, folder: str, name: str) -> None:
     labels, chain 0's), latents ``own_latents`` ``(C, N, D)`` and ``latents`` ``(N, D)`` (pooled, chain 0's labels),
     ``train_elbo``, ``validation_elbo``, ``basis_score`` ``(C,)``, and the truth (``true_latents``, ``adjacency``,
     ``identified``, ``blocks``)."""
-    from pathlib import Path
-
     chains, traces = px.chains, px.fit_result.chains
     Path(folder).mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
@@ -211,6 +213,8 @@ def main(argv=None) -> None:
         if getattr(args, name) is not None:
             fit_options[name] = getattr(args, name)
 
+    from environment import describe
+
     from pyro_personax import PersonaX
     from pyro_personax.cli.demo import DEMO_GRAPH_MOVES
     from pyro_personax.inference.options import GraphRefinement
@@ -218,6 +222,7 @@ def main(argv=None) -> None:
 
     stages = [(rounds, moves) for rounds in args.basis_polish or [GraphRefinement.basis_polish]
               for moves in args.graph_moves or [DEMO_GRAPH_MOVES]]
+    print(describe(), flush=True)
     print(f"{'seed':>4} {'transform':>9} {'polish':>6} {'moves':>5} {'s':>5} {'MCC':>6} {'recovered':>9} {'SHD_id':>6} "
           f"{'AUROC_id':>8} {'ECE_id':>6} {'R2_shared':>9} {'R2_block':>8}")
     for seed in args.seeds:
