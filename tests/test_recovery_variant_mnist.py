@@ -246,10 +246,14 @@ def test_reading_scores_read_the_pinned_latents_of_the_truth(bench, problem):
     probs = truth.adjacency.astype(float)
     probs[1, 2] = 0.4  # one spurious cross-modal cell: Z12 -> Z21
     frame = pd.DataFrame(probs, index=basis.names, columns=basis.names)
-    graph = ReadingGraph(frame, pd.DataFrame(layout.edge_classes()), basis, reading)
+    first = truth.adjacency.astype(float)
+    first[1, 2] = 0.8  # the first of two fits holds the spurious cell at 0.8, the pool at 0.4
+    graph = ReadingGraph(frame, pd.DataFrame(layout.edge_classes()), basis, reading,
+                         fit_probabilities=np.stack([first, 2 * probs - first]))
     out = bench.reading_scores(graph, bench.BLOCKS, truth, test)
     assert (out["K_COLOUR"], out["K_FASHION"]) == (1, 1)  # Z12 and Z22 hand nothing to the other block
     assert min(out["READ_Z11"], out["READ_Z21"]) > 0.95
     assert out["MCC_READ"] == pytest.approx((out["READ_Z11"] + out["READ_Z21"]) / 2)
     assert out["P_Z11_Z21_READ"] == 1.0 and out["P_LINK_READ"] == 1.0  # the readings matched to Z11 and Z21
     assert out["P_SPURIOUS_X_READ"] == pytest.approx(0.4 / 7)  # 8 cross-modal cells, the true edge left out
+    assert out["P_SPURIOUS_X_READ1"] == pytest.approx(0.8 / 7) and out["P_Z11_Z21_READ1"] == 1.0
