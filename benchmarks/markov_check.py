@@ -35,14 +35,14 @@ from persona_recovery import recovery_scores  # noqa: E402
 
 
 def descendants(adjacency: np.ndarray) -> np.ndarray:
-    """``(D, D)`` bool: ``[i, j]`` when ``j`` is a descendant of ``i`` (a directed path ``i -> ... -> j``)."""
-    reach = adjacency.astype(bool)
-    for _ in range(len(reach)):
-        nxt = reach | (reach.astype(int) @ reach.astype(int) > 0)
-        if np.array_equal(nxt, reach):
-            break
-        reach = nxt
-    return reach
+    """``(D, D)`` bool: ``[i, j]`` when ``j`` is a descendant of ``i`` (a directed path ``i -> ... -> j``) in the
+    acyclic ``adjacency`` (networkx's transitive closure)."""
+    import networkx as nx
+
+    from pyro_personax.graph import to_networkx
+
+    closure = nx.transitive_closure_dag(to_networkx(adjacency))
+    return nx.to_numpy_array(closure, nodelist=range(len(adjacency)), weight=None).astype(bool)
 
 
 def oof_errors(x: np.ndarray, y: np.ndarray, folds: int, seed: int) -> np.ndarray:
