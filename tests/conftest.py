@@ -24,19 +24,29 @@ def _pyro_state():
     pyro.clear_param_store()
 
 
-@pytest.fixture(autouse=True)
-def _short_graph_stage(request, monkeypatch):
-    """A short graph stage after SVI in every ``PersonaX.fit`` of the suite, except in tests
-    marked ``graph_stage``, which run the default one (about 3,000 q(G) steps and 8 starts of the
-    basis search per chain)."""
-    if "graph_stage" in request.keywords:
-        return
-
+@pytest.fixture(autouse=True, scope="session")
+def _short_graph_stage():
+    """A short graph stage after SVI in every ``PersonaX.fit`` of the suite, module-scoped fixtures
+    included (pytest sets those up before any function-scoped fixture, so the patch is made once
+    for the session)."""
     import pyro_personax.inference.options as options
 
     short = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2, basis_restarts=1,
                                      basis_polish=1)
-    monkeypatch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", short)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", short)
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _default_graph_stage_where_marked(request, monkeypatch):
+    """Tests marked ``graph_stage`` run the library's default stage (about 3,000 q(G) steps and 8
+    starts of the basis search per chain)."""
+    if "graph_stage" not in request.keywords:
+        return
+    import pyro_personax.inference.options as options
+
+    monkeypatch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", options.GraphRefinement())
 
 
 def pytest_collection_modifyitems(config, items):
