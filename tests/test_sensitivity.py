@@ -190,7 +190,7 @@ def test_cli_sensitivity_on_a_run_folder(tmp_path, capsys):
 # measurements the planted edge is a minority in "all" and in every "without" variant, so
 # only the variant with llm_a alone sees it: the test runs the default single=True.
 LINKS = LatentLayout(0, {"a": 1, "b": 1, "t": 1}, names=("a", "b", "t"))
-SMALL = {"num_epochs": 60, "num_chains": 1, "device": "cpu", "batch_size": 128, "progress": False,
+SMALL = {"num_epochs": 60, "num_chains": 1, "device": "cpu", "batch_size": 256, "progress": False,
          "refine_graph": GraphRefinement(mechanism_steps=100, graph_steps=200, num_restarts=2, num_particles=8)}
 
 
