@@ -13,6 +13,11 @@ import torch  # noqa: E402
 # Several torch threads spin-wait on a busy 2-core machine; one thread per process.
 torch.set_num_threads(1)
 
+import pyro_personax.inference.options as options  # noqa: E402
+
+#: The library's own default graph stage, kept before the suite shortens it.
+LIBRARY_GRAPH_STAGE = options.DEFAULT_GRAPH_REFINEMENT
+
 
 @pytest.fixture(autouse=True)
 def _pyro_state():
@@ -29,8 +34,6 @@ def _short_graph_stage():
     """A short graph stage after SVI in every ``PersonaX.fit`` of the suite, module-scoped fixtures
     included (pytest sets those up before any function-scoped fixture, so the patch is made once
     for the session)."""
-    import pyro_personax.inference.options as options
-
     short = options.GraphRefinement(mechanism_steps=20, graph_steps=20, num_restarts=2, basis_restarts=1,
                                      basis_polish=1)
     with pytest.MonkeyPatch.context() as patch:
@@ -44,9 +47,7 @@ def _default_graph_stage_where_marked(request, monkeypatch):
     starts of the basis search per chain)."""
     if "graph_stage" not in request.keywords:
         return
-    import pyro_personax.inference.options as options
-
-    monkeypatch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", options.GraphRefinement())
+    monkeypatch.setattr(options, "DEFAULT_GRAPH_REFINEMENT", LIBRARY_GRAPH_STAGE)
 
 
 def pytest_collection_modifyitems(config, items):
