@@ -14,7 +14,12 @@ prints, per fit,
   scored with the pooled latents), then the restart each rule picks, scored on its own:
   the best validation ELBO, the highest basis score, the lowest ``E_x`` (Sun et al.'s
   Theorem 4.4 reads the sparsest cross-modal graph among fits of equal likelihood as
-  the identified one) or the highest ``E_x + E_in``.
+  the identified one) or the highest ``E_x + E_in``;
+- ``stacking`` (files that hold ``log_density``): the restarts' ``q(G)`` pooled with the
+  weights that maximise the held-out log density of the mixture of the restarts'
+  predictive densities, ``sum_n log sum_k w_k p_k(x_n)`` over the fit's validation rows
+  (:func:`stacking_weights`; Yao, Vehtari and Gelman, "Stacking for non-mixing Bayesian
+  computations", JMLR 2022, for restarts that do not mix), scored with the pooled latents.
 
 Usage::
 
@@ -59,6 +64,29 @@ def picks(fit: dict) -> dict[str, int]:
             "highest E_x + E_in": int(np.argmax(e_x + e_in))}
 
 
+def stacking_weights(log_density: np.ndarray, tol: float = 1e-10, max_iter: int = 10_000) -> np.ndarray:
+    """Weights ``w`` ``(K,)`` on the simplex that maximise ``sum_n log sum_k w_k exp(log_density[k, n])``.
+
+    ``log_density`` ``(K, N)`` holds each of ``K`` predictive distributions' log density of ``N``
+    held-out rows. The objective is concave in ``w``; the EM update ``w_k <- mean_n r_kn`` (``r_kn``
+    the share of row ``n``'s mixture density that comes from ``k``) raises it at every step and stops
+    when no weight moves by more than ``tol``.
+    """
+    log_density = np.asarray(log_density, dtype=float)
+    if log_density.ndim != 2 or 0 in log_density.shape or not np.isfinite(log_density).all():
+        raise ValueError(f"log_density: expected a finite (K, N) array; found shape {log_density.shape}")
+    shifted = log_density - log_density.max(axis=0)  # rows scaled alike: the weights do not change
+    dens = np.exp(shifted)
+    w = np.full(len(dens), 1.0 / len(dens))
+    for _ in range(max_iter):
+        mix = w @ dens
+        new = w * (dens / mix).mean(axis=1)
+        if np.abs(new - w).max() < tol:
+            return new / new.sum()
+        w = new
+    return w / w.sum()
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", help="the .npz files of persona_recovery.py --save-chains")
@@ -77,6 +105,13 @@ def main(argv=None) -> None:
         for name, c in picks(fit).items():
             print(f"{name:>22} {'chain ' + str(c):>8} {'':>7} {'':>5} {'':>5} "
                   f"{scores(fit['own_latents'][c], P[c], fit)}", flush=True)
+        if "log_density" in fit:
+            held_out = fit["log_density"][:, fit["validation_rows"]]
+            w = stacking_weights(held_out)
+            print(f"{'stacking':>22} {'':>8} {'':>7} {'':>5} {'':>5} "
+                  f"{scores(fit['latents'], np.tensordot(w, fit['P_aligned'], axes=1), fit)}"
+                  f"   weights {np.array2string(w, precision=3)}; held-out log density per entity "
+                  f"{np.array2string(held_out.mean(1), precision=2)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -64,6 +64,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark scripts
 
+LOG_DENSITY_DRAWS = 100  # joint posterior draws per entity and restart for --save-chains' log densities
+
 
 def recovery_scores(learned: np.ndarray, true: np.ndarray, P: np.ndarray, adjacency: np.ndarray,
                     identified: np.ndarray, blocks: np.ndarray) -> tuple[dict, dict]:
@@ -105,15 +107,35 @@ def print_chains(px, data, truth) -> None:
               f"R2_block {block_r2(learned, truth.latents, layout):.3f}", flush=True)
 
 
-def save_chains(px, data, truth, folder: str, name: str) -> None:
+def entity_log_density(px, data, num_samples: int = LOG_DENSITY_DRAWS, seed: int = 0) -> np.ndarray:
+    """Every restart's importance estimate of ``log p(x_n)`` ``(C, N)``: the log-mean-exp over ``num_samples``
+    joint draws ``(G, z_n, eta_n)`` of the per-entity log-weights of
+    :func:`~pyro_personax.inference.posterior.collect_posterior` (``G ~ q(G)``, ``z, eta`` from the amortized
+    posterior). It reads no latent labels, so restarts with different bases are compared on the same scale."""
+    import torch
+
+    from pyro_personax.inference.posterior import collect_posterior
+
+    arrays = collect_posterior(px.chains, data, num_samples=num_samples, num_predictive=0, max_entities=None,
+                               seed=seed)
+    log_w = torch.as_tensor(arrays["log_weights"], dtype=torch.float64)  # (C, S, N)
+    return (torch.logsumexp(log_w, dim=1) - np.log(log_w.shape[1])).numpy()
+
+
+def save_chains(px, data, truth, folder: str, name: str, seed: int) -> None:
     """Write ``folder/name.npz``: the restarts' edge probabilities ``P_own`` and ``P_aligned`` ``(C, D, D)`` (own
     labels, chain 0's), latents ``own_latents`` ``(C, N, D)`` and ``latents`` ``(N, D)`` (pooled, chain 0's labels),
-    ``train_elbo``, ``validation_elbo``, ``basis_score`` ``(C,)``, and the truth (``true_latents``, ``adjacency``,
-    ``identified``, ``blocks``)."""
+    ``train_elbo``, ``validation_elbo``, ``basis_score`` ``(C,)``, every entity's ``log_density`` ``(C, N)``
+    (:func:`entity_log_density`), the fit's ``validation_rows`` (the split of ``fit(seed=seed)``), and the truth
+    (``true_latents``, ``adjacency``, ``identified``, ``blocks``)."""
+    from pyro_personax.inference.options import FitOptions
+
     chains, traces = px.chains, px.fit_result.chains
+    _, validation = data.split_rows(FitOptions().validation_fraction, seed=seed)
     Path(folder).mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
         Path(folder) / f"{name}.npz",
+        log_density=entity_log_density(px, data, seed=seed), validation_rows=validation,
         P_own=np.stack([chains.guide(c).edge_probabilities().detach().cpu().numpy().astype(np.float64)
                         for c in range(chains.num_chains)]),
         P_aligned=chains.chain_edge_probabilities(),
@@ -248,7 +270,8 @@ def main(argv=None) -> None:
                     if args.per_chain:
                         print_chains(px, data, truth)
                     if args.save_chains:
-                        save_chains(px, data, truth, args.save_chains, f"seed{seed}_{transform}_p{rounds}_m{moves}")
+                        save_chains(px, data, truth, args.save_chains, f"seed{seed}_{transform}_p{rounds}_m{moves}",
+                                    seed)
 
 
 def print_row(px, data, truth, head: str) -> None:
