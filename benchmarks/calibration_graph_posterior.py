@@ -20,8 +20,9 @@ Methods (``--methods``):
 - ``order``, ``pairwise``: :class:`pyro_personax.PersonaX` with library defaults except the sizes (one latent
   per modality, ``shared_dim=0``), ``graph_posterior=`` the method and ``--mechanism`` when given;
   ``fit(num_epochs=--epochs, seed=seed + g)``, and ``refine_graph=GraphRefinement(graph_moves=M)`` with
-  ``--graph-moves M``; ``edge_probabilities()`` re-indexed to the true latents by Spearman matching
-  (:func:`~pyro_personax.metrics.mcc`; a warning is printed when the matching is not the identity).
+  ``--graph-moves M`` (and ``best_dag_start=False`` with ``--no-best-dag-start``); ``edge_probabilities()``
+  re-indexed to the true latents by Spearman matching (:func:`~pyro_personax.metrics.mcc`; a warning is printed
+  when the matching is not the identity). ``--graphs G ...`` runs only those graphs of the ``--num-graphs``.
 - ``order-true-latents``: the model's graph posterior when its latents are exactly the
   true ones (standardised): mechanisms and noise flows fitted to them
   (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`), then the exact
@@ -218,7 +219,7 @@ def orientation_draws(P) -> np.ndarray:
 
 # ---------------------------------------------------------------------- methods
 def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | None = None,
-              graph_moves: int | None = None) -> dict:
+              graph_moves: int | None = None, best_dag_start: bool = True) -> dict:
     """Fit the library model and return its probabilities and draws in the truth's order.
 
     Parameters
@@ -233,6 +234,8 @@ def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | N
         ``PersonaX``'s ``mechanism`` (``None``: the library's default).
     graph_moves
         The graph stage's ``graph_moves`` (``None``: the library's default).
+    best_dag_start
+        The graph stage's ``best_dag_start`` (``True`` is the library's default).
 
     Returns
     -------
@@ -245,7 +248,10 @@ def fit_model(data, truth, name: str, epochs: int, seed: int, mechanism: str | N
     start = time.perf_counter()
     options = {} if mechanism is None else {"mechanism": mechanism}
     px = PersonaX(data, latent_dims={m: 1 for m in data.modalities}, shared_dim=0, graph_posterior=name, **options)
-    fit_options = {} if graph_moves is None else {"refine_graph": GraphRefinement(graph_moves=graph_moves)}
+    stage = {} if graph_moves is None else {"graph_moves": graph_moves}
+    if not best_dag_start:
+        stage["best_dag_start"] = False
+    fit_options = {"refine_graph": GraphRefinement(**stage)} if stage else {}
     px.fit(data, num_chains=1, num_epochs=epochs, seed=seed, progress=False, **fit_options)
     wall = time.perf_counter() - start
     probs = px.edge_probabilities().to_numpy(dtype=float)
@@ -420,7 +426,8 @@ def expand_methods(methods) -> list[str]:
 def run_method(method: str, data, truth, seed: int, args) -> dict:
     """One fit of one method on one graph; returns ``probs``, ``draws``, ``wall_s`` (...)."""
     if method in MODEL_METHODS:
-        return fit_model(data, truth, method, args.epochs, seed, args.mechanism, args.graph_moves)
+        return fit_model(data, truth, method, args.epochs, seed, args.mechanism, args.graph_moves,
+                         not args.no_best_dag_start)
     if method == TRUE_LATENT_MODEL:
         return fit_true_latents(data, truth, seed, args.mechanism)
     if method in NULL_ROWS:
@@ -505,6 +512,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="the model's mechanisms, for its rows (default: the library's)")
     p.add_argument("--graph-moves", type=int, default=None,
                    help="the graph stage's graph_moves, for the model's rows (default: the library's)")
+    p.add_argument("--no-best-dag-start", action="store_true",
+                   help="the graph stage without its q(G) restart at the most probable DAG, for the model's rows")
+    p.add_argument("--graphs", type=int, nargs="+", default=None, metavar="G",
+                   help="run only these graphs g (each 0 <= g < --num-graphs; seed --seed + g)")
     p.add_argument("--pc-test", choices=PC_TESTS, default="rcit", help="conditional independence test of 'pc'")
     p.add_argument("--out", default=None, help="write the per-graph rows to this CSV (must not exist)")
     p.add_argument("--quick", action="store_true", help="smoke run: 3 graphs, 600 entities, 10 epochs")
@@ -513,6 +524,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.quick:
         for key, value in QUICK.items():
             setattr(args, key, value)
+    if args.graphs is not None and not all(0 <= g < args.num_graphs for g in args.graphs):
+        p.error(f"--graphs: expected graphs in 0..{args.num_graphs - 1} (--num-graphs {args.num_graphs}); "
+                f"found {args.graphs}")
     return args
 
 
@@ -522,18 +536,20 @@ def main(argv=None) -> pd.DataFrame:
     import torch
 
     methods = expand_methods(args.methods)
+    graphs = (f"{args.num_graphs} graphs (seeds {args.seed}..{args.seed + args.num_graphs - 1})" if args.graphs is None
+              else f"graphs {args.graphs} (seeds {[args.seed + g for g in args.graphs]})")
     print(
-        f"graph-posterior calibration: {args.num_graphs} graphs "
-        f"(seeds {args.seed}..{args.seed + args.num_graphs - 1}), "
+        f"graph-posterior calibration: {graphs}, "
         f"N={args.num_entities}, {NUM_MEASUREMENTS} x {MEASUREMENT_DIM}-d measurements per latent, "
         f"epochs {args.epochs}, mechanism {args.mechanism or 'default'}, "
-        f"graph moves {'default' if args.graph_moves is None else args.graph_moves}, PC test {args.pc_test}, "
+        f"graph moves {'default' if args.graph_moves is None else args.graph_moves}"
+        f"{', no best-DAG start' if args.no_best_dag_start else ''}, PC test {args.pc_test}, "
         f"torch threads {torch.get_num_threads()}, "
         f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}",
         flush=True,
     )
     rows, pooled = [], {m: [] for m in methods}
-    for g in range(args.num_graphs):
+    for g in range(args.num_graphs) if args.graphs is None else args.graphs:
         graph_rows, kept = run_graph(g, args, methods)
         rows += graph_rows
         for method, pair in kept.items():

@@ -101,10 +101,23 @@ def test_null_expands_to_two_rows(bench):
     assert bench.expand_methods(["order", "pc"]) == ["order", "pc"]
 
 
-def test_graph_moves_reach_the_model_fit_only_when_given(bench, monkeypatch):
+def test_graph_stage_options_reach_the_model_fit_only_when_given(bench, monkeypatch):
     seen = []
-    monkeypatch.setattr(bench, "fit_model", lambda *args: seen.append(args[-1]) or {})
-    for argv, expected in (([], None), (["--graph-moves", "3"], 3)):
+    monkeypatch.setattr(bench, "fit_model", lambda *args: seen.append(args[-2:]) or {})
+    for argv, expected in (([], (None, True)), (["--graph-moves", "3"], (3, True)),
+                           (["--no-best-dag-start"], (None, False))):
         args = bench.parse_args(["--methods", "order", *argv])
         bench.run_method("order", None, None, 0, args)
-        assert args.graph_moves == expected and seen[-1] == expected
+        assert seen[-1] == expected
+
+
+def test_graphs_runs_only_the_graphs_named(bench, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(bench, "run_graph", lambda g, args, methods: ran.append(g) or ([], {}))
+    monkeypatch.setattr(bench, "summarise", lambda rows, pooled: bench.pd.DataFrame())
+    monkeypatch.setattr(bench, "format_table", lambda table: "")
+    bench.main(["--methods", "null", "--graphs", "7", "2"])
+    assert ran == [7, 2] and "graphs [7, 2] (seeds [7, 2])" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--num-graphs", "5", "--graphs", "5"])
+    assert "--graphs: expected graphs in 0..4" in capsys.readouterr().err
