@@ -41,8 +41,9 @@ With ``--per-chain`` each restart is also scored on its own (its own latents and
 expected number of cross-modal edges under its ``q(G)`` (``E_x``) and the best score of
 its basis search: do the restarts with the higher ELBO, or the sparser cross-modal
 graph, recover more? ``--save-chains DIR`` writes, per seed and stage, an ``.npz`` with
-every restart's edge probabilities (own labels and chain 0's), latents, ELBOs and basis
-scores, and the truth, for scoring other ways of pooling the restarts afterwards.
+every restart's edge probabilities (own labels and chain 0's), latents, ELBOs, basis
+scores and per-entity log densities (with the fit's validation rows), and the truth, for
+scoring other ways of pooling the restarts afterwards (``chain_selection.py``).
 
 Usage::
 
