@@ -6,6 +6,7 @@ import warnings
 import arviz as az
 import numpy as np
 import pytest
+import torch
 import xarray as xr
 
 from pyro_personax.inference import diagnostics as dg
@@ -92,6 +93,7 @@ def test_attrs_hold_layout_config_and_versions(idata, layout):
     assert meta["config"] == {"learning_rate": 1e-3, "num_chains": C}
     assert meta["version_arviz"] == az.__version__
     assert "version_torch" in meta and "version_pyro_ppl" in meta
+    assert meta["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_strength_per_chain_is_repeated_over_draws(layout):

@@ -20,7 +20,8 @@ Layout built by :func:`build_inference_data` (adjacencies ``[parent, child]``, a
 Coordinates ``parent``, ``child`` and ``latent`` are the latent names of the layout;
 the blocks of the layout are the non-dimension coordinates ``parent_block``,
 ``child_block`` and ``latent_block``. The layout and the configuration are stored as
-JSON strings in the attributes, with the library versions.
+JSON strings in the attributes, with the library versions and torch's CPU capability
+(``torch_cpu_capability``) of the process that built it.
 
 **Edges: ``posterior`` and ``adjacency``.** ``adjacency.edges`` holds every cell of every
 draw. ``posterior.edges`` holds the cells on which ArviZ's diagnostics are defined
@@ -97,12 +98,17 @@ def _check_edges(layout: LatentLayout, edges) -> np.ndarray:
 
 
 def _versions() -> dict[str, str]:
+    """The library versions, and the vector instructions torch's CPU kernels use here (``AVX2``,
+    ``AVX512``, ...): fits with the same seed and versions can differ where these differ."""
+    import torch
+
     out = {}
     for dist in _VERSIONED:
         try:
             out[f"version_{dist.replace('-', '_')}"] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             out[f"version_{dist.replace('-', '_')}"] = "not installed"
+    out["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return out
 
 
