@@ -5,7 +5,7 @@ library's model rank the true edges, how calibrated they are, and how often they
 confidently wrong, next to causal-discovery references run on the *true* latents and to
 constant predictors.
 
-Setting. Graph ``g`` (``g = 0 .. --num-graphs - 1``) uses seed ``--seed + g``: ``D`` drawn
+Setting. Graph ``g`` (``g = 0 .. --num-graphs - 1``, or those ``--graphs`` names) uses seed ``--seed + g``: ``D`` drawn
 from 5..10 latents; an Erdos-Renyi DAG (even ``g``, expected degree drawn from [1, 2]) or
 a scale-free DAG (odd ``g``, one parent per latent by preferential attachment, mean
 degree ``2 (D - 1) / D``); additive-noise structural equations with random MLP mechanisms
@@ -20,9 +20,8 @@ Methods (``--methods``):
 - ``order``, ``pairwise``: :class:`pyro_personax.PersonaX` with library defaults except the sizes (one latent
   per modality, ``shared_dim=0``), ``graph_posterior=`` the method and ``--mechanism`` when given;
   ``fit(num_epochs=--epochs, seed=seed + g)``, and ``refine_graph=GraphRefinement(graph_moves=M)`` with
-  ``--graph-moves M`` (and ``best_dag_start=False`` with ``--no-best-dag-start``); ``edge_probabilities()``
-  re-indexed to the true latents by Spearman matching (:func:`~pyro_personax.metrics.mcc`; a warning is printed
-  when the matching is not the identity). ``--graphs G ...`` runs only those graphs of the ``--num-graphs``.
+  ``--graph-moves M`` (``best_dag_start=False`` with ``--no-best-dag-start``); ``edge_probabilities()`` re-indexed
+  to the true latents by Spearman matching (:func:`~pyro_personax.metrics.mcc`; a warning when not the identity).
 - ``order-true-latents``: the model's graph posterior when its latents are exactly the
   true ones (standardised): mechanisms and noise flows fitted to them
   (:func:`~pyro_personax.inference.oracle.fit_mechanisms_given_latents`), then the exact

@@ -17,11 +17,10 @@ Layout built by :func:`build_inference_data` (adjacencies ``[parent, child]``, a
                                           <modality>_feature)
     observed_data        x_<modality>   (entity, <modality>_measurement, <modality>_feature)
 
-Coordinates ``parent``, ``child`` and ``latent`` are the latent names of the layout;
-the blocks of the layout are the non-dimension coordinates ``parent_block``,
-``child_block`` and ``latent_block``. The layout and the configuration are stored as
-JSON strings in the attributes, with the library versions and torch's CPU capability
-(``torch_cpu_capability``) of the process that built it.
+Coordinates ``parent``, ``child`` and ``latent`` are the latent names of the layout; the
+layout's blocks are the non-dimension coordinates ``parent_block``, ``child_block`` and
+``latent_block``. The attributes hold the layout and configuration (JSON strings), the
+library versions and torch's CPU capability (``torch_cpu_capability``) of the process.
 
 **Edges: ``posterior`` and ``adjacency``.** ``adjacency.edges`` holds every cell of every
 draw. ``posterior.edges`` holds the cells on which ArviZ's diagnostics are defined
